@@ -1,0 +1,207 @@
+//! Credentials: argon2id password hashes, HS256 access tokens, opaque refresh tokens.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))
+}
+
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// A hash to verify against when the user does not exist, so that timing does not tell
+/// which usernames exist.
+pub fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password("not-a-real-password").unwrap_or_default())
+}
+
+/// Password policy for staff accounts.
+pub fn check_password_policy(password: &str) -> Result<(), String> {
+    if password.chars().count() < 8 {
+        return Err("Passwords need at least 8 characters.".into());
+    }
+    if password.len() > 256 {
+        return Err("Passwords may have at most 256 bytes.".into());
+    }
+    Ok(())
+}
+
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A readable random password (no look-alike characters).
+pub fn random_password(len: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::thread_rng();
+    (0..len)
+        .map(|_| ALPHABET[(rng.next_u32() as usize) % ALPHABET.len()] as char)
+        .collect()
+}
+
+pub fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub username: String,
+    pub role: String,
+    pub permissions: Vec<String>,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    /// Refresh-token family: revoking it (logout) ends this access token too.
+    pub fam: String,
+    /// The user's token epoch at issue; bumping it ends every session at once.
+    pub epoch: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dev: Option<String>,
+}
+
+pub struct JwtKeys {
+    enc: EncodingKey,
+    dec: DecodingKey,
+}
+
+pub enum TokenError {
+    Expired,
+    Invalid,
+}
+
+impl JwtKeys {
+    pub fn new(secret: &[u8]) -> JwtKeys {
+        JwtKeys {
+            enc: EncodingKey::from_secret(secret),
+            dec: DecodingKey::from_secret(secret),
+        }
+    }
+
+    pub fn sign(&self, claims: &Claims) -> anyhow::Result<String> {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.enc)
+            .map_err(|e| anyhow::anyhow!("signing a token failed: {e}"))
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let mut v = Validation::new(Algorithm::HS256);
+        v.leeway = 5;
+        v.set_required_spec_claims(&["exp", "sub"]);
+        jsonwebtoken::decode::<Claims>(token, &self.dec, &v)
+            .map(|d| d.claims)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+                _ => TokenError::Invalid,
+            })
+    }
+}
+
+/// Loads the JWT secret from the config, or (outside production) from
+/// `<data_dir>/jwt.secret`, creating it with 0600 permissions on first start.
+pub fn load_or_create_secret(cfg: &crate::config::Config) -> anyhow::Result<Vec<u8>> {
+    if !cfg.auth.jwt_secret.is_empty() {
+        return Ok(cfg.auth.jwt_secret.expose().as_bytes().to_vec());
+    }
+    if cfg.production {
+        anyhow::bail!("production mode needs auth.jwt_secret");
+    }
+    let path = cfg.data_dir.join("jwt.secret");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let t = text.trim();
+        if t.len() >= crate::config::MIN_JWT_SECRET_LEN {
+            return Ok(t.as_bytes().to_vec());
+        }
+    }
+    std::fs::create_dir_all(&cfg.data_dir)?;
+    let mut bytes = [0u8; 48];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let secret = hex::encode(bytes);
+    write_private(&path, &secret)?;
+    Ok(secret.into_bytes())
+}
+
+/// Writes a file readable only by its owner.
+pub fn write_private(path: &std::path::Path, content: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(content.as_bytes())?;
+    f.sync_all()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_round_trip() {
+        let h = hash_password("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("wrong", &h));
+        assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[test]
+    fn tokens_verify_and_expire() {
+        let keys = JwtKeys::new(b"0123456789abcdef0123456789abcdef");
+        let now = chrono::Utc::now().timestamp();
+        let mut c = Claims {
+            sub: "u".into(),
+            username: "a".into(),
+            role: "cashier".into(),
+            permissions: vec![],
+            iat: now,
+            exp: now + 60,
+            jti: "j".into(),
+            fam: "f".into(),
+            epoch: 0,
+            dev: None,
+        };
+        let t = keys.sign(&c).unwrap();
+        assert!(keys.verify(&t).is_ok());
+        assert!(matches!(
+            JwtKeys::new(b"another-secret-another-secret-xx").verify(&t),
+            Err(TokenError::Invalid)
+        ));
+        c.exp = now - 100;
+        let t = keys.sign(&c).unwrap();
+        assert!(matches!(keys.verify(&t), Err(TokenError::Expired)));
+        assert!(matches!(keys.verify("garbage"), Err(TokenError::Invalid)));
+    }
+
+    #[test]
+    fn policy_and_randoms() {
+        assert!(check_password_policy("short").is_err());
+        assert!(check_password_policy("long enough").is_ok());
+        assert_eq!(random_password(16).len(), 16);
+        assert_ne!(random_token(), random_token());
+    }
+}

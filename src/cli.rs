@@ -1,0 +1,462 @@
+//! The command line: `serve`, `demo …`, `admin …`.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use crate::auth::{check_password_policy, hash_password, load_or_create_secret};
+use crate::config::{describe_limits, Config, Overrides};
+use crate::db::cards::{list_cards, load_card_by_no, put_qr_state};
+use crate::db::{demo, users};
+use crate::domain::money::format_cents;
+use crate::domain::qr::{clamp_ttl, issue_legacy};
+use crate::domain::{CardType, Role};
+use crate::error::{AppError, ErrorCode};
+use crate::state::AppState;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mps-edge",
+    version,
+    about = "Offline-first edge server for the Member Payment System"
+)]
+pub struct Cli {
+    /// TOML configuration file (layers: defaults → file → MPS_EDGE_* env → flags).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory holding the database (default ./data).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Log format: text or json.
+    #[arg(long, global = true, value_parser = ["text", "json"])]
+    pub log_format: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server (zero config: standalone demo mode on 127.0.0.1:8080).
+    Serve {
+        /// Address to listen on, e.g. 0.0.0.0:8080 for the store LAN.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
+    /// Demo-mode helpers (only when no central is configured).
+    Demo {
+        #[command(subcommand)]
+        command: DemoCommand,
+    },
+    /// Operator commands.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DemoCommand {
+    /// Issue a live payment QR token for a demo card, exactly as central would.
+    Qr {
+        /// Card number (default: the first active standard demo card).
+        #[arg(long, value_name = "CARD_NO")]
+        card: Option<String>,
+        /// Lifetime in seconds (at least 60, like central).
+        #[arg(long, default_value_t = 900, value_name = "SECONDS")]
+        ttl: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the demo cards.
+    Cards {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Perform a test charge through the running server's HTTP API.
+    Charge {
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        server: String,
+        #[arg(long, default_value = "owner")]
+        username: String,
+        #[arg(long)]
+        password: String,
+        #[arg(long, default_value = "12.34")]
+        amount: String,
+        #[arg(long, value_name = "CARD_NO")]
+        card: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Create a staff account (or, with --reset, reset an existing one).
+    CreateUser {
+        #[arg(long)]
+        username: String,
+        #[arg(long, value_parser = ["owner", "manager", "cashier"])]
+        role: String,
+        /// The password (prefer --password-stdin: arguments are visible to other users).
+        #[arg(long, conflicts_with = "password_stdin")]
+        password: Option<String>,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Reset the password and role if the user exists (ends their sessions).
+        #[arg(long)]
+        reset: bool,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_tracing(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MPS_EDGE_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&cfg.log.level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cfg.log.format == "json" {
+        let _ = builder.json().try_init();
+    } else {
+        let _ = builder.try_init();
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let listen = match &cli.command {
+        Command::Serve { listen } => listen.clone(),
+        _ => None,
+    };
+    let overrides = Overrides {
+        data_dir: cli.data_dir.clone(),
+        listen,
+        log_format: cli.log_format.clone(),
+    };
+    let cfg = Config::load(cli.config.as_deref(), &overrides)?;
+    match cli.command {
+        Command::Serve { .. } => serve(cfg),
+        Command::Demo { command } => demo_command(cfg, command),
+        Command::Admin { command } => admin_command(cfg, command),
+    }
+}
+
+fn serve(cfg: Config) -> anyhow::Result<ExitCode> {
+    init_tracing(&cfg);
+    let opened = crate::startup::open(&cfg, true)?;
+    let secret = load_or_create_secret(&cfg)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.server.listen))?;
+        let addr = listener.local_addr()?;
+        print_banner(&cfg, &opened, addr);
+        let state = AppState::new(cfg, opened.db, &secret);
+        crate::http::serve(listener, state, shutdown_signal()).await?;
+        tracing::info!("stopped cleanly");
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+fn shell_quote(s: &str) -> String {
+    if s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._-:".contains(&b))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+fn print_banner(cfg: &Config, opened: &crate::startup::Opened, addr: std::net::SocketAddr) {
+    let url = format!("http://{addr}");
+    println!("mps-edge {} listening on {url}", env!("CARGO_PKG_VERSION"));
+    println!("  data: {}", cfg.db_path().display());
+    if opened.demo {
+        println!("  mode: STANDALONE DEMO — no central is configured; all cards and balances are DEMO DATA");
+        println!("  offline limits: {}", describe_limits(&cfg.limits()));
+        match &opened.new_owner {
+            Some((user, password)) => {
+                println!("  owner account (shown only now): username {user}  password {password}");
+                let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "mps-edge".into());
+                let data_dir = std::fs::canonicalize(&cfg.data_dir).unwrap_or_else(|_| cfg.data_dir.clone());
+                println!("  test charge (paste into another terminal):");
+                println!(
+                    "    {} --data-dir {} demo charge --server {url} --username {user} --password {} --amount 12.34",
+                    shell_quote(&exe),
+                    shell_quote(&data_dir.display().to_string()),
+                    shell_quote(password)
+                );
+            }
+            None => println!(
+                "  owner account exists; to reset its password: mps-edge admin create-user --username owner --role owner --reset --password-stdin"
+            ),
+        }
+    } else {
+        println!(
+            "  mode: central ({}; merchant {})",
+            cfg.central.url, cfg.central.merchant_code
+        );
+    }
+}
+
+fn app_err(e: AppError) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
+
+fn require_demo(cfg: &Config, opened: &crate::startup::Opened) -> anyhow::Result<()> {
+    if !cfg.demo_allowed() || !opened.demo {
+        return Err(app_err(AppError::msg(
+            ErrorCode::DemoModeOnly,
+            "demo commands work only in standalone demo mode (no central configured)",
+        )));
+    }
+    Ok(())
+}
+
+struct IssuedQr {
+    card_no: String,
+    card_id: String,
+    qr_plain: String,
+    expires_at: String,
+}
+
+fn issue_demo_qr(
+    opened: &crate::startup::Opened,
+    card: Option<String>,
+    ttl: i64,
+) -> anyhow::Result<IssuedQr> {
+    let card_row = match card {
+        Some(no) => opened
+            .db
+            .read_blocking(|c| load_card_by_no(c, &no))
+            .map_err(app_err)?
+            .ok_or_else(|| anyhow::anyhow!("no card {no}; see `mps-edge demo cards`"))?,
+        None => opened
+            .db
+            .read_blocking(|c| list_cards(c, true))
+            .map_err(app_err)?
+            .into_iter()
+            .find(|c| c.card_type == CardType::Standard && c.state.status == "active")
+            .ok_or_else(|| anyhow::anyhow!("no active standard demo card"))?,
+    };
+    let (plain, hash) = issue_legacy()?;
+    let now = chrono::Utc::now();
+    let expires = now + chrono::Duration::seconds(clamp_ttl(ttl));
+    let card_id = card_row.id.clone();
+    let updated = now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    opened
+        .db
+        .write_blocking(move |c| put_qr_state(c, &card_id, &hash, expires.timestamp(), &updated))
+        .map_err(app_err)?;
+    Ok(IssuedQr {
+        card_no: card_row.card_no,
+        card_id: card_row.id,
+        qr_plain: plain,
+        expires_at: expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    })
+}
+
+fn demo_command(cfg: Config, command: DemoCommand) -> anyhow::Result<ExitCode> {
+    let opened = crate::startup::open(&cfg, true)?;
+    require_demo(&cfg, &opened)?;
+    match command {
+        DemoCommand::Qr { card, ttl, json } => {
+            let q = issue_demo_qr(&opened, card, ttl)?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"card_no": q.card_no, "card_id": q.card_id, "qr_plain": q.qr_plain, "expires_at": q.expires_at})
+                );
+            } else {
+                eprintln!("QR for {} valid until {}:", q.card_no, q.expires_at);
+                println!("{}", q.qr_plain);
+            }
+        }
+        DemoCommand::Cards { json } => {
+            let cards = opened
+                .db
+                .read_blocking(|c| list_cards(c, true))
+                .map_err(app_err)?;
+            if json {
+                let list: Vec<_> = cards
+                    .iter()
+                    .map(|c| {
+                        json!({
+                            "card_no": c.card_no, "card_id": c.id, "type": c.card_type.as_str(),
+                            "status": c.state.status, "balance": format_cents(c.state.available_cents()),
+                            "points": c.state.points, "level": c.level,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else {
+                println!(
+                    "{:<13} {:<36} {:<10} {:<9} {:>12} {:>7}",
+                    "CARD_NO", "CARD_ID", "TYPE", "STATUS", "BALANCE", "POINTS"
+                );
+                for c in cards {
+                    println!(
+                        "{:<13} {:<36} {:<10} {:<9} {:>12} {:>7}",
+                        c.card_no,
+                        c.id,
+                        c.card_type.as_str(),
+                        c.state.status,
+                        format_cents(c.state.available_cents()),
+                        c.state.points
+                    );
+                }
+            }
+        }
+        DemoCommand::Charge {
+            server,
+            username,
+            password,
+            amount,
+            card,
+        } => {
+            let q = issue_demo_qr(&opened, card, 300)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let out = runtime.block_on(demo_charge(
+                &server,
+                &username,
+                &password,
+                &amount,
+                &q.qr_plain,
+            ))?;
+            println!("{out}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn demo_charge(
+    server: &str,
+    username: &str,
+    password: &str,
+    amount: &str,
+    qr: &str,
+) -> anyhow::Result<String> {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(15))
+        .build()?;
+    let base = server.trim_end_matches('/');
+    let login: serde_json::Value = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = login["access_token"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("sign-in failed: {login}"))?;
+    let res = client
+        .post(format!("{base}/api/v1/merchant/charge"))
+        .bearer_auth(token)
+        .header("Idempotency-Key", uuid::Uuid::now_v7().to_string())
+        .json(&json!({"qr_plain": qr, "amount": amount}))
+        .send()
+        .await?;
+    let status = res.status();
+    let body: serde_json::Value = res.json().await?;
+    let pretty = serde_json::to_string_pretty(&body)?;
+    if !status.is_success() {
+        anyhow::bail!("charge failed ({status}): {pretty}");
+    }
+    Ok(pretty)
+}
+
+fn admin_command(cfg: Config, command: AdminCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        AdminCommand::CreateUser {
+            username,
+            role,
+            password,
+            password_stdin,
+            reset,
+        } => {
+            let password = match (password, password_stdin) {
+                (Some(p), false) => p,
+                (None, true) => {
+                    let mut s = String::new();
+                    std::io::stdin().read_to_string(&mut s)?;
+                    s.trim_end_matches(['\n', '\r']).to_string()
+                }
+                _ => anyhow::bail!("give the password with --password-stdin (or --password)"),
+            };
+            if username.trim().is_empty()
+                || username.chars().count() > 64
+                || username.chars().any(char::is_control)
+            {
+                anyhow::bail!("--username must be 1-64 characters");
+            }
+            check_password_policy(&password).map_err(|e| anyhow::anyhow!(e))?;
+            let role = Role::parse(&role)
+                .ok_or_else(|| anyhow::anyhow!("--role must be owner, manager or cashier"))?;
+            let opened = crate::startup::open(&cfg, false)?;
+            let hash = hash_password(&password)?;
+            let name = username.clone();
+            let id = opened
+                .db
+                .write_blocking(move |c| {
+                    users::upsert_user(c, &name, &hash, role, reset, &users::Actor::system("cli"))
+                })
+                .map_err(|e| match e.code() {
+                    ErrorCode::UsernameTaken => {
+                        anyhow::anyhow!("user {username} exists; add --reset to reset it")
+                    }
+                    _ => app_err(e),
+                })?;
+            opened.db.shutdown();
+            println!(
+                "{}",
+                json!({"id": id, "username": username, "role": role.as_str()})
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+// Keep the demo module linked for `demo::DEMO_MERCHANT_CODE` users in tests.
+pub use demo::DEMO_MERCHANT_CODE;

@@ -1,0 +1,548 @@
+//! One typed configuration, layered: embedded defaults → TOML file → environment
+//! (`MPS_EDGE_…`, `__` between levels, e.g. `MPS_EDGE_SERVER__LISTEN`) → command line.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::limits::Limits;
+use crate::domain::money::{format_cents, parse_cents};
+use crate::domain::txno::valid_site_code;
+
+/// A secret string: never printed by `Debug`, never serialised back out in full.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("\"\"")
+        } else {
+            f.write_str("\"<redacted>\"")
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Production refuses a missing or weak JWT secret and never loads demo data.
+    pub production: bool,
+    pub data_dir: PathBuf,
+    pub server: ServerConfig,
+    pub site: SiteConfig,
+    pub auth: AuthConfig,
+    pub limits: LimitsConfig,
+    pub qr: QrConfig,
+    pub central: CentralConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: String,
+    /// Largest accepted request body.
+    pub body_limit_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SiteConfig {
+    /// Part of every transaction number; unique per store (A–Z, 0–9, up to 16).
+    pub code: String,
+    pub name: String,
+    /// IANA time zone for "today" and the console's dates.
+    pub timezone: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    pub jwt_secret: Secret,
+    pub jwt_secret_file: Option<PathBuf>,
+    pub access_ttl_secs: i64,
+    pub refresh_ttl_secs: i64,
+    pub max_failed_logins: i64,
+    pub lockout_secs: i64,
+}
+
+/// Amounts are decimal strings ("2000.00") so the file never holds a float.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    pub max_tx_amount: String,
+    pub max_card_unsynced: String,
+    pub max_site_unsynced: String,
+    /// Seconds without a successful pull after which only small charges pass.
+    pub stale_after_secs: i64,
+    pub stale_max_tx_amount: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct QrConfig {
+    /// A QR token may charge only once at this edge.
+    pub single_use: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct CentralConfig {
+    /// e.g. `https://xyz.supabase.co`; empty = standalone.
+    pub url: String,
+    pub service_key: Secret,
+    pub service_key_file: Option<PathBuf>,
+    pub merchant_code: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: String,
+    /// A tracing filter such as `info` or `mps_edge=debug,info`.
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            production: false,
+            data_dir: PathBuf::from("data"),
+            server: ServerConfig::default(),
+            site: SiteConfig::default(),
+            auth: AuthConfig::default(),
+            limits: LimitsConfig::default(),
+            qr: QrConfig::default(),
+            central: CentralConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            body_limit_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl Default for SiteConfig {
+    fn default() -> Self {
+        SiteConfig {
+            code: "DEMO".into(),
+            name: "Demo Store".into(),
+            timezone: "UTC".into(),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            jwt_secret: Secret::default(),
+            jwt_secret_file: None,
+            access_ttl_secs: 15 * 60,
+            refresh_ttl_secs: 30 * 24 * 3600,
+            max_failed_logins: 5,
+            lockout_secs: 5 * 60,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_tx_amount: "2000.00".into(),
+            max_card_unsynced: "5000.00".into(),
+            max_site_unsynced: "200000.00".into(),
+            stale_after_secs: 24 * 3600,
+            stale_max_tx_amount: "100.00".into(),
+        }
+    }
+}
+
+impl Default for QrConfig {
+    fn default() -> Self {
+        QrConfig { single_use: true }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+/// Command-line overrides (the last layer).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub log_format: Option<String>,
+}
+
+pub const MIN_JWT_SECRET_LEN: usize = 32;
+
+impl Config {
+    /// Loads the layers. `file` must exist when given.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                anyhow::bail!("config file {} does not exist", path.display());
+            }
+            fig = fig.merge(Toml::file_exact(path));
+        }
+        fig = fig.merge(env_provider());
+        if let Some(d) = &overrides.data_dir {
+            fig = fig.merge(("data_dir", d));
+        }
+        if let Some(l) = &overrides.listen {
+            fig = fig.merge(("server.listen", l));
+        }
+        if let Some(f) = &overrides.log_format {
+            fig = fig.merge(("log.format", f));
+        }
+        let mut cfg: Config = fig
+            .extract()
+            .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+        cfg.read_secret_files()?;
+        Ok(cfg)
+    }
+
+    fn read_secret_files(&mut self) -> anyhow::Result<()> {
+        if let Some(p) = &self.auth.jwt_secret_file {
+            self.auth.jwt_secret = Secret::new(read_secret(p)?);
+        }
+        if let Some(p) = &self.central.service_key_file {
+            self.central.service_key = Secret::new(read_secret(p)?);
+        }
+        Ok(())
+    }
+
+    /// Standalone = no central configured; demo data may be loaded (unless production).
+    pub fn standalone(&self) -> bool {
+        self.central.url.trim().is_empty()
+    }
+
+    pub fn demo_allowed(&self) -> bool {
+        self.standalone() && !self.production
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("mps-edge.db")
+    }
+
+    /// Every problem, one clear line each.
+    pub fn validate(&self) -> Result<(), Vec<String>> {
+        let mut errs = Vec::new();
+        if self.server.listen.parse::<SocketAddr>().is_err() {
+            errs.push(format!(
+                "server.listen: {:?} is not an address like 127.0.0.1:8080",
+                self.server.listen
+            ));
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&self.server.body_limit_bytes) {
+            errs.push("server.body_limit_bytes: must be between 1024 and 16777216".into());
+        }
+        if !valid_site_code(&self.site.code) {
+            errs.push(format!(
+                "site.code: {:?} must be 1-16 characters of A-Z and 0-9",
+                self.site.code
+            ));
+        }
+        if self.site.name.trim().is_empty() {
+            errs.push("site.name: must not be empty".into());
+        }
+        if self.site.timezone.parse::<chrono_tz::Tz>().is_err() {
+            errs.push(format!(
+                "site.timezone: {:?} is not an IANA time zone such as Asia/Taipei",
+                self.site.timezone
+            ));
+        }
+        if self.auth.access_ttl_secs < 60 || self.auth.access_ttl_secs > 24 * 3600 {
+            errs.push("auth.access_ttl_secs: must be between 60 and 86400".into());
+        }
+        if self.auth.refresh_ttl_secs < self.auth.access_ttl_secs {
+            errs.push("auth.refresh_ttl_secs: must be at least auth.access_ttl_secs".into());
+        }
+        if self.auth.max_failed_logins < 1 {
+            errs.push("auth.max_failed_logins: must be at least 1".into());
+        }
+        if self.auth.lockout_secs < 1 {
+            errs.push("auth.lockout_secs: must be at least 1".into());
+        }
+        if self.production {
+            if self.auth.jwt_secret.is_empty() {
+                errs.push(
+                    "auth.jwt_secret: production mode needs a JWT secret (auth.jwt_secret, auth.jwt_secret_file or MPS_EDGE_AUTH__JWT_SECRET)".into(),
+                );
+            } else if weak_secret(self.auth.jwt_secret.expose()) {
+                errs.push(format!(
+                    "auth.jwt_secret: too weak for production; use at least {MIN_JWT_SECRET_LEN} random characters"
+                ));
+            }
+        }
+        for (name, value) in [
+            ("limits.max_tx_amount", &self.limits.max_tx_amount),
+            ("limits.max_card_unsynced", &self.limits.max_card_unsynced),
+            ("limits.max_site_unsynced", &self.limits.max_site_unsynced),
+            (
+                "limits.stale_max_tx_amount",
+                &self.limits.stale_max_tx_amount,
+            ),
+        ] {
+            if parse_cents(value).is_err() {
+                errs.push(format!(
+                    "{name}: {value:?} must be a positive amount with at most 2 decimals"
+                ));
+            }
+        }
+        if self.limits.stale_after_secs < 0 {
+            errs.push("limits.stale_after_secs: must be 0 (off) or more".into());
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            errs.push(format!(
+                "log.format: {:?} must be text or json",
+                self.log.format
+            ));
+        }
+        if !self.standalone() {
+            if !(self.central.url.starts_with("https://")
+                || self.central.url.starts_with("http://"))
+            {
+                errs.push(
+                    "central.url: must start with https:// (or http:// for a test central)".into(),
+                );
+            }
+            if self.central.service_key.is_empty() {
+                errs.push("central.service_key: needed when central.url is set (or central.service_key_file)".into());
+            }
+            if self.central.merchant_code.trim().is_empty() {
+                errs.push("central.merchant_code: needed when central.url is set".into());
+            }
+            if self.site.code == "DEMO" {
+                errs.push(
+                    "site.code: set a unique code for this store when a central is configured"
+                        .into(),
+                );
+            }
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(errs)
+        }
+    }
+
+    pub fn limits(&self) -> Limits {
+        let cents = |s: &str| parse_cents(s).unwrap_or(0);
+        Limits {
+            max_tx_cents: cents(&self.limits.max_tx_amount),
+            max_card_unsynced_cents: cents(&self.limits.max_card_unsynced),
+            max_site_unsynced_cents: cents(&self.limits.max_site_unsynced),
+            // Standalone has no central to be stale against.
+            stale_after_secs: (!self.standalone() && self.limits.stale_after_secs > 0)
+                .then_some(self.limits.stale_after_secs),
+            stale_max_tx_cents: cents(&self.limits.stale_max_tx_amount),
+        }
+    }
+
+    pub fn timezone(&self) -> chrono_tz::Tz {
+        self.site.timezone.parse().unwrap_or(chrono_tz::UTC)
+    }
+}
+
+fn weak_secret(s: &str) -> bool {
+    let distinct: std::collections::HashSet<char> = s.chars().collect();
+    s.len() < MIN_JWT_SECRET_LEN || distinct.len() < 8
+}
+
+fn read_secret(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read secret file {}: {e}", path.display()))?;
+    Ok(text.trim().to_string())
+}
+
+/// Environment layer. Unknown `MPS_EDGE_` variables are warned about and ignored, so
+/// a typo is visible without stopping a store.
+fn env_provider() -> Env {
+    let known = known_keys();
+    Env::prefixed("MPS_EDGE_").split("__").filter(move |key| {
+        let k = key.as_str().to_ascii_lowercase();
+        if k == "config" {
+            // MPS_EDGE_CONFIG names the file; it is not a setting.
+            return false;
+        }
+        let ok = known.contains(&k);
+        if !ok {
+            eprintln!(
+                "warning: ignoring unknown environment variable MPS_EDGE_{}",
+                key.as_str().to_ascii_uppercase().replace('.', "__")
+            );
+        }
+        ok
+    })
+}
+
+/// Dotted paths of every configuration key, from the defaults.
+pub fn known_keys() -> Vec<String> {
+    fn walk(prefix: &str, v: &serde_json::Value, out: &mut Vec<String>) {
+        if let serde_json::Value::Object(map) = v {
+            for (k, v) in map {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                if v.is_object() {
+                    walk(&path, v, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(v) = serde_json::to_value(Config::default()) {
+        walk("", &v, &mut out);
+    }
+    out
+}
+
+/// The limits in display form, for startup output.
+pub fn describe_limits(l: &Limits) -> String {
+    format!(
+        "per charge {}, per card unsynced {}, site unsynced {}",
+        format_cents(l.max_tx_cents),
+        format_cents(l.max_card_unsynced_cents),
+        format_cents(l.max_site_unsynced_cents)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_standalone() {
+        let c = Config::default();
+        assert_eq!(c.validate(), Ok(()));
+        assert!(c.standalone());
+        assert!(c.demo_allowed());
+        assert_eq!(c.limits().stale_after_secs, None);
+    }
+
+    #[test]
+    fn every_bad_field_gets_its_own_message() {
+        let mut c = Config::default();
+        c.server.listen = "nope".into();
+        c.site.code = "bad code".into();
+        c.site.timezone = "Mars/Base".into();
+        c.limits.max_tx_amount = "1.234".into();
+        c.log.format = "xml".into();
+        c.production = true;
+        let errs = c.validate().unwrap_err();
+        for field in [
+            "server.listen",
+            "site.code",
+            "site.timezone",
+            "limits.max_tx_amount",
+            "log.format",
+            "auth.jwt_secret",
+        ] {
+            assert!(
+                errs.iter().any(|e| e.starts_with(field)),
+                "{field}: {errs:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn production_refuses_weak_secret() {
+        let mut c = Config {
+            production: true,
+            ..Config::default()
+        };
+        c.auth.jwt_secret = Secret::new("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+        assert!(c.validate().is_err());
+        c.auth.jwt_secret = Secret::new("k3J9x!pQ2m#Zr8Lw5Tn0vYb6Hc4Fd1Ge7Sa");
+        assert_eq!(c.validate(), Ok(()));
+        assert!(!c.demo_allowed());
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let mut c = Config::default();
+        c.auth.jwt_secret = Secret::new("super-secret-value");
+        c.central.service_key = Secret::new("service-key-value");
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("super-secret-value"));
+        assert!(!dbg.contains("service-key-value"));
+        assert!(dbg.contains("<redacted>"));
+    }
+
+    #[test]
+    fn central_needs_its_fields() {
+        let mut c = Config::default();
+        c.central.url = "https://central.example".into();
+        let errs = c.validate().unwrap_err();
+        assert!(errs.iter().any(|e| e.starts_with("central.service_key")));
+        assert!(errs.iter().any(|e| e.starts_with("central.merchant_code")));
+        assert!(errs.iter().any(|e| e.starts_with("site.code")));
+        assert!(!c.demo_allowed());
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn layers_file_then_env_then_cli() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[site]\ncode = \"S001\"\nname = \"Shop\"\n[server]\nlisten = \"127.0.0.1:9000\"\n",
+        )
+        .unwrap();
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("MPS_EDGE_SITE__NAME", "From Env");
+            let c = Config::load(
+                Some(&path),
+                &Overrides {
+                    listen: Some("127.0.0.1:9100".into()),
+                    ..Overrides::default()
+                },
+            )
+            .map_err(|e| e.to_string())?;
+            assert_eq!(c.site.code, "S001");
+            assert_eq!(c.site.name, "From Env");
+            assert_eq!(c.server.listen, "127.0.0.1:9100");
+            Ok(())
+        });
+        std::fs::write(&path, "[site]\ncod = \"typo\"\n").unwrap();
+        assert!(Config::load(Some(&path), &Overrides::default()).is_err());
+    }
+}

@@ -1,0 +1,170 @@
+//! The standalone demo dataset: one merchant, central's four levels, twenty standard
+//! cards, a corporate-discounted card, a corporate card, a voucher and a frozen card.
+//! Loaded only when no central is configured, and marked as demo data everywhere.
+
+use rusqlite::{params, Connection};
+
+use super::meta;
+use crate::domain::levels::{central_seed_levels, level_for_points};
+use crate::error::AppResult;
+
+pub const DEMO_MERCHANT_CODE: &str = "DEMO";
+
+pub fn is_loaded(conn: &Connection) -> AppResult<bool> {
+    Ok(meta::get(conn, meta::DEMO_LOADED)?.is_some())
+}
+
+struct DemoCard {
+    card_type: &'static str,
+    balance_cents: i64,
+    points: i64,
+    status: &'static str,
+    corporate_discount: Option<i64>,
+    fixed_discount: Option<i64>,
+    owner: &'static str,
+}
+
+fn cards() -> Vec<DemoCard> {
+    let names = [
+        "陳小明",
+        "林美玲",
+        "王大同",
+        "張雅婷",
+        "李志豪",
+        "黃淑芬",
+        "吳建宏",
+        "劉怡君",
+        "蔡宗翰",
+        "楊佩珊",
+        "許家豪",
+        "鄭雅文",
+        "謝明哲",
+        "洪瑋婷",
+        "郭俊傑",
+        "邱詩涵",
+        "曾文彬",
+        "廖欣怡",
+        "賴冠宇",
+        "周心怡",
+    ];
+    let mut out: Vec<DemoCard> = names
+        .iter()
+        .enumerate()
+        .map(|(i, owner)| {
+            let i = i as i64;
+            DemoCard {
+                card_type: "standard",
+                balance_cents: 50_000 + i * 25_000, // 500.00 … 5,250.00
+                // Spread over the four levels; a few just below a threshold.
+                points: [
+                    0, 250, 990, 1_000, 1_500, 4_950, 5_000, 7_200, 9_990, 12_000,
+                ][(i % 10) as usize],
+                status: "active",
+                corporate_discount: None,
+                fixed_discount: None,
+                owner,
+            }
+        })
+        .collect();
+    out.push(DemoCard {
+        card_type: "standard",
+        balance_cents: 300_000,
+        points: 100,
+        status: "active",
+        corporate_discount: Some(800),
+        fixed_discount: None,
+        owner: "企業員工 Corporate Staff",
+    });
+    out.push(DemoCard {
+        card_type: "corporate",
+        balance_cents: 0,
+        points: 0,
+        status: "active",
+        corporate_discount: None,
+        fixed_discount: Some(800),
+        owner: "示範企業 Demo Corp",
+    });
+    out.push(DemoCard {
+        card_type: "standard",
+        balance_cents: 100_000,
+        points: 0,
+        status: "inactive",
+        corporate_discount: None,
+        fixed_discount: None,
+        owner: "凍結卡 Frozen",
+    });
+    out.push(DemoCard {
+        card_type: "voucher",
+        balance_cents: 20_000,
+        points: 0,
+        status: "active",
+        corporate_discount: None,
+        fixed_discount: None,
+        owner: "禮券 Voucher",
+    });
+    out
+}
+
+/// Loads the dataset once. Returns false when it was already there.
+pub fn load(conn: &Connection) -> AppResult<bool> {
+    if is_loaded(conn)? {
+        return Ok(false);
+    }
+    let now = super::now_rfc3339();
+    let merchant_id = uuid::Uuid::new_v4().to_string();
+    conn.execute(
+        "INSERT INTO merchant(id, code, name, status, updated_at) VALUES (?1, ?2, ?3, 'active', ?4)",
+        params![merchant_id, DEMO_MERCHANT_CODE, "示範商店 Demo Store (DEMO DATA)", now],
+    )?;
+    let levels = central_seed_levels();
+    for l in &levels {
+        conn.execute(
+            "INSERT INTO membership_levels(id, level, name, min_points, max_points, discount_milli, is_active, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7)",
+            params![uuid::Uuid::new_v4().to_string(), l.level, l.name, l.min_points, l.max_points, l.discount, now],
+        )?;
+    }
+    let prefix = |t: &str| match t {
+        "standard" => "STD",
+        "voucher" => "VCH",
+        _ => "COR",
+    };
+    for (i, c) in cards().iter().enumerate() {
+        let n = i + 1;
+        let member_id = uuid::Uuid::new_v4().to_string();
+        conn.execute(
+            "INSERT INTO members(id, member_no, name, status, updated_at) VALUES (?1, ?2, ?3, 'active', ?4)",
+            params![member_id, format!("M{n:08}"), c.owner, now],
+        )?;
+        let (level, discount) = if c.card_type == "standard" {
+            level_for_points(&levels, c.points)
+        } else {
+            (0, 1000)
+        };
+        conn.execute(
+            "INSERT INTO cards(id, card_no, card_type, owner_member_id, name, status, corporate_discount_milli,
+                 fixed_discount_milli, snapshot_balance_cents, snapshot_points, snapshot_level,
+                 snapshot_discount_milli, snapshot_updated_at, level, discount_milli, is_demo)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?11, ?12, 1)",
+            params![
+                uuid::Uuid::new_v4().to_string(),
+                format!("{}{n:08}", prefix(c.card_type)),
+                c.card_type,
+                member_id,
+                format!("{} (DEMO)", c.owner),
+                c.status,
+                c.corporate_discount,
+                c.fixed_discount,
+                c.balance_cents,
+                c.points,
+                level,
+                discount,
+                now
+            ],
+        )?;
+    }
+    meta::set(conn, meta::MERCHANT_ID, &merchant_id)?;
+    meta::set(conn, meta::DEMO_LOADED, &now)?;
+    meta::set(conn, meta::MODE, "standalone-demo")?;
+    Ok(true)
+}

@@ -1,0 +1,205 @@
+//! Read models: transaction lists, details and daily figures.
+
+use rusqlite::types::ToSql;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use crate::domain::refund::remaining_refundable;
+use crate::error::AppResult;
+use crate::model::{HourStat, Pagination, SummaryTotals, TransactionList, TransactionView};
+
+const TX_COLUMNS: &str = "t.id, t.tx_no, t.tx_type, t.card_id, c.card_no, t.merchant_id, t.raw_amount_cents, \
+    t.discount_milli, t.final_amount_cents, t.points_earned, t.status, t.refunded_cents, t.original_tx_no, \
+    t.reason, t.payment_method, t.external_order_id, t.tag, t.operator_username, t.device_id, t.sync_state, t.created_at";
+
+fn tx_from_row(r: &Row<'_>) -> rusqlite::Result<TransactionView> {
+    let tx_type: String = r.get(2)?;
+    let final_amount: i64 = r.get(8)?;
+    let refunded: i64 = r.get(11)?;
+    let status: String = r.get(10)?;
+    let tag: String = r.get(16)?;
+    let is_payment = tx_type == "payment";
+    Ok(TransactionView {
+        id: r.get(0)?,
+        tx_no: r.get(1)?,
+        card_id: r.get(3)?,
+        card_no: r.get(4)?,
+        merchant_id: r.get(5)?,
+        raw_amount: r.get(6)?,
+        discount_applied: r.get(7)?,
+        final_amount,
+        points_earned: r.get(9)?,
+        refunded_amount: is_payment.then_some(refunded),
+        remaining_refundable: is_payment.then(|| {
+            remaining_refundable(&crate::domain::refund::OriginalPayment {
+                tx_type: tx_type.clone(),
+                status: status.clone(),
+                final_cents: final_amount,
+                refunded_cents: refunded,
+            })
+        }),
+        tx_type,
+        status,
+        original_tx_no: r.get(12)?,
+        reason: r.get(13)?,
+        payment_method: r.get(14)?,
+        external_order_id: r.get(15)?,
+        tag: serde_json::from_str(&tag).unwrap_or(serde_json::Value::Null),
+        operator: r.get(17)?,
+        device_id: r.get(18)?,
+        sync_state: r.get(19)?,
+        created_at: r.get(20)?,
+    })
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TxFilter {
+    pub from_unix: Option<i64>,
+    pub to_unix: Option<i64>,
+    pub tx_type: Option<String>,
+    pub status: Option<String>,
+    pub card_no: Option<String>,
+    pub min_cents: Option<i64>,
+    pub max_cents: Option<i64>,
+    pub sync_state: Option<String>,
+}
+
+pub fn list_transactions(
+    conn: &Connection,
+    f: &TxFilter,
+    limit: i64,
+    offset: i64,
+) -> AppResult<TransactionList> {
+    let mut clauses: Vec<&str> = Vec::new();
+    let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+    if let Some(v) = f.from_unix {
+        clauses.push("t.created_unix >= ?");
+        args.push(Box::new(v));
+    }
+    if let Some(v) = f.to_unix {
+        clauses.push("t.created_unix < ?");
+        args.push(Box::new(v));
+    }
+    if let Some(v) = &f.tx_type {
+        clauses.push("t.tx_type = ?");
+        args.push(Box::new(v.clone()));
+    }
+    if let Some(v) = &f.status {
+        clauses.push("t.status = ?");
+        args.push(Box::new(v.clone()));
+    }
+    if let Some(v) = &f.card_no {
+        clauses.push("c.card_no = ?");
+        args.push(Box::new(v.clone()));
+    }
+    if let Some(v) = f.min_cents {
+        clauses.push("t.final_amount_cents >= ?");
+        args.push(Box::new(v));
+    }
+    if let Some(v) = f.max_cents {
+        clauses.push("t.final_amount_cents <= ?");
+        args.push(Box::new(v));
+    }
+    if let Some(v) = &f.sync_state {
+        clauses.push("t.sync_state = ?");
+        args.push(Box::new(v.clone()));
+    }
+    let where_sql = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    let from = "FROM transactions t LEFT JOIN cards c ON c.id = t.card_id";
+    let total: i64 = conn.query_row(
+        &format!("SELECT COUNT(*) {from} {where_sql}"),
+        rusqlite::params_from_iter(args.iter().map(|a| a.as_ref())),
+        |r| r.get(0),
+    )?;
+    args.push(Box::new(limit));
+    args.push(Box::new(offset));
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {TX_COLUMNS} {from} {where_sql} ORDER BY t.created_unix DESC, t.id DESC LIMIT ? OFFSET ?"
+    ))?;
+    let rows = stmt.query_map(
+        rusqlite::params_from_iter(args.iter().map(|a| a.as_ref())),
+        tx_from_row,
+    )?;
+    Ok(TransactionList {
+        transactions: rows.collect::<Result<Vec<_>, _>>()?,
+        pagination: Pagination::new(limit, offset, total),
+    })
+}
+
+pub fn transaction_by_no(conn: &Connection, tx_no: &str) -> AppResult<Option<TransactionView>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {TX_COLUMNS} FROM transactions t LEFT JOIN cards c ON c.id = t.card_id WHERE t.tx_no = ?1"),
+            [tx_no],
+            tx_from_row,
+        )
+        .optional()?)
+}
+
+pub fn refunds_of(conn: &Connection, original_tx_no: &str) -> AppResult<Vec<TransactionView>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {TX_COLUMNS} FROM transactions t LEFT JOIN cards c ON c.id = t.card_id
+         WHERE t.original_tx_no = ?1 AND t.tx_type = 'refund' ORDER BY t.created_unix, t.id"
+    ))?;
+    let rows = stmt.query_map(params![original_tx_no], tx_from_row)?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Figures for one local day [from, to): payments (including ones later refunded),
+/// refunds, net, unique cards, average ticket and per-hour figures in the store's zone.
+pub fn day_summary(
+    conn: &Connection,
+    from_unix: i64,
+    to_unix: i64,
+    hour_of: &dyn Fn(i64) -> u32,
+) -> AppResult<(SummaryTotals, Vec<HourStat>)> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT tx_type, final_amount_cents, card_id, created_unix FROM transactions
+         WHERE created_unix >= ?1 AND created_unix < ?2",
+    )?;
+    let mut totals = SummaryTotals::default();
+    let mut hours: Vec<HourStat> = (0..24)
+        .map(|h| HourStat {
+            hour: h,
+            count: 0,
+            amount: 0,
+            refund_amount: 0,
+        })
+        .collect();
+    let mut cards = std::collections::HashSet::new();
+    let rows = stmt.query_map(params![from_unix, to_unix], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, i64>(3)?,
+        ))
+    })?;
+    for row in rows {
+        let (tx_type, amount, card_id, at) = row?;
+        let h = (hour_of(at) as usize).min(23);
+        totals.total_count += 1;
+        if tx_type == "payment" {
+            totals.payment_count += 1;
+            totals.payment_amount += amount;
+            hours[h].count += 1;
+            hours[h].amount += amount;
+            cards.insert(card_id);
+        } else {
+            totals.refund_count += 1;
+            totals.refund_amount += amount;
+            hours[h].refund_amount += amount;
+        }
+    }
+    totals.net_amount = totals.payment_amount - totals.refund_amount;
+    totals.unique_cards = cards.len() as i64;
+    if totals.payment_count > 0 {
+        // Half away from zero, like every other rounding here.
+        totals.average_ticket =
+            (2 * totals.payment_amount + totals.payment_count) / (2 * totals.payment_count);
+    }
+    Ok((totals, hours))
+}

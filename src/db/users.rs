@@ -1,0 +1,256 @@
+//! Staff accounts, refresh tokens and the audit log.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::domain::Role;
+use crate::error::{AppError, AppResult, ErrorCode};
+
+/// Who did something, and from where. Never holds a secret.
+#[derive(Debug, Clone, Default)]
+pub struct Actor {
+    pub user_id: Option<String>,
+    pub username: Option<String>,
+    pub ip: Option<String>,
+    pub device_id: Option<String>,
+}
+
+impl Actor {
+    pub fn system(name: &str) -> Actor {
+        Actor {
+            username: Some(name.to_string()),
+            ..Actor::default()
+        }
+    }
+}
+
+pub fn audit(
+    conn: &Connection,
+    actor: &Actor,
+    action: &str,
+    object: Option<(&str, &str)>,
+    details: serde_json::Value,
+) -> AppResult<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO audit_log(at, actor_user_id, actor, action, object_type, object_id, ip, device_id, details)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    stmt.execute(params![
+        super::now_rfc3339(),
+        actor.user_id,
+        actor.username,
+        action,
+        object.map(|o| o.0),
+        object.map(|o| o.1),
+        actor.ip,
+        actor.device_id,
+        details.to_string()
+    ])?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub id: String,
+    pub username: String,
+    pub password_hash: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub failed_logins: i64,
+    pub locked_until: Option<i64>,
+    pub token_epoch: i64,
+}
+
+const USER_COLUMNS: &str =
+    "id, username, password_hash, role, disabled, failed_logins, locked_until, token_epoch";
+
+fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
+    let role: String = r.get(3)?;
+    Ok(UserRow {
+        id: r.get(0)?,
+        username: r.get(1)?,
+        password_hash: r.get(2)?,
+        role: Role::parse(&role).unwrap_or(Role::Cashier),
+        disabled: r.get::<_, i64>(4)? != 0,
+        failed_logins: r.get(5)?,
+        locked_until: r.get(6)?,
+        token_epoch: r.get(7)?,
+    })
+}
+
+pub fn find_by_username(conn: &Connection, username: &str) -> AppResult<Option<UserRow>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1"),
+            [username],
+            user_from_row,
+        )
+        .optional()?)
+}
+
+pub fn find_by_id(conn: &Connection, id: &str) -> AppResult<Option<UserRow>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
+            [id],
+            user_from_row,
+        )
+        .optional()?)
+}
+
+pub fn count_users(conn: &Connection) -> AppResult<i64> {
+    Ok(conn.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?)
+}
+
+/// Creates a user, or resets the password and role of an existing one when `replace`.
+pub fn upsert_user(
+    conn: &Connection,
+    username: &str,
+    password_hash: &str,
+    role: Role,
+    replace: bool,
+    actor: &Actor,
+) -> AppResult<String> {
+    let now = super::now_rfc3339();
+    if let Some(existing) = find_by_username(conn, username)? {
+        if !replace {
+            return Err(ErrorCode::UsernameTaken.into());
+        }
+        conn.execute(
+            "UPDATE users SET password_hash = ?2, role = ?3, disabled = 0, failed_logins = 0, locked_until = NULL,
+                 token_epoch = token_epoch + 1, updated_at = ?4 WHERE id = ?1",
+            params![existing.id, password_hash, role.as_str(), now],
+        )?;
+        audit(
+            conn,
+            actor,
+            "user.reset",
+            Some(("user", &existing.id)),
+            serde_json::json!({"username": username, "role": role.as_str()}),
+        )?;
+        return Ok(existing.id);
+    }
+    let id = super::new_id();
+    conn.execute(
+        "INSERT INTO users(id, username, password_hash, role, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        params![id, username, password_hash, role.as_str(), now],
+    )?;
+    audit(
+        conn,
+        actor,
+        "user.create",
+        Some(("user", &id)),
+        serde_json::json!({"username": username, "role": role.as_str()}),
+    )?;
+    Ok(id)
+}
+
+/// Records a failed sign-in; locks the account after `max_failed` in a row.
+pub fn record_failed_login(
+    conn: &Connection,
+    user_id: &str,
+    max_failed: i64,
+    lockout_secs: i64,
+    now_unix: i64,
+) -> AppResult<Option<i64>> {
+    let failed: i64 = conn.query_row(
+        "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = ?1 RETURNING failed_logins",
+        [user_id],
+        |r| r.get(0),
+    )?;
+    if failed >= max_failed {
+        let until = now_unix + lockout_secs;
+        conn.execute(
+            "UPDATE users SET locked_until = ?2, failed_logins = 0 WHERE id = ?1",
+            params![user_id, until],
+        )?;
+        return Ok(Some(until));
+    }
+    Ok(None)
+}
+
+pub fn record_successful_login(conn: &Connection, user_id: &str) -> AppResult<()> {
+    conn.execute(
+        "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?1",
+        [user_id],
+    )?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct RefreshRow {
+    pub id: String,
+    pub user_id: String,
+    pub family_id: String,
+    pub device_id: Option<String>,
+    pub expires_unix: i64,
+    pub used: bool,
+    pub revoked: bool,
+}
+
+pub fn insert_refresh(
+    conn: &Connection,
+    user_id: &str,
+    family_id: &str,
+    token_hash: &str,
+    device_id: Option<&str>,
+    expires_unix: i64,
+) -> AppResult<()> {
+    conn.execute(
+        "INSERT INTO refresh_tokens(id, user_id, family_id, token_hash, device_id, expires_unix, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![super::new_id(), user_id, family_id, token_hash, device_id, expires_unix, super::now_rfc3339()],
+    )?;
+    Ok(())
+}
+
+pub fn find_refresh(conn: &Connection, token_hash: &str) -> AppResult<Option<RefreshRow>> {
+    Ok(conn
+        .query_row(
+            "SELECT id, user_id, family_id, device_id, expires_unix, used_at IS NOT NULL, revoked_at IS NOT NULL
+             FROM refresh_tokens WHERE token_hash = ?1",
+            [token_hash],
+            |r| {
+                Ok(RefreshRow {
+                    id: r.get(0)?,
+                    user_id: r.get(1)?,
+                    family_id: r.get(2)?,
+                    device_id: r.get(3)?,
+                    expires_unix: r.get(4)?,
+                    used: r.get(5)?,
+                    revoked: r.get(6)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+pub fn mark_refresh_used(conn: &Connection, id: &str) -> AppResult<bool> {
+    let n = conn.execute(
+        "UPDATE refresh_tokens SET used_at = ?2 WHERE id = ?1 AND used_at IS NULL AND revoked_at IS NULL",
+        params![id, super::now_rfc3339()],
+    )?;
+    Ok(n == 1)
+}
+
+pub fn revoke_family(conn: &Connection, family_id: &str) -> AppResult<()> {
+    conn.execute(
+        "UPDATE refresh_tokens SET revoked_at = ?2 WHERE family_id = ?1 AND revoked_at IS NULL",
+        params![family_id, super::now_rfc3339()],
+    )?;
+    Ok(())
+}
+
+pub fn family_revoked(conn: &Connection, family_id: &str) -> AppResult<bool> {
+    let revoked: Option<i64> = conn
+        .query_row(
+            "SELECT 1 FROM refresh_tokens WHERE family_id = ?1 AND revoked_at IS NOT NULL LIMIT 1",
+            [family_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(revoked.is_some())
+}
+
+pub fn require_user(conn: &Connection, id: &str) -> AppResult<UserRow> {
+    find_by_id(conn, id)?.ok_or_else(|| AppError::new(ErrorCode::InvalidToken))
+}

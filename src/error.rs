@@ -1,0 +1,293 @@
+//! The one error type of the server and its JSON envelope
+//! `{"error":{"code","message","details"}}`.
+//!
+//! Status rule (documented in the README): 400 = the request itself is malformed;
+//! 401/403 = identity and permission; 404 = a referenced thing does not exist;
+//! 409 = conflicts with an earlier request (idempotency); 422 = a well-formed request
+//! declined by a business rule; 429 = throttled; 503 = central needed but unreachable;
+//! 500 = a bug, logged once here and never described to the client.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+/// Every error code the API can return. Codes shared with central keep central's spelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    // 400
+    ValidationError,
+    InvalidJson,
+    InvalidAmount,
+    InvalidPrice,
+    InvalidRefundAmount,
+    InvalidQr,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    // 401 / 403
+    NotAuthenticated,
+    InvalidCredentials,
+    TokenExpired,
+    InvalidToken,
+    PermissionDenied,
+    CsrfTokenInvalid,
+    // 404
+    NotFound,
+    TxNotFound,
+    OriginalTxNotFound,
+    CardNotFound,
+    UserNotFound,
+    // 409
+    IdempotencyKeyReused,
+    Conflict,
+    UsernameTaken,
+    // 422 business declines
+    QrExpiredOrInvalid,
+    QrAlreadyUsed,
+    CardNotActive,
+    CardExpired,
+    CorporateCardCannotPay,
+    UnsupportedCardTypeForPayment,
+    InsufficientBalance,
+    OfflineLimitExceeded,
+    OnlyCompletedPaymentRefundable,
+    RefundExceedsRemaining,
+    MerchantNotFoundOrInactive,
+    DemoModeOnly,
+    // 429
+    TooManyRequests,
+    LoginLocked,
+    // 503
+    Unavailable,
+    // 500
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            ValidationError => "VALIDATION_ERROR",
+            InvalidJson => "INVALID_JSON",
+            InvalidAmount => "INVALID_AMOUNT",
+            InvalidPrice => "INVALID_PRICE",
+            InvalidRefundAmount => "INVALID_REFUND_AMOUNT",
+            InvalidQr => "INVALID_QR",
+            PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            NotAuthenticated => "NOT_AUTHENTICATED",
+            InvalidCredentials => "INVALID_CREDENTIALS",
+            TokenExpired => "TOKEN_EXPIRED",
+            InvalidToken => "INVALID_TOKEN",
+            PermissionDenied => "PERMISSION_DENIED",
+            CsrfTokenInvalid => "CSRF_TOKEN_INVALID",
+            NotFound => "NOT_FOUND",
+            TxNotFound => "TX_NOT_FOUND",
+            OriginalTxNotFound => "ORIGINAL_TX_NOT_FOUND",
+            CardNotFound => "CARD_NOT_FOUND",
+            UserNotFound => "USER_NOT_FOUND",
+            IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            Conflict => "CONFLICT",
+            UsernameTaken => "USERNAME_TAKEN",
+            QrExpiredOrInvalid => "QR_EXPIRED_OR_INVALID",
+            QrAlreadyUsed => "QR_ALREADY_USED",
+            CardNotActive => "CARD_NOT_ACTIVE",
+            CardExpired => "CARD_EXPIRED",
+            CorporateCardCannotPay => "CORPORATE_CARD_CANNOT_PAY",
+            UnsupportedCardTypeForPayment => "UNSUPPORTED_CARD_TYPE_FOR_PAYMENT",
+            InsufficientBalance => "INSUFFICIENT_BALANCE",
+            OfflineLimitExceeded => "OFFLINE_LIMIT_EXCEEDED",
+            OnlyCompletedPaymentRefundable => "ONLY_COMPLETED_PAYMENT_REFUNDABLE",
+            RefundExceedsRemaining => "REFUND_EXCEEDS_REMAINING",
+            MerchantNotFoundOrInactive => "MERCHANT_NOT_FOUND_OR_INACTIVE",
+            DemoModeOnly => "DEMO_MODE_ONLY",
+            TooManyRequests => "TOO_MANY_REQUESTS",
+            LoginLocked => "LOGIN_LOCKED",
+            Unavailable => "SERVICE_UNAVAILABLE",
+            Internal => "INTERNAL_ERROR",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        use ErrorCode::*;
+        match self {
+            ValidationError | InvalidJson | InvalidAmount | InvalidPrice | InvalidRefundAmount
+            | InvalidQr => StatusCode::BAD_REQUEST,
+            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            NotAuthenticated | InvalidCredentials | TokenExpired | InvalidToken => {
+                StatusCode::UNAUTHORIZED
+            }
+            PermissionDenied | CsrfTokenInvalid => StatusCode::FORBIDDEN,
+            NotFound | TxNotFound | OriginalTxNotFound | CardNotFound | UserNotFound => {
+                StatusCode::NOT_FOUND
+            }
+            IdempotencyKeyReused | Conflict | UsernameTaken => StatusCode::CONFLICT,
+            QrExpiredOrInvalid
+            | QrAlreadyUsed
+            | CardNotActive
+            | CardExpired
+            | CorporateCardCannotPay
+            | UnsupportedCardTypeForPayment
+            | InsufficientBalance
+            | OfflineLimitExceeded
+            | OnlyCompletedPaymentRefundable
+            | RefundExceedsRemaining
+            | MerchantNotFoundOrInactive
+            | DemoModeOnly => StatusCode::UNPROCESSABLE_ENTITY,
+            TooManyRequests | LoginLocked => StatusCode::TOO_MANY_REQUESTS,
+            Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn default_message(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            ValidationError => "The request is invalid.",
+            InvalidJson => "The request body is not valid JSON for this endpoint.",
+            InvalidAmount => "Amounts must be positive numbers with at most 2 decimals.",
+            InvalidPrice => "The charge amount must be greater than zero.",
+            InvalidRefundAmount => "The refund amount must be greater than zero.",
+            InvalidQr => "The scanned text is not a payment QR code.",
+            PayloadTooLarge => "The request body is too large.",
+            UnsupportedMediaType => "Send the body as application/json.",
+            NotAuthenticated => "Sign in first.",
+            InvalidCredentials => "Wrong username or password.",
+            TokenExpired => "The token has expired; refresh it or sign in again.",
+            InvalidToken => "The token is invalid or has been revoked.",
+            PermissionDenied => "Your role does not allow this.",
+            CsrfTokenInvalid => "The CSRF token is missing or wrong.",
+            NotFound => "Not found.",
+            TxNotFound => "No such transaction.",
+            OriginalTxNotFound => "The original transaction was not found for this merchant.",
+            CardNotFound => "No such card.",
+            UserNotFound => "No such user.",
+            IdempotencyKeyReused => {
+                "This idempotency key was already used for a different request."
+            }
+            Conflict => "The request conflicts with the current state.",
+            UsernameTaken => "That username is already taken.",
+            QrExpiredOrInvalid => {
+                "The QR code is expired, revoked or unknown; ask for a fresh one."
+            }
+            QrAlreadyUsed => "This QR code has already been used; ask the member for a fresh one.",
+            CardNotActive => "The card is not active.",
+            CardExpired => "The card has expired.",
+            CorporateCardCannotPay => "Corporate cards cannot pay.",
+            UnsupportedCardTypeForPayment => "This card type cannot pay.",
+            InsufficientBalance => "The card's available balance is too low.",
+            OfflineLimitExceeded => "An offline risk limit declines this charge.",
+            OnlyCompletedPaymentRefundable => "Only completed payments can be refunded.",
+            RefundExceedsRemaining => "The refund exceeds what remains refundable.",
+            MerchantNotFoundOrInactive => "The merchant is missing or inactive.",
+            DemoModeOnly => "This is only available in standalone demo mode.",
+            TooManyRequests => "Too many requests; slow down.",
+            LoginLocked => "Too many failed sign-ins; the account is locked for a while.",
+            Unavailable => "The service is temporarily unavailable.",
+            Internal => "Internal error.",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{code:?}: {message}")]
+    Api {
+        code: ErrorCode,
+        message: String,
+        details: Value,
+    },
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    pub fn new(code: ErrorCode) -> Self {
+        AppError::Api {
+            code,
+            message: code.default_message().to_string(),
+            details: Value::Null,
+        }
+    }
+
+    pub fn msg(code: ErrorCode, message: impl Into<String>) -> Self {
+        AppError::Api {
+            code,
+            message: message.into(),
+            details: Value::Null,
+        }
+    }
+
+    pub fn with_details(self, details: Value) -> Self {
+        match self {
+            AppError::Api { code, message, .. } => AppError::Api {
+                code,
+                message,
+                details,
+            },
+            other => other,
+        }
+    }
+
+    pub fn validation(field: &str, message: impl Into<String>) -> Self {
+        AppError::msg(ErrorCode::ValidationError, message).with_details(json!({ "field": field }))
+    }
+
+    pub fn internal(msg: impl std::fmt::Display) -> Self {
+        AppError::Internal(anyhow::anyhow!("{msg}"))
+    }
+
+    /// The code, or `Internal` for bugs; used by tests and metrics.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            AppError::Api { code, .. } => *code,
+            AppError::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The envelope body, without logging.
+    pub fn body(&self) -> Value {
+        match self {
+            AppError::Api {
+                code,
+                message,
+                details,
+            } => json!({"error": {"code": code.as_str(), "message": message, "details": details}}),
+            AppError::Internal(_) => json!({"error": {
+                "code": ErrorCode::Internal.as_str(),
+                "message": ErrorCode::Internal.default_message(),
+                "details": null
+            }}),
+        }
+    }
+}
+
+impl From<ErrorCode> for AppError {
+    fn from(code: ErrorCode) -> Self {
+        AppError::new(code)
+    }
+}
+
+impl From<rusqlite::Error> for AppError {
+    fn from(e: rusqlite::Error) -> Self {
+        AppError::Internal(anyhow::Error::new(e).context("sqlite"))
+    }
+}
+
+impl From<r2d2::Error> for AppError {
+    fn from(e: r2d2::Error) -> Self {
+        AppError::Internal(anyhow::Error::new(e).context("reader pool"))
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.code().status();
+        if let AppError::Internal(err) = &self {
+            tracing::error!(error = ?err, "internal error");
+        }
+        (status, axum::Json(self.body())).into_response()
+    }
+}

@@ -1,0 +1,351 @@
+//! POS routes: `/api/v1/merchant/*` and `/api/v1/common/*`.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{NaiveDate, TimeZone};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::extract::{ApiJson, ApiQuery};
+use super::validate;
+use crate::auth::sha256_hex;
+use crate::db::ledger::Idem;
+use crate::db::queries::{self, TxFilter};
+use crate::domain::money::parse_cents;
+use crate::domain::perm;
+use crate::error::{AppError, AppResult, ErrorCode};
+use crate::model::{DailySummary, TransactionList};
+use crate::service::auth::AuthUser;
+use crate::service::payments::{self, ChargeInput, RefundInput};
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChargeRequest {
+    qr_plain: String,
+    amount: Value,
+    idempotency_key: Option<String>,
+    external_order_id: Option<String>,
+    tag: Option<Value>,
+}
+
+fn idem_header(headers: &HeaderMap) -> AppResult<Option<&str>> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(v) => v.to_str().map(Some).map_err(|_| {
+            AppError::validation(
+                "Idempotency-Key",
+                "The Idempotency-Key header must be ASCII.",
+            )
+        }),
+    }
+}
+
+fn idem_scope(user: &AuthUser) -> String {
+    match &user.device_id {
+        Some(d) => format!("device:{d}"),
+        None => format!("user:{}", user.id),
+    }
+}
+
+/// A stored JSON body, marked when it replays an earlier request.
+fn json_body(body: String, replayed: bool) -> Response {
+    let mut res = (
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response();
+    if replayed {
+        res.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    res
+}
+
+pub async fn charge(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<ChargeRequest>,
+) -> AppResult<Response> {
+    user.require(perm::CHARGE)?;
+    let raw_cents = validate::amount(&req.amount, "amount", ErrorCode::InvalidPrice)?;
+    if req.qr_plain.is_empty() {
+        return Err(AppError::new(ErrorCode::InvalidQr));
+    }
+    let key = validate::idempotency_key(req.idempotency_key, idem_header(&headers)?)?;
+    if let Some(o) = &req.external_order_id {
+        validate::text(o, "external_order_id", 128)?;
+    }
+    let tag = validate::tag(req.tag)?;
+    let idem = key.map(|key| Idem {
+        scope: idem_scope(&user),
+        request_hash: sha256_hex(
+            &serde_json::json!([req.qr_plain, raw_cents, req.external_order_id, tag]).to_string(),
+        ),
+        key,
+    });
+    let (body, replayed) = payments::charge(
+        &state,
+        user.actor(),
+        ChargeInput {
+            qr_plain: req.qr_plain,
+            raw_cents,
+            idem,
+            external_order_id: req.external_order_id,
+            tag,
+        },
+    )
+    .await?;
+    Ok(json_body(body, replayed))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequest {
+    original_tx_no: String,
+    refund_amount: Value,
+    reason: Option<String>,
+    idempotency_key: Option<String>,
+    tag: Option<Value>,
+}
+
+pub async fn refund(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<RefundRequest>,
+) -> AppResult<Response> {
+    user.require(perm::REFUND)?;
+    validate::key(&req.original_tx_no, "original_tx_no", 64)?;
+    let amount_cents = validate::amount(
+        &req.refund_amount,
+        "refund_amount",
+        ErrorCode::InvalidRefundAmount,
+    )?;
+    if let Some(r) = &req.reason {
+        validate::text(r, "reason", 500)?;
+    }
+    let key = validate::idempotency_key(req.idempotency_key, idem_header(&headers)?)?;
+    let tag = validate::tag(req.tag)?;
+    let idem = key.map(|key| Idem {
+        scope: idem_scope(&user),
+        request_hash: sha256_hex(
+            &serde_json::json!([req.original_tx_no, amount_cents, req.reason, tag]).to_string(),
+        ),
+        key,
+    });
+    let (body, replayed) = payments::refund(
+        &state,
+        user.actor(),
+        RefundInput {
+            original_tx_no: req.original_tx_no,
+            amount_cents,
+            reason: req.reason,
+            idem,
+            tag,
+        },
+    )
+    .await?;
+    Ok(json_body(body, replayed))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateRequest {
+    qr_plain: String,
+}
+
+pub async fn validate_qr(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(req): ApiJson<ValidateRequest>,
+) -> AppResult<Response> {
+    user.require(perm::CHARGE)?;
+    if req.qr_plain.is_empty() {
+        return Err(AppError::new(ErrorCode::InvalidQr));
+    }
+    Ok(Json(payments::validate(&state, &req.qr_plain).await?).into_response())
+}
+
+pub async fn transaction_detail(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(tx_no): Path<String>,
+) -> AppResult<Response> {
+    user.require(perm::READ_TRANSACTIONS)?;
+    validate::key(&tx_no, "tx_no", 64)?;
+    let (tx, refunds) = state
+        .db
+        .read(move |c| {
+            let tx = queries::transaction_by_no(c, &tx_no)?.ok_or(ErrorCode::TxNotFound)?;
+            let refunds = if tx.tx_type == "payment" {
+                queries::refunds_of(c, &tx.tx_no)?
+            } else {
+                Vec::new()
+            };
+            Ok((tx, refunds))
+        })
+        .await?;
+    Ok(Json(serde_json::json!({"transaction": tx, "refunds": refunds})).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    limit: Option<i64>,
+    offset: Option<i64>,
+    start_date: Option<String>,
+    end_date: Option<String>,
+    #[serde(rename = "type")]
+    tx_type: Option<String>,
+    status: Option<String>,
+    card_no: Option<String>,
+    min_amount: Option<String>,
+    max_amount: Option<String>,
+    sync_state: Option<String>,
+}
+
+/// A date bound: RFC 3339 instant, or YYYY-MM-DD meaning that day's start in the store's
+/// zone (for an end bound: the next day's start, so the whole day is included).
+fn parse_bound(text: &str, field: &str, tz: chrono_tz::Tz, end: bool) -> AppResult<i64> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.timestamp());
+    }
+    let day = NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+        AppError::validation(
+            field,
+            format!("{field} must be YYYY-MM-DD or an RFC 3339 time."),
+        )
+    })?;
+    let day = if end {
+        day.succ_opt().unwrap_or(day)
+    } else {
+        day
+    };
+    day_start(day, tz)
+        .ok_or_else(|| AppError::validation(field, format!("{field} is out of range.")))
+}
+
+fn day_start(day: NaiveDate, tz: chrono_tz::Tz) -> Option<i64> {
+    let midnight = day.and_hms_opt(0, 0, 0)?;
+    tz.from_local_datetime(&midnight)
+        .earliest()
+        .map(|t| t.timestamp())
+}
+
+fn one_of(value: Option<String>, field: &str, allowed: &[&str]) -> AppResult<Option<String>> {
+    match value {
+        Some(v) if !allowed.contains(&v.as_str()) => Err(AppError::validation(
+            field,
+            format!("{field} must be one of: {}.", allowed.join(", ")),
+        )),
+        other => Ok(other),
+    }
+}
+
+fn optional_amount(value: Option<String>, field: &str) -> AppResult<Option<i64>> {
+    value
+        .map(|v| {
+            parse_cents(&v).map_err(|_| {
+                AppError::validation(field, format!("{field} must be a positive amount."))
+            })
+        })
+        .transpose()
+}
+
+pub async fn transactions(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> AppResult<Json<TransactionList>> {
+    user.require(perm::READ_TRANSACTIONS)?;
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=200).contains(&limit) {
+        return Err(AppError::validation(
+            "limit",
+            "limit must be between 1 and 200.",
+        ));
+    }
+    let offset = q.offset.unwrap_or(0);
+    if !(0..=10_000_000).contains(&offset) {
+        return Err(AppError::validation("offset", "offset must be 0 or more."));
+    }
+    let tz = state.cfg.timezone();
+    let filter = TxFilter {
+        from_unix: q
+            .start_date
+            .as_deref()
+            .map(|s| parse_bound(s, "start_date", tz, false))
+            .transpose()?,
+        to_unix: q
+            .end_date
+            .as_deref()
+            .map(|s| parse_bound(s, "end_date", tz, true))
+            .transpose()?,
+        tx_type: one_of(q.tx_type, "type", &["payment", "refund"])?,
+        status: one_of(q.status, "status", &["completed", "refunded"])?,
+        card_no: q
+            .card_no
+            .map(|c| validate::key(&c, "card_no", 32).map(|_| c))
+            .transpose()?,
+        min_cents: optional_amount(q.min_amount, "min_amount")?,
+        max_cents: optional_amount(q.max_amount, "max_amount")?,
+        sync_state: one_of(
+            q.sync_state,
+            "sync_state",
+            &["pending", "applied", "exception"],
+        )?,
+    };
+    Ok(Json(
+        state
+            .db
+            .read(move |c| queries::list_transactions(c, &filter, limit, offset))
+            .await?,
+    ))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SummaryQuery {
+    date: Option<String>,
+}
+
+pub async fn daily_summary(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiQuery(q): ApiQuery<SummaryQuery>,
+) -> AppResult<Json<DailySummary>> {
+    user.require(perm::READ_SUMMARY)?;
+    let tz = state.cfg.timezone();
+    let day = match q.date {
+        None => chrono::Utc::now().with_timezone(&tz).date_naive(),
+        Some(d) => NaiveDate::parse_from_str(&d, "%Y-%m-%d")
+            .map_err(|_| AppError::validation("date", "date must be YYYY-MM-DD."))?,
+    };
+    let from =
+        day_start(day, tz).ok_or_else(|| AppError::validation("date", "date is out of range."))?;
+    let to = day
+        .succ_opt()
+        .and_then(|d| day_start(d, tz))
+        .ok_or_else(|| AppError::validation("date", "date is out of range."))?;
+    let (summary, hourly_stats) = state
+        .db
+        .read(move |c| {
+            let hour_of = move |unix: i64| {
+                use chrono::Timelike;
+                chrono::DateTime::from_timestamp(unix, 0).map_or(0, |t| t.with_timezone(&tz).hour())
+            };
+            queries::day_summary(c, from, to, &hour_of)
+        })
+        .await?;
+    Ok(Json(DailySummary {
+        date: day.format("%Y-%m-%d").to_string(),
+        timezone: tz.name().to_string(),
+        summary,
+        hourly_stats,
+    }))
+}

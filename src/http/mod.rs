@@ -1,0 +1,129 @@
+//! The HTTP API: routes, middleware, and the server loop.
+
+pub mod auth;
+pub mod extract;
+pub mod merchant;
+pub mod validate;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::db::meta;
+use crate::error::{AppError, ErrorCode};
+use crate::state::AppState;
+
+pub fn build_router(state: AppState) -> Router {
+    let body_limit = state.cfg.server.body_limit_bytes;
+    let api = Router::new()
+        .route("/auth/login", post(auth::login))
+        .route("/auth/refresh", post(auth::refresh))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/me", get(auth::me))
+        .route("/merchant/charge", post(merchant::charge))
+        .route("/merchant/refund", post(merchant::refund))
+        .route("/merchant/transactions", get(merchant::transactions))
+        .route("/merchant/daily-summary", get(merchant::daily_summary))
+        .route("/common/qr/validate", post(merchant::validate_qr))
+        .route(
+            "/common/transactions/{tx_no}",
+            get(merchant::transaction_detail),
+        )
+        .route("/health", get(health))
+        .route("/ready", get(ready));
+    let request_id = axum::http::HeaderName::from_static("x-request-id");
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http())
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn not_found() -> AppError {
+    AppError::msg(ErrorCode::NotFound, "No such route.")
+}
+
+async fn method_not_allowed() -> Response {
+    let body = json!({"error": {"code": "METHOD_NOT_ALLOWED", "message": "This route does not accept that method.", "details": null}});
+    (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
+}
+
+async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_secs": state.started.elapsed().as_secs(),
+    }))
+}
+
+/// Ready = the database accepts a durable write and there is a merchant to sell for
+/// (demo data, or a replica bootstrapped from central).
+async fn ready(State(state): State<AppState>) -> Response {
+    let mut problems = Vec::new();
+    let writable = state
+        .db
+        .write(|c| {
+            c.execute_batch("SELECT 1")?;
+            Ok(())
+        })
+        .await;
+    if writable.is_err() {
+        problems.push("database is not writable");
+    }
+    let merchant = state.db.read(|c| meta::get(c, meta::MERCHANT_ID)).await;
+    match merchant {
+        Ok(Some(_)) => {}
+        Ok(None) => problems.push("no replica yet: the merchant has not been loaded from central"),
+        Err(_) => problems.push("database is not readable"),
+    }
+    let mode = if state.cfg.standalone() {
+        "standalone"
+    } else {
+        "central"
+    };
+    if problems.is_empty() {
+        (
+            StatusCode::OK,
+            Json(json!({"status": "ready", "mode": mode})),
+        )
+            .into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not_ready", "mode": mode, "reasons": problems})),
+        )
+            .into_response()
+    }
+}
+
+/// Serves until `shutdown` resolves, then lets the writer finish its batch.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let db = state.db.clone();
+    let app = build_router(state);
+    let result = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    let _ = tokio::task::spawn_blocking(move || db.shutdown()).await;
+    result
+}

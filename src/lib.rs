@@ -1,0 +1,18 @@
+//! mps-edge: an offline-first edge server for the Member Payment System.
+//!
+//! Layout: `domain` holds the pure business rules, `db` all storage, `service` the
+//! orchestration, `http` the API, `cli` the command line, `config` the settings.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod model;
+pub mod service;
+pub mod startup;
+pub mod state;
+
+pub use http::{build_router, serve};

@@ -1,0 +1,182 @@
+//! Wire types: what the API returns, shared by the storage layer (which stores
+//! idempotent responses) and the HTTP layer. Amounts serialise as exact decimals.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::money::{ser_cents, ser_milli, ser_opt_cents, Milli};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChargeResponse {
+    pub transaction: ChargeTx,
+    pub customer_info: CustomerInfo,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChargeTx {
+    pub tx_id: String,
+    pub tx_no: String,
+    pub card_id: String,
+    #[serde(serialize_with = "ser_cents")]
+    pub raw_amount: i64,
+    #[serde(serialize_with = "ser_cents")]
+    pub final_amount: i64,
+    #[serde(serialize_with = "ser_milli")]
+    pub discount: Milli,
+    pub points_earned: i64,
+    pub status: String,
+    pub created_at: String,
+    pub sync_state: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerInfo {
+    pub card_no: String,
+    pub card_type: String,
+    pub member_level: Option<i64>,
+    #[serde(serialize_with = "ser_cents")]
+    pub balance_after: i64,
+    pub points_after: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RefundResponse {
+    pub refund: RefundTx,
+    #[serde(serialize_with = "ser_cents")]
+    pub remaining_refundable: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RefundTx {
+    pub refund_tx_id: String,
+    pub refund_tx_no: String,
+    #[serde(serialize_with = "ser_cents")]
+    pub refunded_amount: i64,
+    pub original_tx_no: String,
+    pub status: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TransactionView {
+    pub id: String,
+    pub tx_no: String,
+    pub tx_type: String,
+    pub card_id: String,
+    pub card_no: Option<String>,
+    pub merchant_id: String,
+    #[serde(serialize_with = "ser_cents")]
+    pub raw_amount: i64,
+    #[serde(serialize_with = "ser_milli")]
+    pub discount_applied: Milli,
+    #[serde(serialize_with = "ser_cents")]
+    pub final_amount: i64,
+    pub points_earned: i64,
+    pub status: String,
+    #[serde(serialize_with = "ser_opt_cents")]
+    pub refunded_amount: Option<i64>,
+    #[serde(serialize_with = "ser_opt_cents")]
+    pub remaining_refundable: Option<i64>,
+    pub original_tx_no: Option<String>,
+    pub reason: Option<String>,
+    pub payment_method: String,
+    pub external_order_id: Option<String>,
+    pub tag: serde_json::Value,
+    pub operator: Option<String>,
+    pub device_id: Option<String>,
+    pub sync_state: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Pagination {
+    pub limit: i64,
+    pub offset: i64,
+    pub total_count: i64,
+    pub current_page: i64,
+    pub page_size: i64,
+    pub total_pages: i64,
+    pub has_next: bool,
+    pub has_prev: bool,
+}
+
+impl Pagination {
+    pub fn new(limit: i64, offset: i64, total_count: i64) -> Self {
+        let limit = limit.max(1);
+        Pagination {
+            limit,
+            offset,
+            total_count,
+            current_page: offset / limit + 1,
+            page_size: limit,
+            total_pages: (total_count + limit - 1) / limit,
+            has_next: offset + limit < total_count,
+            has_prev: offset > 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TransactionList {
+    pub transactions: Vec<TransactionView>,
+    pub pagination: Pagination,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DailySummary {
+    pub date: String,
+    pub timezone: String,
+    pub summary: SummaryTotals,
+    pub hourly_stats: Vec<HourStat>,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct SummaryTotals {
+    pub total_count: i64,
+    pub payment_count: i64,
+    pub refund_count: i64,
+    #[serde(serialize_with = "ser_cents")]
+    pub payment_amount: i64,
+    #[serde(serialize_with = "ser_cents")]
+    pub refund_amount: i64,
+    #[serde(serialize_with = "ser_cents")]
+    pub net_amount: i64,
+    pub unique_cards: i64,
+    #[serde(serialize_with = "ser_cents")]
+    pub average_ticket: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HourStat {
+    pub hour: u32,
+    pub count: i64,
+    #[serde(serialize_with = "ser_cents")]
+    pub amount: i64,
+    #[serde(serialize_with = "ser_cents")]
+    pub refund_amount: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QrValidateResponse {
+    pub valid: bool,
+    pub card_id: String,
+    pub card_info: CardInfo,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CardInfo {
+    pub card_no: String,
+    pub card_type: String,
+    #[serde(serialize_with = "ser_cents")]
+    pub balance: i64,
+    pub status: String,
+    pub member_level: Option<i64>,
+    pub points: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub id: String,
+    pub username: String,
+    pub role: String,
+    pub permissions: Vec<String>,
+}

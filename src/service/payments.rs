@@ -1,0 +1,100 @@
+//! Charge, refund and QR validation.
+
+use serde_json::Value;
+
+use crate::db::cards::load_card;
+use crate::db::ledger::{commit_charge, commit_refund, idem_lookup, ChargeCmd, Idem, RefundCmd};
+use crate::db::users::Actor;
+use crate::error::{AppError, AppResult, ErrorCode};
+use crate::model::{CardInfo, QrValidateResponse};
+use crate::state::AppState;
+
+pub struct ChargeInput {
+    pub qr_plain: String,
+    pub raw_cents: i64,
+    pub idem: Option<Idem>,
+    pub external_order_id: Option<String>,
+    pub tag: Value,
+}
+
+/// Returns the response body and whether it replays an earlier identical request.
+pub async fn charge(
+    state: &AppState,
+    actor: Actor,
+    input: ChargeInput,
+) -> AppResult<(String, bool)> {
+    // A retry must get its original answer even after the token was consumed or expired,
+    // so look the key up before touching the QR.
+    if let Some(idem) = input.idem.clone() {
+        if let Some(stored) = state
+            .db
+            .read(move |c| idem_lookup(c, &idem, "charge"))
+            .await?
+        {
+            return Ok((stored, true));
+        }
+    }
+    let resolved = state.qr.resolve(&state.db, &input.qr_plain).await?;
+    let cmd = ChargeCmd {
+        card_id: resolved.card_id,
+        token_hash: resolved.token_hash,
+        raw_cents: input.raw_cents,
+        idem: input.idem,
+        external_order_id: input.external_order_id,
+        tag: input.tag,
+        actor,
+        site_code: state.cfg.site.code.clone(),
+        limits: state.cfg.limits(),
+        single_use: state.cfg.qr.single_use,
+        now: chrono::Utc::now(),
+    };
+    state.db.write(move |c| commit_charge(c, cmd)).await
+}
+
+pub struct RefundInput {
+    pub original_tx_no: String,
+    pub amount_cents: i64,
+    pub reason: Option<String>,
+    pub idem: Option<Idem>,
+    pub tag: Value,
+}
+
+pub async fn refund(
+    state: &AppState,
+    actor: Actor,
+    input: RefundInput,
+) -> AppResult<(String, bool)> {
+    let cmd = RefundCmd {
+        original_tx_no: input.original_tx_no,
+        amount_cents: input.amount_cents,
+        reason: input.reason,
+        idem: input.idem,
+        tag: input.tag,
+        actor,
+        site_code: state.cfg.site.code.clone(),
+        now: chrono::Utc::now(),
+    };
+    state.db.write(move |c| commit_refund(c, cmd)).await
+}
+
+pub async fn validate(state: &AppState, qr_plain: &str) -> AppResult<QrValidateResponse> {
+    let resolved = state.qr.resolve(&state.db, qr_plain).await?;
+    let card_id = resolved.card_id.clone();
+    let card = state
+        .db
+        .read(move |c| load_card(c, &card_id))
+        .await?
+        .ok_or_else(|| AppError::new(ErrorCode::QrExpiredOrInvalid))?;
+    Ok(QrValidateResponse {
+        valid: true,
+        card_id: card.id,
+        card_info: CardInfo {
+            card_no: card.card_no,
+            card_type: card.card_type.as_str().into(),
+            balance: card.state.available_cents(),
+            status: card.state.status.clone(),
+            member_level: card.level,
+            points: card.state.points,
+        },
+    })
+}

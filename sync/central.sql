@@ -1,0 +1,816 @@
+-- =============================================================================
+-- sync/central.sql — the central side of mps-edge sync (protocol version 1)
+--
+-- Install on the central MPS database (Supabase SQL editor, or
+-- `psql -v ON_ERROR_STOP=1 -f sync/central.sql`) AFTER the upstream schema and
+-- RPCs. Re-runnable: every statement is `create or replace` / `if not exists` /
+-- `on conflict do nothing`, and the whole file runs in one transaction.
+--
+-- It changes no upstream function. It adds:
+--   * schema mps_edge (private): registries, exceptions, card versions, helpers;
+--   * triggers on public.member_cards (card version) and public.card_qr_state
+--     (updated_at := clock_timestamp(), because upstream's revoke_card_qr does
+--     not touch updated_at);
+--   * indexes on upstream tables for keyset paging (updated_at, id);
+--   * public.edge_* RPCs, executable by service_role only.
+-- See sync/README.md for the protocol, install, upgrade and uninstall.
+-- =============================================================================
+
+set client_min_messages = warning;
+
+begin;
+
+create schema if not exists mps_edge;
+comment on schema mps_edge is 'mps-edge sync: private tables and helpers (see sync/README.md)';
+revoke all on schema mps_edge from public;
+
+-- -----------------------------------------------------------------------------
+-- 1. Install record
+-- -----------------------------------------------------------------------------
+
+create table if not exists mps_edge.schema_versions (
+  version      int primary key,
+  installed_at timestamptz not null default clock_timestamp()
+);
+insert into mps_edge.schema_versions (version) values (1) on conflict do nothing;
+
+-- -----------------------------------------------------------------------------
+-- 2. Per-card monotonic version
+--
+-- Every insert or update of a member_cards row takes a fresh value from one
+-- sequence. Two updates of the same row are serialised by the row lock, so the
+-- later committed update always carries the larger version: an edge keeps a
+-- pulled card only when its version is larger than the one it holds.
+-- -----------------------------------------------------------------------------
+
+create sequence if not exists mps_edge.card_version_seq;
+
+create table if not exists mps_edge.card_versions (
+  card_id uuid primary key references public.member_cards(id) on delete cascade,
+  version bigint not null
+);
+
+create or replace function mps_edge.bump_card_version() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $fn$
+begin
+  insert into mps_edge.card_versions as v (card_id, version)
+  values (new.id, pg_catalog.nextval('mps_edge.card_version_seq'))
+  on conflict (card_id) do update set version = excluded.version;
+  return null;
+end
+$fn$;
+
+create or replace trigger edge_card_version
+  after insert or update on public.member_cards
+  for each row execute function mps_edge.bump_card_version();
+
+-- Backfill cards that existed before the install (oldest change first).
+insert into mps_edge.card_versions (card_id, version)
+select c.id, nextval('mps_edge.card_version_seq')
+  from (select id from public.member_cards order by updated_at, id) c
+on conflict (card_id) do nothing;
+
+-- -----------------------------------------------------------------------------
+-- 3. QR state change time
+--
+-- Upstream's rotate_card_qr sets updated_at (to now_utc(), the transaction
+-- start) but revoke_card_qr changes only expires_at, so a revocation would be
+-- invisible to an updated_at cursor. This trigger stamps every write with the
+-- wall clock; being a BEFORE ROW trigger it runs after the row lock is taken,
+-- so a card's later write always gets the later stamp.
+-- -----------------------------------------------------------------------------
+
+create or replace function mps_edge.touch_qr_state() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $fn$
+begin
+  new.updated_at := pg_catalog.clock_timestamp();
+  return new;
+end
+$fn$;
+
+create or replace trigger edge_qr_state_touch
+  before insert or update on public.card_qr_state
+  for each row execute function mps_edge.touch_qr_state();
+
+-- -----------------------------------------------------------------------------
+-- 4. Registries and exceptions
+-- -----------------------------------------------------------------------------
+
+-- One row per edge operation ever processed (applied or rejected): the
+-- at-most-once guarantee.
+create table if not exists mps_edge.applied_ops (
+  op_id      uuid primary key,
+  site_code  text not null,
+  seq        bigint,
+  op_type    text,
+  tx_id      uuid,
+  status     text not null check (status in ('applied', 'rejected')),
+  reason     text,
+  result     jsonb not null default '{}'::jsonb,
+  applied_at timestamptz not null default clock_timestamp()
+);
+create index if not exists applied_ops_site_seq on mps_edge.applied_ops (site_code, seq);
+
+-- Highest op seq of each site processed for each card. A pulled card carries
+-- this as edge_seq: the snapshot reflects every op of that site up to it.
+create table if not exists mps_edge.card_site_seq (
+  card_id   uuid not null,
+  site_code text not null,
+  last_seq  bigint not null,
+  primary key (card_id, site_code)
+);
+
+-- Rejected edge operations, for a person to resolve. Never deleted by sync.
+create table if not exists mps_edge.exceptions (
+  id              uuid primary key default gen_random_uuid(),
+  site_code       text not null,
+  merchant_id     uuid,
+  op_id           uuid not null unique,
+  op_type         text,
+  tx_no           text,
+  card_id         uuid,
+  reason          text not null,
+  payload         jsonb not null,
+  created_at      timestamptz not null default clock_timestamp(),
+  resolved_at     timestamptz,
+  resolved_by     text,
+  resolution_note text,
+  detail          text
+);
+create index if not exists exceptions_site_created on mps_edge.exceptions (site_code, created_at, id);
+
+alter table mps_edge.schema_versions enable row level security;
+alter table mps_edge.card_versions   enable row level security;
+alter table mps_edge.applied_ops     enable row level security;
+alter table mps_edge.card_site_seq   enable row level security;
+alter table mps_edge.exceptions      enable row level security;
+
+revoke all on all tables    in schema mps_edge from public, anon, authenticated;
+revoke all on all sequences in schema mps_edge from public, anon, authenticated;
+
+-- -----------------------------------------------------------------------------
+-- 5. Indexes on upstream tables: each pull page is an index range scan
+-- -----------------------------------------------------------------------------
+
+create index if not exists edge_member_cards_updated_id      on public.member_cards (updated_at, id);
+create index if not exists edge_card_qr_state_updated_card   on public.card_qr_state (updated_at, card_id);
+create index if not exists edge_member_profiles_updated_id   on public.member_profiles (updated_at, id);
+create index if not exists edge_membership_levels_updated_id on public.membership_levels (updated_at, id);
+-- refund remaining = sum over refunds whose reason is the original tx_no
+create index if not exists edge_transactions_refund_reason
+  on public.transactions (reason, card_id) where tx_type = 'refund';
+
+-- -----------------------------------------------------------------------------
+-- 6. Private helpers
+-- -----------------------------------------------------------------------------
+
+create or replace function mps_edge.try_uuid(p_text text) returns uuid
+language sql immutable
+set search_path = ''
+as $fn$
+  select case when p_text ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+              then p_text::uuid end
+$fn$;
+
+create or replace function mps_edge.try_bigint(p_text text) returns bigint
+language sql immutable
+set search_path = ''
+as $fn$
+  select case when p_text ~ '^[0-9]{1,18}$' then p_text::bigint end
+$fn$;
+
+-- Level and discount for a points total, the way upstream recomputes them after
+-- a payment: the highest active level whose [min, max] holds the total; level 0
+-- and discount 1.000 when none does.
+create or replace function mps_edge.level_for_points(p_points int) returns int
+language sql stable
+set search_path = ''
+as $fn$
+  select coalesce((select l.level from public.membership_levels l
+                    where l.is_active and p_points >= l.min_points
+                      and (l.max_points is null or p_points <= l.max_points)
+                    order by l.level desc limit 1), 0)
+$fn$;
+
+create or replace function mps_edge.discount_for_points(p_points int) returns numeric
+language sql stable
+set search_path = ''
+as $fn$
+  select coalesce((select l.discount from public.membership_levels l
+                    where l.is_active and p_points >= l.min_points
+                      and (l.max_points is null or p_points <= l.max_points)
+                    order by l.level desc limit 1), 1.000)
+$fn$;
+
+-- The card object of the protocol (pull kind `cards` and push results).
+-- Money and discounts are strings with their column scale ("12.30", "0.950").
+create or replace function mps_edge.card_json(c public.member_cards, p_version bigint, p_edge_seq bigint)
+returns jsonb
+language sql stable
+set search_path = ''
+set timezone = 'UTC'
+as $fn$
+  select jsonb_build_object(
+           'id',                 c.id,
+           'card_no',            c.card_no,
+           'card_type',          c.card_type,
+           'owner_member_id',    c.owner_member_id,
+           'name',               c.name,
+           'balance',            c.balance::text,
+           'points',             c.points,
+           'level',              c.level,
+           'discount',           c.discount::text,
+           'corporate_discount', c.corporate_discount::text,
+           'fixed_discount',     c.fixed_discount::text,
+           'status',             c.status,
+           'expires_at',         c.expires_at,
+           'updated_at',         c.updated_at,
+           'version',            coalesce(p_version, 0),
+           'edge_seq',           coalesce(p_edge_seq, 0))
+$fn$;
+
+-- One card as the given site sees it now (null when the card does not exist).
+create or replace function mps_edge.card_snapshot(p_card_id uuid, p_site_code text) returns jsonb
+language sql stable
+set search_path = ''
+set timezone = 'UTC'
+as $fn$
+  select mps_edge.card_json(c, v.version, s.last_seq)
+    from public.member_cards c
+    left join mps_edge.card_versions v on v.card_id = c.id
+    left join mps_edge.card_site_seq s on s.card_id = c.id and s.site_code = p_site_code
+   where c.id = p_card_id
+$fn$;
+
+create or replace function mps_edge.exception_json(e mps_edge.exceptions) returns jsonb
+language sql stable
+set search_path = ''
+set timezone = 'UTC'
+as $fn$
+  select jsonb_build_object(
+           'id', e.id, 'site_code', e.site_code, 'merchant_id', e.merchant_id, 'op_id', e.op_id,
+           'op_type', e.op_type, 'tx_no', e.tx_no, 'card_id', e.card_id, 'reason', e.reason,
+           'detail', e.detail, 'payload', e.payload, 'created_at', e.created_at,
+           'resolved_at', e.resolved_at, 'resolved_by', e.resolved_by,
+           'resolution_note', e.resolution_note)
+$fn$;
+
+-- The tag stored on an edge transaction: the op's tag plus the `edge` block.
+create or replace function mps_edge.edge_tag(p_op jsonb, p_site_code text) returns jsonb
+language plpgsql immutable
+set search_path = ''
+as $fn$
+declare
+  v_tag jsonb := coalesce(p_op -> 'tag', '{}'::jsonb);
+begin
+  if jsonb_typeof(v_tag) = 'null' then
+    v_tag := '{}'::jsonb;
+  elsif jsonb_typeof(v_tag) <> 'object' then
+    raise exception 'EDGE_INVALID_OPERATION' using detail = 'tag must be a JSON object';
+  end if;
+  return v_tag || jsonb_build_object('edge', jsonb_build_object(
+           'site',     p_site_code,
+           'terminal', p_op -> 'terminal',
+           'operator', p_op -> 'operator',
+           'offline',  true,
+           'op_id',    p_op -> 'op_id',
+           'seq',      p_op -> 'seq'));
+end
+$fn$;
+
+-- Fields every op carries. Malformed values raise class-22 errors, which the
+-- batch turns into EDGE_INVALID_OPERATION.
+create or replace function mps_edge.require(p_op jsonb, p_field text) returns text
+language plpgsql immutable
+set search_path = ''
+as $fn$
+declare
+  v text := nullif(btrim(p_op ->> p_field), '');
+begin
+  if v is null then
+    raise exception 'EDGE_INVALID_OPERATION' using detail = format('missing field %s', p_field);
+  end if;
+  return v;
+end
+$fn$;
+
+-- A charge made at the edge, applied with the edge's own amounts (the sale has
+-- already happened at that price). Returns the card id. Raises the upstream
+-- error string (or EDGE_*) to reject.
+create or replace function mps_edge.apply_charge(p_op jsonb, p_site_code text, p_merchant public.merchants)
+returns uuid
+language plpgsql
+set search_path = ''
+set timezone = 'UTC'
+as $fn$
+declare
+  v_tx_id    uuid          := mps_edge.require(p_op, 'tx_id')::uuid;
+  v_tx_no    text          := mps_edge.require(p_op, 'tx_no');
+  v_card_id  uuid          := mps_edge.require(p_op, 'card_id')::uuid;
+  v_seq      bigint        := mps_edge.require(p_op, 'seq')::bigint;
+  v_raw      numeric       := mps_edge.require(p_op, 'raw_amount')::numeric;
+  v_rate     numeric       := mps_edge.require(p_op, 'discount')::numeric;
+  v_final    numeric       := mps_edge.require(p_op, 'final_amount')::numeric;
+  v_points   int           := mps_edge.require(p_op, 'points_earned')::int;
+  v_sold_at  timestamptz   := mps_edge.require(p_op, 'created_at')::timestamptz;
+  v_order    text          := nullif(btrim(p_op ->> 'external_order_id'), '');
+  v_tag      jsonb         := mps_edge.edge_tag(p_op, p_site_code);
+  c          public.member_cards;
+  v_after    int;
+  v_inserted int;
+begin
+  -- the op must be self-consistent, by central's own rules
+  if v_seq <= 0 or v_raw <= 0 or v_raw <> round(v_raw, 2)
+     or v_rate < 0 or v_rate > 1 or v_rate <> round(v_rate, 3)
+     or v_final <> round(v_raw * v_rate, 2)          -- numeric round: half away from zero
+     or v_points <> floor(v_raw) then
+    raise exception 'EDGE_INVALID_OPERATION'
+      using detail = format('inconsistent amounts: raw %s discount %s final %s points %s',
+                            v_raw, v_rate, v_final, v_points);
+  end if;
+
+  if p_merchant.id is null or p_merchant.status <> 'active' then
+    raise exception 'MERCHANT_NOT_FOUND_OR_INACTIVE';
+  end if;
+
+  select * into c from public.member_cards m where m.id = v_card_id for update;
+  if not found then
+    raise exception 'CARD_NOT_FOUND';
+  end if;
+  if c.status <> 'active' then
+    raise exception 'CARD_NOT_ACTIVE';
+  end if;
+  -- expiry is judged at the time of the sale, not of the sync
+  if c.expires_at is not null and c.expires_at < v_sold_at then
+    raise exception 'CARD_EXPIRED';
+  end if;
+  if c.card_type = 'corporate' then
+    raise exception 'CORPORATE_CARD_CANNOT_PAY';
+  elsif c.card_type <> 'standard' then
+    raise exception 'UNSUPPORTED_CARD_TYPE_FOR_PAYMENT';
+  end if;
+  if c.balance < v_final then
+    raise exception 'INSUFFICIENT_BALANCE';
+  end if;
+
+  if v_order is not null then
+    insert into public.merchant_order_registry (merchant_id, external_order_id, tx_id, created_at)
+    values (p_merchant.id, v_order, v_tx_id, public.now_utc())
+    on conflict do nothing;
+    get diagnostics v_inserted = row_count;
+    if v_inserted = 0 then
+      raise exception 'EDGE_DUPLICATE_EXTERNAL_ORDER'
+        using detail = format('external order %s is already registered for this merchant', v_order);
+    end if;
+  end if;
+
+  insert into public.tx_registry (tx_no, tx_id, created_at)
+  values (v_tx_no, v_tx_id, public.now_utc())
+  on conflict do nothing;
+
+  insert into public.transactions (id, tx_no, tx_type, card_id, merchant_id, raw_amount, discount_applied,
+                                   final_amount, points_earned, status, payment_method, tag, created_at)
+  values (v_tx_id, v_tx_no, 'payment', c.id, p_merchant.id, v_raw, v_rate,
+          v_final, v_points, 'completed', 'balance', v_tag, v_sold_at);
+
+  update public.member_cards m
+     set balance    = m.balance - v_final,
+         points     = m.points + v_points,
+         level      = mps_edge.level_for_points(m.points + v_points),
+         discount   = mps_edge.discount_for_points(m.points + v_points),
+         updated_at = public.now_utc()
+   where m.id = c.id
+  returning m.points into v_after;
+
+  insert into public.point_ledger (card_id, tx_id, change, balance_before, balance_after, reason, created_at)
+  values (c.id, v_tx_id, v_points, c.points, v_after, 'payment_earn', public.now_utc());
+
+  insert into audit.event_log (actor_user_id, action, object_type, object_id, context, happened_at)
+  values (null, 'PAYMENT', 'transactions', v_tx_id,
+          jsonb_build_object('merchant', p_merchant.code, 'final', v_final,
+                             'edge', jsonb_build_object('site', p_site_code, 'op_id', p_op -> 'op_id')),
+          public.now_utc());
+
+  return c.id;
+end
+$fn$;
+
+-- A refund made at the edge, with upstream's merchant_refund_tx effects.
+-- Unlike upstream it locks the card and the original, so concurrent refunds
+-- of one payment cannot over-refund. Returns the card id.
+create or replace function mps_edge.apply_refund(p_op jsonb, p_site_code text, p_merchant public.merchants)
+returns uuid
+language plpgsql
+set search_path = ''
+set timezone = 'UTC'
+as $fn$
+declare
+  v_tx_id    uuid        := mps_edge.require(p_op, 'tx_id')::uuid;
+  v_tx_no    text        := mps_edge.require(p_op, 'tx_no');
+  v_card_id  uuid        := mps_edge.require(p_op, 'card_id')::uuid;
+  v_seq      bigint      := mps_edge.require(p_op, 'seq')::bigint;
+  v_amount   numeric     := mps_edge.require(p_op, 'final_amount')::numeric;
+  v_raw      numeric     := nullif(btrim(p_op ->> 'raw_amount'), '')::numeric;
+  v_rate     numeric     := nullif(btrim(p_op ->> 'discount'), '')::numeric;
+  v_points   int         := nullif(btrim(p_op ->> 'points_earned'), '')::int;
+  v_made_at  timestamptz := mps_edge.require(p_op, 'created_at')::timestamptz;
+  v_orig_no  text        := mps_edge.require(p_op, 'original_tx_no');
+  v_orig_id  uuid        := nullif(btrim(p_op ->> 'original_tx_id'), '')::uuid;
+  v_tag      jsonb       := mps_edge.edge_tag(p_op, p_site_code);
+  o          public.transactions;
+  v_left     numeric(12,2);
+begin
+  -- a refund is money back at face value: raw = final, discount 1, no points
+  if v_seq <= 0 or v_amount <= 0 or v_amount <> round(v_amount, 2)
+     or (v_raw is not null and v_raw <> v_amount)
+     or (v_rate is not null and v_rate <> 1)
+     or (v_points is not null and v_points <> 0) then
+    raise exception 'EDGE_INVALID_OPERATION'
+      using detail = format('inconsistent refund amounts: raw %s discount %s final %s points %s',
+                            v_raw, v_rate, v_amount, v_points);
+  end if;
+
+  if p_merchant.id is null or p_merchant.status <> 'active' then
+    raise exception 'MERCHANT_NOT_FOUND_OR_INACTIVE';
+  end if;
+
+  select * into o from public.transactions t
+   where t.tx_no = v_orig_no and t.merchant_id = p_merchant.id;
+  if not found then
+    raise exception 'ORIGINAL_TX_NOT_FOUND';
+  end if;
+  if (v_orig_id is not null and v_orig_id <> o.id) or v_card_id <> o.card_id then
+    raise exception 'EDGE_INVALID_OPERATION'
+      using detail = 'original_tx_id / card_id do not match the original transaction';
+  end if;
+
+  -- card first (the order charges use), then the original; re-read under lock
+  perform 1 from public.member_cards m where m.id = o.card_id for update;
+  select * into o from public.transactions t where t.id = o.id for update;
+
+  if o.tx_type <> 'payment' or o.status not in ('completed', 'refunded') then
+    raise exception 'ONLY_COMPLETED_PAYMENT_REFUNDABLE';
+  end if;
+
+  v_left := o.final_amount - coalesce((
+              select sum(r.final_amount) from public.transactions r
+               where r.tx_type = 'refund' and r.card_id = o.card_id and r.reason = o.tx_no
+                 and r.status in ('processing', 'completed')), 0);
+  if v_amount > v_left then
+    raise exception 'REFUND_EXCEEDS_REMAINING';
+  end if;
+
+  insert into public.tx_registry (tx_no, tx_id, created_at)
+  values (v_tx_no, v_tx_id, public.now_utc())
+  on conflict do nothing;
+
+  -- like upstream: linked through reason only, original_tx_id stays null
+  insert into public.transactions (id, tx_no, tx_type, card_id, merchant_id, raw_amount, discount_applied,
+                                   final_amount, points_earned, status, reason, payment_method, tag, created_at)
+  values (v_tx_id, v_tx_no, 'refund', o.card_id, p_merchant.id, v_amount, 1.000,
+          v_amount, 0, 'completed', o.tx_no, o.payment_method, v_tag, v_made_at);
+
+  -- card status is not checked and points are not reversed (as upstream)
+  update public.member_cards m
+     set balance = m.balance + v_amount, updated_at = public.now_utc()
+   where m.id = o.card_id;
+
+  if v_amount >= v_left then
+    update public.transactions t set status = 'refunded' where t.id = o.id;
+  end if;
+
+  insert into audit.event_log (actor_user_id, action, object_type, object_id, context, happened_at)
+  values (null, 'REFUND', 'transactions', v_tx_id,
+          jsonb_build_object('merchant', p_merchant.code, 'amount', v_amount,
+                             'edge', jsonb_build_object('site', p_site_code, 'op_id', p_op -> 'op_id')),
+          public.now_utc());
+
+  return o.card_id;
+end
+$fn$;
+
+revoke all on all functions in schema mps_edge from public;
+
+-- -----------------------------------------------------------------------------
+-- 7. RPCs called by the edge (service_role only)
+-- -----------------------------------------------------------------------------
+
+create or replace function public.edge_sync_version() returns jsonb
+language sql stable security definer
+set search_path = ''
+set timezone = 'UTC'
+as $fn$
+  select jsonb_build_object('version', v.version, 'installed_at', v.installed_at)
+    from mps_edge.schema_versions v
+   order by v.version desc
+   limit 1
+$fn$;
+
+create or replace function public.edge_pull_changes(
+  p_merchant_code text,
+  p_site_code     text,
+  p_kind          text,
+  p_after_ts      timestamptz default null,
+  p_after_id      uuid default null,
+  p_limit         int default 500
+) returns jsonb
+language plpgsql stable security definer
+set search_path = ''
+set timezone = 'UTC'
+as $fn$
+declare
+  v_server_time timestamptz := pg_catalog.clock_timestamp();
+  v_limit       int := least(greatest(coalesce(p_limit, 500), 1), 5000);
+  -- a null cursor starts before everything; a null id sorts first at its ts
+  v_from_ts     timestamptz := coalesce(p_after_ts, '-infinity'::timestamptz);
+  v_from_id     uuid := coalesce(p_after_id, '00000000-0000-0000-0000-000000000000'::uuid);
+  v_merchant_id uuid;
+  v_rows        jsonb;
+  v_has_more    boolean := false;
+  v_last        jsonb;
+  v_key         text := 'id';
+begin
+  if coalesce(btrim(p_site_code), '') = '' then
+    raise exception 'EDGE_INVALID_REQUEST' using detail = 'p_site_code is required';
+  end if;
+  select m.id into v_merchant_id from public.merchants m where m.code = p_merchant_code;
+  if not found then
+    raise exception 'MERCHANT_NOT_FOUND';
+  end if;
+
+  -- Each branch is one statement (one snapshot), reading limit + 1 rows in
+  -- (updated_at, id) order through an index on exactly that pair.
+  case p_kind
+  when 'cards' then
+    select coalesce(jsonb_agg(p.j order by p.k_ts, p.k_id), '[]'::jsonb) into v_rows
+      from (select mps_edge.card_json(c, v.version, s.last_seq) as j, c.updated_at as k_ts, c.id as k_id
+              from public.member_cards c
+              left join mps_edge.card_versions v on v.card_id = c.id
+              left join mps_edge.card_site_seq s on s.card_id = c.id and s.site_code = p_site_code
+             where (c.updated_at, c.id) > (v_from_ts, v_from_id)
+             order by c.updated_at, c.id
+             limit v_limit + 1) p;
+
+  when 'qr_states' then
+    v_key := 'card_id';
+    select coalesce(jsonb_agg(p.j order by p.k_ts, p.k_id), '[]'::jsonb) into v_rows
+      from (select jsonb_build_object('card_id', q.card_id, 'token_hash', q.token_hash,
+                                      'expires_at', q.expires_at, 'updated_at', q.updated_at) as j,
+                   q.updated_at as k_ts, q.card_id as k_id
+              from public.card_qr_state q
+             where (q.updated_at, q.card_id) > (v_from_ts, v_from_id)
+               -- a bootstrap (null cursor) needs only the live tokens
+               and (p_after_ts is not null or q.expires_at > v_server_time)
+             order by q.updated_at, q.card_id
+             limit v_limit + 1) p;
+
+  when 'members' then
+    select coalesce(jsonb_agg(p.j order by p.k_ts, p.k_id), '[]'::jsonb) into v_rows
+      from (select jsonb_build_object('id', m.id, 'member_no', m.member_no, 'name', m.name,
+                                      'status', m.status, 'updated_at', m.updated_at) as j,
+                   m.updated_at as k_ts, m.id as k_id
+              from public.member_profiles m
+             where (m.updated_at, m.id) > (v_from_ts, v_from_id)
+             order by m.updated_at, m.id
+             limit v_limit + 1) p;
+
+  when 'levels' then
+    select coalesce(jsonb_agg(p.j order by p.k_ts, p.k_id), '[]'::jsonb) into v_rows
+      from (select jsonb_build_object('id', l.id, 'level', l.level, 'name', l.name,
+                                      'min_points', l.min_points, 'max_points', l.max_points,
+                                      'discount', l.discount::text, 'is_active', l.is_active,
+                                      'updated_at', l.updated_at) as j,
+                   l.updated_at as k_ts, l.id as k_id
+              from public.membership_levels l
+             where (l.updated_at, l.id) > (v_from_ts, v_from_id)
+             order by l.updated_at, l.id
+             limit v_limit + 1) p;
+
+  when 'merchant' then
+    select coalesce(jsonb_agg(p.j order by p.k_ts, p.k_id), '[]'::jsonb) into v_rows
+      from (select jsonb_build_object('id', m.id, 'code', m.code, 'name', m.name,
+                                      'status', m.status, 'updated_at', m.updated_at) as j,
+                   m.updated_at as k_ts, m.id as k_id
+              from public.merchants m
+             where m.id = v_merchant_id
+               and (m.updated_at, m.id) > (v_from_ts, v_from_id)) p;
+
+  else
+    raise exception 'EDGE_UNKNOWN_KIND' using detail = format('unknown kind %L', p_kind);
+  end case;
+
+  if jsonb_array_length(v_rows) > v_limit then
+    v_has_more := true;
+    v_rows := v_rows - v_limit;          -- drop the look-ahead row
+  end if;
+  v_last := v_rows -> -1;
+
+  return jsonb_build_object(
+    'kind',          p_kind,
+    'rows',          v_rows,
+    'has_more',      v_has_more,
+    -- the cursor is echoed when the page is empty
+    'next_after_ts', coalesce(v_last -> 'updated_at', to_jsonb(p_after_ts)),
+    'next_after_id', coalesce(v_last -> v_key, to_jsonb(p_after_id)),
+    'server_time',   v_server_time);
+end
+$fn$;
+
+create or replace function public.edge_apply_batch(
+  p_site_code     text,
+  p_merchant_code text,
+  p_ops           jsonb
+) returns jsonb
+language plpgsql security definer
+set search_path = ''
+set timezone = 'UTC'
+as $fn$
+declare
+  v_merchant   public.merchants;
+  v_results    jsonb := '[]'::jsonb;
+  v_op         jsonb;
+  v_op_id      uuid;
+  v_prev       mps_edge.applied_ops;
+  v_card_id    uuid;
+  v_seq        bigint;
+  v_status     text;
+  v_reason     text;
+  v_detail     text;
+  v_exc_id     uuid;
+  v_state      text;
+  v_message    text;
+  v_sql_detail text;
+  i            int;
+begin
+  if coalesce(btrim(p_site_code), '') = '' then
+    raise exception 'EDGE_INVALID_BATCH' using detail = 'p_site_code is required';
+  end if;
+  if p_ops is null or jsonb_typeof(p_ops) <> 'array' then
+    raise exception 'EDGE_INVALID_BATCH' using detail = 'p_ops must be a JSON array';
+  end if;
+  if jsonb_array_length(p_ops) > 1000 then
+    raise exception 'EDGE_BATCH_TOO_LARGE' using detail = 'at most 1000 ops per batch';
+  end if;
+  -- the op id is the at-most-once key: without one nothing can be recorded
+  for i in 0 .. jsonb_array_length(p_ops) - 1 loop
+    if jsonb_typeof(p_ops -> i) <> 'object' or mps_edge.try_uuid(p_ops -> i ->> 'op_id') is null then
+      raise exception 'EDGE_INVALID_BATCH' using detail = format('op #%s has no valid op_id', i);
+    end if;
+  end loop;
+
+  select * into v_merchant from public.merchants m where m.code = p_merchant_code;
+
+  -- Lock every card of the batch in id order up front, so that concurrent
+  -- batches touching the same cards queue instead of deadlocking.
+  perform 1 from public.member_cards m
+   where m.id in (select mps_edge.try_uuid(o ->> 'card_id') from jsonb_array_elements(p_ops) o)
+   order by m.id
+   for update;
+
+  for i in 0 .. jsonb_array_length(p_ops) - 1 loop
+    v_op      := p_ops -> i;
+    v_op_id   := (v_op ->> 'op_id')::uuid;
+    v_card_id := mps_edge.try_uuid(v_op ->> 'card_id');
+    v_seq     := mps_edge.try_bigint(v_op ->> 'seq');
+    v_exc_id  := null;
+    v_reason  := null;
+    v_detail  := null;
+
+    -- serialise with any concurrent call carrying the same op, then look it up
+    perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('mps_edge.op:' || v_op_id::text, 0));
+    select * into v_prev from mps_edge.applied_ops a where a.op_id = v_op_id;
+    if found then
+      v_results := v_results || jsonb_build_array(jsonb_build_object(
+        'op_id',        v_op_id,
+        'status',       'duplicate',
+        'reason',       v_prev.reason,
+        'exception_id', v_prev.result -> 'exception_id',
+        'tx_no',        v_prev.result -> 'tx_no',
+        'card',         mps_edge.card_snapshot(mps_edge.try_uuid(v_prev.result ->> 'card_id'), p_site_code)));
+      continue;
+    end if;
+
+    begin
+      case v_op ->> 'op_type'
+        when 'charge' then v_card_id := mps_edge.apply_charge(v_op, p_site_code, v_merchant);
+        when 'refund' then v_card_id := mps_edge.apply_refund(v_op, p_site_code, v_merchant);
+        else raise exception 'EDGE_INVALID_OPERATION'
+               using detail = format('unknown op_type %L', v_op ->> 'op_type');
+      end case;
+      v_status := 'applied';
+    exception when others then
+      -- everything the op wrote is rolled back to here
+      get stacked diagnostics v_state = returned_sqlstate, v_message = message_text,
+                              v_sql_detail = pg_exception_detail;
+      if v_state = 'P0001' then
+        -- a business rule said no
+        v_reason := v_message;
+        v_detail := nullif(v_sql_detail, '');
+      elsif left(v_state, 2) in ('22', '23') then
+        -- malformed values or a conflicting row (e.g. a tx_no already used)
+        v_reason := 'EDGE_INVALID_OPERATION';
+        v_detail := format('%s: %s%s', v_state, v_message, coalesce(' — ' || nullif(v_sql_detail, ''), ''));
+      else
+        -- deadlock, serialization failure, timeout, missing object...: not the
+        -- op's fault. Fail the whole batch so nothing is recorded and the edge
+        -- retries it later.
+        raise;
+      end if;
+      v_status := 'rejected';
+    end;
+
+    if v_status = 'rejected' then
+      insert into mps_edge.exceptions (site_code, merchant_id, op_id, op_type, tx_no, card_id, reason, payload, detail)
+      values (p_site_code, v_merchant.id, v_op_id, v_op ->> 'op_type', v_op ->> 'tx_no', v_card_id,
+              v_reason, v_op, v_detail)
+      returning id into v_exc_id;
+    end if;
+
+    insert into mps_edge.applied_ops (op_id, site_code, seq, op_type, tx_id, status, reason, result)
+    values (v_op_id, p_site_code, v_seq, v_op ->> 'op_type', mps_edge.try_uuid(v_op ->> 'tx_id'),
+            v_status, v_reason,
+            jsonb_build_object('tx_no', v_op ->> 'tx_no', 'exception_id', v_exc_id,
+                               'card_id', v_card_id, 'detail', v_detail));
+
+    if v_seq is not null and v_card_id is not null
+       and exists (select 1 from public.member_cards m where m.id = v_card_id) then
+      insert into mps_edge.card_site_seq as s (card_id, site_code, last_seq)
+      values (v_card_id, p_site_code, v_seq)
+      on conflict (card_id, site_code) do update set last_seq = greatest(s.last_seq, excluded.last_seq);
+    end if;
+
+    v_results := v_results || jsonb_build_array(jsonb_build_object(
+      'op_id',        v_op_id,
+      'status',       v_status,
+      'reason',       v_reason,
+      'exception_id', v_exc_id,
+      'tx_no',        v_op ->> 'tx_no',
+      'card',         mps_edge.card_snapshot(v_card_id, p_site_code)));
+  end loop;
+
+  return jsonb_build_object('version', 1, 'results', v_results);
+end
+$fn$;
+
+create or replace function public.edge_list_exceptions(
+  p_site_code  text,
+  p_only_open  boolean default true
+) returns jsonb
+language sql stable security definer
+set search_path = ''
+set timezone = 'UTC'
+as $fn$
+  select jsonb_build_object(
+           'site_code', p_site_code,
+           'exceptions', coalesce(jsonb_agg(mps_edge.exception_json(e) order by e.created_at, e.id), '[]'::jsonb))
+    from mps_edge.exceptions e
+   where e.site_code = p_site_code
+     and (not coalesce(p_only_open, true) or e.resolved_at is null)
+$fn$;
+
+-- Marks an exception resolved. The first resolution wins; repeating the call
+-- returns the row unchanged, so a retried request is harmless.
+create or replace function public.edge_resolve_exception(
+  p_exception_id uuid,
+  p_resolved_by  text,
+  p_note         text
+) returns jsonb
+language plpgsql security definer
+set search_path = ''
+set timezone = 'UTC'
+as $fn$
+declare
+  e mps_edge.exceptions;
+begin
+  if coalesce(btrim(p_resolved_by), '') = '' then
+    raise exception 'EDGE_INVALID_REQUEST' using detail = 'p_resolved_by is required';
+  end if;
+  update mps_edge.exceptions x
+     set resolved_at = pg_catalog.clock_timestamp(), resolved_by = p_resolved_by, resolution_note = p_note
+   where x.id = p_exception_id and x.resolved_at is null;
+  select * into e from mps_edge.exceptions x where x.id = p_exception_id;
+  if not found then
+    raise exception 'EDGE_EXCEPTION_NOT_FOUND';
+  end if;
+  return mps_edge.exception_json(e);
+end
+$fn$;
+
+-- Only the service role may call the edge RPCs (Supabase's default privileges
+-- grant EXECUTE on new public functions to anon and authenticated).
+revoke execute on function public.edge_sync_version()                                              from public, anon, authenticated;
+revoke execute on function public.edge_pull_changes(text, text, text, timestamptz, uuid, int)      from public, anon, authenticated;
+revoke execute on function public.edge_apply_batch(text, text, jsonb)                              from public, anon, authenticated;
+revoke execute on function public.edge_list_exceptions(text, boolean)                              from public, anon, authenticated;
+revoke execute on function public.edge_resolve_exception(uuid, text, text)                         from public, anon, authenticated;
+grant  execute on function public.edge_sync_version()                                              to service_role;
+grant  execute on function public.edge_pull_changes(text, text, text, timestamptz, uuid, int)      to service_role;
+grant  execute on function public.edge_apply_batch(text, text, jsonb)                              to service_role;
+grant  execute on function public.edge_list_exceptions(text, boolean)                              to service_role;
+grant  execute on function public.edge_resolve_exception(uuid, text, text)                         to service_role;
+
+commit;
