@@ -9,11 +9,10 @@ use serde_json::json;
 
 use crate::auth::{check_password_policy, hash_password, load_or_create_secret};
 use crate::config::{describe_limits, Config, Overrides};
-use crate::db::cards::{list_cards, load_card_by_no, put_qr_state};
+use crate::db::cards::list_cards;
 use crate::db::{demo, users};
 use crate::domain::money::format_cents;
-use crate::domain::qr::{clamp_ttl, issue_legacy};
-use crate::domain::{CardType, Role};
+use crate::domain::Role;
 use crate::error::{AppError, ErrorCode};
 use crate::state::AppState;
 
@@ -252,55 +251,12 @@ fn require_demo(cfg: &Config, opened: &crate::startup::Opened) -> anyhow::Result
     Ok(())
 }
 
-struct IssuedQr {
-    card_no: String,
-    card_id: String,
-    qr_plain: String,
-    expires_at: String,
-}
-
-fn issue_demo_qr(
-    opened: &crate::startup::Opened,
-    card: Option<String>,
-    ttl: i64,
-) -> anyhow::Result<IssuedQr> {
-    let card_row = match card {
-        Some(no) => opened
-            .db
-            .read_blocking(|c| load_card_by_no(c, &no))
-            .map_err(app_err)?
-            .ok_or_else(|| anyhow::anyhow!("no card {no}; see `mps-edge demo cards`"))?,
-        None => opened
-            .db
-            .read_blocking(|c| list_cards(c, true))
-            .map_err(app_err)?
-            .into_iter()
-            .find(|c| c.card_type == CardType::Standard && c.state.status == "active")
-            .ok_or_else(|| anyhow::anyhow!("no active standard demo card"))?,
-    };
-    let (plain, hash) = issue_legacy()?;
-    let now = chrono::Utc::now();
-    let expires = now + chrono::Duration::seconds(clamp_ttl(ttl));
-    let card_id = card_row.id.clone();
-    let updated = now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    opened
-        .db
-        .write_blocking(move |c| put_qr_state(c, &card_id, &hash, expires.timestamp(), &updated))
-        .map_err(app_err)?;
-    Ok(IssuedQr {
-        card_no: card_row.card_no,
-        card_id: card_row.id,
-        qr_plain: plain,
-        expires_at: expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-    })
-}
-
 fn demo_command(cfg: Config, command: DemoCommand) -> anyhow::Result<ExitCode> {
     let opened = crate::startup::open(&cfg, true)?;
     require_demo(&cfg, &opened)?;
     match command {
         DemoCommand::Qr { card, ttl, json } => {
-            let q = issue_demo_qr(&opened, card, ttl)?;
+            let q = demo::issue_qr(&opened.db, card.as_deref(), ttl)?;
             if json {
                 println!(
                     "{}",
@@ -353,7 +309,7 @@ fn demo_command(cfg: Config, command: DemoCommand) -> anyhow::Result<ExitCode> {
             amount,
             card,
         } => {
-            let q = issue_demo_qr(&opened, card, 300)?;
+            let q = demo::issue_qr(&opened.db, card.as_deref(), 300)?;
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
@@ -457,6 +413,3 @@ fn admin_command(cfg: Config, command: AdminCommand) -> anyhow::Result<ExitCode>
     }
     Ok(ExitCode::SUCCESS)
 }
-
-// Keep the demo module linked for `demo::DEMO_MERCHANT_CODE` users in tests.
-pub use demo::DEMO_MERCHANT_CODE;

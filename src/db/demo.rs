@@ -4,6 +4,11 @@
 
 use rusqlite::{params, Connection};
 
+use super::cards::{list_cards, load_card_by_no, put_qr_state};
+use super::Db;
+use crate::domain::qr::{clamp_ttl, issue_legacy};
+use crate::domain::CardType;
+
 use super::meta;
 use crate::domain::levels::{central_seed_levels, level_for_points};
 use crate::error::AppResult;
@@ -167,4 +172,45 @@ pub fn load(conn: &Connection) -> AppResult<bool> {
     meta::set(conn, meta::DEMO_LOADED, &now)?;
     meta::set(conn, meta::MODE, "standalone-demo")?;
     Ok(true)
+}
+
+/// A QR token issued for a demo card.
+#[derive(Debug, Clone)]
+pub struct IssuedQr {
+    pub card_no: String,
+    pub card_id: String,
+    pub qr_plain: String,
+    pub expires_at: String,
+}
+
+/// Issues a live token for a demo card exactly as central's `rotate_card_qr` would
+/// (replacing the card's previous token). `card_no` defaults to the first active
+/// standard demo card.
+pub fn issue_qr(db: &Db, card_no: Option<&str>, ttl_secs: i64) -> anyhow::Result<IssuedQr> {
+    let app = |e: crate::error::AppError| anyhow::anyhow!("{e}");
+    let card = match card_no {
+        Some(no) => db
+            .read_blocking(|c| load_card_by_no(c, no))
+            .map_err(app)?
+            .ok_or_else(|| anyhow::anyhow!("no card {no}; see `mps-edge demo cards`"))?,
+        None => db
+            .read_blocking(|c| list_cards(c, true))
+            .map_err(app)?
+            .into_iter()
+            .find(|c| c.card_type == CardType::Standard && c.state.status == "active")
+            .ok_or_else(|| anyhow::anyhow!("no active standard demo card"))?,
+    };
+    let (plain, hash) = issue_legacy()?;
+    let now = chrono::Utc::now();
+    let expires = now + chrono::Duration::seconds(clamp_ttl(ttl_secs));
+    let card_id = card.id.clone();
+    let updated = now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    db.write_blocking(move |c| put_qr_state(c, &card_id, &hash, expires.timestamp(), &updated))
+        .map_err(app)?;
+    Ok(IssuedQr {
+        card_no: card.card_no,
+        card_id: card.id,
+        qr_plain: plain,
+        expires_at: expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    })
 }
