@@ -88,11 +88,15 @@ pub struct AuthConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
+    #[serde(deserialize_with = "amount_text")]
     pub max_tx_amount: String,
+    #[serde(deserialize_with = "amount_text")]
     pub max_card_unsynced: String,
+    #[serde(deserialize_with = "amount_text")]
     pub max_site_unsynced: String,
     /// Seconds without a successful pull after which only small charges pass.
     pub stale_after_secs: i64,
+    #[serde(deserialize_with = "amount_text")]
     pub stale_max_tx_amount: String,
 }
 
@@ -377,6 +381,23 @@ impl Config {
     }
 }
 
+/// Amounts in the config are decimal text; the environment layer hands numbers over
+/// already parsed, so accept those too and keep their shortest decimal form.
+fn amount_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Int(i64),
+        Float(f64),
+    }
+    Ok(match Raw::deserialize(d)? {
+        Raw::Text(s) => s,
+        Raw::Int(i) => i.to_string(),
+        Raw::Float(f) => format!("{f}"),
+    })
+}
+
 fn weak_secret(s: &str) -> bool {
     let distinct: std::collections::HashSet<char> = s.chars().collect();
     s.len() < MIN_JWT_SECRET_LEN || distinct.len() < 8
@@ -529,6 +550,7 @@ mod tests {
         .unwrap();
         figment::Jail::expect_with(|jail| {
             jail.set_env("MPS_EDGE_SITE__NAME", "From Env");
+            jail.set_env("MPS_EDGE_LIMITS__MAX_TX_AMOUNT", "150.50");
             let c = Config::load(
                 Some(&path),
                 &Overrides {
@@ -539,6 +561,7 @@ mod tests {
             .map_err(|e| e.to_string())?;
             assert_eq!(c.site.code, "S001");
             assert_eq!(c.site.name, "From Env");
+            assert_eq!(c.limits().max_tx_cents, 15_050);
             assert_eq!(c.server.listen, "127.0.0.1:9100");
             Ok(())
         });

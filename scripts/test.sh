@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The project's test command (README): Rust unit, property and integration tests, then
+# the central-side SQL tests against a throwaway PostgreSQL cluster.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# PostgreSQL server binaries for the sync tests: use what is there, else install them.
+have_pg() {
+    command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1
+}
+if ! have_pg; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        echo "installing PostgreSQL server binaries for the sync tests" >&2
+        apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    else
+        echo "PostgreSQL server binaries are missing; install postgresql (Debian) and re-run" >&2
+        exit 1
+    fi
+fi
+
+cargo test --locked
+
+if [ -f sync/tests/run.sh ]; then
+    bash sync/tests/run.sh
+fi

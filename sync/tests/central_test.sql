@@ -1,0 +1,1049 @@
+-- =============================================================================
+-- sync/tests/central_test.sql — assertions for sync/central.sql against the
+-- upstream stand-in (tests/fixtures/central/upstream.sql).
+--
+-- Run by sync/tests/run.sh on a throwaway cluster. Every test is one DO block
+-- preceded by a `-- TEST:` line; it RAISEs an exception on failure and ends
+-- with `RAISE NOTICE 'PASS: ...'`. `-- SETUP` blocks prepare shared state.
+-- The runner counts PASS notices and ERROR lines.
+-- =============================================================================
+
+set client_min_messages = notice;
+set timezone = 'UTC';
+
+-- SETUP: helpers (schema t), an admin, a merchant --------------------------
+create schema if not exists t;
+create extension if not exists dblink with schema t;
+
+create table if not exists t.ctx (k text primary key, v text not null);
+
+create or replace function t.admin_id() returns uuid language sql immutable
+as $$ select 'a0000000-0000-4000-8000-000000000001'::uuid $$;
+
+-- Forget every identity the connection carries (session-level settings).
+create or replace function t.as_nobody() returns void language plpgsql as $$
+begin
+  perform set_config('app.user_role', '', false);
+  perform set_config('app.user_id', '', false);
+  perform set_config('app.session_id', '', false);
+  perform set_config('app.merchant_id', '', false);
+  perform set_config('app.member_id', '', false);
+  perform set_config('request.jwt.claim.sub', '', false);
+end $$;
+
+-- A Supabase-Auth super admin (admin_users row + JWT subject).
+create or replace function t.as_admin() returns void language plpgsql as $$
+begin
+  perform t.as_nobody();
+  perform set_config('request.jwt.claim.sub', t.admin_id()::text, false);
+end $$;
+
+create or replace function t.check(p_ok boolean, p_what text) returns void language plpgsql as $$
+begin
+  if p_ok is not true then
+    raise exception 'ASSERT FAILED: %', p_what;
+  end if;
+end $$;
+
+create or replace function t.eq(p_got anyelement, p_want anyelement, p_what text) returns void
+language plpgsql as $$
+begin
+  if p_got is distinct from p_want then
+    raise exception 'ASSERT FAILED: % — got %, want %', p_what, p_got, p_want;
+  end if;
+end $$;
+
+-- Runs p_sql and requires it to fail with exactly p_message.
+create or replace function t.expect_error(p_sql text, p_message text) returns void
+language plpgsql as $$
+declare
+  v_msg text;
+begin
+  begin
+    execute p_sql;
+  exception when others then
+    get stacked diagnostics v_msg = message_text;
+    if v_msg is distinct from p_message then
+      raise exception 'ASSERT FAILED: expected error "%", got "%" from: %', p_message, v_msg, p_sql;
+    end if;
+    return;
+  end;
+  raise exception 'ASSERT FAILED: expected error "%", but it succeeded: %', p_message, p_sql;
+end $$;
+
+create or replace function t.merchant(p_code text) returns uuid language plpgsql as $$
+declare
+  v_id uuid;
+begin
+  select id into v_id from public.merchants where code = p_code;
+  if v_id is null then
+    perform t.as_admin();
+    v_id := public.create_merchant(p_code, 'Merchant ' || p_code, null, 'mpass123');
+  end if;
+  return v_id;
+end $$;
+
+-- New member with password pw123456; returns the id of its standard card.
+create or replace function t.new_card(p_name text, p_balance numeric default 0) returns uuid
+language plpgsql as $$
+declare
+  v_member uuid;
+  v_card uuid;
+begin
+  v_member := public.create_member_profile(p_name, null, null, 'pw123456');
+  select id into v_card from public.member_cards where owner_member_id = v_member and card_type = 'standard';
+  if p_balance > 0 then
+    perform public.user_recharge_card(v_card, p_balance);
+  end if;
+  return v_card;
+end $$;
+
+create or replace function t.card(p_card uuid) returns public.member_cards language sql as $$
+  select * from public.member_cards where id = p_card
+$$;
+
+create or replace function t.card_state(p_card uuid) returns jsonb language sql as $$
+  select jsonb_build_object('balance', balance, 'points', points, 'level', level, 'discount', discount,
+                            'corporate_discount', corporate_discount, 'status', status)
+    from public.member_cards where id = p_card
+$$;
+
+-- Transaction columns that must agree between an upstream and an edge write.
+create or replace function t.tx_shape(p_tx uuid) returns jsonb language sql as $$
+  select jsonb_build_object('tx_type', tx_type, 'merchant_id', merchant_id, 'raw_amount', raw_amount,
+                            'discount_applied', discount_applied, 'final_amount', final_amount,
+                            'points_earned', points_earned, 'status', status, 'payment_method', payment_method,
+                            'external_order_id', external_order_id, 'idempotency_key', idempotency_key,
+                            'original_tx_id', original_tx_id, 'processed_by_user_id', processed_by_user_id)
+    from public.transactions where id = p_tx
+$$;
+
+create or replace function t.ledger_shape(p_tx uuid) returns jsonb language sql as $$
+  select jsonb_agg(jsonb_build_object('change', change, 'before', balance_before, 'after', balance_after,
+                                      'reason', reason))
+    from public.point_ledger where tx_id = p_tx
+$$;
+
+-- An upstream payment: admin issues the QR, the merchant logs in and charges.
+create or replace function t.upstream_charge(p_code text, p_card uuid, p_raw numeric) returns uuid
+language plpgsql as $$
+declare
+  v_qr  text;
+  v_sid text;
+  v_tx  uuid;
+begin
+  perform t.as_admin();
+  select qr_plain into v_qr from public.rotate_card_qr(p_card, 900);
+  perform t.as_nobody();
+  v_sid := public.merchant_login(p_code, 'mpass123') ->> 'session_id';
+  select tx_id into v_tx from public.merchant_charge_by_qr(p_code, v_qr, p_raw, null, '{}'::jsonb, null, v_sid);
+  perform t.as_nobody();
+  return v_tx;
+end $$;
+
+create or replace function t.upstream_refund(p_code text, p_orig_no text, p_amount numeric) returns uuid
+language plpgsql as $$
+declare
+  v_sid text;
+  v_tx  uuid;
+begin
+  perform t.as_nobody();
+  v_sid := public.merchant_login(p_code, 'mpass123') ->> 'session_id';
+  select refund_tx_id into v_tx from public.merchant_refund_tx(p_code, p_orig_no, p_amount, '{}'::jsonb, v_sid);
+  perform t.as_nobody();
+  return v_tx;
+end $$;
+
+-- A well-formed charge op as the edge sends it (amounts derived by the rules).
+create or replace function t.op_charge(p_seq bigint, p_card uuid, p_raw numeric, p_discount numeric,
+                                       p_tx_no text, p_sold_at timestamptz default now(),
+                                       p_external_order text default null) returns jsonb
+language sql as $$
+  select jsonb_build_object(
+    'op_id', gen_random_uuid(), 'seq', p_seq, 'op_type', 'charge', 'tx_id', gen_random_uuid(),
+    'tx_no', p_tx_no, 'card_id', p_card,
+    'raw_amount', to_char(p_raw, 'FM999999990.00'),
+    'discount', to_char(p_discount, 'FM0.000'),
+    'final_amount', to_char(round(p_raw * p_discount, 2), 'FM999999990.00'),
+    'points_earned', floor(p_raw)::int,
+    'created_at', to_char(p_sold_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+    'terminal', 'POS-1', 'operator', 'alice', 'external_order_id', p_external_order,
+    'tag', jsonb_build_object('source', 'pos'))
+$$;
+
+create or replace function t.op_refund(p_seq bigint, p_card uuid, p_amount numeric, p_orig_no text,
+                                       p_tx_no text, p_orig_id uuid default null) returns jsonb
+language sql as $$
+  select jsonb_build_object(
+    'op_id', gen_random_uuid(), 'seq', p_seq, 'op_type', 'refund', 'tx_id', gen_random_uuid(),
+    'tx_no', p_tx_no, 'card_id', p_card,
+    'raw_amount', to_char(p_amount, 'FM999999990.00'), 'discount', '1.000',
+    'final_amount', to_char(p_amount, 'FM999999990.00'), 'points_earned', 0,
+    'created_at', to_char(now() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+    'terminal', 'POS-1', 'operator', 'alice', 'external_order_id', null,
+    'tag', jsonb_build_object('reason', 'customer'),
+    'original_tx_no', p_orig_no, 'original_tx_id', p_orig_id)
+$$;
+
+-- Pages through a pull kind until has_more is false.
+create or replace function t.pull_all(p_code text, p_site text, p_kind text, p_limit int,
+                                      p_after_ts timestamptz default null, p_after_id uuid default null)
+returns jsonb language plpgsql as $$
+declare
+  v_rows  jsonb := '[]'::jsonb;
+  v_page  jsonb;
+  v_ts    timestamptz := p_after_ts;
+  v_id    uuid := p_after_id;
+  v_pages int := 0;
+begin
+  loop
+    v_page := public.edge_pull_changes(p_code, p_site, p_kind, v_ts, v_id, p_limit);
+    v_pages := v_pages + 1;
+    perform t.check(jsonb_array_length(v_page -> 'rows') <= p_limit, 'page not larger than the limit');
+    v_rows := v_rows || (v_page -> 'rows');
+    v_ts := (v_page ->> 'next_after_ts')::timestamptz;
+    v_id := (v_page ->> 'next_after_id')::uuid;
+    exit when not (v_page -> 'has_more')::boolean;
+    perform t.check(v_pages < 100000, 'paging terminates');
+  end loop;
+  return jsonb_build_object('rows', v_rows, 'pages', v_pages, 'next_after_ts', v_ts, 'next_after_id', v_id);
+end $$;
+
+create or replace function t.card_row(p_code text, p_site text, p_card uuid) returns jsonb
+language sql as $$
+  select r from jsonb_array_elements(
+           (t.pull_all(p_code, p_site, 'cards', 5000) -> 'rows')) r
+   where r ->> 'id' = p_card::text
+$$;
+
+create or replace function t.result_of(p_batch_result jsonb, p_index int) returns jsonb
+language sql as $$ select p_batch_result -> 'results' -> p_index $$;
+
+do $setup$
+begin
+  insert into auth.users (id, email) values (t.admin_id(), 'admin@example.test') on conflict do nothing;
+  insert into public.admin_users (auth_user_id, name) values (t.admin_id(), 'Test Admin') on conflict do nothing;
+  perform t.merchant('SHOP1');
+  perform t.merchant('SHOP2');
+  perform t.as_nobody();
+end
+$setup$;
+
+-- TEST: schema facts (enums, constraint names, sequences, RLS, versions)
+do $test$
+begin
+  perform t.eq(enum_range(null::public.card_type)::text, '{standard,voucher,corporate}', 'card_type order');
+  perform t.eq(enum_range(null::public.card_status)::text, '{active,inactive,lost,expired,suspended,closed}', 'card_status order');
+  perform t.eq(enum_range(null::public.tx_type)::text, '{payment,refund,recharge}', 'tx_type order');
+  perform t.eq(enum_range(null::public.tx_status)::text, '{processing,completed,failed,cancelled,refunded}', 'tx_status order');
+  perform t.eq(enum_range(null::public.pay_method)::text, '{balance,cash,wechat,alipay}', 'pay_method order');
+  perform t.eq(enum_range(null::public.settlement_status)::text, '{pending,settled,failed,paid}', 'settlement_status order');
+  perform t.eq((select count(*)::int from pg_constraint
+                 where conname in ('ck_card_balance_nonneg', 'ck_card_points_nonneg', 'ck_card_fixed_discount_range',
+                                   'transactions_check', 'settlements_check')), 5, 'named constraints');
+  perform t.check(to_regclass('public.uq_tx_tx_no') is not null, 'uq_tx_tx_no index');
+  perform t.eq((select count(*)::int from pg_class where relkind = 'S' and relname in ('seq_member_no', 'seq_card_no', 'seq_tx_no')), 3, 'sequences');
+  perform t.eq((select count(*)::int from public.membership_levels), 4, 'seed levels');
+  perform t.eq(public.now_utc(), now(), 'now_utc() is true time under UTC');
+  perform t.check((select bool_and(relrowsecurity) from pg_class
+                    where oid in ('mps_edge.applied_ops'::regclass, 'mps_edge.card_site_seq'::regclass,
+                                  'mps_edge.exceptions'::regclass)), 'RLS on mps_edge tables');
+  perform t.eq((select count(*)::int from pg_policy p join pg_class c on c.oid = p.polrelid
+                  join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'mps_edge'), 0, 'no policies on mps_edge');
+  perform t.eq((public.edge_sync_version() ->> 'version')::int, 1, 'edge_sync_version().version');
+  perform t.check((public.edge_sync_version() ->> 'installed_at')::timestamptz <= now(), 'installed_at');
+  raise notice 'PASS: schema facts';
+end
+$test$;
+
+-- TEST: central.sql is idempotent and leaves upstream functions unchanged
+do $test$
+begin
+  perform t.eq((select count(*)::int from mps_edge.schema_versions), 1, 'one install record');
+  perform t.eq((select count(*)::int from pg_trigger where tgname in ('edge_card_version', 'edge_qr_state_touch')), 2,
+               'each trigger exactly once');
+  perform t.eq((select count(*)::int from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+                 where n.nspname = 'public' and p.proname like 'edge\_%'), 5, 'five edge_* RPCs, no overloads');
+  perform t.check(not exists (select 1 from public.member_cards c
+                               where not exists (select 1 from mps_edge.card_versions v where v.card_id = c.id)),
+                  'every card has a version');
+  perform t.check(not exists (select 1 from pg_proc p
+                                join pg_namespace n on n.oid = p.pronamespace
+                               where n.nspname = 'public' and p.proname like 'edge\_%'
+                                 and (p.proconfig is null or not exists (select 1 from unnest(p.proconfig) x
+                                                                           where x like 'search_path=%'))),
+                  'edge_* functions pin search_path');
+  perform t.check(not exists (select 1 from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+                               where n.nspname = 'mps_edge'
+                                 and (p.proconfig is null or not exists (select 1 from unnest(p.proconfig) x
+                                                                           where x like 'search_path=%'))),
+                  'mps_edge functions pin search_path');
+  -- run.sh snapshots the upstream function definitions before installing
+  perform t.eq((select md5(string_agg(pg_get_functiondef(p.oid), E'\n' order by p.oid))
+                  from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+                 where n.nspname in ('public', 'auth', 'mps_fixture') and p.proname not like 'edge\_%'
+                   and p.prokind = 'f'),
+               (select v from t_snap.upstream_functions), 'upstream functions unchanged');
+  raise notice 'PASS: central.sql idempotent, upstream untouched';
+end
+$test$;
+
+-- TEST: number formats M########, STD/VCH/COR########, PAY/REF/RCG##########
+do $test$
+declare
+  v_member uuid;
+  v_card   uuid;
+  v_vch    uuid;
+  v_cor    uuid;
+  v_tx     record;
+  v_pay    uuid;
+  v_ref    uuid;
+begin
+  perform t.as_admin();
+  v_member := public.create_member_profile('Format Fred', '0900000001', 'fred@example.test', 'pw123456');
+  perform t.check((select member_no ~ '^M[0-9]{8}$' from public.member_profiles where id = v_member), 'member_no format');
+  select id into v_card from public.member_cards where owner_member_id = v_member;
+  perform t.check((select card_no ~ '^STD[0-9]{8}$' and level = 0 and discount = 1.000 and points = 0
+                          and balance = 0 and status = 'active' from public.member_cards where id = v_card),
+                  'auto-issued standard card');
+  perform t.check(exists (select 1 from public.card_bindings where card_id = v_card and member_id = v_member
+                                                                and role = 'owner'), 'owner binding');
+  v_vch := public.create_voucher_card(v_member, 'Voucher', 10, null);
+  v_cor := public.create_corporate_card(v_member, 'Corp', 0, 0.800);
+  perform t.check((select card_no ~ '^VCH[0-9]{8}$' from public.member_cards where id = v_vch), 'voucher card_no');
+  perform t.check((select card_no ~ '^COR[0-9]{8}$' and discount = 0.800 and fixed_discount = 0.800
+                     from public.member_cards where id = v_cor), 'corporate card_no and discount');
+  -- one shared card sequence: numbers grow across types
+  perform t.check((select substr(card_no, 4)::int from public.member_cards where id = v_cor)
+                  > (select substr(card_no, 4)::int from public.member_cards where id = v_vch), 'shared card sequence');
+  -- BEFORE INSERT trigger fills an empty card_no
+  insert into public.member_cards (card_type, card_no) values ('standard', '') returning id into v_card;
+  perform t.check((select card_no ~ '^STD[0-9]{8}$' from public.member_cards where id = v_card), 'trigger fills card_no');
+  select * into v_tx from public.user_recharge_card(v_card, 100);
+  perform t.check(v_tx.tx_no ~ '^RCG[0-9]{10}$', 'recharge tx_no format');
+  v_pay := t.upstream_charge('SHOP1', v_card, 10);
+  perform t.check((select tx_no ~ '^PAY[0-9]{10}$' from public.transactions where id = v_pay), 'payment tx_no');
+  v_ref := t.upstream_refund('SHOP1', (select tx_no from public.transactions where id = v_pay), 1);
+  perform t.check((select tx_no ~ '^REF[0-9]{10}$' from public.transactions where id = v_ref), 'refund tx_no');
+  perform t.check(exists (select 1 from public.tx_registry where tx_id in (v_tx.tx_id)), 'tx_registry row');
+  raise notice 'PASS: number formats';
+end
+$test$;
+
+-- TEST: upstream charge via member QR + merchant session gives the contract's numbers
+do $test$
+declare
+  v_member uuid;
+  v_card   uuid;
+  v_login  jsonb;
+  v_qr     record;
+  v_sid    text;
+  v_r1     record;
+  v_r2     record;
+  v_c      public.member_cards;
+  v_hash   text;
+begin
+  perform t.as_admin();
+  v_member := public.create_member_profile('Upstream Ann', '0900000101', null, 'annpass1');
+  select id into v_card from public.member_cards where owner_member_id = v_member;
+  perform public.user_recharge_card(v_card, 3000);
+
+  -- the member logs in and issues a QR for their own card
+  perform t.as_nobody();
+  v_login := public.member_login('0900000101', 'annpass1');
+  perform t.eq(length(v_login ->> 'session_id'), 44, 'session id is 44 base64 chars');
+  select * into v_qr from public.rotate_card_qr(v_card, 900, v_login ->> 'session_id');
+  perform t.eq(length(v_qr.qr_plain), 44, 'QR is 44 chars');
+  perform t.eq(right(v_qr.qr_plain, 1), '=', 'QR ends with =');
+  select token_hash into v_hash from public.card_qr_state where card_id = v_card;
+  perform t.check(v_hash like '$2a$06$%' and length(v_hash) = 60, 'bcrypt cost 6 hash');
+  perform t.check(v_qr.qr_expires_at between now() + interval '899 seconds' and now() + interval '901 seconds', 'TTL 900 s');
+  perform t.eq(public.validate_qr_plain(v_qr.qr_plain), v_card, 'validate_qr_plain resolves the card');
+
+  -- merchants may not issue QR codes; without a merchant session no charge
+  v_sid := public.merchant_login('SHOP1', 'mpass123') ->> 'session_id';
+  perform t.expect_error(format('select public.rotate_card_qr(%L, 900, %L)', v_card, v_sid),
+                         'PERMISSION_DENIED: 商戶不能生成 QR 碼');
+  perform t.as_nobody();
+  perform t.expect_error(format('select * from public.merchant_charge_by_qr(%L, %L, 10)', 'SHOP1', v_qr.qr_plain),
+                         'NOT_AUTHORIZED_FOR_THIS_MERCHANT');
+  perform t.expect_error(format('select * from public.merchant_charge_by_qr(%L, %L, 10, null, %L, null, %L)',
+                                'SHOP1', 'short', '{}', v_sid), 'INVALID_QR');
+  perform t.expect_error(format('select * from public.merchant_charge_by_qr(%L, %L, 0, null, %L, null, %L)',
+                                'SHOP1', v_qr.qr_plain, '{}', v_sid), 'INVALID_PRICE');
+
+  -- 1000.50 at level 0: discount 1.000, 1000 points, level-up to 1 (0.950)
+  select * into v_r1 from public.merchant_charge_by_qr('SHOP1', v_qr.qr_plain, 1000.50, null,
+                                                        '{"source":"test"}'::jsonb, null, v_sid);
+  perform t.eq(v_r1.final_amount, 1000.50, 'first final');
+  perform t.eq(v_r1.discount, 1.000, 'first discount');
+  perform t.eq(v_r1.card_id, v_card, 'charged card');
+  v_c := t.card(v_card);
+  perform t.eq(v_c.balance, 1999.50::numeric, 'balance after first');
+  perform t.eq(v_c.points, 1000, 'points after first');
+  perform t.eq(v_c.level, 1, 'level-up to 1');
+  perform t.eq(v_c.discount, 0.950::numeric, 'level discount 0.950');
+  perform t.eq(t.ledger_shape(v_r1.tx_id),
+               '[{"change":1000,"before":0,"after":1000,"reason":"payment_earn"}]'::jsonb, 'ledger row');
+  perform t.check((select raw_amount = 1000.50 and points_earned = 1000 and status = 'completed'
+                          and payment_method = 'balance' and tag = '{"source":"test"}'::jsonb
+                          and merchant_id = t.merchant('SHOP1') and reason is null
+                     from public.transactions where id = v_r1.tx_id), 'payment row');
+
+  -- the same QR again (reusable): 10.30 × 0.950 = 9.785 → 9.79 (half away from zero)
+  select * into v_r2 from public.merchant_charge_by_qr('SHOP1', v_qr.qr_plain, 10.30, null, '{}'::jsonb, null, v_sid);
+  perform t.eq(v_r2.discount, 0.950, 'level discount applies from the next payment');
+  perform t.eq(v_r2.final_amount, 9.79, 'rounding half away from zero');
+  v_c := t.card(v_card);
+  perform t.eq(v_c.balance, 1989.71::numeric, 'balance after second');
+  perform t.eq(v_c.points, 1010, 'points after second');
+  perform t.check(exists (select 1 from audit.event_log where action = 'PAYMENT' and object_id = v_r2.tx_id
+                            and context = jsonb_build_object('merchant', 'SHOP1', 'final', 9.79)), 'PAYMENT audit');
+
+  perform t.expect_error(format('select * from public.merchant_charge_by_qr(%L, %L, 5000, null, %L, null, %L)',
+                                'SHOP1', v_qr.qr_plain, '{}', v_sid), 'INSUFFICIENT_BALANCE');
+  -- a rotation invalidates the old token
+  perform t.as_admin();
+  perform public.rotate_card_qr(v_card, 900);
+  perform t.as_nobody();
+  perform t.expect_error(format('select * from public.merchant_charge_by_qr(%L, %L, 1, null, %L, null, %L)',
+                                'SHOP1', v_qr.qr_plain, '{}', v_sid), 'QR_EXPIRED_OR_INVALID');
+  raise notice 'PASS: upstream charge numbers';
+end
+$test$;
+
+-- TEST: edge_apply_batch charge + refunds = upstream RPCs for the same sales
+do $test$
+declare
+  v_a     uuid;
+  v_b     uuid;
+  v_up1   uuid;
+  v_up2   uuid;
+  v_op1   jsonb;
+  v_op2   jsonb;
+  v_res   jsonb;
+  v_sold  timestamptz := date_trunc('second', now()) - interval '1 hour';
+  v_eno1  uuid;
+  v_eno2  uuid;
+  v_upref uuid;
+  v_edref uuid;
+  v_tx    public.transactions;
+begin
+  perform t.as_admin();
+  v_a := t.new_card('Eq A', 500);
+  v_b := t.new_card('Eq B', 500);
+  perform public.update_points_and_level(v_a, 990, 'manual_adjust');
+  perform public.update_points_and_level(v_b, 990, 'manual_adjust');
+  perform t.eq(t.card_state(v_a), t.card_state(v_b), 'cards start equal');
+
+  -- sale 1 at level 0 (20.30 → 20 points → level 1)
+  v_up1 := t.upstream_charge('SHOP1', v_a, 20.30);
+  v_op1 := t.op_charge(1, v_b, 20.30, 1.000, 'PAY-SEQ-000001', v_sold);
+  v_res := public.edge_apply_batch('S-EQ', 'SHOP1', jsonb_build_array(v_op1));
+  perform t.eq(v_res ->> 'version', '1', 'result version');
+  perform t.eq(t.result_of(v_res, 0) ->> 'status', 'applied', 'edge charge applied');
+  perform t.eq(t.result_of(v_res, 0) -> 'reason', 'null'::jsonb, 'no reason');
+  perform t.eq(t.result_of(v_res, 0) ->> 'tx_no', 'PAY-SEQ-000001', 'tx_no echoed');
+  perform t.eq(t.card_state(v_a), t.card_state(v_b), 'card state after sale 1');
+  perform t.eq((t.card(v_b)).level, 1, 'edge level-up');
+  v_eno1 := (v_op1 ->> 'tx_id')::uuid;
+  perform t.eq(t.tx_shape(v_eno1), t.tx_shape(v_up1), 'transaction row after sale 1');
+  perform t.eq(t.ledger_shape(v_eno1), t.ledger_shape(v_up1), 'ledger after sale 1');
+  select * into v_tx from public.transactions where id = v_eno1;
+  perform t.eq(v_tx.tx_no, 'PAY-SEQ-000001', 'edge tx_no kept');
+  perform t.eq(v_tx.created_at, v_sold, 'created_at = sale time');
+  perform t.eq(v_tx.tag ->> 'source', 'pos', 'op tag kept');
+  perform t.eq(v_tx.tag -> 'edge',
+               jsonb_build_object('site', 'S-EQ', 'terminal', 'POS-1', 'operator', 'alice', 'offline', true,
+                                  'op_id', v_op1 -> 'op_id', 'seq', 1), 'edge tag block');
+  perform t.check(exists (select 1 from public.tx_registry where tx_no = 'PAY-SEQ-000001' and tx_id = v_eno1),
+                  'tx_registry row');
+  perform t.check(exists (select 1 from audit.event_log where action = 'PAYMENT' and object_id = v_eno1
+                            and context ->> 'merchant' = 'SHOP1' and (context ->> 'final')::numeric = 20.30),
+                  'PAYMENT audit row');
+  -- the result's card object is the pull's card object
+  perform t.eq(t.result_of(v_res, 0) -> 'card', t.card_row('SHOP1', 'S-EQ', v_b), 'result card = pulled card');
+  perform t.eq(t.result_of(v_res, 0) -> 'card' ->> 'balance', '479.70', 'balance string with scale');
+  perform t.eq(t.result_of(v_res, 0) -> 'card' ->> 'discount', '0.950', 'discount string with scale');
+
+  -- sale 2 at level 1: 10.30 × 0.950 → 9.79 on both paths
+  v_up2 := t.upstream_charge('SHOP1', v_a, 10.30);
+  v_op2 := t.op_charge(2, v_b, 10.30, 0.950, 'PAY-SEQ-000002');
+  perform t.eq(v_op2 ->> 'final_amount', '9.79', 'op final');
+  v_res := public.edge_apply_batch('S-EQ', 'SHOP1', jsonb_build_array(v_op2));
+  perform t.eq(t.result_of(v_res, 0) ->> 'status', 'applied', 'sale 2 applied');
+  v_eno2 := (v_op2 ->> 'tx_id')::uuid;
+  perform t.eq(t.tx_shape(v_eno2), t.tx_shape(v_up2), 'transaction row after sale 2');
+  perform t.eq(t.ledger_shape(v_eno2), t.ledger_shape(v_up2), 'ledger after sale 2');
+  perform t.eq(t.card_state(v_a), t.card_state(v_b), 'card state after sale 2');
+
+  -- partial refund 5.00 of sale 1
+  v_upref := t.upstream_refund('SHOP1', (select tx_no from public.transactions where id = v_up1), 5);
+  v_res := public.edge_apply_batch('S-EQ', 'SHOP1',
+             jsonb_build_array(t.op_refund(3, v_b, 5, 'PAY-SEQ-000001', 'REF-SEQ-000003', v_eno1)));
+  perform t.eq(t.result_of(v_res, 0) ->> 'status', 'applied', 'edge refund applied');
+  select id into v_edref from public.transactions where tx_no = 'REF-SEQ-000003';
+  perform t.eq(t.tx_shape(v_edref), t.tx_shape(v_upref), 'refund row');
+  perform t.eq((select reason from public.transactions where id = v_edref), 'PAY-SEQ-000001', 'refund reason = original tx_no');
+  perform t.eq(t.card_state(v_a), t.card_state(v_b), 'card state after partial refund');
+  perform t.eq(t.tx_shape(v_eno1), t.tx_shape(v_up1), 'originals still completed');
+  perform t.check(exists (select 1 from audit.event_log where action = 'REFUND' and object_id = v_edref), 'REFUND audit');
+  perform t.eq((select count(*)::int from public.point_ledger where tx_id = v_edref), 0, 'no ledger row for refunds');
+
+  -- refund the remaining 15.30: originals become refunded
+  perform t.upstream_refund('SHOP1', (select tx_no from public.transactions where id = v_up1), 15.30);
+  v_res := public.edge_apply_batch('S-EQ', 'SHOP1',
+             jsonb_build_array(t.op_refund(4, v_b, 15.30, 'PAY-SEQ-000001', 'REF-SEQ-000004')));
+  perform t.eq(t.result_of(v_res, 0) ->> 'status', 'applied', 'full refund applied');
+  perform t.eq(t.tx_shape(v_eno1), t.tx_shape(v_up1), 'originals refunded on both');
+  perform t.eq(t.tx_shape(v_eno1) ->> 'status', 'refunded', 'original refunded');
+  perform t.eq(t.card_state(v_a), t.card_state(v_b), 'card state after full refund (points kept)');
+
+  -- nothing left: both paths refuse
+  perform t.expect_error(format('select t.upstream_refund(%L, %L, 0.01)', 'SHOP1',
+                                (select tx_no from public.transactions where id = v_up1)), 'REFUND_EXCEEDS_REMAINING');
+  v_res := public.edge_apply_batch('S-EQ', 'SHOP1',
+             jsonb_build_array(t.op_refund(5, v_b, 0.01, 'PAY-SEQ-000001', 'REF-SEQ-000005')));
+  perform t.eq(t.result_of(v_res, 0) ->> 'status', 'rejected', 'over-refund rejected');
+  perform t.eq(t.result_of(v_res, 0) ->> 'reason', 'REFUND_EXCEEDS_REMAINING', 'over-refund reason');
+  perform t.eq(t.card_state(v_a), t.card_state(v_b), 'card state unchanged by the rejection');
+  raise notice 'PASS: edge charge/refund = upstream';
+end
+$test$;
+
+-- TEST: a repeated batch returns duplicate and changes nothing
+do $test$
+declare
+  v_card   uuid;
+  v_batch  jsonb;
+  v_first  jsonb;
+  v_second jsonb;
+  v_before jsonb;
+  v_after  jsonb;
+  i        int;
+begin
+  perform t.as_admin();
+  v_card := t.new_card('Dup D', 100);
+  perform t.as_nobody();
+  v_batch := jsonb_build_array(
+    t.op_charge(1, v_card, 30, 1.000, 'PAY-SDUP-000001'),
+    t.op_charge(2, v_card, 500, 1.000, 'PAY-SDUP-000002'),          -- rejected: balance
+    t.op_refund(3, v_card, 10, 'PAY-SDUP-000001', 'REF-SDUP-000003'));
+  v_first := public.edge_apply_batch('S-DUP', 'SHOP1', v_batch);
+  perform t.eq((select string_agg(r ->> 'status', ',') from jsonb_array_elements(v_first -> 'results') r),
+               'applied,rejected,applied', 'first run statuses');
+
+  select jsonb_build_object(
+           'tx', (select count(*) from public.transactions), 'ledger', (select count(*) from public.point_ledger),
+           'registry', (select count(*) from public.tx_registry), 'audit', (select count(*) from audit.event_log),
+           'idem', (select count(*) from public.idempotency_registry),
+           'ops', (select count(*) from mps_edge.applied_ops), 'exc', (select count(*) from mps_edge.exceptions),
+           'seq', (select jsonb_agg(s order by s.site_code) from mps_edge.card_site_seq s where s.card_id = v_card),
+           'card', t.card_state(v_card),
+           'version', (select version from mps_edge.card_versions where card_id = v_card))
+    into v_before;
+
+  v_second := public.edge_apply_batch('S-DUP', 'SHOP1', v_batch);
+  for i in 0 .. 2 loop
+    perform t.eq(t.result_of(v_second, i) ->> 'status', 'duplicate', format('op %s duplicate', i));
+    perform t.eq(t.result_of(v_second, i) -> 'reason', t.result_of(v_first, i) -> 'reason', 'stored reason');
+    perform t.eq(t.result_of(v_second, i) -> 'exception_id', t.result_of(v_first, i) -> 'exception_id', 'stored exception id');
+    perform t.eq(t.result_of(v_second, i) -> 'tx_no', t.result_of(v_first, i) -> 'tx_no', 'stored tx_no');
+  end loop;
+  perform t.eq(t.result_of(v_second, 2) -> 'card', t.result_of(v_first, 2) -> 'card', 'current card state');
+
+  select jsonb_build_object(
+           'tx', (select count(*) from public.transactions), 'ledger', (select count(*) from public.point_ledger),
+           'registry', (select count(*) from public.tx_registry), 'audit', (select count(*) from audit.event_log),
+           'idem', (select count(*) from public.idempotency_registry),
+           'ops', (select count(*) from mps_edge.applied_ops), 'exc', (select count(*) from mps_edge.exceptions),
+           'seq', (select jsonb_agg(s order by s.site_code) from mps_edge.card_site_seq s where s.card_id = v_card),
+           'card', t.card_state(v_card),
+           'version', (select version from mps_edge.card_versions where card_id = v_card))
+    into v_after;
+  perform t.eq(v_after, v_before, 'nothing changed by the repeat');
+  perform t.eq((v_after -> 'card' ->> 'balance')::numeric, 80.00, 'balance 100 - 30 + 10');
+
+  -- the same op twice inside one batch is applied once
+  v_batch := jsonb_build_array(t.op_charge(4, v_card, 1, 1.000, 'PAY-SDUP-000004'));
+  v_batch := v_batch || v_batch;
+  v_second := public.edge_apply_batch('S-DUP', 'SHOP1', v_batch);
+  perform t.eq(t.result_of(v_second, 0) ->> 'status', 'applied', 'first copy applied');
+  perform t.eq(t.result_of(v_second, 1) ->> 'status', 'duplicate', 'second copy duplicate');
+  perform t.eq((t.card(v_card)).balance, 79.00::numeric, 'charged once');
+  -- the edge never writes the global idempotency registry
+  perform t.eq((select count(*)::int from public.idempotency_registry), (v_before ->> 'idem')::int, 'no idempotency rows');
+  raise notice 'PASS: duplicate batch';
+end
+$test$;
+
+-- TEST: rejected ops become exceptions while the rest of the batch applies
+do $test$
+declare
+  v_x      uuid;
+  v_f      uuid;
+  v_y      uuid;
+  v_e      uuid;
+  v_v      uuid;
+  v_c      uuid;
+  v_member uuid;
+  v_ops    jsonb;
+  v_res    jsonb;
+  v_bad    jsonb;
+  v_exc    jsonb;
+  v_list   jsonb;
+  v_want   text[];
+  v_status text;
+  i        int;
+begin
+  perform t.as_admin();
+  v_x := t.new_card('Mix X', 100);
+  v_f := t.new_card('Mix F', 100);
+  v_y := t.new_card('Mix Y', 5);
+  v_e := t.new_card('Mix E', 100);
+  v_member := (select owner_member_id from public.member_cards where id = v_x);
+  v_v := public.create_voucher_card(v_member, 'Voucher', 50, null);
+  v_c := public.create_corporate_card(v_member, 'Corp', 50, 0.900);
+  update public.member_cards set expires_at = now() - interval '1 day' where id = v_e;
+
+  -- F pays once, then head office freezes it
+  v_res := public.edge_apply_batch('S-MIX', 'SHOP1', jsonb_build_array(t.op_charge(1, v_f, 10, 1.000, 'PAY-SMIX-000001')));
+  perform t.eq(t.result_of(v_res, 0) ->> 'status', 'applied', 'F paid before the freeze');
+  perform public.freeze_card(v_f);
+  perform t.as_nobody();
+
+  v_bad := t.op_charge(8, v_x, 10, 1.000, 'PAY-SMIX-000008');
+  v_bad := jsonb_set(v_bad, '{final_amount}', '"9.99"');
+  v_ops := jsonb_build_array(
+    t.op_charge(2, v_x, 10, 1.000, 'PAY-SMIX-000002'),                                   -- 0 applied
+    t.op_charge(3, v_f, 10, 1.000, 'PAY-SMIX-000003'),                                   -- 1 frozen
+    t.op_charge(4, v_y, 10, 1.000, 'PAY-SMIX-000004'),                                   -- 2 overspent
+    t.op_charge(5, v_x, 20, 1.000, 'PAY-SMIX-000005'),                                   -- 3 applied
+    t.op_charge(6, v_v, 10, 1.000, 'PAY-SMIX-000006'),                                   -- 4 voucher
+    t.op_charge(7, v_c, 10, 1.000, 'PAY-SMIX-000007'),                                   -- 5 corporate
+    v_bad,                                                                               -- 6 inconsistent
+    t.op_charge(9, gen_random_uuid(), 10, 1.000, 'PAY-SMIX-000009'),                     -- 7 unknown card
+    t.op_charge(10, v_e, 10, 1.000, 'PAY-SMIX-000010'),                                  -- 8 expired at sale
+    t.op_charge(11, v_e, 10, 1.000, 'PAY-SMIX-000011', now() - interval '2 days'),       -- 9 sold before expiry
+    t.op_refund(12, v_f, 3, 'PAY-SMIX-000001', 'REF-SMIX-000012'),                       -- 10 refund to frozen card
+    jsonb_set(t.op_charge(13, v_x, 1, 1.000, 'X-SMIX-000013'), '{op_type}', '"bogus"'),  -- 11 unknown op type
+    t.op_charge(14, v_x, 1, 1.000, 'PAY-SMIX-000002'),                                   -- 12 tx_no already used
+    t.op_charge(15, v_x, 5, 1.000, 'PAY-SMIX-000015', now(), 'ORD-1'),                   -- 13 applied + order
+    t.op_charge(16, v_x, 5, 1.000, 'PAY-SMIX-000016', now(), 'ORD-1'),                   -- 14 order again
+    t.op_refund(17, v_x, 1, 'PAY-NOPE', 'REF-SMIX-000017'),                              -- 15 no original
+    t.op_charge(18, v_x, 0, 1.000, 'PAY-SMIX-000018'),                                   -- 16 raw 0
+    jsonb_set(t.op_charge(19, v_x, 1, 1.000, 'PAY-SMIX-000019'), '{created_at}', '"yesterday-ish"')); -- 17 bad time
+  v_res := public.edge_apply_batch('S-MIX', 'SHOP1', v_ops);
+
+  v_want := array['applied:', 'rejected:CARD_NOT_ACTIVE', 'rejected:INSUFFICIENT_BALANCE', 'applied:',
+                  'rejected:UNSUPPORTED_CARD_TYPE_FOR_PAYMENT', 'rejected:CORPORATE_CARD_CANNOT_PAY',
+                  'rejected:EDGE_INVALID_OPERATION', 'rejected:CARD_NOT_FOUND', 'rejected:CARD_EXPIRED', 'applied:',
+                  'applied:', 'rejected:EDGE_INVALID_OPERATION', 'rejected:EDGE_INVALID_OPERATION', 'applied:',
+                  'rejected:EDGE_DUPLICATE_EXTERNAL_ORDER', 'rejected:ORIGINAL_TX_NOT_FOUND',
+                  'rejected:EDGE_INVALID_OPERATION', 'rejected:EDGE_INVALID_OPERATION'];
+  for i in 0 .. array_length(v_want, 1) - 1 loop
+    v_status := (t.result_of(v_res, i) ->> 'status') || ':' || coalesce(t.result_of(v_res, i) ->> 'reason', '');
+    perform t.eq(v_status, v_want[i + 1], format('op #%s', i));
+    perform t.eq(t.result_of(v_res, i) ->> 'op_id', v_ops -> i ->> 'op_id', format('op #%s id', i));
+    if t.result_of(v_res, i) ->> 'status' = 'rejected' then
+      select mps_edge.exception_json(e) into v_exc from mps_edge.exceptions e where e.op_id = (v_ops -> i ->> 'op_id')::uuid;
+      perform t.check(v_exc is not null, format('op #%s has an exceptions row', i));
+      perform t.eq(v_exc ->> 'id', t.result_of(v_res, i) ->> 'exception_id', format('op #%s exception id', i));
+      perform t.eq(v_exc ->> 'reason', t.result_of(v_res, i) ->> 'reason', format('op #%s exception reason', i));
+      perform t.eq(v_exc -> 'payload', v_ops -> i, format('op #%s payload', i));
+      perform t.eq(v_exc ->> 'merchant_id', t.merchant('SHOP1')::text, format('op #%s merchant', i));
+      perform t.eq(v_exc ->> 'site_code', 'S-MIX', format('op #%s site', i));
+      perform t.check(v_exc -> 'resolved_at' = 'null'::jsonb, format('op #%s open', i));
+    else
+      perform t.eq(t.result_of(v_res, i) -> 'exception_id', 'null'::jsonb, format('op #%s no exception', i));
+    end if;
+  end loop;
+  perform t.check(t.result_of(v_res, 6) -> 'card' ->> 'id' = v_x::text, 'rejected op still returns the card');
+  perform t.eq(t.result_of(v_res, 7) -> 'card', 'null'::jsonb, 'unknown card → null card');
+
+  perform t.eq((t.card(v_x)).balance, 65.00::numeric, 'X: 100 - 10 - 20 - 5');
+  perform t.eq((t.card(v_f)).balance, 93.00::numeric, 'F: 100 - 10 + 3 (refund ignores status)');
+  perform t.eq((t.card(v_y)).balance, 5.00::numeric, 'Y untouched');
+  perform t.eq((t.card(v_e)).balance, 90.00::numeric, 'E: sale before expiry applied');
+  perform t.eq((t.card(v_v)).balance, 50.00::numeric, 'voucher untouched');
+  perform t.check(not exists (select 1 from public.transactions where tx_no in ('PAY-SMIX-000003', 'PAY-SMIX-000004',
+                                'PAY-SMIX-000016', 'X-SMIX-000013')), 'no rows for rejected ops');
+  perform t.check(exists (select 1 from public.merchant_order_registry where external_order_id = 'ORD-1'
+                            and merchant_id = t.merchant('SHOP1')), 'order registered');
+
+  -- listing and resolving
+  v_list := public.edge_list_exceptions('S-MIX');
+  perform t.eq(jsonb_array_length(v_list -> 'exceptions'), 13, 'open exceptions listed');
+  v_exc := public.edge_resolve_exception((t.result_of(v_res, 1) ->> 'exception_id')::uuid, 'manager-1', 'card was frozen; customer paid cash');
+  perform t.eq(v_exc ->> 'resolved_by', 'manager-1', 'resolved_by');
+  perform t.check(v_exc ->> 'resolved_at' is not null, 'resolved_at set');
+  perform t.eq(jsonb_array_length(public.edge_list_exceptions('S-MIX') -> 'exceptions'), 12, 'one fewer open');
+  perform t.eq(jsonb_array_length(public.edge_list_exceptions('S-MIX', false) -> 'exceptions'), 13, 'all listed');
+  v_exc := public.edge_resolve_exception((t.result_of(v_res, 1) ->> 'exception_id')::uuid, 'someone-else', 'late');
+  perform t.eq(v_exc ->> 'resolved_by', 'manager-1', 'first resolution wins');
+  perform t.expect_error(format('select public.edge_resolve_exception(%L, %L, null)', gen_random_uuid(), 'x'),
+                         'EDGE_EXCEPTION_NOT_FOUND');
+  perform t.eq(jsonb_array_length(public.edge_list_exceptions('S-OTHER') -> 'exceptions'), 0, 'per site');
+
+  -- an inactive or unknown merchant rejects every op
+  perform t.as_admin();
+  perform public.admin_suspend_merchant(t.merchant('SHOP2'));
+  perform t.as_nobody();
+  v_res := public.edge_apply_batch('S-MIX', 'SHOP2', jsonb_build_array(t.op_charge(20, v_x, 1, 1.000, 'PAY-SMIX-000020')));
+  perform t.eq(t.result_of(v_res, 0) ->> 'reason', 'MERCHANT_NOT_FOUND_OR_INACTIVE', 'inactive merchant');
+  v_res := public.edge_apply_batch('S-MIX', 'NO-SUCH', jsonb_build_array(t.op_charge(21, v_x, 1, 1.000, 'PAY-SMIX-000021')));
+  perform t.eq(t.result_of(v_res, 0) ->> 'reason', 'MERCHANT_NOT_FOUND_OR_INACTIVE', 'unknown merchant');
+  perform t.as_admin();
+  perform public.admin_activate_merchant(t.merchant('SHOP2'));
+  perform t.as_nobody();
+  raise notice 'PASS: rejections and exceptions';
+end
+$test$;
+
+-- TEST: malformed batches fail as a whole and record nothing
+do $test$
+declare
+  v_card uuid;
+  v_ops  bigint := (select count(*) from mps_edge.applied_ops);
+begin
+  perform t.as_admin();
+  v_card := t.new_card('Batch B', 10);
+  perform t.expect_error(format('select public.edge_apply_batch(%L, %L, %L)', 'S-BAD', 'SHOP1',
+                                jsonb_build_array(t.op_charge(1, v_card, 1, 1.000, 'PAY-SBAD-1'), '{"seq": 2}'::jsonb)),
+                         'EDGE_INVALID_BATCH');
+  perform t.expect_error(format('select public.edge_apply_batch(%L, %L, %L)', 'S-BAD', 'SHOP1', '{}'), 'EDGE_INVALID_BATCH');
+  perform t.expect_error(format('select public.edge_apply_batch(%L, %L, %L)', '', 'SHOP1', '[]'), 'EDGE_INVALID_BATCH');
+  perform t.eq((select count(*) from mps_edge.applied_ops), v_ops, 'nothing recorded');
+  perform t.eq((t.card(v_card)).balance, 10.00::numeric, 'nothing charged');
+  perform t.eq(public.edge_apply_batch('S-BAD', 'SHOP1', '[]'), '{"version": 1, "results": []}'::jsonb, 'empty batch');
+  raise notice 'PASS: malformed batches';
+end
+$test$;
+
+-- TEST: edge_seq reflects each site's last processed seq; version grows
+do $test$
+declare
+  v_k   uuid;
+  v_o   uuid;
+  v_res jsonb;
+  v_v1  bigint;
+  v_v2  bigint;
+  v_row jsonb;
+begin
+  perform t.as_admin();
+  v_k := t.new_card('Seq K', 50);
+  v_o := t.new_card('Seq O', 50);
+  perform t.as_nobody();
+  v_v1 := (t.card_row('SHOP1', 'S-A', v_k) ->> 'version')::bigint;
+  perform t.eq(t.card_row('SHOP1', 'S-A', v_k) ->> 'edge_seq', '0', 'no ops yet');
+
+  v_res := public.edge_apply_batch('S-A', 'SHOP1', jsonb_build_array(
+             t.op_charge(101, v_k, 10, 1.000, 'PAY-SA-101'),
+             t.op_charge(102, v_o, 10, 1.000, 'PAY-SA-102')));
+  v_row := t.card_row('SHOP1', 'S-A', v_k);
+  perform t.eq(v_row ->> 'edge_seq', '101', 'edge_seq after 101');
+  perform t.eq(v_row, t.result_of(v_res, 0) -> 'card', 'pull and push agree');
+  v_v2 := (v_row ->> 'version')::bigint;
+  perform t.check(v_v2 > v_v1, 'version grows with a change');
+  perform t.eq(t.card_row('SHOP1', 'S-A', v_o) ->> 'edge_seq', '102', 'other card');
+
+  -- a rejected op advances edge_seq but not the version
+  v_res := public.edge_apply_batch('S-A', 'SHOP1', jsonb_build_array(t.op_charge(103, v_k, 1000, 1.000, 'PAY-SA-103')));
+  perform t.eq(t.result_of(v_res, 0) ->> 'reason', 'INSUFFICIENT_BALANCE', 'rejected');
+  v_row := t.card_row('SHOP1', 'S-A', v_k);
+  perform t.eq(v_row ->> 'edge_seq', '103', 'edge_seq after a rejection');
+  perform t.eq((v_row ->> 'version')::bigint, v_v2, 'version unchanged by a rejection');
+  perform t.eq(t.result_of(v_res, 0) -> 'card' ->> 'edge_seq', '103', 'push result carries edge_seq');
+
+  -- another site sees its own seq only; seq never goes back
+  perform t.eq(t.card_row('SHOP1', 'S-B', v_k) ->> 'edge_seq', '0', 'other site: 0');
+  v_res := public.edge_apply_batch('S-B', 'SHOP1', jsonb_build_array(t.op_charge(7, v_k, 1, 1.000, 'PAY-SB-7')));
+  perform t.eq(t.card_row('SHOP1', 'S-B', v_k) ->> 'edge_seq', '7', 'site B seq');
+  perform t.eq(t.card_row('SHOP1', 'S-A', v_k) ->> 'edge_seq', '103', 'site A seq kept');
+  perform t.eq(t.card_row('SHOP1', 'S-A', v_k) ->> 'balance', '39.00', 'balance sees both sites');
+
+  -- an upstream change (freeze) bumps the version too
+  v_v1 := (t.card_row('SHOP1', 'S-A', v_k) ->> 'version')::bigint;
+  perform t.as_admin();
+  perform public.freeze_card(v_k);
+  perform t.as_nobody();
+  perform t.check((t.card_row('SHOP1', 'S-A', v_k) ->> 'version')::bigint > v_v1, 'freeze bumps version');
+  perform t.eq(t.card_row('SHOP1', 'S-A', v_k) ->> 'status', 'inactive', 'frozen card pulled');
+  raise notice 'PASS: edge_seq and version';
+end
+$test$;
+
+-- TEST: keyset paging over many rows with EQUAL updated_at returns each row once
+do $test$
+declare
+  v_total   int;
+  v_all     jsonb;
+  v_ids     text[];
+  v_page    jsonb;
+  v_members int;
+begin
+  -- one statement, one transaction: every new row has the same updated_at
+  insert into public.member_cards (card_type, card_no) select 'standard', '' from generate_series(1, 1234);
+  insert into public.member_profiles (name) select 'Bulk ' || g from generate_series(1, 777) g;
+  perform t.check((select count(distinct updated_at) from public.member_cards
+                    where updated_at = now()) = 1
+                  and (select count(*) from public.member_cards where updated_at = now()) >= 1234,
+                  'many cards share one updated_at');
+
+  v_total := (select count(*) from public.member_cards);
+  v_all := t.pull_all('SHOP1', 'S-PAGE', 'cards', 50);
+  select array_agg(r ->> 'id') into v_ids from jsonb_array_elements(v_all -> 'rows') r;
+  perform t.eq(cardinality(v_ids), v_total, 'every card returned');
+  perform t.eq((select count(distinct x)::int from unnest(v_ids) x), v_total, 'no card twice');
+  perform t.eq(v_all ->> 'pages', ceil(v_total / 50.0)::int::text, 'page count');
+  perform t.check((select bool_and((prev_ts, prev_id) < (ts, id)) from (
+                     select (r ->> 'updated_at')::timestamptz as ts, (r ->> 'id')::uuid as id,
+                            lag((r ->> 'updated_at')::timestamptz) over (order by ord) as prev_ts,
+                            lag((r ->> 'id')::uuid) over (order by ord) as prev_id
+                       from jsonb_array_elements(v_all -> 'rows') with ordinality as e(r, ord)) s
+                    where prev_id is not null), 'rows strictly ordered by (updated_at, id)');
+
+  -- odd page size across the tie block, members kind
+  v_members := (select count(*) from public.member_profiles);
+  v_all := t.pull_all('SHOP1', 'S-PAGE', 'members', 37);
+  perform t.eq(jsonb_array_length(v_all -> 'rows'), v_members, 'every member returned');
+  perform t.eq((select count(distinct r ->> 'id')::int from jsonb_array_elements(v_all -> 'rows') r), v_members,
+               'no member twice');
+  perform t.eq((select array_agg(k order by k) from jsonb_object_keys(v_all -> 'rows' -> 0) k),
+               array['id', 'member_no', 'name', 'status', 'updated_at'], 'member fields only');
+
+  -- the cursor at the end yields an empty page that echoes the cursor
+  v_page := public.edge_pull_changes('SHOP1', 'S-PAGE', 'members',
+                                     (v_all ->> 'next_after_ts')::timestamptz, (v_all ->> 'next_after_id')::uuid, 10);
+  perform t.eq(v_page -> 'rows', '[]'::jsonb, 'empty tail');
+  perform t.eq(v_page -> 'has_more', 'false'::jsonb, 'no more');
+  perform t.eq(v_page ->> 'next_after_id', v_all ->> 'next_after_id', 'cursor echoed');
+  perform t.eq((v_page ->> 'next_after_ts')::timestamptz, (v_all ->> 'next_after_ts')::timestamptz, 'ts echoed');
+
+  -- limit clamping
+  perform t.eq(jsonb_array_length(public.edge_pull_changes('SHOP1', 'S-PAGE', 'cards', null, null, 0) -> 'rows'), 1, 'limit 0 → 1');
+  perform t.eq(jsonb_array_length(public.edge_pull_changes('SHOP1', 'S-PAGE', 'cards', null, null, -5) -> 'rows'), 1, 'negative → 1');
+  perform t.eq(jsonb_array_length(public.edge_pull_changes('SHOP1', 'S-PAGE', 'cards', null, null, 100000) -> 'rows'),
+               least(v_total, 5000), 'limit capped at 5000');
+  perform t.eq(jsonb_array_length(public.edge_pull_changes('SHOP1', 'S-PAGE', 'cards') -> 'rows'), least(v_total, 500),
+               'default 500');
+  raise notice 'PASS: keyset paging with equal updated_at';
+end
+$test$;
+
+-- TEST: pull kinds, fields and errors
+do $test$
+declare
+  v_page jsonb;
+begin
+  v_page := public.edge_pull_changes('SHOP1', 'S-K', 'cards', null, null, 1);
+  perform t.eq((select array_agg(k order by k) from jsonb_object_keys(v_page -> 'rows' -> 0) k),
+               array['balance', 'card_no', 'card_type', 'corporate_discount', 'discount', 'edge_seq', 'expires_at',
+                     'fixed_discount', 'id', 'level', 'name', 'owner_member_id', 'points', 'status', 'updated_at',
+                     'version'], 'card fields');
+  perform t.eq((select array_agg(k order by k) from jsonb_object_keys(v_page) k),
+               array['has_more', 'kind', 'next_after_id', 'next_after_ts', 'rows', 'server_time'], 'envelope');
+  perform t.check(v_page ->> 'server_time' like '%+00:00', 'server_time in UTC');
+
+  v_page := public.edge_pull_changes('SHOP1', 'S-K', 'merchant');
+  perform t.eq(jsonb_array_length(v_page -> 'rows'), 1, 'one merchant');
+  perform t.eq(v_page -> 'rows' -> 0 ->> 'code', 'SHOP1', 'this merchant');
+  perform t.eq((select array_agg(k order by k) from jsonb_object_keys(v_page -> 'rows' -> 0) k),
+               array['code', 'id', 'name', 'status', 'updated_at'], 'merchant fields, no password_hash');
+  perform t.eq(jsonb_array_length(public.edge_pull_changes('SHOP1', 'S-K', 'merchant',
+                 (v_page ->> 'next_after_ts')::timestamptz, (v_page ->> 'next_after_id')::uuid) -> 'rows'), 0,
+               'merchant unchanged since cursor');
+
+  v_page := public.edge_pull_changes('SHOP1', 'S-K', 'levels');
+  perform t.eq(jsonb_array_length(v_page -> 'rows'), 4, 'all levels');
+  perform t.eq((select r ->> 'discount' from jsonb_array_elements(v_page -> 'rows') r where r ->> 'level' = '1'), '0.950',
+               'level discount string');
+  perform t.eq((select r -> 'max_points' from jsonb_array_elements(v_page -> 'rows') r where r ->> 'level' = '3'),
+               'null'::jsonb, 'open-ended top level');
+
+  perform t.expect_error($$select public.edge_pull_changes('SHOP1', 'S-K', 'bogus')$$, 'EDGE_UNKNOWN_KIND');
+  perform t.expect_error($$select public.edge_pull_changes('NO-SUCH', 'S-K', 'cards')$$, 'MERCHANT_NOT_FOUND');
+  perform t.expect_error($$select public.edge_pull_changes('NO-SUCH', 'S-K', 'merchant')$$, 'MERCHANT_NOT_FOUND');
+  raise notice 'PASS: pull kinds and errors';
+end
+$test$;
+
+-- TEST: a QR rotation and a revocation are visible to the qr_states pull
+do $test$
+declare
+  v_card   uuid;
+  v_member uuid;
+  v_end    jsonb;
+  v_delta  jsonb;
+  v_row    jsonb;
+  v_login  jsonb;
+  v_boot   jsonb;
+begin
+  perform t.as_admin();
+  v_member := public.create_member_profile('QR Quinn', '0900000301', null, 'quinnpw1');
+  select id into v_card from public.member_cards where owner_member_id = v_member;
+  perform t.as_nobody();
+
+  v_end := t.pull_all('SHOP1', 'S-QR', 'qr_states', 100);
+
+  v_login := public.member_login('0900000301', 'quinnpw1');
+  perform public.rotate_card_qr(v_card, 600, v_login ->> 'session_id');
+  v_delta := t.pull_all('SHOP1', 'S-QR', 'qr_states', 100,
+                        (v_end ->> 'next_after_ts')::timestamptz, (v_end ->> 'next_after_id')::uuid);
+  perform t.eq((select count(*)::int from jsonb_array_elements(v_delta -> 'rows') r
+                 where r ->> 'card_id' = v_card::text), 1, 'the rotated card, once');
+  perform t.check(not exists (select 1 from jsonb_array_elements(v_delta -> 'rows') r
+                               where ((r ->> 'updated_at')::timestamptz, (r ->> 'card_id')::uuid)
+                                     <= ((v_end ->> 'next_after_ts')::timestamptz, (v_end ->> 'next_after_id')::uuid)),
+                  'delta only past the cursor');
+  select r into v_row from jsonb_array_elements(v_delta -> 'rows') r where r ->> 'card_id' = v_card::text;
+  perform t.eq(v_row ->> 'card_id', v_card::text, 'rotated card');
+  perform t.eq(v_row ->> 'token_hash', (select token_hash from public.card_qr_state where card_id = v_card), 'new hash');
+  perform t.check((v_row ->> 'expires_at')::timestamptz > now() + interval '590 seconds', 'new expiry');
+  perform t.eq((select array_agg(k order by k) from jsonb_object_keys(v_row) k),
+               array['card_id', 'expires_at', 'token_hash', 'updated_at'], 'qr fields');
+
+  -- a second rotation of the same card moves it past the cursor again
+  perform public.rotate_card_qr(v_card, 600, v_login ->> 'session_id');
+  v_end := v_delta;
+  v_delta := t.pull_all('SHOP1', 'S-QR', 'qr_states', 100,
+                        (v_end ->> 'next_after_ts')::timestamptz, (v_end ->> 'next_after_id')::uuid);
+  perform t.check(exists (select 1 from jsonb_array_elements(v_delta -> 'rows') r
+                           where r ->> 'card_id' = v_card::text and r ->> 'token_hash' <> v_row ->> 'token_hash'),
+                  'second rotation visible with a new hash');
+
+  -- revoke touches only expires_at upstream; the trigger makes it visible
+  perform public.revoke_card_qr(v_card, v_login ->> 'session_id');
+  v_end := v_delta;
+  v_delta := t.pull_all('SHOP1', 'S-QR', 'qr_states', 100,
+                        (v_end ->> 'next_after_ts')::timestamptz, (v_end ->> 'next_after_id')::uuid);
+  perform t.check(exists (select 1 from jsonb_array_elements(v_delta -> 'rows') r
+                           where r ->> 'card_id' = v_card::text and (r ->> 'expires_at')::timestamptz <= now()),
+                  'revocation visible (expired)');
+
+  -- a bootstrap (null cursor) lists live tokens only
+  v_boot := t.pull_all('SHOP1', 'S-QR', 'qr_states', 100);
+  perform t.check(not exists (select 1 from jsonb_array_elements(v_boot -> 'rows') r
+                               where (r ->> 'expires_at')::timestamptz <= clock_timestamp()), 'bootstrap: live only');
+  perform t.check(not exists (select 1 from jsonb_array_elements(v_boot -> 'rows') r
+                               where r ->> 'card_id' = v_card::text), 'revoked card not in bootstrap');
+  perform t.eq(jsonb_array_length(v_boot -> 'rows'),
+               (select count(*)::int from public.card_qr_state where expires_at > clock_timestamp()), 'all live tokens');
+  raise notice 'PASS: QR changes visible to pull';
+end
+$test$;
+
+-- TEST: only service_role may execute edge_* (anon/authenticated are denied)
+do $test$
+declare
+  v_role text;
+  v_fn   text;
+  v_ok   boolean;
+  v_sv   jsonb;
+  v_pull jsonb;
+  v_push jsonb;
+  v_list jsonb;
+begin
+  foreach v_role in array array['anon', 'authenticated'] loop
+    foreach v_fn in array array[
+      $$select public.edge_sync_version()$$,
+      $$select public.edge_pull_changes('SHOP1', 'S-X', 'cards')$$,
+      $$select public.edge_apply_batch('S-X', 'SHOP1', '[]')$$,
+      $$select public.edge_list_exceptions('S-X')$$,
+      $$select public.edge_resolve_exception(gen_random_uuid(), 'x', 'y')$$] loop
+      v_ok := false;
+      begin
+        execute format('set local role %I', v_role);
+        execute v_fn;
+      exception when insufficient_privilege then
+        v_ok := true;   -- the sub-transaction rollback also resets the role
+      end;
+      reset role;
+      perform t.check(v_ok, format('%s denied: %s', v_role, v_fn));
+    end loop;
+    perform t.check(not has_schema_privilege(v_role, 'mps_edge', 'USAGE'), v_role || ' has no mps_edge usage');
+  end loop;
+
+  -- service_role has no usage on schema t: call first, assert after reset
+  set local role service_role;
+  v_sv := public.edge_sync_version();
+  v_pull := public.edge_pull_changes('SHOP1', 'S-X', 'levels');
+  v_push := public.edge_apply_batch('S-X', 'SHOP1', '[]');
+  v_list := public.edge_list_exceptions('S-X');
+  reset role;
+  perform t.eq((v_sv ->> 'version')::int, 1, 'service_role may call');
+  perform t.eq(jsonb_array_length(v_pull -> 'rows'), 4, 'service_role pulls');
+  perform t.eq(v_push -> 'results', '[]'::jsonb, 'service_role pushes');
+  perform t.eq(v_list -> 'exceptions', '[]'::jsonb, 'service_role lists');
+  raise notice 'PASS: execute rights';
+end
+$test$;
+
+-- SETUP: cards for the concurrency tests (committed so other sessions see them)
+do $setup$
+begin
+  perform t.as_admin();
+  insert into t.ctx values ('conc_card', t.new_card('Conc C', 100)::text)
+    on conflict (k) do update set v = excluded.v;
+  insert into t.ctx values ('race_card', t.new_card('Race R', 50)::text)
+    on conflict (k) do update set v = excluded.v;
+  insert into t.ctx values ('conc_batch', jsonb_build_array(
+      t.op_charge(1, (select v::uuid from t.ctx where k = 'conc_card'), 40, 1.000, 'PAY-SCONC-1'))::text)
+    on conflict (k) do update set v = excluded.v;
+  perform t.as_nobody();
+end
+$setup$;
+
+-- TEST: concurrent calls — same batch twice, and two sites spending one balance
+do $test$
+declare
+  v_conn  text := format('host=127.0.0.1 port=%s dbname=%s user=%s',
+                         current_setting('port'), current_database(), current_user);
+  v_card  uuid := (select v::uuid from t.ctx where k = 'conc_card');
+  v_race  uuid := (select v::uuid from t.ctx where k = 'race_card');
+  v_batch text := (select v from t.ctx where k = 'conc_batch');
+  v_r1    jsonb;
+  v_r2    jsonb;
+begin
+  perform t.dblink_connect('c1', v_conn);
+  perform t.dblink_connect('c2', v_conn);
+
+  -- 1. the same batch from two connections: c1 applies and holds its locks,
+  --    c2 waits, then sees c1's registry row and answers duplicate
+  perform t.dblink_exec('c1', 'begin');
+  select r::jsonb into v_r1 from t.dblink('c1', format('select public.edge_apply_batch(%L, %L, %L)::text',
+                                                      'S-CONC', 'SHOP1', v_batch)) as x(r text);
+  perform t.dblink_send_query('c2', format('select public.edge_apply_batch(%L, %L, %L)::text', 'S-CONC', 'SHOP1', v_batch));
+  perform pg_sleep(0.3);
+  perform t.eq(t.dblink_is_busy('c2'), 1, 'second call waits for the first');
+  perform t.dblink_exec('c1', 'commit');
+  select r::jsonb into v_r2 from t.dblink_get_result('c2') as x(r text);
+  perform * from t.dblink_get_result('c2') as x(r text);
+  perform t.eq(v_r1 -> 'results' -> 0 ->> 'status', 'applied', 'first applied');
+  perform t.eq(v_r2 -> 'results' -> 0 ->> 'status', 'duplicate', 'second duplicate');
+  perform t.eq((select balance from public.member_cards where id = v_card), 60.00::numeric, 'charged once');
+
+  -- 2. two sites spend the same 50.00: the second waits on the card row lock
+  --    and is rejected once the first has committed
+  perform t.dblink_exec('c1', 'begin');
+  select r::jsonb into v_r1 from t.dblink('c1', format('select public.edge_apply_batch(%L, %L, %L)::text', 'S-R1', 'SHOP1',
+                          jsonb_build_array(t.op_charge(1, v_race, 40, 1.000, 'PAY-SR1-1')))) as x(r text);
+  perform t.dblink_send_query('c2', format('select public.edge_apply_batch(%L, %L, %L)::text', 'S-R2', 'SHOP2',
+                          jsonb_build_array(t.op_charge(1, v_race, 30, 1.000, 'PAY-SR2-1'))));
+  perform pg_sleep(0.3);
+  perform t.eq(t.dblink_is_busy('c2'), 1, 'other site waits on the card');
+  perform t.dblink_exec('c1', 'commit');
+  select r::jsonb into v_r2 from t.dblink_get_result('c2') as x(r text);
+  perform * from t.dblink_get_result('c2') as x(r text);
+  perform t.eq(v_r1 -> 'results' -> 0 ->> 'status', 'applied', 'site 1 applied');
+  perform t.eq(v_r2 -> 'results' -> 0 ->> 'reason', 'INSUFFICIENT_BALANCE', 'site 2 rejected');
+  perform t.eq(v_r2 -> 'results' -> 0 -> 'card' ->> 'balance', '10.00', 'site 2 sees the spent balance');
+  perform t.eq((select balance from public.member_cards where id = v_race), 10.00::numeric, 'balance never negative');
+  perform t.check(exists (select 1 from mps_edge.exceptions where site_code = 'S-R2' and reason = 'INSUFFICIENT_BALANCE'),
+                  'exception recorded for site 2');
+
+  perform t.dblink_disconnect('c1');
+  perform t.dblink_disconnect('c2');
+  raise notice 'PASS: concurrency';
+end
+$test$;
