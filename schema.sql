@@ -76,7 +76,7 @@ CREATE INDEX cards_owner ON cards(owner_member_id);
 -- Central's card_qr_state: one current token hash per card. consumed_hash marks a token
 -- already used for a charge at this edge (single-use rule).
 CREATE TABLE card_qr_state (
-    card_id          TEXT PRIMARY KEY REFERENCES cards(id) ON DELETE CASCADE,
+    card_id          TEXT PRIMARY KEY,             -- no FK: a state may arrive before its card
     token_hash       TEXT NOT NULL,
     expires_at_unix  INTEGER NOT NULL,
     updated_at       TEXT NOT NULL,
@@ -190,6 +190,26 @@ CREATE TABLE refresh_tokens (
 ) STRICT;
 CREATE INDEX refresh_tokens_family ON refresh_tokens(family_id);
 CREATE INDEX refresh_tokens_user ON refresh_tokens(user_id);
+
+-- Operations central could not apply (card frozen centrally, balance spent elsewhere…):
+-- never dropped, shown to the merchant until resolved.
+CREATE TABLE sync_exceptions (
+    id                   TEXT PRIMARY KEY,
+    op_id                TEXT NOT NULL UNIQUE,
+    op_type              TEXT NOT NULL,
+    tx_id                TEXT,
+    tx_no                TEXT,
+    card_id              TEXT,
+    amount_cents         INTEGER NOT NULL DEFAULT 0,
+    reason               TEXT NOT NULL,
+    central_exception_id TEXT,
+    created_at           TEXT NOT NULL,
+    resolved_at          TEXT,
+    resolved_by          TEXT,
+    resolution_note      TEXT,
+    central_resolved     INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX sync_exceptions_open ON sync_exceptions(resolved_at, created_at);
 
 CREATE TABLE audit_log (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,

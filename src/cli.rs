@@ -14,7 +14,6 @@ use crate::db::{demo, users};
 use crate::domain::money::format_cents;
 use crate::domain::Role;
 use crate::error::{AppError, ErrorCode};
-use crate::state::AppState;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -49,6 +48,13 @@ pub enum Command {
         #[command(subcommand)]
         command: DemoCommand,
     },
+    /// Sync with central: status and a manual cycle.
+    Sync {
+        #[command(subcommand)]
+        command: SyncCommand,
+    },
+    /// Check this installation and its link to central; one line per problem.
+    Doctor,
     /// Operator commands.
     Admin {
         #[command(subcommand)]
@@ -87,6 +93,17 @@ pub enum DemoCommand {
         #[arg(long, value_name = "CARD_NO")]
         card: Option<String>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SyncCommand {
+    /// Queue depth, oldest pending, last push/pull, last error, exceptions, replica counts.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Push every pending operation and pull every change now.
+    Now,
 }
 
 #[derive(Subcommand, Debug)]
@@ -149,6 +166,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { .. } => serve(cfg),
         Command::Demo { command } => demo_command(cfg, command),
         Command::Admin { command } => admin_command(cfg, command),
+        Command::Sync { command } => crate::ops::sync_command(cfg, command),
+        Command::Doctor => crate::ops::doctor(cfg),
     }
 }
 
@@ -165,8 +184,13 @@ fn serve(cfg: Config) -> anyhow::Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.server.listen))?;
         let addr = listener.local_addr()?;
         print_banner(&cfg, &opened, addr);
-        let state = AppState::new(cfg, opened.db, &secret);
-        crate::http::serve(listener, state, shutdown_signal()).await?;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let state = crate::startup::build_state(cfg, opened.db, &secret, stop_rx)?;
+        crate::http::serve(listener, state, async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        })
+        .await?;
         tracing::info!("stopped cleanly");
         Ok::<_, anyhow::Error>(())
     })?;

@@ -11,8 +11,10 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod model;
+pub mod ops;
 pub mod service;
 pub mod startup;
 pub mod state;
+pub mod sync;
 
 pub use http::{build_router, serve};

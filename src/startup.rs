@@ -62,3 +62,27 @@ pub fn open(cfg: &Config, seed_demo: bool) -> anyhow::Result<Opened> {
         demo,
     })
 }
+
+/// The server state for a configuration; with a central configured, also starts the sync
+/// engine's loop (it stops when `shutdown` turns true). Call inside a Tokio runtime.
+pub fn build_state(
+    cfg: Config,
+    db: Db,
+    jwt_secret: &[u8],
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<crate::state::AppState> {
+    let standalone = cfg.standalone();
+    let engine = if standalone {
+        None
+    } else {
+        Some(crate::sync::SyncEngine::new(&cfg, db.clone())?)
+    };
+    let state = crate::state::AppState::new(cfg, db, jwt_secret);
+    Ok(match engine {
+        Some(engine) => {
+            tokio::spawn(engine.clone().run(shutdown));
+            state.with_sync(engine)
+        }
+        None => state,
+    })
+}

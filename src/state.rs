@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::service::auth::IpThrottle;
 use crate::service::qr::QrResolver;
+use crate::sync::SyncEngine;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -17,9 +18,16 @@ pub struct AppState {
     pub keys: Arc<JwtKeys>,
     pub throttle: Arc<IpThrottle>,
     pub started: Instant,
+    /// Present when a central is configured.
+    pub sync: Option<Arc<SyncEngine>>,
 }
 
 impl AppState {
+    pub fn with_sync(mut self, engine: Arc<SyncEngine>) -> AppState {
+        self.sync = Some(engine);
+        self
+    }
+
     pub fn new(cfg: Config, db: Db, jwt_secret: &[u8]) -> AppState {
         AppState {
             cfg: Arc::new(cfg),
@@ -28,6 +36,7 @@ impl AppState {
             keys: Arc::new(JwtKeys::new(jwt_secret)),
             throttle: Arc::new(IpThrottle::default()),
             started: Instant::now(),
+            sync: None,
         }
     }
 }

@@ -7,6 +7,8 @@ pub mod ledger;
 pub mod meta;
 pub mod migrate;
 pub mod queries;
+pub mod replica;
+pub mod syncstate;
 pub mod users;
 pub mod writer;
 

@@ -69,6 +69,20 @@ pub fn parse_cents(text: &str) -> Result<i64, AmountError> {
     Ok(cents)
 }
 
+/// Parses any decimal with at most 2 places (zero and negatives allowed), as central's
+/// numeric(12,2) values arrive in a pull: "0.00", "12.3", "-5.00".
+pub fn parse_decimal_cents(text: &str) -> Option<i64> {
+    let (negative, body) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    match parse_cents(body) {
+        Ok(c) => Some(if negative { -c } else { c }),
+        Err(AmountError::NotPositive) => Some(0),
+        Err(AmountError::Malformed) => None,
+    }
+}
+
 /// Parses a positive amount given as a JSON number or string.
 pub fn cents_from_json(value: &serde_json::Value) -> Result<i64, AmountError> {
     match value {
@@ -275,6 +289,10 @@ mod tests {
         assert_eq!(parse_milli("0.800"), Some(800));
         assert_eq!(parse_milli("1"), Some(1000));
         assert_eq!(parse_milli("0.9501"), None);
+        assert_eq!(parse_decimal_cents("0.00"), Some(0));
+        assert_eq!(parse_decimal_cents("12.3"), Some(1230));
+        assert_eq!(parse_decimal_cents("-5.00"), Some(-500));
+        assert_eq!(parse_decimal_cents("1.234"), None);
     }
 
     #[test]

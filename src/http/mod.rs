@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod extract;
 pub mod merchant;
+pub mod sync;
 pub mod validate;
 
 use std::future::Future;
@@ -37,6 +38,10 @@ pub fn build_router(state: AppState) -> Router {
             "/common/transactions/{tx_no}",
             get(merchant::transaction_detail),
         )
+        .route("/sync/status", get(sync::status))
+        .route("/sync/exceptions", get(sync::exceptions))
+        .route("/sync/exceptions/{id}/resolve", post(sync::resolve))
+        .route("/sync/now", post(sync::sync_now))
         .route("/health", get(health))
         .route("/ready", get(ready));
     let request_id = axum::http::HeaderName::from_static("x-request-id");

@@ -92,6 +92,18 @@ impl AuthUser {
         }
     }
 
+    /// Owner or manager pages and actions.
+    pub fn require_manager(&self) -> AppResult<()> {
+        match self.role {
+            Role::Owner | Role::Manager => Ok(()),
+            Role::Cashier => Err(AppError::msg(
+                ErrorCode::PermissionDenied,
+                "Only a manager or the owner may do this.",
+            )
+            .with_details(json!({"role": self.role.as_str()}))),
+        }
+    }
+
     pub fn actor(&self) -> Actor {
         Actor {
             user_id: Some(self.id.clone()),

@@ -34,7 +34,7 @@ pub async fn charge(
             return Ok((stored, true));
         }
     }
-    let resolved = state.qr.resolve(&state.db, &input.qr_plain).await?;
+    let resolved = resolve_with_refresh(state, &input.qr_plain).await?;
     let cmd = ChargeCmd {
         card_id: resolved.card_id,
         token_hash: resolved.token_hash,
@@ -48,7 +48,26 @@ pub async fn charge(
         single_use: state.cfg.qr.single_use,
         now: chrono::Utc::now(),
     };
-    state.db.write(move |c| commit_charge(c, cmd)).await
+    let out = state.db.write(move |c| commit_charge(c, cmd)).await?;
+    if let Some(sync) = &state.sync {
+        sync.notify();
+    }
+    Ok(out)
+}
+
+/// Resolves a token; on a miss while a central is configured, pulls QR changes at once
+/// and tries once more (a member's brand-new code works within one round trip).
+async fn resolve_with_refresh(
+    state: &AppState,
+    qr_plain: &str,
+) -> AppResult<crate::service::qr::Resolved> {
+    match state.qr.resolve(&state.db, qr_plain).await {
+        Err(e) if e.code() == ErrorCode::QrExpiredOrInvalid => match &state.sync {
+            Some(sync) if sync.pull_qr_now().await => state.qr.resolve(&state.db, qr_plain).await,
+            _ => Err(e),
+        },
+        other => other,
+    }
 }
 
 pub struct RefundInput {
@@ -74,11 +93,15 @@ pub async fn refund(
         site_code: state.cfg.site.code.clone(),
         now: chrono::Utc::now(),
     };
-    state.db.write(move |c| commit_refund(c, cmd)).await
+    let out = state.db.write(move |c| commit_refund(c, cmd)).await?;
+    if let Some(sync) = &state.sync {
+        sync.notify();
+    }
+    Ok(out)
 }
 
 pub async fn validate(state: &AppState, qr_plain: &str) -> AppResult<QrValidateResponse> {
-    let resolved = state.qr.resolve(&state.db, qr_plain).await?;
+    let resolved = resolve_with_refresh(state, qr_plain).await?;
     let card_id = resolved.card_id.clone();
     let card = state
         .db

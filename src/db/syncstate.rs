@@ -1,0 +1,199 @@
+//! What the sync engine remembers between runs (cursors, last success, last error) and
+//! the status it shows; plus the local exception list.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use super::meta;
+use super::users::{audit, Actor};
+use crate::domain::money::{ser_cents, ser_opt_cents};
+use crate::error::{AppResult, ErrorCode};
+use crate::sync::plan::Cursor;
+
+pub const LAST_PUSH_OK: &str = "sync.last_push_ok";
+pub const LAST_PULL_OK: &str = "sync.last_pull_ok";
+pub const LAST_ERROR: &str = "sync.last_error";
+pub const LAST_ERROR_AT: &str = "sync.last_error_at";
+pub const BLOCKED: &str = "sync.blocked";
+pub const ONLINE: &str = "sync.online";
+
+pub fn cursor(conn: &Connection, kind: &str) -> AppResult<Option<Cursor>> {
+    Ok(meta::get(conn, &format!("cursor.{kind}"))?.and_then(|t| serde_json::from_str(&t).ok()))
+}
+
+pub fn set_cursor(conn: &Connection, kind: &str, c: &Cursor) -> AppResult<()> {
+    let text = serde_json::to_string(c).unwrap_or_default();
+    meta::set(conn, &format!("cursor.{kind}"), &text)
+}
+
+pub fn clear(conn: &Connection, key: &str) -> AppResult<()> {
+    conn.execute("DELETE FROM meta WHERE key = ?1", [key])?;
+    Ok(())
+}
+
+/// Pending operations, oldest first: (seq, payload).
+pub fn pending_ops(conn: &Connection, limit: usize) -> AppResult<Vec<(i64, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, payload FROM outbox WHERE state = 'pending' AND op_type IN ('charge','refund') ORDER BY seq LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplicaCounts {
+    pub merchant: i64,
+    pub levels: i64,
+    pub members: i64,
+    pub cards: i64,
+    pub qr_states: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncStatus {
+    pub mode: String,
+    pub central_configured: bool,
+    pub online: Option<bool>,
+    pub blocked: Option<String>,
+    pub queue_depth: i64,
+    pub oldest_pending_at: Option<String>,
+    pub oldest_pending_age_secs: Option<i64>,
+    #[serde(serialize_with = "ser_cents")]
+    pub unsynced_charges_amount: i64,
+    pub last_push_ok_at: Option<String>,
+    pub last_pull_ok_at: Option<String>,
+    pub replica_age_secs: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
+    pub open_exceptions: i64,
+    pub replica: ReplicaCounts,
+}
+
+pub fn status(conn: &Connection, central_configured: bool) -> AppResult<SyncStatus> {
+    let count = |sql: &str| -> AppResult<i64> { Ok(conn.query_row(sql, [], |r| r.get(0))?) };
+    let (depth, oldest_at, oldest_unix): (i64, Option<String>, Option<i64>) = conn.query_row(
+        "SELECT COUNT(*), MIN(created_at), MIN(created_unix) FROM outbox WHERE state = 'pending'",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    let now = chrono::Utc::now().timestamp();
+    let refreshed: Option<i64> =
+        meta::get(conn, meta::REPLICA_REFRESHED_UNIX)?.and_then(|v| v.parse().ok());
+    Ok(SyncStatus {
+        mode: meta::get(conn, meta::MODE)?.unwrap_or_else(|| "standalone".into()),
+        central_configured,
+        online: meta::get(conn, ONLINE)?.map(|v| v == "1"),
+        blocked: meta::get(conn, BLOCKED)?,
+        queue_depth: depth,
+        oldest_pending_at: oldest_at,
+        oldest_pending_age_secs: oldest_unix.map(|t| (now - t).max(0)),
+        unsynced_charges_amount: meta::counter(conn, meta::SITE_UNSYNCED_DEBIT)?,
+        last_push_ok_at: meta::get(conn, LAST_PUSH_OK)?,
+        last_pull_ok_at: meta::get(conn, LAST_PULL_OK)?,
+        replica_age_secs: refreshed.map(|t| (now - t).max(0)),
+        last_error: meta::get(conn, LAST_ERROR)?,
+        last_error_at: meta::get(conn, LAST_ERROR_AT)?,
+        open_exceptions: count("SELECT COUNT(*) FROM sync_exceptions WHERE resolved_at IS NULL")?,
+        replica: ReplicaCounts {
+            merchant: count("SELECT COUNT(*) FROM merchant")?,
+            levels: count("SELECT COUNT(*) FROM membership_levels")?,
+            members: count("SELECT COUNT(*) FROM members")?,
+            cards: count("SELECT COUNT(*) FROM cards")?,
+            qr_states: count("SELECT COUNT(*) FROM card_qr_state")?,
+        },
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExceptionView {
+    pub id: String,
+    pub op_id: String,
+    pub op_type: String,
+    pub tx_no: Option<String>,
+    pub card_id: Option<String>,
+    pub card_no: Option<String>,
+    #[serde(serialize_with = "ser_opt_cents")]
+    pub amount: Option<i64>,
+    pub reason: String,
+    pub central_exception_id: Option<String>,
+    pub created_at: String,
+    pub resolved_at: Option<String>,
+    pub resolved_by: Option<String>,
+    pub resolution_note: Option<String>,
+}
+
+pub fn list_exceptions(conn: &Connection, open_only: bool) -> AppResult<Vec<ExceptionView>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT e.id, e.op_id, e.op_type, e.tx_no, e.card_id, c.card_no, e.amount_cents, e.reason,
+                e.central_exception_id, e.created_at, e.resolved_at, e.resolved_by, e.resolution_note
+         FROM sync_exceptions e LEFT JOIN cards c ON c.id = e.card_id {} ORDER BY e.created_at DESC LIMIT 500",
+        if open_only { "WHERE e.resolved_at IS NULL" } else { "" }
+    ))?;
+    let rows = stmt.query_map([], |r| {
+        Ok(ExceptionView {
+            id: r.get(0)?,
+            op_id: r.get(1)?,
+            op_type: r.get(2)?,
+            tx_no: r.get(3)?,
+            card_id: r.get(4)?,
+            card_no: r.get(5)?,
+            amount: r.get(6)?,
+            reason: r.get(7)?,
+            central_exception_id: r.get(8)?,
+            created_at: r.get(9)?,
+            resolved_at: r.get(10)?,
+            resolved_by: r.get(11)?,
+            resolution_note: r.get(12)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Marks an exception resolved with a note (audited). Returns the central exception id
+/// so the caller can tell central too.
+pub fn resolve_exception(
+    conn: &Connection,
+    id: &str,
+    note: &str,
+    actor: &Actor,
+) -> AppResult<Option<String>> {
+    let row: Option<(Option<String>, Option<String>)> = conn
+        .query_row(
+            "SELECT resolved_at, central_exception_id FROM sync_exceptions WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((resolved, central_id)) = row else {
+        return Err(crate::error::AppError::msg(
+            ErrorCode::NotFound,
+            "No such exception.",
+        ));
+    };
+    if resolved.is_some() {
+        return Err(crate::error::AppError::msg(
+            ErrorCode::Conflict,
+            "This exception is already resolved.",
+        ));
+    }
+    conn.execute(
+        "UPDATE sync_exceptions SET resolved_at = ?2, resolved_by = ?3, resolution_note = ?4 WHERE id = ?1",
+        params![id, super::now_rfc3339(), actor.username, note],
+    )?;
+    audit(
+        conn,
+        actor,
+        "sync.exception.resolve",
+        Some(("sync_exception", id)),
+        serde_json::json!({"note": note}),
+    )?;
+    Ok(central_id)
+}
+
+pub fn mark_central_resolved(conn: &Connection, id: &str) -> AppResult<()> {
+    conn.execute(
+        "UPDATE sync_exceptions SET central_resolved = 1 WHERE id = ?1",
+        [id],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,12 @@
+//! Sync with the central Supabase: a PostgREST client, pure planning (batches, backoff,
+//! cursors) and the engine that runs the push and pull loops.
+
+pub mod client;
+pub mod engine;
+pub mod plan;
+
+pub use client::{CentralClient, SyncError};
+pub use engine::SyncEngine;
+
+/// The version of `sync/central.sql` this edge speaks.
+pub const CENTRAL_SQL_VERSION: i64 = 1;
