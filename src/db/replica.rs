@@ -362,3 +362,151 @@ pub fn apply_push_results(conn: &Connection, results: &[OpResult]) -> AppResult<
     }
     Ok((applied, rejected))
 }
+
+#[cfg(test)]
+mod tests {
+    //! Model-based test of the balance invariant: random interleavings of local charges and
+    //! refunds, central applying (or rejecting) pushed operations, central-side spending,
+    //! and snapshots delivered late, twice or out of order.
+    use super::*;
+    use crate::domain::levels::central_seed_levels;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        LocalCharge(i64),
+        LocalRefund(i64),
+        CentralApply,
+        CentralSpend(i64),
+        Deliver(usize),
+        Ack,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (1i64..5_000).prop_map(Step::LocalCharge),
+            (1i64..2_000).prop_map(Step::LocalRefund),
+            Just(Step::CentralApply),
+            (1i64..5_000).prop_map(Step::CentralSpend),
+            (0usize..64).prop_map(Step::Deliver),
+            Just(Step::Ack),
+        ]
+    }
+
+    struct Central {
+        balance: i64,
+        version: i64,
+        edge_seq: i64,
+        applied: usize,
+        history: Vec<Value>,
+        results: Vec<Value>,
+    }
+
+    fn snapshot(c: &Central) -> Value {
+        serde_json::json!({
+            "id": "card-1", "card_no": "STD00000001", "card_type": "standard", "balance": crate::domain::money::format_cents(c.balance),
+            "points": 0, "level": 0, "discount": "1.000", "status": "active", "updated_at": "2026-01-01T00:00:00Z",
+            "version": c.version, "edge_seq": c.edge_seq
+        })
+    }
+
+    fn available(conn: &Connection) -> i64 {
+        conn.query_row(
+            "SELECT snapshot_balance_cents - pending_debit_cents + pending_credit_cents FROM cards WHERE id = 'card-1'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn snapshots_never_double_count_or_drop(steps in prop::collection::vec(step(), 1..60)) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut conn = Connection::open(dir.path().join("t.db")).unwrap();
+            conn.execute_batch("PRAGMA synchronous = OFF; PRAGMA journal_mode = MEMORY;").unwrap();
+            crate::db::migrate::migrate(&mut conn).unwrap();
+            let levels = central_seed_levels();
+            let mut central = Central { balance: 100_000, version: 1, edge_seq: 0, applied: 0, history: vec![], results: vec![] };
+            central.history.push(snapshot(&central));
+            merge_card(&conn, &CardSnapshot::from_json(&central.history[0]).unwrap(), &levels).unwrap();
+            // Edge operations: (seq, op_id, delta).
+            let mut ops: Vec<(i64, String, i64)> = Vec::new();
+            for s in steps {
+                match s {
+                    Step::LocalCharge(a) => {
+                        if available(&conn) >= a {
+                            conn.execute("INSERT INTO outbox(op_id, op_type, card_id, delta_cents, payload, created_at, created_unix) VALUES (?1, 'charge', 'card-1', ?2, '{}', 'now', 0)", params![format!("op{}", ops.len()), -a]).unwrap();
+                            conn.execute("UPDATE cards SET pending_debit_cents = pending_debit_cents + ?1 WHERE id = 'card-1'", [a]).unwrap();
+                            ops.push((conn.last_insert_rowid(), format!("op{}", ops.len()), -a));
+                        }
+                    }
+                    Step::LocalRefund(a) => {
+                        conn.execute("INSERT INTO outbox(op_id, op_type, card_id, delta_cents, payload, created_at, created_unix) VALUES (?1, 'refund', 'card-1', ?2, '{}', 'now', 0)", params![format!("op{}", ops.len()), a]).unwrap();
+                        conn.execute("UPDATE cards SET pending_credit_cents = pending_credit_cents + ?1 WHERE id = 'card-1'", [a]).unwrap();
+                        ops.push((conn.last_insert_rowid(), format!("op{}", ops.len()), a));
+                    }
+                    Step::CentralApply => {
+                        if let Some((seq, op_id, delta)) = ops.get(central.applied).cloned() {
+                            let rejected = central.balance + delta < 0;
+                            if !rejected { central.balance += delta; }
+                            central.version += 1;
+                            central.edge_seq = seq;
+                            central.applied += 1;
+                            central.history.push(snapshot(&central));
+                            central.results.push(serde_json::json!({
+                                "op_id": op_id, "status": if rejected { "rejected" } else { "applied" },
+                                "reason": if rejected { Value::from("INSUFFICIENT_BALANCE") } else { Value::Null },
+                                "card": snapshot(&central)
+                            }));
+                        }
+                    }
+                    Step::CentralSpend(a) => {
+                        if central.balance >= a {
+                            central.balance -= a;
+                            central.version += 1;
+                            central.history.push(snapshot(&central));
+                        }
+                    }
+                    Step::Deliver(i) => {
+                        let snap = central.history[i % central.history.len()].clone();
+                        merge_card(&conn, &CardSnapshot::from_json(&snap).unwrap(), &levels).unwrap();
+                    }
+                    Step::Ack => {
+                        let results: Vec<OpResult> = central.results.drain(..).map(|r| OpResult::from_json(&r).unwrap()).collect();
+                        apply_push_results(&conn, &results).unwrap();
+                    }
+                }
+                // Invariant at every instant: the edge holds the newest snapshot it has seen, and
+                // its pending sums are exactly the operations that snapshot does not reflect.
+                let (version, reflected, snap_bal, debit, credit): (i64, i64, i64, i64, i64) = conn.query_row(
+                    "SELECT snapshot_version, reflected_seq, snapshot_balance_cents, pending_debit_cents, pending_credit_cents FROM cards WHERE id = 'card-1'",
+                    [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))).unwrap();
+                let delivered = central.history.iter().find(|h| h["version"] == version).unwrap();
+                prop_assert_eq!(snap_bal, crate::domain::money::parse_decimal_cents(delivered["balance"].as_str().unwrap()).unwrap());
+                prop_assert_eq!(reflected, delivered["edge_seq"].as_i64().unwrap());
+                let exp_debit: i64 = ops.iter().filter(|o| o.0 > reflected && o.2 < 0).map(|o| -o.2).sum();
+                let exp_credit: i64 = ops.iter().filter(|o| o.0 > reflected && o.2 > 0).map(|o| o.2).sum();
+                prop_assert_eq!((debit, credit), (exp_debit, exp_credit));
+            }
+            // Quiescence: central applies everything, answers, and its latest snapshot arrives:
+            // the edge's available balance equals central's balance exactly.
+            while central.applied < ops.len() {
+                let (seq, op_id, delta) = ops[central.applied].clone();
+                let rejected = central.balance + delta < 0;
+                if !rejected { central.balance += delta; }
+                central.version += 1;
+                central.edge_seq = seq;
+                central.applied += 1;
+                central.history.push(snapshot(&central));
+                central.results.push(serde_json::json!({"op_id": op_id, "status": if rejected {"rejected"} else {"applied"}, "reason": if rejected { Value::from("INSUFFICIENT_BALANCE") } else { Value::Null }, "card": snapshot(&central)}));
+            }
+            let results: Vec<OpResult> = central.results.drain(..).map(|r| OpResult::from_json(&r).unwrap()).collect();
+            apply_push_results(&conn, &results).unwrap();
+            let last = central.history.last().unwrap().clone();
+            merge_card(&conn, &CardSnapshot::from_json(&last).unwrap(), &levels).unwrap();
+            prop_assert_eq!(available(&conn), central.balance);
+        }
+    }
+}
