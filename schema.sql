@@ -81,6 +81,8 @@ CREATE TABLE card_qr_state (
     expires_at_unix  INTEGER NOT NULL,
     updated_at       TEXT NOT NULL,
     issued_seq       INTEGER NOT NULL,
+    -- SHA-256 (hex) of an mq1 token, valid only together with this token_hash
+    fast_verifier    TEXT,
     consumed_hash    TEXT,
     consumed_at      TEXT
 ) STRICT;

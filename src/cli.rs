@@ -72,6 +72,9 @@ pub enum DemoCommand {
         /// Lifetime in seconds (at least 60, like central).
         #[arg(long, default_value_t = 900, value_name = "SECONDS")]
         ttl: i64,
+        /// Issue the fast `mq1` format (central's edge_issue_qr) instead of the legacy one.
+        #[arg(long)]
+        fast: bool,
         #[arg(long)]
         json: bool,
     },
@@ -279,8 +282,13 @@ fn demo_command(cfg: Config, command: DemoCommand) -> anyhow::Result<ExitCode> {
     let opened = crate::startup::open(&cfg, true)?;
     require_demo(&cfg, &opened)?;
     match command {
-        DemoCommand::Qr { card, ttl, json } => {
-            let q = demo::issue_qr(&opened.db, card.as_deref(), ttl)?;
+        DemoCommand::Qr {
+            card,
+            ttl,
+            fast,
+            json,
+        } => {
+            let q = demo::issue_qr_kind(&opened.db, card.as_deref(), ttl, fast)?;
             if json {
                 println!(
                     "{}",

@@ -12,13 +12,29 @@
 --     (updated_at := clock_timestamp(), because upstream's revoke_card_qr does
 --     not touch updated_at);
 --   * indexes on upstream tables for keyset paging (updated_at, id);
---   * public.edge_* RPCs, executable by service_role only.
+--   * public.edge_* RPCs for the edge, executable by service_role only;
+--   * public.edge_issue_qr, for members' apps: issues QR tokens in the fast
+--     `mq1` format (same permission rules as rotate_card_qr; anon,
+--     authenticated and service_role may execute it).
 -- See sync/README.md for the protocol, install, upgrade and uninstall.
 -- =============================================================================
 
 set client_min_messages = warning;
 
 begin;
+
+-- pgcrypto must be where Supabase (and upstream's RPCs) have it. Function
+-- bodies are not checked when they are created, so check here, once.
+do $check$
+begin
+  if to_regprocedure('extensions.crypt(text, text)') is null
+     or to_regprocedure('extensions.gen_salt(text, integer)') is null
+     or to_regprocedure('extensions.gen_random_bytes(integer)') is null
+     or to_regprocedure('extensions.digest(text, text)') is null then
+    raise exception 'sync/central.sql needs the pgcrypto extension in schema "extensions" (as on Supabase)';
+  end if;
+end
+$check$;
 
 create schema if not exists mps_edge;
 comment on schema mps_edge is 'mps-edge sync: private tables and helpers (see sync/README.md)';
@@ -143,11 +159,26 @@ create table if not exists mps_edge.exceptions (
 );
 create index if not exists exceptions_site_created on mps_edge.exceptions (site_code, created_at, id);
 
+-- The fast verifier of a card's mq1 token (written only by edge_issue_qr, in
+-- the transaction that writes the same token's card_qr_state row).
+-- token_hash is the bcrypt hash edge_issue_qr wrote to card_qr_state: the row
+-- is current only while card_qr_state.token_hash still equals it. A later
+-- rotate_card_qr (or any other writer of card_qr_state) leaves it stale.
+-- verifier = lowercase hex SHA-256 of the whole token text.
+create table if not exists mps_edge.qr_fast (
+  card_id    uuid primary key references public.member_cards(id) on delete cascade,
+  token_hash text not null,
+  verifier   text not null,
+  expires_at timestamptz not null,
+  updated_at timestamptz not null default clock_timestamp()
+);
+
 alter table mps_edge.schema_versions enable row level security;
 alter table mps_edge.card_versions   enable row level security;
 alter table mps_edge.applied_ops     enable row level security;
 alter table mps_edge.card_site_seq   enable row level security;
 alter table mps_edge.exceptions      enable row level security;
+alter table mps_edge.qr_fast         enable row level security;
 
 revoke all on all tables    in schema mps_edge from public, anon, authenticated;
 revoke all on all sequences in schema mps_edge from public, anon, authenticated;
@@ -206,32 +237,32 @@ as $fn$
                     order by l.level desc limit 1), 1.000)
 $fn$;
 
--- The card object of the protocol (pull kind `cards` and push results).
--- Money and discounts are strings with their column scale ("12.30", "0.950").
-create or replace function mps_edge.card_json(c public.member_cards, p_version bigint, p_edge_seq bigint)
-returns jsonb
-language sql stable
-set search_path = ''
-set timezone = 'UTC'
-as $fn$
-  select jsonb_build_object(
-           'id',                 c.id,
-           'card_no',            c.card_no,
-           'card_type',          c.card_type,
-           'owner_member_id',    c.owner_member_id,
-           'name',               c.name,
-           'balance',            c.balance::text,
-           'points',             c.points,
-           'level',              c.level,
-           'discount',           c.discount::text,
-           'corporate_discount', c.corporate_discount::text,
-           'fixed_discount',     c.fixed_discount::text,
-           'status',             c.status,
-           'expires_at',         c.expires_at,
-           'updated_at',         c.updated_at,
-           'version',            coalesce(p_version, 0),
-           'edge_seq',           coalesce(p_edge_seq, 0))
-$fn$;
+-- The card object of the protocol (pull kind `cards` and push results), minus
+-- the site-specific edge_seq. A view rather than a function so the planner
+-- inlines it: the keyset condition and ORDER BY reach member_cards' index.
+-- Money and discounts are strings with their column scale ("12.30", "0.950");
+-- timestamps render in the caller's TimeZone (every edge_* function pins UTC).
+create or replace view mps_edge.card_objects as
+select c.id,
+       c.updated_at,
+       jsonb_build_object(
+         'id',                 c.id,
+         'card_no',            c.card_no,
+         'card_type',          c.card_type,
+         'owner_member_id',    c.owner_member_id,
+         'name',               c.name,
+         'balance',            c.balance::text,
+         'points',             c.points,
+         'level',              c.level,
+         'discount',           c.discount::text,
+         'corporate_discount', c.corporate_discount::text,
+         'fixed_discount',     c.fixed_discount::text,
+         'status',             c.status,
+         'expires_at',         c.expires_at,
+         'updated_at',         c.updated_at,
+         'version',            coalesce(v.version, 0)) as card
+  from public.member_cards c
+  left join mps_edge.card_versions v on v.card_id = c.id;
 
 -- One card as the given site sees it now (null when the card does not exist).
 create or replace function mps_edge.card_snapshot(p_card_id uuid, p_site_code text) returns jsonb
@@ -239,11 +270,10 @@ language sql stable
 set search_path = ''
 set timezone = 'UTC'
 as $fn$
-  select mps_edge.card_json(c, v.version, s.last_seq)
-    from public.member_cards c
-    left join mps_edge.card_versions v on v.card_id = c.id
-    left join mps_edge.card_site_seq s on s.card_id = c.id and s.site_code = p_site_code
-   where c.id = p_card_id
+  select o.card || jsonb_build_object('edge_seq', coalesce(s.last_seq, 0))
+    from mps_edge.card_objects o
+    left join mps_edge.card_site_seq s on s.card_id = o.id and s.site_code = p_site_code
+   where o.id = p_card_id
 $fn$;
 
 create or replace function mps_edge.exception_json(e mps_edge.exceptions) returns jsonb
@@ -493,7 +523,33 @@ begin
 end
 $fn$;
 
+-- rotate_card_qr's rule for a member caller (contract §3.4), for
+-- edge_issue_qr: the caller owns the card, or holds an ACTIVE binding to it.
+-- "The caller" is a member profile whose id is the connection's app.user_id
+-- (custom session), or whose Supabase mapping (binding_user_org 'supabase',
+-- binding_org_id = auth.uid()) names the JWT subject. Upstream has this check
+-- inline in rotate_card_qr/revoke_card_qr, not as a callable helper.
+create or replace function mps_edge.qr_member_may_use_card(p_card_id uuid) returns boolean
+language sql stable
+set search_path = ''
+as $fn$
+  -- both branches start from the card (primary key / (card_id, status) index)
+  select exists (select 1
+                   from public.member_cards mc
+                   join public.member_profiles mp on mp.id = mc.owner_member_id
+                  where mc.id = p_card_id
+                    and (mp.id::text = pg_catalog.current_setting('app.user_id', true)
+                         or (mp.binding_user_org = 'supabase' and mp.binding_org_id = auth.uid()::text)))
+      or exists (select 1
+                   from public.card_bindings b
+                   join public.member_profiles mp on mp.id = b.member_id
+                  where b.card_id = p_card_id and b.status = 'active'
+                    and (mp.id::text = pg_catalog.current_setting('app.user_id', true)
+                         or (mp.binding_user_org = 'supabase' and mp.binding_org_id = auth.uid()::text)))
+$fn$;
+
 revoke all on all functions in schema mps_edge from public;
+revoke all on all tables    in schema mps_edge from public, anon, authenticated;
 
 -- -----------------------------------------------------------------------------
 -- 7. RPCs called by the edge (service_role only)
@@ -504,7 +560,10 @@ language sql stable security definer
 set search_path = ''
 set timezone = 'UTC'
 as $fn$
-  select jsonb_build_object('version', v.version, 'installed_at', v.installed_at)
+  -- features: optional capabilities of this install within the version
+  -- ("mq1": edge_issue_qr and qr_states.fast_verifier)
+  select jsonb_build_object('version', v.version, 'installed_at', v.installed_at,
+                            'features', jsonb_build_array('mq1'))
     from mps_edge.schema_versions v
    order by v.version desc
    limit 1
@@ -547,21 +606,25 @@ begin
   case p_kind
   when 'cards' then
     select coalesce(jsonb_agg(p.j order by p.k_ts, p.k_id), '[]'::jsonb) into v_rows
-      from (select mps_edge.card_json(c, v.version, s.last_seq) as j, c.updated_at as k_ts, c.id as k_id
-              from public.member_cards c
-              left join mps_edge.card_versions v on v.card_id = c.id
-              left join mps_edge.card_site_seq s on s.card_id = c.id and s.site_code = p_site_code
-             where (c.updated_at, c.id) > (v_from_ts, v_from_id)
-             order by c.updated_at, c.id
+      from (select o.card || jsonb_build_object('edge_seq', coalesce(s.last_seq, 0)) as j,
+                   o.updated_at as k_ts, o.id as k_id
+              from mps_edge.card_objects o
+              left join mps_edge.card_site_seq s on s.card_id = o.id and s.site_code = p_site_code
+             where (o.updated_at, o.id) > (v_from_ts, v_from_id)
+             order by o.updated_at, o.id
              limit v_limit + 1) p;
 
   when 'qr_states' then
     v_key := 'card_id';
     select coalesce(jsonb_agg(p.j order by p.k_ts, p.k_id), '[]'::jsonb) into v_rows
       from (select jsonb_build_object('card_id', q.card_id, 'token_hash', q.token_hash,
-                                      'expires_at', q.expires_at, 'updated_at', q.updated_at) as j,
+                                      'expires_at', q.expires_at, 'updated_at', q.updated_at,
+                                      -- the mq1 verifier, only while it belongs to the
+                                      -- card's current token (else null)
+                                      'fast_verifier', f.verifier) as j,
                    q.updated_at as k_ts, q.card_id as k_id
               from public.card_qr_state q
+              left join mps_edge.qr_fast f on f.card_id = q.card_id and f.token_hash = q.token_hash
              where (q.updated_at, q.card_id) > (v_from_ts, v_from_id)
                -- a bootstrap (null cursor) needs only the live tokens
                and (p_after_ts is not null or q.expires_at > v_server_time)
@@ -812,5 +875,95 @@ grant  execute on function public.edge_pull_changes(text, text, text, timestampt
 grant  execute on function public.edge_apply_batch(text, text, jsonb)                              to service_role;
 grant  execute on function public.edge_list_exceptions(text, boolean)                              to service_role;
 grant  execute on function public.edge_resolve_exception(uuid, text, text)                         to service_role;
+
+-- -----------------------------------------------------------------------------
+-- 8. Fast QR tokens (mq1), for members' apps
+--
+-- Central's own tokens (rotate_card_qr) are 44 random base64 characters with
+-- only a bcrypt hash stored, so finding the card of a token costs one bcrypt
+-- per live token (contract §3.6, §6.3). An mq1 token names its card:
+--
+--   mq1.<card id: 32 lowercase hex, no dashes>.<32 random bytes: base64url, no padding (43)>
+--
+-- edge_issue_qr is a drop-in for rotate_card_qr (same parameters, result,
+-- permission rules, error strings and TTL rule). It writes the same rows
+-- rotate_card_qr writes -- card_qr_state gets a bcrypt cost-6 hash of the
+-- whole token text, so validate_qr_plain and merchant_charge_by_qr accept the
+-- token unchanged -- plus mps_edge.qr_fast: the SHA-256 verifier the edge
+-- checks in O(1). The card_qr_state write fires edge_qr_state_touch, so the
+-- new verifier reaches the qr_states pull with the state itself.
+-- -----------------------------------------------------------------------------
+
+create or replace function public.edge_issue_qr(
+  p_card_id     uuid,
+  p_ttl_seconds integer default 900,
+  p_session_id  text default null
+) returns table (qr_plain text, qr_expires_at timestamptz)
+language plpgsql volatile security definer
+set search_path = ''
+set timezone = 'UTC'
+as $fn$
+declare
+  v_role    text;
+  v_token   text;
+  v_hash    text;
+  -- as rotate_card_qr: greatest() ignores a null TTL (→ the 60 s minimum); no maximum
+  v_expires timestamptz := public.now_utc() + pg_catalog.make_interval(secs => greatest(p_ttl_seconds, 60));
+begin
+  -- who is calling: exactly rotate_card_qr's rules, through upstream's own
+  -- helpers (the session result is ignored, as upstream does)
+  if p_session_id is not null then
+    perform public.load_session(p_session_id);
+  end if;
+  v_role := public.get_user_role();
+  if v_role = 'merchant' then
+    raise exception 'PERMISSION_DENIED: 商戶不能生成 QR 碼';
+  elsif v_role is distinct from 'super_admin' and v_role is distinct from 'member' then
+    raise exception 'PERMISSION_DENIED: 需要登入才能生成 QR 碼';
+  elsif v_role = 'member' and not mps_edge.qr_member_may_use_card(p_card_id) then
+    raise exception 'PERMISSION_DENIED: 您沒有權限為此卡片生成 QR 碼';
+  end if;
+
+  v_token := 'mq1.' || pg_catalog.replace(p_card_id::text, '-', '') || '.'
+          || pg_catalog.rtrim(pg_catalog.translate(pg_catalog.encode(extensions.gen_random_bytes(32), 'base64'),
+                                                   '+/', '-_'), '=');
+  -- bcrypt cost 6 ($2a$06$), as upstream's gen_salt('bf')
+  v_hash := extensions.crypt(v_token, extensions.gen_salt('bf', 6));
+
+  -- the rows rotate_card_qr writes (an unknown card fails here on the same FK)
+  insert into public.card_qr_state as s (card_id, token_hash, updated_at, expires_at)
+  values (p_card_id, v_hash, public.now_utc(), v_expires)
+  on conflict (card_id) do update
+     set token_hash = excluded.token_hash,
+         updated_at = excluded.updated_at,
+         expires_at = excluded.expires_at;
+
+  insert into public.card_qr_history (card_id, token_hash, issued_at, expires_at)
+  values (p_card_id, v_hash, public.now_utc(), v_expires);
+
+  insert into audit.event_log (actor_user_id, action, object_type, object_id, context, happened_at)
+  values (auth.uid(), 'QR_ROTATE', 'member_cards', p_card_id,
+          jsonb_build_object('ttl', p_ttl_seconds, 'format', 'mq1'), public.now_utc());
+
+  -- after card_qr_state: its row lock orders concurrent writers of the card,
+  -- so the last committed qr_fast row belongs to the last edge_issue_qr
+  insert into mps_edge.qr_fast as f (card_id, token_hash, verifier, expires_at)
+  values (p_card_id, v_hash, pg_catalog.encode(extensions.digest(v_token, 'sha256'), 'hex'), v_expires)
+  on conflict (card_id) do update
+     set token_hash = excluded.token_hash,
+         verifier   = excluded.verifier,
+         expires_at = excluded.expires_at,
+         updated_at = pg_catalog.clock_timestamp();
+
+  qr_plain := v_token;
+  qr_expires_at := v_expires;
+  return next;
+end
+$fn$;
+
+-- For members' apps, like rotate_card_qr: anon (custom sessions travel in
+-- p_session_id), authenticated (Supabase Auth members) and service_role.
+revoke execute on function public.edge_issue_qr(uuid, integer, text) from public;
+grant  execute on function public.edge_issue_qr(uuid, integer, text) to anon, authenticated, service_role;
 
 commit;

@@ -20,7 +20,13 @@ struct Server {
 
 fn start(data: &Path) -> Server {
     let mut child = Command::new(BIN)
-        .args(["--data-dir", data.to_str().unwrap(), "serve", "--listen", "127.0.0.1:0"])
+        .args([
+            "--data-dir",
+            data.to_str().unwrap(),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
         // Many charges per card and token in a short burst.
         .env("MPS_EDGE_QR__SINGLE_USE", "false")
         .env("MPS_EDGE_LIMITS__MAX_TX_AMOUNT", "100000.00")
@@ -50,7 +56,11 @@ fn start(data: &Path) -> Server {
     }
     // Keep draining stdout so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    Server { child, url: url.expect("server printed its URL"), password }
+    Server {
+        child,
+        url: url.expect("server printed its URL"),
+        password,
+    }
 }
 
 fn demo_json(data: &Path, args: &[&str]) -> serde_json::Value {
@@ -60,7 +70,11 @@ fn demo_json(data: &Path, args: &[&str]) -> serde_json::Value {
         .env("MPS_EDGE_LOG__LEVEL", "warn")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -73,14 +87,22 @@ async fn acknowledged_charges_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut server = start(&data);
-    let password = server.password.clone().expect("first start prints the owner password");
+    let password = server
+        .password
+        .clone()
+        .expect("first start prints the owner password");
     let http = reqwest::Client::new();
 
     let start_balances: HashMap<String, i64> = demo_json(&data, &["cards", "--json"])
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (c["card_no"].as_str().unwrap().to_string(), cents(&c["balance"])))
+        .map(|c| {
+            (
+                c["card_no"].as_str().unwrap().to_string(),
+                cents(&c["balance"]),
+            )
+        })
         .collect();
     let mut tokens = Vec::new();
     for i in 1..=20 {
@@ -106,8 +128,13 @@ async fn acknowledged_charges_survive_kill_9() {
         let stop_at = Instant::now() + Duration::from_millis(1500);
         let mut tasks = Vec::new();
         for worker in 0..16usize {
-            let (http, url, token, tokens, acks) =
-                (http.clone(), server.url.clone(), token.clone(), tokens.clone(), acks.clone());
+            let (http, url, token, tokens, acks) = (
+                http.clone(),
+                server.url.clone(),
+                token.clone(),
+                tokens.clone(),
+                acks.clone(),
+            );
             tasks.push(tokio::spawn(async move {
                 let mut n = 0usize;
                 while Instant::now() < stop_at {
@@ -122,9 +149,15 @@ async fn acknowledged_charges_survive_kill_9() {
                         .await;
                     let Ok(res) = res else { break };
                     if res.status().is_success() {
-                        let Ok(body) = res.json::<serde_json::Value>().await else { break };
+                        let Ok(body) = res.json::<serde_json::Value>().await else {
+                            break;
+                        };
                         let tx_no = body["transaction"]["tx_no"].as_str().unwrap().to_string();
-                        acks.lock().unwrap().push((tx_no, card.clone(), cents(&body["transaction"]["final_amount"])));
+                        acks.lock().unwrap().push((
+                            tx_no,
+                            card.clone(),
+                            cents(&body["transaction"]["final_amount"]),
+                        ));
                     }
                 }
             }));
@@ -142,9 +175,15 @@ async fn acknowledged_charges_survive_kill_9() {
             let _ = t.await;
         }
         acknowledged.extend(acks.lock().unwrap().drain(..));
-        assert!(!acknowledged.is_empty(), "no charge was acknowledged before the kill");
+        assert!(
+            !acknowledged.is_empty(),
+            "no charge was acknowledged before the kill"
+        );
         server = start(&data);
-        assert!(server.password.is_none(), "a restart must not recreate the owner");
+        assert!(
+            server.password.is_none(),
+            "a restart must not recreate the owner"
+        );
     }
     server.child.kill().unwrap();
     server.child.wait().unwrap();
@@ -155,7 +194,13 @@ async fn acknowledged_charges_survive_kill_9() {
         .prepare("SELECT t.tx_no, c.card_no, t.final_amount_cents FROM transactions t JOIN cards c ON c.id = t.card_id WHERE t.tx_type = 'payment'")
         .unwrap();
     for row in stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
         .unwrap()
     {
         let (tx_no, card, amount) = row.unwrap();
@@ -164,10 +209,18 @@ async fn acknowledged_charges_survive_kill_9() {
     let mut seen = HashSet::new();
     for (tx_no, card, amount) in &acknowledged {
         assert!(seen.insert(tx_no.clone()), "{tx_no} acknowledged twice");
-        let (c, a) = stored.get(tx_no).unwrap_or_else(|| panic!("acknowledged {tx_no} lost after kill -9"));
+        let (c, a) = stored
+            .get(tx_no)
+            .unwrap_or_else(|| panic!("acknowledged {tx_no} lost after kill -9"));
         assert_eq!((c, a), (card, amount));
     }
-    let outbox: i64 = conn.query_row("SELECT COUNT(*) FROM outbox WHERE op_type = 'charge'", [], |r| r.get(0)).unwrap();
+    let outbox: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM outbox WHERE op_type = 'charge'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
     assert_eq!(outbox as usize, stored.len(), "one outbox entry per charge");
     let mut spent: HashMap<String, i64> = HashMap::new();
     for (card, amount) in stored.values() {
@@ -176,11 +229,28 @@ async fn acknowledged_charges_survive_kill_9() {
     let mut stmt = conn
         .prepare("SELECT card_no, snapshot_balance_cents - pending_debit_cents + pending_credit_cents, pending_debit_cents FROM cards")
         .unwrap();
-    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))).unwrap() {
+    for row in stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+        .unwrap()
+    {
         let (card, available, pending) = row.unwrap();
         let charged = spent.get(&card).copied().unwrap_or(0);
         assert_eq!(pending, charged, "{card}: pending debits equal its charges");
-        assert_eq!(available, start_balances[&card] - charged, "{card}: balance = start - charges");
+        assert_eq!(
+            available,
+            start_balances[&card] - charged,
+            "{card}: balance = start - charges"
+        );
     }
-    eprintln!("acknowledged {} charges across 3 kill -9 rounds; {} stored", acknowledged.len(), stored.len());
+    eprintln!(
+        "acknowledged {} charges across 3 kill -9 rounds; {} stored",
+        acknowledged.len(),
+        stored.len()
+    );
 }

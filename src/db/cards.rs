@@ -111,12 +111,13 @@ pub struct QrState {
     pub token_hash: String,
     pub expires_at_unix: i64,
     pub consumed_hash: Option<String>,
+    pub fast_verifier: Option<String>,
 }
 
 pub fn qr_state(conn: &Connection, card_id: &str) -> AppResult<Option<QrState>> {
     Ok(conn
         .query_row(
-            "SELECT card_id, token_hash, expires_at_unix, consumed_hash FROM card_qr_state WHERE card_id = ?1",
+            "SELECT card_id, token_hash, expires_at_unix, consumed_hash, fast_verifier FROM card_qr_state WHERE card_id = ?1",
             [card_id],
             |r| {
                 Ok(QrState {
@@ -124,6 +125,7 @@ pub fn qr_state(conn: &Connection, card_id: &str) -> AppResult<Option<QrState>> 
                     token_hash: r.get(1)?,
                     expires_at_unix: r.get(2)?,
                     consumed_hash: r.get(3)?,
+                    fast_verifier: r.get(4)?,
                 })
             },
         )
@@ -149,6 +151,7 @@ pub fn live_qr_states(
                 token_hash: r.get(2)?,
                 expires_at_unix: r.get(3)?,
                 consumed_hash: r.get(4)?,
+                fast_verifier: None,
             },
         ))
     })?;
@@ -172,15 +175,16 @@ pub fn put_qr_state(
     token_hash: &str,
     expires_at_unix: i64,
     updated_at: &str,
+    fast_verifier: Option<&str>,
 ) -> AppResult<()> {
     let seq = super::meta::next(conn, super::meta::QR_ISSUE_SEQ)?;
     let n = conn.execute(
-        "INSERT INTO card_qr_state(card_id, token_hash, expires_at_unix, updated_at, issued_seq)
-         VALUES (?1, ?2, ?3, ?4, ?5)
+        "INSERT INTO card_qr_state(card_id, token_hash, expires_at_unix, updated_at, issued_seq, fast_verifier)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT(card_id) DO UPDATE SET token_hash = excluded.token_hash,
              expires_at_unix = excluded.expires_at_unix, updated_at = excluded.updated_at,
-             issued_seq = excluded.issued_seq",
-        params![card_id, token_hash, expires_at_unix, updated_at, seq],
+             issued_seq = excluded.issued_seq, fast_verifier = excluded.fast_verifier",
+        params![card_id, token_hash, expires_at_unix, updated_at, seq, fast_verifier],
     )?;
     if n != 1 {
         return Err(AppError::internal("QR state upsert touched no row"));

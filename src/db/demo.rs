@@ -6,7 +6,7 @@ use rusqlite::{params, Connection};
 
 use super::cards::{list_cards, load_card_by_no, put_qr_state};
 use super::Db;
-use crate::domain::qr::{clamp_ttl, issue_legacy};
+use crate::domain::qr::{clamp_ttl, issue_fast, issue_legacy};
 use crate::domain::CardType;
 
 use super::meta;
@@ -187,6 +187,16 @@ pub struct IssuedQr {
 /// (replacing the card's previous token). `card_no` defaults to the first active
 /// standard demo card.
 pub fn issue_qr(db: &Db, card_no: Option<&str>, ttl_secs: i64) -> anyhow::Result<IssuedQr> {
+    issue_qr_kind(db, card_no, ttl_secs, false)
+}
+
+/// As `issue_qr`; `fast` issues an mq1 token (as central's `edge_issue_qr` would).
+pub fn issue_qr_kind(
+    db: &Db,
+    card_no: Option<&str>,
+    ttl_secs: i64,
+    fast: bool,
+) -> anyhow::Result<IssuedQr> {
     let app = |e: crate::error::AppError| anyhow::anyhow!("{e}");
     let card = match card_no {
         Some(no) => db
@@ -200,13 +210,28 @@ pub fn issue_qr(db: &Db, card_no: Option<&str>, ttl_secs: i64) -> anyhow::Result
             .find(|c| c.card_type == CardType::Standard && c.state.status == "active")
             .ok_or_else(|| anyhow::anyhow!("no active standard demo card"))?,
     };
-    let (plain, hash) = issue_legacy()?;
+    let (plain, hash, verifier) = if fast {
+        let (p, h, v) = issue_fast(&card.id)?;
+        (p, h, Some(v))
+    } else {
+        let (p, h) = issue_legacy()?;
+        (p, h, None)
+    };
     let now = chrono::Utc::now();
     let expires = now + chrono::Duration::seconds(clamp_ttl(ttl_secs));
     let card_id = card.id.clone();
     let updated = now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    db.write_blocking(move |c| put_qr_state(c, &card_id, &hash, expires.timestamp(), &updated))
-        .map_err(app)?;
+    db.write_blocking(move |c| {
+        put_qr_state(
+            c,
+            &card_id,
+            &hash,
+            expires.timestamp(),
+            &updated,
+            verifier.as_deref(),
+        )
+    })
+    .map_err(app)?;
     Ok(IssuedQr {
         card_no: card.card_no,
         card_id: card.id,

@@ -249,15 +249,24 @@ pub fn apply_page(
                 let card_id = text(r, "card_id")?;
                 let hash = text(r, "token_hash")?;
                 let expires = unix(r, "expires_at")?.unwrap_or(0);
+                let fast = opt_text(r, "fast_verifier");
                 let same: Option<i64> = conn
                     .query_row(
-                        "SELECT 1 FROM card_qr_state WHERE card_id = ?1 AND token_hash = ?2 AND expires_at_unix = ?3",
-                        params![card_id, hash, expires],
+                        "SELECT 1 FROM card_qr_state WHERE card_id = ?1 AND token_hash = ?2 AND expires_at_unix = ?3
+                             AND fast_verifier IS ?4",
+                        params![card_id, hash, expires, fast],
                         |r| r.get(0),
                     )
                     .optional()?;
                 if same.is_none() {
-                    put_qr_state(conn, &card_id, &hash, expires, &text(r, "updated_at")?)?;
+                    put_qr_state(
+                        conn,
+                        &card_id,
+                        &hash,
+                        expires,
+                        &text(r, "updated_at")?,
+                        fast.as_deref(),
+                    )?;
                     changed += 1;
                 }
             }

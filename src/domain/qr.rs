@@ -1,5 +1,12 @@
-//! Payment QR tokens in central's format: 32 random bytes in standard base64 (44 chars),
-//! stored as bcrypt cost 6 (`$2a$06$…`, pgcrypto's `crypt(…, gen_salt('bf'))`).
+//! Payment QR tokens.
+//!
+//! Legacy (central's `rotate_card_qr`): 32 random bytes in standard base64 (44 chars),
+//! stored as bcrypt cost 6 (`$2a$06$…`). Nothing in it says which card it belongs to.
+//!
+//! Fast (`mq1`, central's `edge_issue_qr` from sync/central.sql):
+//! `mq1.<card id, 32 hex>.<32 random bytes, base64url>`. The card id locates the card
+//! directly and a SHA-256 verifier checks the secret — O(1). Central still stores a
+//! normal bcrypt hash of the whole token, so its own validator accepts it too.
 
 use base64::Engine;
 use rand::RngCore;
@@ -10,15 +17,47 @@ pub const BCRYPT_COST: u32 = 6;
 /// Central's minimum TTL.
 pub const MIN_TTL_SECS: i64 = 60;
 
+pub const FAST_PREFIX: &str = "mq1.";
+pub const FAST_TOKEN_LEN: usize = 4 + 32 + 1 + 43;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenShape {
     /// Central's 44-char base64 token: found by bcrypt against the live states.
     Legacy,
+    /// An mq1 token for the card with this id (canonical hyphenated form).
+    Fast { card_id: String },
+}
+
+fn parse_fast(text: &str) -> Option<String> {
+    if text.len() != FAST_TOKEN_LEN {
+        return None;
+    }
+    let rest = text.strip_prefix(FAST_PREFIX)?;
+    let (hex_id, secret) = rest.split_once('.')?;
+    if hex_id.len() != 32
+        || !hex_id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(secret)
+        .ok()?;
+    if bytes.len() != 32 {
+        return None;
+    }
+    uuid::Uuid::parse_str(hex_id)
+        .ok()
+        .map(|u| u.hyphenated().to_string())
 }
 
 /// Classifies scanned text. Anything that cannot be a token is refused before any
 /// bcrypt work, so garbage cannot burn CPU (central would scan every live token).
 pub fn classify(text: &str) -> Option<TokenShape> {
+    if let Some(card_id) = parse_fast(text) {
+        return Some(TokenShape::Fast { card_id });
+    }
     if text.len() == LEGACY_TOKEN_LEN
         && base64::engine::general_purpose::STANDARD
             .decode(text)
@@ -37,6 +76,32 @@ pub fn issue_legacy() -> Result<(String, String), bcrypt::BcryptError> {
     let hash =
         bcrypt::hash_with_result(&plain, BCRYPT_COST)?.format_for_version(bcrypt::Version::TwoA);
     Ok((plain, hash))
+}
+
+/// A new mq1 token for a card: (token, bcrypt hash for card_qr_state, SHA-256 verifier).
+pub fn issue_fast(card_id: &str) -> Result<(String, String, String), bcrypt::BcryptError> {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let hex_id = card_id.replace('-', "").to_ascii_lowercase();
+    let plain = format!(
+        "{FAST_PREFIX}{hex_id}.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    );
+    let hash =
+        bcrypt::hash_with_result(&plain, BCRYPT_COST)?.format_for_version(bcrypt::Version::TwoA);
+    Ok((plain.clone(), hash, fast_verifier(&plain)))
+}
+
+/// The verifier central stores for an mq1 token: lowercase hex SHA-256 of the token text.
+pub fn fast_verifier(plain: &str) -> String {
+    hex::encode(Sha256::digest(plain.as_bytes()))
+}
+
+/// Constant-time check of an mq1 token against its verifier.
+pub fn verify_fast(plain: &str, verifier: &str) -> bool {
+    let computed = fast_verifier(plain);
+    let (a, b) = (computed.as_bytes(), verifier.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 pub fn verify_legacy(plain: &str, hash: &str) -> bool {
@@ -70,6 +135,30 @@ mod tests {
             &hash
         ));
         assert_eq!(classify(&plain), Some(TokenShape::Legacy));
+    }
+
+    #[test]
+    fn fast_tokens_locate_their_card() {
+        let card = "0f8c2d4e-1a2b-4c3d-8e9f-0123456789ab";
+        let (plain, hash, verifier) = issue_fast(card).unwrap();
+        assert_eq!(plain.len(), FAST_TOKEN_LEN);
+        assert!(plain.starts_with("mq1.0f8c2d4e1a2b4c3d8e9f0123456789ab."));
+        assert_eq!(
+            classify(&plain),
+            Some(TokenShape::Fast {
+                card_id: card.into()
+            })
+        );
+        assert!(verify_fast(&plain, &verifier));
+        assert!(
+            verify_legacy(&plain, &hash),
+            "central's bcrypt check accepts it too"
+        );
+        let mut tampered = plain.clone();
+        tampered.replace_range(FAST_TOKEN_LEN - 1.., "A");
+        assert!(!verify_fast(&tampered, &verifier) || tampered == plain);
+        assert_eq!(classify("mq1.0f8c2d4e1a2b4c3d8e9f0123456789AB.xxx"), None);
+        assert_eq!(classify(&plain.replace("mq1.", "mq2.")), None);
     }
 
     #[test]

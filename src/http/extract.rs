@@ -35,6 +35,14 @@ where
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|_| AppError::new(ErrorCode::PayloadTooLarge))?;
+        // Only a JSON object is a request body here: serde would otherwise also accept a
+        // positional array for a struct.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(AppError::msg(
+                ErrorCode::InvalidJson,
+                "The request body must be a JSON object.",
+            ));
+        }
         serde_json::from_slice::<T>(&bytes)
             .map(ApiJson)
             .map_err(|e| {
@@ -63,6 +71,24 @@ where
                     format!("Invalid query string: {e}"),
                 )
             })
+    }
+}
+
+/// Path parameters with the same envelope on rejection (e.g. invalid UTF-8).
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| ApiPath(v))
+            .map_err(|e| AppError::msg(ErrorCode::ValidationError, format!("Invalid path: {e}")))
     }
 }
 

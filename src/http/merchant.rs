@@ -1,6 +1,6 @@
 //! POS routes: `/api/v1/merchant/*` and `/api/v1/common/*`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -8,7 +8,7 @@ use chrono::{NaiveDate, TimeZone};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::validate;
 use crate::auth::sha256_hex;
 use crate::db::ledger::Idem;
@@ -174,7 +174,7 @@ pub async fn validate_qr(
 pub async fn transaction_detail(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(tx_no): Path<String>,
+    ApiPath(tx_no): ApiPath<String>,
 ) -> AppResult<Response> {
     user.require(perm::READ_TRANSACTIONS)?;
     validate::key(&tx_no, "tx_no", 64)?;

@@ -1,11 +1,11 @@
 //! `/api/v1/sync/*`: status, exceptions, "sync now" — for managers and owners.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::validate;
 use crate::db::syncstate::{self, ExceptionView, SyncStatus};
 use crate::error::{AppError, AppResult, ErrorCode};
@@ -61,7 +61,7 @@ pub struct ResolveRequest {
 pub async fn resolve(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<ResolveRequest>,
 ) -> AppResult<Json<Value>> {
     user.require_manager()?;

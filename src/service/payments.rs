@@ -103,6 +103,20 @@ pub async fn refund(
 pub async fn validate(state: &AppState, qr_plain: &str) -> AppResult<QrValidateResponse> {
     let resolved = resolve_with_refresh(state, qr_plain).await?;
     let card_id = resolved.card_id.clone();
+    if state.cfg.qr.single_use {
+        let (id, hash) = (resolved.card_id.clone(), resolved.token_hash.clone());
+        let used = state
+            .db
+            .read(move |c| {
+                Ok(crate::db::cards::qr_state(c, &id)?
+                    .and_then(|s| s.consumed_hash)
+                    .is_some_and(|h| h == hash))
+            })
+            .await?;
+        if used {
+            return Err(ErrorCode::QrAlreadyUsed.into());
+        }
+    }
     let card = state
         .db
         .read(move |c| load_card(c, &card_id))

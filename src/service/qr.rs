@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use crate::db::cards::{live_qr_states, qr_generation, qr_state};
 use crate::db::Db;
-use crate::domain::qr::{classify, fingerprint, verify_legacy, TokenShape};
+use crate::domain::qr::{classify, fingerprint, verify_fast, verify_legacy, TokenShape};
 use crate::error::{AppError, AppResult, ErrorCode};
 
 const CACHE_CAP: usize = 50_000;
@@ -56,6 +56,41 @@ impl QrResolver {
         let outcome = db
             .read(move |conn| {
                 let now = chrono::Utc::now().timestamp();
+                if let Some(TokenShape::Fast { card_id }) = classify(&plain) {
+                    // O(1): the token names its card; check the secret against the verifier
+                    // that belongs to the card's current token.
+                    return Ok(match qr_state(conn, &card_id)? {
+                        Some(s)
+                            if s.expires_at_unix > now
+                                && s.fast_verifier
+                                    .as_deref()
+                                    .is_some_and(|v| verify_fast(&plain, v)) =>
+                        {
+                            Lookup::Found(
+                                Resolved {
+                                    card_id: s.card_id,
+                                    token_hash: s.token_hash,
+                                },
+                                false,
+                            )
+                        }
+                        Some(s)
+                            if s.fast_verifier.is_none()
+                                && s.expires_at_unix > now
+                                && verify_legacy(&plain, &s.token_hash) =>
+                        {
+                            // The verifier has not arrived yet, but the bcrypt hash is there.
+                            Lookup::Found(
+                                Resolved {
+                                    card_id: s.card_id,
+                                    token_hash: s.token_hash,
+                                },
+                                false,
+                            )
+                        }
+                        _ => Lookup::Miss(-1),
+                    });
+                }
                 if let Some(hit) = cached {
                     // Still the card's current, live token?
                     if let Some(s) = qr_state(conn, &hit.card_id)? {
@@ -69,9 +104,8 @@ impl QrResolver {
                 if negative_gen == Some(generation) {
                     return Ok(Lookup::Miss(generation));
                 }
-                match classify(&plain) {
-                    Some(TokenShape::Legacy) => {}
-                    None => return Err(AppError::new(ErrorCode::InvalidQr)),
+                if classify(&plain).is_none() {
+                    return Err(AppError::new(ErrorCode::InvalidQr));
                 }
                 let mut before = i64::MAX;
                 loop {
@@ -108,7 +142,9 @@ impl QrResolver {
                 Err(ErrorCode::QrExpiredOrInvalid.into())
             }
             Lookup::Miss(generation) => {
-                bounded_insert(&self.negative, fp, generation);
+                if generation >= 0 {
+                    bounded_insert(&self.negative, fp, generation);
+                }
                 Err(ErrorCode::QrExpiredOrInvalid.into())
             }
         }

@@ -244,10 +244,12 @@ impl SyncEngine {
     }
 
     /// On a QR miss while central may be reachable: fetch QR changes now. Bounded, so a
-    /// charge never waits long on a dead link. Returns whether anything new arrived.
+    /// charge never waits long on a dead link. Returns whether the pull succeeded (the
+    /// token may also have arrived through the background loop in the meantime, so the
+    /// caller retries either way; a repeat miss is answered from the negative cache).
     pub async fn pull_qr_now(&self) -> bool {
         match tokio::time::timeout(Duration::from_secs(3), self.pull(&["qr_states"], None)).await {
-            Ok(Ok(r)) => r.changed > 0,
+            Ok(Ok(_)) => true,
             Ok(Err(e)) => {
                 self.note_err(&e).await;
                 false

@@ -247,10 +247,13 @@ begin
   perform t.eq(public.now_utc(), now(), 'now_utc() is true time under UTC');
   perform t.check((select bool_and(relrowsecurity) from pg_class
                     where oid in ('mps_edge.applied_ops'::regclass, 'mps_edge.card_site_seq'::regclass,
-                                  'mps_edge.exceptions'::regclass)), 'RLS on mps_edge tables');
+                                  'mps_edge.exceptions'::regclass, 'mps_edge.qr_fast'::regclass)), 'RLS on mps_edge tables');
   perform t.eq((select count(*)::int from pg_policy p join pg_class c on c.oid = p.polrelid
                   join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'mps_edge'), 0, 'no policies on mps_edge');
   perform t.eq((public.edge_sync_version() ->> 'version')::int, 1, 'edge_sync_version().version');
+  perform t.eq(public.edge_sync_version() -> 'features', '["mq1"]'::jsonb, 'edge_sync_version().features');
+  perform t.eq((select array_agg(k order by k) from jsonb_object_keys(public.edge_sync_version()) k),
+               array['features', 'installed_at', 'version'], 'edge_sync_version() fields');
   perform t.check((public.edge_sync_version() ->> 'installed_at')::timestamptz <= now(), 'installed_at');
   raise notice 'PASS: schema facts';
 end
@@ -263,7 +266,8 @@ begin
   perform t.eq((select count(*)::int from pg_trigger where tgname in ('edge_card_version', 'edge_qr_state_touch')), 2,
                'each trigger exactly once');
   perform t.eq((select count(*)::int from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-                 where n.nspname = 'public' and p.proname like 'edge\_%'), 5, 'five edge_* RPCs, no overloads');
+                 where n.nspname = 'public' and p.proname like 'edge\_%'), 6,
+               'six edge_* RPCs (five for the edge, edge_issue_qr), no overloads');
   perform t.check(not exists (select 1 from public.member_cards c
                                where not exists (select 1 from mps_edge.card_versions v where v.card_id = c.id)),
                   'every card has a version');
@@ -409,6 +413,138 @@ begin
   perform t.expect_error(format('select * from public.merchant_charge_by_qr(%L, %L, 1, null, %L, null, %L)',
                                 'SHOP1', v_qr.qr_plain, '{}', v_sid), 'QR_EXPIRED_OR_INVALID');
   raise notice 'PASS: upstream charge numbers';
+end
+$test$;
+
+-- TEST: upstream stand-in follows the contract (bindings, refunds, settlement, auth quirks)
+do $test$
+declare
+  v_m1      uuid;
+  v_m2      uuid;
+  v_std1    uuid;
+  v_std2    uuid;
+  v_cor     uuid;
+  v_vch     uuid;
+  v_qr      text;
+  v_sid     text;
+  v_r       record;
+  v_pay     record;
+  v_rcg     record;
+  v_ref     record;
+  v_set     uuid;
+  v_s       public.settlements;
+  v_from    timestamptz := now() - interval '1 minute';
+begin
+  perform t.as_admin();
+  v_m1 := public.create_member_profile('Corp Owner', '0900000401', null, 'ownerpw1');
+  v_m2 := public.create_member_profile('Corp User', '0900000402', null, 'short');   -- password dropped
+  select id into v_std1 from public.member_cards where owner_member_id = v_m1 and card_type = 'standard';
+  select id into v_std2 from public.member_cards where owner_member_id = v_m2 and card_type = 'standard';
+  perform t.expect_error($$select public.member_login('0900000402', 'short')$$, 'PASSWORD_NOT_SET');
+  perform t.expect_error($$select public.member_login('0900000401', 'wrong-pw')$$, 'INVALID_PASSWORD');
+  perform t.expect_error($$select public.member_login('nobody-here', 'x')$$, 'MEMBER_NOT_FOUND');
+
+  -- corporate card 0.800: the bound member's standard card inherits it
+  v_cor := public.create_corporate_card(v_m1, 'ACME', 0, 0.800);
+  perform public.set_card_binding_password(v_cor, 'bindpw1');
+  perform t.expect_error(format('select public.bind_member_to_card(%L, %L, %L, %L)', v_cor, v_m2, 'member', 'nope'),
+                         'INVALID_BINDING_PASSWORD');
+  perform t.expect_error(format('select public.bind_member_to_card(%L, %L)', v_std1, v_m2), 'CARD_TYPE_NOT_SHAREABLE');
+  perform public.bind_member_to_card(v_cor, v_m2, 'member', 'bindpw1');
+  perform t.eq((t.card(v_std2)).corporate_discount, 0.800::numeric, 'corporate discount inherited');
+  perform t.eq((t.card(v_std1)).corporate_discount, null::numeric, 'the owner does not get it');
+
+  -- contract worked example: 10.01 at 0.800 → 8.01, 10 points
+  perform public.user_recharge_card(v_std2, 200);
+  select qr_plain into v_qr from public.rotate_card_qr(v_std2, 900);
+  v_sid := public.merchant_login('SHOP1', 'mpass123') ->> 'session_id';
+  select * into v_pay from public.merchant_charge_by_qr('SHOP1', v_qr, 10.01, null, '{}'::jsonb, null, v_sid);
+  perform t.eq(v_pay.final_amount, 8.01, 'corporate final');
+  perform t.eq(v_pay.discount, 0.800, 'corporate discount');
+  perform t.eq((select points_earned from public.transactions where id = v_pay.tx_id), 10, 'points from raw');
+  -- unrounded input: raw stored 10.03, final from 10.03125 × 0.8 = 8.025 → 8.03
+  select * into v_r from public.merchant_charge_by_qr('SHOP1', v_qr, 10.03125, null, '{}'::jsonb, null, v_sid);
+  perform t.eq((select raw_amount from public.transactions where id = v_r.tx_id), 10.03::numeric, 'raw rounded by column');
+  perform t.eq(v_r.final_amount, 8.03, 'final from the unrounded input');
+
+  -- contract refund sequence on an 80.00 payment
+  select * into v_pay from public.merchant_charge_by_qr('SHOP1', v_qr, 100, null, '{}'::jsonb, null, v_sid);
+  perform t.eq(v_pay.final_amount, 80.00, '100 at 0.800');
+  select * into v_ref from public.merchant_refund_tx('SHOP1', v_pay.tx_no, 30, '{}'::jsonb, v_sid);
+  perform t.eq(v_ref.refunded_amount, 30::numeric, 'refund echoes the input');
+  perform t.expect_error(format('select * from public.merchant_refund_tx(%L, %L, 60, %L, %L)', 'SHOP1', v_pay.tx_no, '{}', v_sid),
+                         'REFUND_EXCEEDS_REMAINING');
+  perform public.merchant_refund_tx('SHOP1', v_pay.tx_no, 50, '{}'::jsonb, v_sid);
+  perform t.eq((select status::text from public.transactions where id = v_pay.tx_id), 'refunded', 'fully refunded');
+  perform t.expect_error(format('select * from public.merchant_refund_tx(%L, %L, 0.01, %L, %L)', 'SHOP1', v_pay.tx_no, '{}', v_sid),
+                         'REFUND_EXCEEDS_REMAINING');
+  perform t.expect_error(format('select * from public.merchant_refund_tx(%L, %L, 1, %L, %L)', 'SHOP1', v_ref.refund_tx_no, '{}', v_sid),
+                         'ONLY_COMPLETED_PAYMENT_REFUNDABLE');
+  select * into v_rcg from public.user_recharge_card(v_std2, 1);
+  perform t.expect_error(format('select * from public.merchant_refund_tx(%L, %L, 1, %L, %L)', 'SHOP1', v_rcg.tx_no, '{}', v_sid),
+                         'ORIGINAL_TX_NOT_FOUND');
+  perform t.expect_error(format('select * from public.merchant_refund_tx(%L, %L, 1, %L, %L)', 'SHOP2', v_pay.tx_no, '{}',
+                                public.merchant_login('SHOP2', 'mpass123') ->> 'session_id'), 'ORIGINAL_TX_NOT_FOUND');
+  perform t.eq((select original_tx_id from public.transactions where id = v_ref.refund_tx_id), null::uuid, 'original_tx_id null');
+  perform t.eq((select reason from public.transactions where id = v_ref.refund_tx_id), v_pay.tx_no, 'linked by reason');
+
+  -- detail reader
+  perform t.eq((public.get_transaction_detail(v_pay.tx_no)).id, v_pay.tx_id, 'get_transaction_detail');
+  perform t.expect_error($$select public.get_transaction_detail('NOPE')$$, 'TX_NOT_FOUND');
+
+  -- settlement: payments minus refunds over [start, end), count of both
+  v_set := public.generate_settlement(t.merchant('SHOP2'), 'realtime', v_from, now() + interval '1 minute');
+  select * into v_s from public.settlements where id = v_set;
+  perform t.eq(v_s.total_amount, 0.00::numeric, 'no SHOP2 sales');
+  v_set := public.generate_settlement(t.merchant('SHOP1'), 't_plus_1', v_from, now() + interval '1 minute');
+  select * into v_s from public.settlements where id = v_set;
+  perform t.eq(v_s.total_amount,
+               (select sum(case when tx_type = 'payment' then final_amount else -final_amount end)
+                  from public.transactions where merchant_id = t.merchant('SHOP1') and created_at >= v_from
+                   and status in ('completed', 'refunded')), 'settlement total');
+  perform t.eq(v_s.status::text, 'pending', 'settlement pending');
+  perform t.eq(v_s.payload, '{}'::jsonb, 'payload empty');
+
+  -- voucher and corporate cards cannot pay; vouchers cannot be recharged
+  perform t.as_admin();
+  v_vch := public.create_voucher_card(v_m1, 'V', 20, null);
+  perform t.expect_error(format('select * from public.user_recharge_card(%L, 5)', v_vch), 'UNSUPPORTED_CARD_TYPE_FOR_RECHARGE');
+  select qr_plain into v_qr from public.rotate_card_qr(v_vch, 900);
+  perform t.expect_error(format('select * from public.merchant_charge_by_qr(%L, %L, 1)', 'SHOP1', v_qr),
+                         'UNSUPPORTED_CARD_TYPE_FOR_PAYMENT');
+  select qr_plain into v_qr from public.rotate_card_qr(v_cor, 900);
+  perform t.expect_error(format('select * from public.merchant_charge_by_qr(%L, %L, 1)', 'SHOP1', v_qr),
+                         'CORPORATE_CARD_CANNOT_PAY');
+
+  -- freeze: charge refused, refunds still credit; unfreeze reactivates
+  perform public.freeze_card(v_std2);
+  perform t.eq((t.card(v_std2)).status::text, 'inactive', 'frozen = inactive');
+  select qr_plain into v_qr from public.rotate_card_qr(v_std2, 900);   -- a QR is still issued
+  perform t.expect_error(format('select * from public.merchant_charge_by_qr(%L, %L, 1)', 'SHOP1', v_qr), 'CARD_NOT_ACTIVE');
+  perform t.expect_error(format('select * from public.user_recharge_card(%L, 5)', v_std2), 'CARD_NOT_FOUND_OR_INACTIVE');
+  perform public.unfreeze_card(v_std2);
+  perform t.eq((t.card(v_std2)).status::text, 'active', 'unfrozen');
+
+  -- auth quirks: freeze needs super_admin; points only for manual_adjust
+  perform t.as_nobody();
+  perform t.expect_error(format('select public.freeze_card(%L)', v_std2), 'NOT_AUTHENTICATED');
+  v_sid := public.member_login('0900000401', 'ownerpw1') ->> 'session_id';
+  perform t.expect_error(format('select public.freeze_card(%L)', v_std2),
+                         'PERMISSION_DENIED: Required super_admin, but user is member');
+  perform t.as_nobody();
+  perform public.update_points_and_level(v_std1, 6000, 'promo');
+  perform t.eq((t.card(v_std1)).level, 2, 'anonymous points change (contract §3.11)');
+  perform t.eq((t.card(v_std1)).discount, 0.900::numeric, 'level 2 discount');
+  perform t.expect_error(format('select public.update_points_and_level(%L, 1)', v_std1), 'NOT_AUTHENTICATED');
+
+  -- unbinding a corporate card clears the discount; the last owner stays
+  perform public.unbind_member_from_card(v_cor, v_m2);
+  perform t.eq((t.card(v_std2)).corporate_discount, null::numeric, 'discount cleared');
+  perform t.expect_error(format('select public.unbind_member_from_card(%L, %L)', v_cor, v_m1), 'CANNOT_REMOVE_LAST_OWNER');
+  perform t.expect_error(format('select public.unbind_member_from_card(%L, %L)', gen_random_uuid(), v_m1),
+                         'CANNOT_REMOVE_LAST_OWNER');
+  perform t.as_nobody();
+  raise notice 'PASS: upstream stand-in follows the contract';
 end
 $test$;
 
@@ -901,7 +1037,8 @@ begin
   perform t.eq(v_row ->> 'token_hash', (select token_hash from public.card_qr_state where card_id = v_card), 'new hash');
   perform t.check((v_row ->> 'expires_at')::timestamptz > now() + interval '590 seconds', 'new expiry');
   perform t.eq((select array_agg(k order by k) from jsonb_object_keys(v_row) k),
-               array['card_id', 'expires_at', 'token_hash', 'updated_at'], 'qr fields');
+               array['card_id', 'expires_at', 'fast_verifier', 'token_hash', 'updated_at'], 'qr fields');
+  perform t.eq(v_row -> 'fast_verifier', 'null'::jsonb, 'a rotate_card_qr token has no fast verifier');
 
   -- a second rotation of the same card moves it past the cursor again
   perform public.rotate_card_qr(v_card, 600, v_login ->> 'session_id');
@@ -933,7 +1070,7 @@ begin
 end
 $test$;
 
--- TEST: only service_role may execute edge_* (anon/authenticated are denied)
+-- TEST: only service_role may execute the five edge RPCs (anon/authenticated are denied)
 do $test$
 declare
   v_role text;
@@ -976,6 +1113,307 @@ begin
   perform t.eq(v_push -> 'results', '[]'::jsonb, 'service_role pushes');
   perform t.eq(v_list -> 'exceptions', '[]'::jsonb, 'service_role lists');
   raise notice 'PASS: execute rights';
+end
+$test$;
+
+-- TEST: edge_issue_qr issues mq1 tokens under rotate_card_qr's rules; central validates and charges them
+do $test$
+declare
+  v_m1    uuid;
+  v_m2    uuid;
+  v_card1 uuid;
+  v_card2 uuid;
+  v_cor   uuid;
+  v_bad   uuid := gen_random_uuid();
+  v_sid1  text;
+  v_msid  text;
+  v_qr    record;
+  v_qr2   record;
+  v_hash  text;
+  v_fast  mps_edge.qr_fast;
+  v_pay   record;
+  v_alt   text;
+  v_ttl   int;
+  v_rot   timestamptz;
+  v_e1    text;
+  v_e2    text;
+  v_s1    text;
+  v_s2    text;
+begin
+  perform t.as_admin();
+  v_m1 := public.create_member_profile('Fast Fay', '0900000501', null, 'faypass1');
+  v_m2 := public.create_member_profile('Fast Gus', '0900000502', null, 'guspass1');
+  select id into v_card1 from public.member_cards where owner_member_id = v_m1 and card_type = 'standard';
+  select id into v_card2 from public.member_cards where owner_member_id = v_m2 and card_type = 'standard';
+  perform public.user_recharge_card(v_card1, 100);
+
+  -- a member issues an mq1 token for their own card
+  perform t.as_nobody();
+  v_sid1 := public.member_login('0900000501', 'faypass1') ->> 'session_id';
+  perform t.as_nobody();
+  select * into v_qr from public.edge_issue_qr(v_card1, 900, v_sid1);
+  perform t.check(v_qr.qr_plain ~ '^mq1\.[0-9a-f]{32}\.[A-Za-z0-9_-]{43}$', 'mq1 format: ' || v_qr.qr_plain);
+  perform t.eq(length(v_qr.qr_plain), 80, '4 + 32 + 1 + 43 chars');
+  perform t.eq(split_part(v_qr.qr_plain, '.', 2)::uuid, v_card1, 'the token names its card');
+  perform t.eq(split_part(v_qr.qr_plain, '.', 2), replace(v_card1::text, '-', ''), 'card id as 32 lowercase hex');
+  perform t.eq(length(decode(translate(split_part(v_qr.qr_plain, '.', 3), '-_', '+/') || '=', 'base64')), 32,
+               '43 base64url chars = 32 random bytes');
+  perform t.eq(v_qr.qr_expires_at, now() + interval '900 seconds', 'TTL 900 s');
+
+  -- the rows rotate_card_qr writes, plus qr_fast
+  select token_hash into v_hash from public.card_qr_state where card_id = v_card1;
+  perform t.check(v_hash like '$2a$06$%' and length(v_hash) = 60, 'bcrypt cost 6 hash in card_qr_state');
+  perform t.eq(extensions.crypt(v_qr.qr_plain, v_hash), v_hash, 'bcrypt of the whole token text');
+  perform t.eq((select expires_at from public.card_qr_state where card_id = v_card1), v_qr.qr_expires_at, 'state expiry');
+  perform t.eq((select count(*)::int from public.card_qr_history
+                 where card_id = v_card1 and token_hash = v_hash and expires_at = v_qr.qr_expires_at), 1, 'history row');
+  perform t.check(exists (select 1 from audit.event_log
+                           where action = 'QR_ROTATE' and object_type = 'member_cards' and object_id = v_card1
+                             and context = '{"ttl": 900, "format": "mq1"}'::jsonb), 'QR_ROTATE audit row with the format');
+  select * into v_fast from mps_edge.qr_fast where card_id = v_card1;
+  perform t.eq(v_fast.token_hash, v_hash, 'qr_fast.token_hash = card_qr_state.token_hash');
+  perform t.eq(v_fast.verifier, encode(extensions.digest(v_qr.qr_plain, 'sha256'), 'hex'), 'verifier = hex SHA-256');
+  perform t.eq(v_fast.expires_at, v_qr.qr_expires_at, 'qr_fast expiry');
+
+  -- central's own validator and charge accept it unchanged
+  perform t.eq(public.validate_qr_plain(v_qr.qr_plain), v_card1, 'validate_qr_plain resolves the mq1 token');
+  v_msid := public.merchant_login('SHOP1', 'mpass123') ->> 'session_id';
+  select * into v_pay from public.merchant_charge_by_qr('SHOP1', v_qr.qr_plain, 12.34, null, '{}'::jsonb, null, v_msid);
+  perform t.eq(v_pay.card_id, v_card1, 'merchant_charge_by_qr charged the token''s card');
+  perform t.eq(v_pay.final_amount, 12.34, 'final amount');
+  perform t.eq((t.card(v_card1)).balance, 87.66::numeric, 'balance 100 - 12.34');
+
+  -- bcrypt reads only the first 72 bytes: central ignores the last 8 of the 43
+  -- random chars (35 remain: 210 bits); the SHA-256 verifier covers all 80
+  v_alt := left(v_qr.qr_plain, 72) || case when right(v_qr.qr_plain, 8) = 'AAAAAAAA' then 'BBBBBBBB' else 'AAAAAAAA' end;
+  perform t.eq(extensions.crypt(v_alt, v_hash), v_hash, 'bcrypt ignores bytes past 72');
+  perform t.check(encode(extensions.digest(v_alt, 'sha256'), 'hex') <> v_fast.verifier, 'the verifier does not');
+
+  -- a merchant is refused, as by rotate_card_qr (the connection is now the merchant's)
+  perform t.expect_error(format('select * from public.edge_issue_qr(%L, 900, %L)', v_card1, v_msid),
+                         'PERMISSION_DENIED: 商戶不能生成 QR 碼');
+
+  -- a member may not issue for someone else's card
+  perform t.as_nobody();
+  perform t.expect_error(format('select * from public.edge_issue_qr(%L, 900, %L)', v_card2, v_sid1),
+                         'PERMISSION_DENIED: 您沒有權限為此卡片生成 QR 碼');
+  perform t.expect_error(format('select * from public.rotate_card_qr(%L, 900, %L)', v_card2, v_sid1),
+                         'PERMISSION_DENIED: 您沒有權限為此卡片生成 QR 碼');
+  perform t.eq((select token_hash from mps_edge.qr_fast where card_id = v_card2), null::text, 'nothing written');
+
+  -- ... but may for a card they hold an ACTIVE binding to
+  perform t.as_admin();
+  v_cor := public.create_corporate_card(v_m2, 'Gus Corp', 0, 0.900);
+  perform public.set_card_binding_password(v_cor, 'corppw1');
+  perform public.bind_member_to_card(v_cor, v_m1, 'member', 'corppw1');
+  perform t.as_nobody();
+  select * into v_qr2 from public.edge_issue_qr(v_cor, 900, v_sid1);
+  perform t.eq(split_part(v_qr2.qr_plain, '.', 2)::uuid, v_cor, 'bound member issues for the shared card');
+  update public.card_bindings set status = 'inactive' where card_id = v_cor and member_id = v_m1;
+  perform t.expect_error(format('select * from public.edge_issue_qr(%L, 900, %L)', v_cor, v_sid1),
+                         'PERMISSION_DENIED: 您沒有權限為此卡片生成 QR 碼');
+  perform t.expect_error(format('select * from public.rotate_card_qr(%L, 900, %L)', v_cor, v_sid1),
+                         'PERMISSION_DENIED: 您沒有權限為此卡片生成 QR 碼');
+
+  -- no role at all (an unknown session id is ignored, as upstream)
+  perform t.as_nobody();
+  perform t.expect_error(format('select * from public.edge_issue_qr(%L)', v_card1), 'PERMISSION_DENIED: 需要登入才能生成 QR 碼');
+  perform t.expect_error(format('select * from public.edge_issue_qr(%L, 900, %L)', v_card1, 'no-such-session'),
+                         'PERMISSION_DENIED: 需要登入才能生成 QR 碼');
+
+  -- the TTL rule is rotate_card_qr's: at least 60 s, null → 60, default 900, no maximum
+  foreach v_ttl in array array[null, -5, 0, 59, 60, 61, 900, 86400, 2000000000]::int[] loop
+    select qr_expires_at into v_rot from public.rotate_card_qr(v_card1, v_ttl, v_sid1);
+    select * into v_qr2 from public.edge_issue_qr(v_card1, v_ttl, v_sid1);
+    perform t.eq(v_qr2.qr_expires_at, v_rot, format('TTL %s as rotate_card_qr', coalesce(v_ttl::text, 'null')));
+    perform t.eq(v_qr2.qr_expires_at, now() + make_interval(secs => greatest(v_ttl, 60)), 'TTL rule');
+  end loop;
+  select * into v_qr2 from public.edge_issue_qr(p_card_id => v_card1, p_session_id => v_sid1);
+  perform t.eq(v_qr2.qr_expires_at, now() + interval '900 seconds', 'default TTL 900');
+  perform t.check(exists (select 1 from audit.event_log where action = 'QR_ROTATE' and object_id = v_card1
+                             and context = '{"ttl": null, "format": "mq1"}'::jsonb), 'audit keeps the TTL as requested');
+
+  -- a super admin may issue for any card; an unknown card fails like rotate_card_qr
+  perform t.as_admin();
+  select * into v_qr2 from public.edge_issue_qr(v_card2, 900);
+  perform t.eq(public.validate_qr_plain(v_qr2.qr_plain), v_card2, 'super_admin: any card');
+  begin
+    perform public.rotate_card_qr(v_bad);
+  exception when others then
+    get stacked diagnostics v_e1 = message_text, v_s1 = returned_sqlstate;
+  end;
+  begin
+    perform public.edge_issue_qr(v_bad);
+  exception when others then
+    get stacked diagnostics v_e2 = message_text, v_s2 = returned_sqlstate;
+  end;
+  perform t.eq(v_s1, '23503', 'rotate_card_qr: FK violation for an unknown card');
+  perform t.eq(v_s2, v_s1, 'edge_issue_qr: same SQLSTATE');
+  perform t.eq(v_e2, v_e1, 'edge_issue_qr: same message');
+  perform t.as_nobody();
+  raise notice 'PASS: edge_issue_qr: mq1 tokens under rotate_card_qr''s rules';
+end
+$test$;
+
+-- TEST: qr_states carries fast_verifier for the card's current mq1 token only
+do $test$
+declare
+  v_member uuid;
+  v_card   uuid;
+  v_sid    text;
+  v_end    jsonb;
+  v_delta  jsonb;
+  v_row    jsonb;
+  v_boot   jsonb;
+  v_qr     record;
+  v_old    record;
+  v_legacy record;
+begin
+  perform t.as_admin();
+  v_member := public.create_member_profile('Fast Hal', '0900000503', null, 'halpass1');
+  select id into v_card from public.member_cards where owner_member_id = v_member;
+  perform t.as_nobody();
+  v_end := t.pull_all('SHOP1', 'S-MQ1', 'qr_states', 100);
+
+  -- an mq1 issue reaches the pull with its verifier (card_qr_state's trigger
+  -- stamps updated_at in the same transaction that writes qr_fast)
+  v_sid := public.member_login('0900000503', 'halpass1') ->> 'session_id';
+  select * into v_qr from public.edge_issue_qr(v_card, 600, v_sid);
+  v_delta := t.pull_all('SHOP1', 'S-MQ1', 'qr_states', 100,
+                        (v_end ->> 'next_after_ts')::timestamptz, (v_end ->> 'next_after_id')::uuid);
+  perform t.eq((select count(*)::int from jsonb_array_elements(v_delta -> 'rows') r
+                 where r ->> 'card_id' = v_card::text), 1, 'the issued card, once');
+  select r into v_row from jsonb_array_elements(v_delta -> 'rows') r where r ->> 'card_id' = v_card::text;
+  perform t.check(((v_row ->> 'updated_at')::timestamptz, v_card)
+                  > ((v_end ->> 'next_after_ts')::timestamptz, (v_end ->> 'next_after_id')::uuid), 'past the cursor');
+  perform t.eq((select array_agg(k order by k) from jsonb_object_keys(v_row) k),
+               array['card_id', 'expires_at', 'fast_verifier', 'token_hash', 'updated_at'], 'qr fields');
+  perform t.eq(v_row ->> 'fast_verifier', encode(extensions.digest(v_qr.qr_plain, 'sha256'), 'hex'),
+               'fast_verifier = hex SHA-256 of the token');
+  perform t.eq(v_row ->> 'token_hash', (select token_hash from public.card_qr_state where card_id = v_card), 'token_hash');
+  perform t.eq((v_row ->> 'expires_at')::timestamptz, v_qr.qr_expires_at, 'expires_at');
+  perform t.eq(jsonb_typeof(v_row -> 'fast_verifier'), 'string', 'a JSON string');
+  -- the edge's O(1) check: the card id in the token picks the row; compare SHA-256
+  perform t.eq((select r ->> 'fast_verifier' from jsonb_array_elements(v_delta -> 'rows') r
+                 where (r ->> 'card_id')::uuid = split_part(v_qr.qr_plain, '.', 2)::uuid),
+               encode(extensions.digest(v_qr.qr_plain, 'sha256'), 'hex'), 'located by the token, verified by SHA-256');
+
+  v_boot := t.pull_all('SHOP1', 'S-MQ1', 'qr_states', 100);
+  perform t.check(exists (select 1 from jsonb_array_elements(v_boot -> 'rows') r
+                           where r ->> 'card_id' = v_card::text and r ->> 'fast_verifier' = v_row ->> 'fast_verifier'),
+                  'bootstrap carries the verifier');
+
+  -- a second mq1 issue replaces the verifier; the old token is dead everywhere
+  v_old := v_qr;
+  v_end := v_delta;
+  select * into v_qr from public.edge_issue_qr(v_card, 600, v_sid);
+  v_delta := t.pull_all('SHOP1', 'S-MQ1', 'qr_states', 100,
+                        (v_end ->> 'next_after_ts')::timestamptz, (v_end ->> 'next_after_id')::uuid);
+  select r into v_row from jsonb_array_elements(v_delta -> 'rows') r where r ->> 'card_id' = v_card::text;
+  perform t.eq(v_row ->> 'fast_verifier', encode(extensions.digest(v_qr.qr_plain, 'sha256'), 'hex'), 'new verifier');
+  perform t.expect_error(format('select public.validate_qr_plain(%L)', v_old.qr_plain), 'QR_EXPIRED_OR_INVALID');
+
+  -- an upstream rotate_card_qr makes the fast row stale: verifier null, by token_hash
+  v_end := v_delta;
+  select * into v_legacy from public.rotate_card_qr(v_card, 600, v_sid);
+  v_delta := t.pull_all('SHOP1', 'S-MQ1', 'qr_states', 100,
+                        (v_end ->> 'next_after_ts')::timestamptz, (v_end ->> 'next_after_id')::uuid);
+  select r into v_row from jsonb_array_elements(v_delta -> 'rows') r where r ->> 'card_id' = v_card::text;
+  perform t.check(v_row is not null, 'the rotation is in the delta');
+  perform t.eq(v_row -> 'fast_verifier', 'null'::jsonb, 'after rotate_card_qr: fast_verifier null');
+  perform t.eq(v_row ->> 'token_hash', (select token_hash from public.card_qr_state where card_id = v_card), 'legacy hash');
+  perform t.check((select token_hash from mps_edge.qr_fast where card_id = v_card) <> v_row ->> 'token_hash',
+                  'the qr_fast row stays, stale by token_hash');
+  perform t.expect_error(format('select public.validate_qr_plain(%L)', v_qr.qr_plain), 'QR_EXPIRED_OR_INVALID');
+  perform t.eq(public.validate_qr_plain(v_legacy.qr_plain), v_card, 'legacy tokens keep working');
+  v_boot := t.pull_all('SHOP1', 'S-MQ1', 'qr_states', 100);
+  perform t.eq((select r -> 'fast_verifier' from jsonb_array_elements(v_boot -> 'rows') r
+                 where r ->> 'card_id' = v_card::text), 'null'::jsonb, 'bootstrap: no verifier for a legacy token');
+
+  -- revoke_card_qr changes only expires_at: the verifier still matches the
+  -- token_hash, and the revocation reaches the edge as the expiry
+  select * into v_qr from public.edge_issue_qr(v_card, 600, v_sid);
+  v_end := t.pull_all('SHOP1', 'S-MQ1', 'qr_states', 100, (v_end ->> 'next_after_ts')::timestamptz,
+                      (v_end ->> 'next_after_id')::uuid);
+  perform public.revoke_card_qr(v_card, v_sid);
+  v_delta := t.pull_all('SHOP1', 'S-MQ1', 'qr_states', 100,
+                        (v_end ->> 'next_after_ts')::timestamptz, (v_end ->> 'next_after_id')::uuid);
+  select r into v_row from jsonb_array_elements(v_delta -> 'rows') r where r ->> 'card_id' = v_card::text;
+  perform t.check((v_row ->> 'expires_at')::timestamptz <= now(), 'revocation visible as the expiry');
+  perform t.eq(v_row ->> 'fast_verifier', encode(extensions.digest(v_qr.qr_plain, 'sha256'), 'hex'),
+               'revoke leaves token_hash, so the verifier is still listed');
+  perform t.expect_error(format('select public.validate_qr_plain(%L)', v_qr.qr_plain), 'QR_EXPIRED_OR_INVALID');
+  v_boot := t.pull_all('SHOP1', 'S-MQ1', 'qr_states', 100);
+  perform t.check(not exists (select 1 from jsonb_array_elements(v_boot -> 'rows') r where r ->> 'card_id' = v_card::text),
+                  'revoked card not in bootstrap');
+  perform t.as_nobody();
+  raise notice 'PASS: qr_states.fast_verifier';
+end
+$test$;
+
+-- TEST: members' apps may execute edge_issue_qr (anon, authenticated, service_role), PUBLIC may not
+do $test$
+declare
+  v_card   uuid;
+  v_no     text;
+  v_sid    text;
+  v_role   text;
+  v_msg    text;
+  v_state  text;
+  v_tok    text;
+  v_denied boolean;
+begin
+  perform t.as_admin();
+  v_card := t.new_card('Fast Ida');
+  select mp.member_no into v_no from public.member_profiles mp
+    join public.member_cards c on c.owner_member_id = mp.id where c.id = v_card;
+  perform t.as_nobody();
+  v_sid := public.member_login(v_no, 'pw123456') ->> 'session_id';
+  perform t.as_nobody();
+
+  foreach v_role in array array['anon', 'authenticated', 'service_role'] loop
+    perform t.check(has_function_privilege(v_role, 'public.edge_issue_qr(uuid, integer, text)', 'EXECUTE'),
+                    v_role || ' may execute edge_issue_qr');
+    perform t.check(not has_table_privilege(v_role, 'mps_edge.qr_fast', 'SELECT'), v_role || ' cannot read qr_fast');
+  end loop;
+  perform t.check(not exists (select 1 from pg_proc p, aclexplode(p.proacl) a
+                               where p.oid = 'public.edge_issue_qr(uuid, integer, text)'::regprocedure
+                                 and a.grantee = 0), 'not granted to PUBLIC');
+
+  foreach v_role in array array['anon', 'authenticated'] loop
+    -- no identity: it runs, and the rules refuse
+    v_msg := null;
+    v_state := null;
+    begin
+      execute format('set local role %I', v_role);
+      perform public.edge_issue_qr(v_card);
+    exception when others then
+      get stacked diagnostics v_msg = message_text, v_state = returned_sqlstate;
+    end;
+    reset role;
+    perform t.eq(v_msg, 'PERMISSION_DENIED: 需要登入才能生成 QR 碼', v_role || ' without a login: no-login error');
+    perform t.eq(v_state, 'P0001', v_role || ': a business error, not insufficient_privilege');
+
+    -- a member's app: the API role plus the member's session id
+    execute format('set local role %I', v_role);
+    select qr_plain into v_tok from public.edge_issue_qr(v_card, 900, v_sid);
+    reset role;
+    perform t.as_nobody();
+    perform t.check(v_tok ~ '^mq1\.[0-9a-f]{32}\.[A-Za-z0-9_-]{43}$', v_role || ' + member session issues an mq1 token');
+    perform t.eq(public.validate_qr_plain(v_tok), v_card, v_role || ': central validates it');
+
+    -- the edge RPCs stay closed
+    v_denied := false;
+    begin
+      execute format('set local role %I', v_role);
+      perform public.edge_apply_batch('S-X', 'SHOP1', '[]');
+    exception when insufficient_privilege then
+      v_denied := true;
+    end;
+    reset role;
+    perform t.check(v_denied, v_role || ' still cannot execute edge_apply_batch');
+  end loop;
+  raise notice 'PASS: edge_issue_qr execute rights';
 end
 $test$;
 
@@ -1045,5 +1483,79 @@ begin
   perform t.dblink_disconnect('c1');
   perform t.dblink_disconnect('c2');
   raise notice 'PASS: concurrency';
+end
+$test$;
+
+-- SETUP: a card and two sessions of its member for the mq1 race (committed)
+do $setup$
+declare
+  v_member uuid;
+begin
+  perform t.as_admin();
+  v_member := public.create_member_profile('Race Mia', '0900000504', null, 'miapass1');
+  insert into t.ctx values ('mq1_card', (select id from public.member_cards where owner_member_id = v_member)::text)
+    on conflict (k) do update set v = excluded.v;
+  perform t.as_nobody();
+  insert into t.ctx values ('mq1_sid1', public.member_login('0900000504', 'miapass1') ->> 'session_id')
+    on conflict (k) do update set v = excluded.v;
+  insert into t.ctx values ('mq1_sid2', public.member_login('0900000504', 'miapass1') ->> 'session_id')
+    on conflict (k) do update set v = excluded.v;
+  perform t.as_nobody();
+end
+$setup$;
+
+-- TEST: edge_issue_qr racing rotate_card_qr: the card_qr_state row lock orders them, the last writer wins
+do $test$
+declare
+  v_conn text := format('host=127.0.0.1 port=%s dbname=%s user=%s',
+                        current_setting('port'), current_database(), current_user);
+  v_card uuid := (select v::uuid from t.ctx where k = 'mq1_card');
+  v_sid1 text := (select v from t.ctx where k = 'mq1_sid1');
+  v_sid2 text := (select v from t.ctx where k = 'mq1_sid2');
+  v_fast text;
+  v_lgcy text;
+  v_row  jsonb;
+begin
+  perform t.dblink_connect('c1', v_conn);
+  perform t.dblink_connect('c2', v_conn);
+
+  -- 1. mq1 first, rotate_card_qr waits and commits last: the verifier is stale
+  perform t.dblink_exec('c1', 'begin');
+  select r into v_fast from t.dblink('c1', format('select qr_plain from public.edge_issue_qr(%L, 900, %L)',
+                                                  v_card, v_sid1)) as x(r text);
+  perform t.dblink_send_query('c2', format('select qr_plain from public.rotate_card_qr(%L, 900, %L)', v_card, v_sid2));
+  perform pg_sleep(0.3);
+  perform t.eq(t.dblink_is_busy('c2'), 1, 'rotate_card_qr waits for edge_issue_qr');
+  perform t.dblink_exec('c1', 'commit');
+  select r into v_lgcy from t.dblink_get_result('c2') as x(r text);
+  perform * from t.dblink_get_result('c2') as x(r text);
+  select r into v_row from jsonb_array_elements(public.edge_pull_changes('SHOP1', 'S-RACE', 'qr_states', '-infinity',
+                                                                         null, 5000) -> 'rows') r
+   where r ->> 'card_id' = v_card::text;
+  perform t.eq(v_row -> 'fast_verifier', 'null'::jsonb, 'rotate committed last: no verifier');
+  perform t.eq(public.validate_qr_plain(v_lgcy), v_card, 'the legacy token is current');
+  perform t.expect_error(format('select public.validate_qr_plain(%L)', v_fast), 'QR_EXPIRED_OR_INVALID');
+
+  -- 2. rotate_card_qr first, mq1 waits and commits last: the verifier is current
+  perform t.dblink_exec('c1', 'begin');
+  select r into v_lgcy from t.dblink('c1', format('select qr_plain from public.rotate_card_qr(%L, 900, %L)',
+                                                  v_card, v_sid1)) as x(r text);
+  perform t.dblink_send_query('c2', format('select qr_plain from public.edge_issue_qr(%L, 900, %L)', v_card, v_sid2));
+  perform pg_sleep(0.3);
+  perform t.eq(t.dblink_is_busy('c2'), 1, 'edge_issue_qr waits for rotate_card_qr');
+  perform t.dblink_exec('c1', 'commit');
+  select r into v_fast from t.dblink_get_result('c2') as x(r text);
+  perform * from t.dblink_get_result('c2') as x(r text);
+  select r into v_row from jsonb_array_elements(public.edge_pull_changes('SHOP1', 'S-RACE', 'qr_states', '-infinity',
+                                                                         null, 5000) -> 'rows') r
+   where r ->> 'card_id' = v_card::text;
+  perform t.eq(v_row ->> 'fast_verifier', encode(extensions.digest(v_fast, 'sha256'), 'hex'),
+               'edge_issue_qr committed last: its verifier');
+  perform t.eq(public.validate_qr_plain(v_fast), v_card, 'the mq1 token is current');
+  perform t.expect_error(format('select public.validate_qr_plain(%L)', v_lgcy), 'QR_EXPIRED_OR_INVALID');
+
+  perform t.dblink_disconnect('c1');
+  perform t.dblink_disconnect('c2');
+  raise notice 'PASS: mq1 vs rotate_card_qr race';
 end
 $test$;

@@ -214,7 +214,10 @@ impl TestServer {
 
     pub async fn login(&self, user: &str, pw: &str) -> String {
         let pair = self.login_pair(user, pw).await;
-        pair["access_token"].as_str().expect("access_token").to_string()
+        pair["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string()
     }
 
     pub async fn owner_token(&self) -> String {
@@ -269,12 +272,7 @@ impl TestServer {
         self.qr_ttl(card_no, 600).await
     }
 
-    pub async fn charge_with(
-        &self,
-        token: &str,
-        body: &Value,
-        headers: &[(&str, &str)],
-    ) -> Resp {
+    pub async fn charge_with(&self, token: &str, body: &Value, headers: &[(&str, &str)]) -> Resp {
         self.send(
             Method::POST,
             &format!("{API}/merchant/charge"),
@@ -292,7 +290,6 @@ impl TestServer {
     }
 
     /// A fresh QR for `card_no`, charged; asserts success and returns the body.
-    #[track_caller]
     pub async fn charge_card(&self, token: &str, card_no: &str, amount: &str) -> Value {
         let qr = self.qr(card_no).await;
         let r = self.charge(token, &qr, amount).await;
@@ -340,11 +337,9 @@ impl TestServer {
         T: Send + 'static,
     {
         let db = self.db.clone();
-        tokio::task::spawn_blocking(move || {
-            db.read_blocking(|c| Ok(f(c)?)).expect("db read")
-        })
-        .await
-        .expect("read task")
+        tokio::task::spawn_blocking(move || db.read_blocking(|c| Ok(f(c)?)).expect("db read"))
+            .await
+            .expect("read task")
     }
 
     /// Runs a write through the single writer on a blocking thread.
@@ -385,7 +380,7 @@ impl TestServer {
     }
 }
 
-async fn into_resp(res: reqwest::Response) -> Resp {
+pub async fn into_resp(res: reqwest::Response) -> Resp {
     let status = res.status();
     let headers = res.headers().clone();
     let text = res.text().await.expect("body");
@@ -417,4 +412,34 @@ pub async fn raw_request(
         req = req.body(b);
     }
     into_resp(req.send().await.expect("request")).await
+}
+
+/// Sends the same POST many times at once; returns the responses (in completion order).
+pub async fn concurrent_posts(
+    srv: &TestServer,
+    path: &str,
+    token: &str,
+    requests: Vec<(Value, Vec<(String, String)>)>,
+) -> Vec<Resp> {
+    let mut set = tokio::task::JoinSet::new();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(requests.len()));
+    for (body, headers) in requests {
+        let client = srv.client.clone();
+        let url = srv.url(path);
+        let token = token.to_string();
+        let barrier = barrier.clone();
+        set.spawn(async move {
+            let mut req = client.post(url).bearer_auth(token).json(&body);
+            for (k, v) in headers {
+                req = req.header(k, v);
+            }
+            barrier.wait().await;
+            into_resp(req.send().await.expect("request")).await
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(r) = set.join_next().await {
+        out.push(r.expect("request task"));
+    }
+    out
 }

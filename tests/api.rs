@@ -1,0 +1,1541 @@
+//! HTTP integration tests: the real server, a real SQLite database, real requests.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+
+use common::{amt, cents, concurrent_posts, fmt_cents, Resp, TestServer, API};
+use mps_edge::config::Secret;
+use mps_edge::domain::Role;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+// ---------------------------------------------------------------------------------
+// Basics
+// ---------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn health_ready_and_unknown_routes() {
+    let srv = TestServer::start().await;
+    for path in ["/health", "/api/v1/health"] {
+        let r = srv.get(path, None).await;
+        assert_eq!(r.assert_ok()["status"], "ok", "{path}");
+    }
+    for path in ["/ready", "/api/v1/ready"] {
+        let r = srv.get(path, None).await;
+        let body = r.assert_ok();
+        assert_eq!(body["status"], "ready", "{path}");
+        assert_eq!(body["mode"], "standalone", "{path}");
+    }
+    // Every response carries a request id.
+    let r = srv.get("/health", None).await;
+    assert!(r.headers.get("x-request-id").is_some());
+
+    for path in [
+        "/nope",
+        "/api/v1/nope",
+        "/api/v2/merchant/charge",
+        "/api/v1/merchant",
+    ] {
+        srv.get(path, None).await.assert_error(404, "NOT_FOUND");
+    }
+    let token = srv.owner_token().await;
+    srv.get("/api/v1/merchant/charges", Some(&token))
+        .await
+        .assert_error(404, "NOT_FOUND");
+}
+
+// ---------------------------------------------------------------------------------
+// Sign-in, sessions and lockout
+// ---------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn login_me_refresh_rotation_and_logout() {
+    let srv = TestServer::start().await;
+    let (user, pw) = srv.owner.clone();
+    let pair = srv.login_pair(&user, &pw).await;
+    assert_eq!(pair["token_type"], "Bearer");
+    assert_eq!(pair["expires_in"], 900);
+    assert_eq!(pair["user"]["username"], "owner");
+    assert_eq!(pair["user"]["role"], "owner");
+    let access = pair["access_token"].as_str().unwrap().to_string();
+    let refresh1 = pair["refresh_token"].as_str().unwrap().to_string();
+
+    let me = srv.get(&format!("{API}/auth/me"), Some(&access)).await;
+    let me = me.assert_ok();
+    assert_eq!(me["user"]["username"], "owner");
+    assert_eq!(me["user"]["role"], "owner");
+    let perms: Vec<&str> = me["user"]["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert!(perms.contains(&"merchant:charge"));
+    assert!(perms.contains(&"merchant:refund"));
+
+    // Wrong password and unknown user look the same.
+    srv.login_resp(&user, "wrong-password")
+        .await
+        .assert_error(401, "INVALID_CREDENTIALS");
+    srv.login_resp("nobody", "whatever-password")
+        .await
+        .assert_error(401, "INVALID_CREDENTIALS");
+
+    // Rotation: refresh1 → pair 2.
+    let r = srv
+        .post(
+            &format!("{API}/auth/refresh"),
+            None,
+            &json!({ "refresh_token": refresh1 }),
+        )
+        .await;
+    let pair2 = r.assert_ok().clone();
+    let access2 = pair2["access_token"].as_str().unwrap().to_string();
+    let refresh2 = pair2["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(refresh2, refresh1);
+    assert_ne!(access2, access);
+    srv.get(&format!("{API}/auth/me"), Some(&access2))
+        .await
+        .assert_ok();
+
+    // The rotated refresh token comes back: refused, and the whole family ends.
+    srv.post(
+        &format!("{API}/auth/refresh"),
+        None,
+        &json!({ "refresh_token": refresh1 }),
+    )
+    .await
+    .assert_error(401, "INVALID_TOKEN");
+    srv.post(
+        &format!("{API}/auth/refresh"),
+        None,
+        &json!({ "refresh_token": refresh2 }),
+    )
+    .await
+    .assert_error(401, "INVALID_TOKEN");
+    for t in [&access, &access2] {
+        srv.get(&format!("{API}/auth/me"), Some(t))
+            .await
+            .assert_error(401, "INVALID_TOKEN");
+    }
+
+    // Logout ends the access token at once, but not other sessions.
+    let pair3 = srv.login_pair(&user, &pw).await;
+    let access3 = pair3["access_token"].as_str().unwrap().to_string();
+    let refresh3 = pair3["refresh_token"].as_str().unwrap().to_string();
+    let other = srv.owner_token().await;
+    srv.get(&format!("{API}/auth/me"), Some(&access3))
+        .await
+        .assert_ok();
+    let r = srv
+        .send(
+            Method::POST,
+            &format!("{API}/auth/logout"),
+            Some(&access3),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(r.assert_ok()["success"], true);
+    srv.get(&format!("{API}/auth/me"), Some(&access3))
+        .await
+        .assert_error(401, "INVALID_TOKEN");
+    srv.post(
+        &format!("{API}/auth/refresh"),
+        None,
+        &json!({ "refresh_token": refresh3 }),
+    )
+    .await
+    .assert_error(401, "INVALID_TOKEN");
+    srv.get(&format!("{API}/merchant/transactions"), Some(&access3))
+        .await
+        .assert_error(401, "INVALID_TOKEN");
+    srv.get(&format!("{API}/auth/me"), Some(&other))
+        .await
+        .assert_ok();
+    // Logging out twice with the dead token is refused, not a crash.
+    srv.send(
+        Method::POST,
+        &format!("{API}/auth/logout"),
+        Some(&access3),
+        &[],
+        None,
+    )
+    .await
+    .assert_error(401, "INVALID_TOKEN");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lockout_after_five_failed_logins() {
+    let srv = TestServer::start().await;
+    srv.create_user("clerk", "clerk-password-1", Role::Manager)
+        .await;
+    // Four failures, then a success resets the count.
+    for _ in 0..4 {
+        srv.login_resp("clerk", "bad-password")
+            .await
+            .assert_error(401, "INVALID_CREDENTIALS");
+    }
+    srv.login_resp("clerk", "clerk-password-1")
+        .await
+        .assert_ok();
+    for _ in 0..4 {
+        srv.login_resp("clerk", "bad-password")
+            .await
+            .assert_error(401, "INVALID_CREDENTIALS");
+    }
+    // The fifth failure in a row locks the account.
+    let r = srv.login_resp("clerk", "bad-password").await;
+    let details = r.assert_error(429, "LOGIN_LOCKED");
+    let retry = details["retry_after_secs"].as_i64().unwrap();
+    assert!(retry > 0 && retry <= 300, "{retry}");
+    // Even the right password is refused while locked.
+    srv.login_resp("clerk", "clerk-password-1")
+        .await
+        .assert_error(429, "LOGIN_LOCKED");
+    // Other accounts are not affected.
+    srv.owner_token().await;
+    let locked: Option<i64> = srv
+        .read(|c| {
+            c.query_row(
+                "SELECT locked_until FROM users WHERE username = 'clerk'",
+                [],
+                |r| r.get(0),
+            )
+        })
+        .await;
+    assert!(locked.is_some());
+}
+
+// ---------------------------------------------------------------------------------
+// Charges
+// ---------------------------------------------------------------------------------
+
+#[track_caller]
+fn assert_charge(body: &Value, raw: &str, discount: &str, fin: &str, points: i64) {
+    let tx = &body["transaction"];
+    assert_eq!(amt(&tx["raw_amount"]), raw, "raw: {body}");
+    assert_eq!(amt(&tx["discount"]), discount, "discount: {body}");
+    assert_eq!(amt(&tx["final_amount"]), fin, "final: {body}");
+    assert_eq!(tx["points_earned"], points, "points: {body}");
+    assert_eq!(tx["status"], "completed");
+    assert_eq!(tx["sync_state"], "pending");
+    assert!(tx["tx_no"].as_str().unwrap().starts_with("PAY-DEMO-"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn charge_figures_follow_the_money_rules() {
+    let srv = TestServer::start().await;
+    let t = srv.owner_token().await;
+
+    // Contract §3.8 worked example: corporate discount 0.800, 10.01 → 8.01, 10 points.
+    let b = srv.charge_card(&t, "STD00000021", "10.01").await;
+    assert_charge(&b, "10.01", "0.800", "8.01", 10);
+    assert_eq!(b["customer_info"]["card_no"], "STD00000021");
+    assert_eq!(b["customer_info"]["card_type"], "standard");
+    assert_eq!(amt(&b["customer_info"]["balance_after"]), "2991.99");
+    assert_eq!(b["customer_info"]["points_after"], 110);
+    assert_eq!(b["customer_info"]["member_level"], 0);
+
+    // Level 1 (0.950): 12.30 → 11.685 → 11.69 (half away from zero).
+    let b = srv.charge_card(&t, "STD00000004", "12.30").await;
+    assert_charge(&b, "12.30", "0.950", "11.69", 12);
+    assert_eq!(amt(&b["customer_info"]["balance_after"]), "1238.31");
+    assert_eq!(b["customer_info"]["member_level"], 1);
+    // 99.99 × 0.95 = 94.9905 → 94.99; points are the floor of the raw amount.
+    let b = srv.charge_card(&t, "STD00000004", "99.99").await;
+    assert_charge(&b, "99.99", "0.950", "94.99", 99);
+    assert_eq!(amt(&b["customer_info"]["balance_after"]), "1143.32");
+
+    // Level 3 (0.850), sent as a JSON number: 10.01 → 8.5085 → 8.51.
+    let qr = srv.qr("STD00000010").await;
+    let r = srv
+        .charge_with(&t, &json!({"qr_plain": qr, "amount": 10.01}), &[])
+        .await;
+    assert_charge(r.assert_ok(), "10.01", "0.850", "8.51", 10);
+
+    // Level 2 (0.900) vs corporate: none here, so 0.900. 0.05 × 0.9 = 0.045 → 0.05.
+    let b = srv.charge_card(&t, "STD00000007", "0.05").await;
+    assert_charge(&b, "0.05", "0.900", "0.05", 0);
+
+    // Full price at level 0; integer amounts and one decimal are fine.
+    let b = srv.charge_card(&t, "STD00000001", "7").await;
+    assert_charge(&b, "7.00", "1.000", "7.00", 7);
+    let b = srv.charge_card(&t, "STD00000001", "0.5").await;
+    assert_charge(&b, "0.50", "1.000", "0.50", 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn level_up_takes_effect_from_the_next_charge() {
+    let srv = TestServer::start().await;
+    let t = srv.owner_token().await;
+    // STD00000003: 990 points, level 0, balance 1000.00.
+    let b = srv.charge_card(&t, "STD00000003", "20.00").await;
+    assert_charge(&b, "20.00", "1.000", "20.00", 20);
+    assert_eq!(b["customer_info"]["points_after"], 1010);
+    assert_eq!(b["customer_info"]["member_level"], 1);
+    assert_eq!(amt(&b["customer_info"]["balance_after"]), "980.00");
+
+    let b = srv.charge_card(&t, "STD00000003", "20.00").await;
+    assert_charge(&b, "20.00", "0.950", "19.00", 20);
+    assert_eq!(b["customer_info"]["points_after"], 1030);
+    assert_eq!(b["customer_info"]["member_level"], 1);
+    assert_eq!(amt(&b["customer_info"]["balance_after"]), "961.00");
+
+    // The QR check shows the new level and points.
+    let qr = srv.qr("STD00000003").await;
+    let v = srv.validate_qr(&t, &qr).await;
+    let info = &v.assert_ok()["card_info"];
+    assert_eq!(info["member_level"], 1);
+    assert_eq!(info["points"], 1030);
+    assert_eq!(amt(&info["balance"]), "961.00");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn balance_after_decreases_exactly_and_insufficient_balance() {
+    let srv = TestServer::start().await;
+    let t = srv.owner_token().await;
+    // STD00000020: 5250.00, 12000 points → level 3, 0.850.
+    let mut balance = 525_000;
+    for (raw, fin) in [
+        ("10.01", "8.51"),
+        ("0.01", "0.01"),
+        ("0.03", "0.03"),
+        ("123.45", "104.93"),
+        ("1.10", "0.94"),
+        ("1999.99", "1699.99"),
+    ] {
+        let b = srv.charge_card(&t, "STD00000020", raw).await;
+        assert_eq!(amt(&b["transaction"]["final_amount"]), fin, "{raw}");
+        balance -= cents(&b["transaction"]["final_amount"]);
+        assert_eq!(
+            amt(&b["customer_info"]["balance_after"]),
+            fmt_cents(balance),
+            "{raw}"
+        );
+    }
+    assert_eq!(fmt_cents(balance), "3435.59");
+    assert_eq!(srv.available("STD00000020").await, balance);
+
+    // STD00000001: 500.00 at full price.
+    let qr = srv.qr("STD00000001").await;
+    let r = srv.charge(&t, &qr, "500.01").await;
+    let d = r.assert_error(422, "INSUFFICIENT_BALANCE");
+    assert_eq!(amt(&d["available_balance"]), "500.00");
+    assert_eq!(amt(&d["required"]), "500.01");
+    // A declined charge does not use up the QR; the exact balance passes.
+    let r = srv.charge(&t, &qr, "500.00").await;
+    assert_eq!(
+        amt(&r.assert_ok()["customer_info"]["balance_after"]),
+        "0.00"
+    );
+    let qr = srv.qr("STD00000001").await;
+    srv.charge(&t, &qr, "0.01")
+        .await
+        .assert_error(422, "INSUFFICIENT_BALANCE");
+    assert_eq!(srv.available("STD00000001").await, 0);
+    let n = srv
+        .count("SELECT COUNT(*) FROM transactions WHERE tx_type = 'payment'")
+        .await;
+    assert_eq!(n, 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn frozen_corporate_and_voucher_cards_cannot_pay() {
+    let srv = TestServer::start().await;
+    let t = srv.owner_token().await;
+    for (card, code) in [
+        ("STD00000023", "CARD_NOT_ACTIVE"),
+        ("COR00000022", "CORPORATE_CARD_CANNOT_PAY"),
+        ("VCH00000024", "UNSUPPORTED_CARD_TYPE_FOR_PAYMENT"),
+    ] {
+        let qr = srv.qr(card).await;
+        let d = srv
+            .charge(&t, &qr, "1.00")
+            .await
+            .assert_error(422, code)
+            .clone();
+        if code == "CARD_NOT_ACTIVE" {
+            assert_eq!(d["status"], "inactive");
+        }
+        // The QR still resolves: validate shows the card.
+        let v = srv.validate_qr(&t, &qr).await;
+        assert_eq!(v.assert_ok()["card_info"]["card_no"], card);
+    }
+    assert_eq!(srv.count("SELECT COUNT(*) FROM transactions").await, 0);
+    assert_eq!(srv.count("SELECT COUNT(*) FROM outbox").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn expired_and_rotated_qr_tokens_are_refused() {
+    let srv = TestServer::start().await;
+    let t = srv.owner_token().await;
+
+    // Expired, never scanned before.
+    let qr = srv.qr_ttl("STD00000002", 60).await;
+    expire_qr(&srv, "STD00000002").await;
+    srv.charge(&t, &qr, "1.00")
+        .await
+        .assert_error(422, "QR_EXPIRED_OR_INVALID");
+    srv.validate_qr(&t, &qr)
+        .await
+        .assert_error(422, "QR_EXPIRED_OR_INVALID");
+
+    // Expired after a successful validate (the resolver has seen it).
+    let qr = srv.qr_ttl("STD00000005", 60).await;
+    srv.validate_qr(&t, &qr).await.assert_ok();
+    expire_qr(&srv, "STD00000005").await;
+    srv.charge(&t, &qr, "1.00")
+        .await
+        .assert_error(422, "QR_EXPIRED_OR_INVALID");
+
+    // Rotated: the old token, seen and unseen, fails after a new issue; the new one pays.
+    let seen = srv.qr("STD00000006").await;
+    srv.validate_qr(&t, &seen).await.assert_ok();
+    let unseen = srv.qr("STD00000006").await;
+    let current = srv.qr("STD00000006").await;
+    for old in [&seen, &unseen] {
+        srv.charge(&t, old, "1.00")
+            .await
+            .assert_error(422, "QR_EXPIRED_OR_INVALID");
+    }
+    srv.charge(&t, &current, "1.00").await.assert_ok();
+    assert_eq!(srv.count("SELECT COUNT(*) FROM transactions").await, 1);
+}
+
+async fn expire_qr(srv: &TestServer, card_no: &str) {
+    let card_no = card_no.to_string();
+    let n = srv
+        .write(move |c| {
+            c.execute(
+                "UPDATE card_qr_state SET expires_at_unix = strftime('%s','now') - 1
+                 WHERE card_id = (SELECT id FROM cards WHERE card_no = ?1)",
+                [card_no],
+            )
+        })
+        .await;
+    assert_eq!(n, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_qr_token_charges_once() {
+    let srv = TestServer::start().await;
+    let t = srv.owner_token().await;
+    let qr = srv.qr("STD00000011").await;
+    srv.charge(&t, &qr, "5.00").await.assert_ok();
+    srv.charge(&t, &qr, "5.00")
+        .await
+        .assert_error(422, "QR_ALREADY_USED");
+    srv.charge(&t, &qr, "6.00")
+        .await
+        .assert_error(422, "QR_ALREADY_USED");
+    assert_eq!(srv.available("STD00000011").await, 300_000 - 500);
+    // A fresh token pays again.
+    srv.charge_card(&t, "STD00000011", "5.00").await;
+    assert_eq!(srv.available("STD00000011").await, 300_000 - 1000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_qr_token_charges_again_when_single_use_is_off() {
+    let srv = TestServer::start_with(|c| c.qr.single_use = false).await;
+    let t = srv.owner_token().await;
+    let qr = srv.qr("STD00000011").await;
+    let a = srv.charge(&t, &qr, "5.00").await.assert_ok().clone();
+    let b = srv.charge(&t, &qr, "5.00").await.assert_ok().clone();
+    assert_ne!(a["transaction"]["tx_no"], b["transaction"]["tx_no"]);
+    assert_eq!(amt(&b["customer_info"]["balance_after"]), "2990.00");
+    assert_eq!(srv.count("SELECT COUNT(*) FROM transactions").await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn qr_validate_shows_the_card_and_does_not_consume() {
+    let srv = TestServer::start().await;
+    let t = srv.owner_token().await;
+    let qr = srv.qr("STD00000004").await;
+    for _ in 0..2 {
+        let r = srv.validate_qr(&t, &qr).await;
+        let v = r.assert_ok();
+        assert_eq!(v["valid"], true);
+        assert!(v["card_id"].is_string());
+        let info = &v["card_info"];
+        assert_eq!(info["card_no"], "STD00000004");
+        assert_eq!(info["card_type"], "standard");
+        assert_eq!(info["status"], "active");
+        assert_eq!(amt(&info["balance"]), "1250.00");
+        assert_eq!(info["member_level"], 1);
+        assert_eq!(info["points"], 1000);
+    }
+    let b = srv.charge(&t, &qr, "100.00").await;
+    assert_eq!(
+        amt(&b.assert_ok()["customer_info"]["balance_after"]),
+        "1155.00"
+    );
+    // The balance shown reflects the unsynced charge.
+    let qr = srv.qr("STD00000004").await;
+    let r = srv.validate_qr(&t, &qr).await;
+    assert_eq!(amt(&r.assert_ok()["card_info"]["balance"]), "1155.00");
+    assert_eq!(r.json["card_info"]["points"], 1100);
+    assert_eq!(srv.count("SELECT COUNT(*) FROM transactions").await, 1);
+    // With single-use on, validating a token that already paid says so.
+    let _ = srv.charge(&t, &qr, "1.00").await.assert_ok();
+    srv.validate_qr(&t, &qr)
+        .await
+        .assert_error(422, "QR_ALREADY_USED");
+}
+
+// ---------------------------------------------------------------------------------
+// Refunds
+// ---------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refund_partial_full_over_and_detail() {
+    let srv = TestServer::start().await;
+    let t = srv.owner_token().await;
+    // Contract §3.9 sequence on an 80.00 payment (STD00000011: 3000.00, level 0).
+    let pay = srv.charge_card(&t, "STD00000011", "80.00").await;
+    let pay_no = pay["transaction"]["tx_no"].as_str().unwrap().to_string();
+    assert_eq!(srv.available("STD00000011").await, 292_000);
+
+    let r = srv.refund(&t, &pay_no, "30.00").await;
+    let b = r.assert_ok().clone();
+    assert_eq!(amt(&b["refund"]["refunded_amount"]), "30.00");
+    assert_eq!(amt(&b["remaining_refundable"]), "50.00");
+    assert_eq!(b["refund"]["original_tx_no"], pay_no);
+    assert_eq!(b["refund"]["status"], "completed");
+    let ref1 = b["refund"]["refund_tx_no"].as_str().unwrap().to_string();
+    assert!(ref1.starts_with("REF-DEMO-"), "{ref1}");
+    assert_eq!(srv.available("STD00000011").await, 295_000);
+
+    let d = srv
+        .refund(&t, &pay_no, "60.00")
+        .await
+        .assert_error(422, "REFUND_EXCEEDS_REMAINING")
+        .clone();
+    assert_eq!(amt(&d["remaining_refundable"]), "50.00");
+    assert_eq!(amt(&d["requested"]), "60.00");
+
+    // Still completed while something remains.
+    let detail = srv.tx_detail(&t, &pay_no).await;
+    let tx = &detail.assert_ok()["transaction"];
+    assert_eq!(tx["status"], "completed");
+    assert_eq!(amt(&tx["refunded_amount"]), "30.00");
+    assert_eq!(amt(&tx["remaining_refundable"]), "50.00");
+
+    let b = srv.refund(&t, &pay_no, "50").await.assert_ok().clone();
+    assert_eq!(amt(&b["remaining_refundable"]), "0.00");
+    let ref2 = b["refund"]["refund_tx_no"].as_str().unwrap().to_string();
+    srv.refund(&t, &pay_no, "0.01")
+        .await
+        .assert_error(422, "REFUND_EXCEEDS_REMAINING");
+    assert_eq!(srv.available("STD00000011").await, 300_000);
+
+    let r = srv.tx_detail(&t, &pay_no).await;
+    let detail = r.assert_ok();
+    let tx = &detail["transaction"];
+    assert_eq!(tx["tx_type"], "payment");
+    assert_eq!(tx["status"], "refunded");
+    assert_eq!(amt(&tx["final_amount"]), "80.00");
+    assert_eq!(amt(&tx["refunded_amount"]), "80.00");
+    assert_eq!(amt(&tx["remaining_refundable"]), "0.00");
+    assert_eq!(tx["card_no"], "STD00000011");
+    let refunds = detail["refunds"].as_array().unwrap();
+    let nos: Vec<&str> = refunds
+        .iter()
+        .map(|r| r["tx_no"].as_str().unwrap())
+        .collect();
+    assert_eq!(nos, vec![ref1.as_str(), ref2.as_str()]);
+    assert_eq!(amt(&refunds[0]["final_amount"]), "30.00");
+    assert_eq!(amt(&refunds[1]["final_amount"]), "50.00");
+    for r in refunds {
+        assert_eq!(r["tx_type"], "refund");
+        assert_eq!(r["original_tx_no"], pay_no);
+        assert_eq!(amt(&r["discount_applied"]), "1.000");
+        assert_eq!(r["points_earned"], 0);
+    }
+
+    // A refund's own detail has no refunds and no refundable figures.
+    let r = srv.tx_detail(&t, &ref1).await;
+    let d = r.assert_ok();
+    assert_eq!(d["transaction"]["tx_type"], "refund");
+    assert!(d["transaction"]["remaining_refundable"].is_null());
+    assert_eq!(d["refunds"], json!([]));
+
+    // Refunding a refund; unknown originals; unknown detail.
+    srv.refund(&t, &ref1, "1.00")
+        .await
+        .assert_error(422, "ONLY_COMPLETED_PAYMENT_REFUNDABLE");
+    for no in ["PAY-DEMO-9999999999", "PAY0000000009", "nope"] {
+        srv.refund(&t, no, "1.00")
+            .await
+            .assert_error(404, "ORIGINAL_TX_NOT_FOUND");
+    }
+    srv.tx_detail(&t, "PAY-DEMO-9999999999")
+        .await
+        .assert_error(404, "TX_NOT_FOUND");
+
+    // Points earned on the payment are not reversed (central's rule).
+    let pts: i64 = srv
+        .read(|c| {
+            c.query_row(
+                "SELECT pending_points FROM cards WHERE card_no = 'STD00000011'",
+                [],
+                |r| r.get(0),
+            )
+        })
+        .await;
+    assert_eq!(pts, 80);
+    assert_eq!(
+        srv.count("SELECT COUNT(*) FROM outbox WHERE op_type = 'refund'")
+            .await,
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_refunds_never_over_refund() {
+    let srv = TestServer::start().await;
+    let t = srv.owner_token().await;
+    let pay = srv.charge_card(&t, "STD00000012", "50.00").await;
+    let pay_no = pay["transaction"]["tx_no"].as_str().unwrap().to_string();
+    let before = srv.available("STD00000012").await;
+
+    let requests = (0..20)
+        .map(|_| {
+            (
+                json!({"original_tx_no": pay_no, "refund_amount": "10.00"}),
+                Vec::new(),
+            )
+        })
+        .collect();
+    let results = concurrent_posts(&srv, &format!("{API}/merchant/refund"), &t, requests).await;
+    let ok: Vec<&Resp> = results.iter().filter(|r| r.status == 200).collect();
+    assert_eq!(ok.len(), 5, "{results:#?}");
+    for r in results.iter().filter(|r| r.status != 200) {
+        r.assert_error(422, "REFUND_EXCEEDS_REMAINING");
+    }
+    let total: i64 = ok
+        .iter()
+        .map(|r| cents(&r.json["refund"]["refunded_amount"]))
+        .sum();
+    assert_eq!(total, 5000);
+    // 40, 30, 20, 10 and 0 remain after the five, in some order.
+    let mut remaining: Vec<String> = ok
+        .iter()
+        .map(|r| amt(&r.json["remaining_refundable"]))
+        .collect();
+    remaining.sort();
+    assert_eq!(remaining, vec!["0.00", "10.00", "20.00", "30.00", "40.00"]);
+
+    let sum: i64 = srv
+        .read(move |c| {
+            c.query_row(
+                "SELECT COALESCE(SUM(final_amount_cents), 0) FROM transactions WHERE tx_type = 'refund'",
+                [],
+                |r| r.get(0),
+            )
+        })
+        .await;
+    assert_eq!(sum, 5000);
+    let r = srv.tx_detail(&t, &pay_no).await;
+    let d = r.assert_ok();
+    assert_eq!(d["transaction"]["status"], "refunded");
+    assert_eq!(amt(&d["transaction"]["refunded_amount"]), "50.00");
+    assert_eq!(d["refunds"].as_array().unwrap().len(), 5);
+    assert_eq!(srv.available("STD00000012").await, before + 5000);
+}
+
+// ---------------------------------------------------------------------------------
+// Idempotency
+// ---------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn idempotent_charge_retries_replay_the_original() {
+    let srv = TestServer::start().await;
+    let t = srv.owner_token().await;
+    let start = srv.available("STD00000013").await;
+
+    // Header key.
+    let qr = srv.qr("STD00000013").await;
+    let body = json!({"qr_plain": qr, "amount": "12.34"});
+    let first = srv
+        .charge_with(&t, &body, &[("Idempotency-Key", "pos-1-0001")])
+        .await;
+    first.assert_ok();
+    assert!(!first.replayed());
+    let again = srv
+        .charge_with(&t, &body, &[("Idempotency-Key", "pos-1-0001")])
+        .await;
+    again.assert_ok();
+    assert!(again.replayed());
+    assert_eq!(again.text, first.text);
+    // The same request with the key in the body instead, and the amount as a number.
+    let same = json!({"qr_plain": qr, "amount": 12.34, "idempotency_key": "pos-1-0001"});
+    let r = srv.charge_with(&t, &same, &[]).await;
+    assert!(r.replayed());
+    assert_eq!(r.text, first.text);
+    assert_eq!(srv.available("STD00000013").await, start - 1234);
+
+    // Same key, different amount (or QR): a conflict, nothing charged.
+    let other = json!({"qr_plain": qr, "amount": "12.35"});
+    srv.charge_with(&t, &other, &[("Idempotency-Key", "pos-1-0001")])
+        .await
+        .assert_error(409, "IDEMPOTENCY_KEY_REUSED");
+    let qr2 = srv.qr("STD00000013").await;
+    srv.charge_with(
+        &t,
+        &json!({"qr_plain": qr2, "amount": "12.34"}),
+        &[("Idempotency-Key", "pos-1-0001")],
+    )
+    .await
+    .assert_error(409, "IDEMPOTENCY_KEY_REUSED");
+
+    // The token was consumed and has since been rotated: the retry still gets its answer.
+    let r = srv
+        .charge_with(&t, &body, &[("Idempotency-Key", "pos-1-0001")])
+        .await;
+    assert!(r.replayed());
+    assert_eq!(r.text, first.text);
+
+    // Body key, then header key with the same value.
+    let qr3 = srv.qr("STD00000012").await;
+    let body3 = json!({"qr_plain": qr3, "amount": "1.00", "idempotency_key": "pos-1-0002"});
+    let a = srv.charge_with(&t, &body3, &[]).await;
+    a.assert_ok();
+    assert!(!a.replayed());
+    let b = srv
+        .charge_with(&t, &body3, &[("Idempotency-Key", "pos-1-0002")])
+        .await;
+    assert!(b.replayed());
+    assert_eq!(b.text, a.text);
+    let c = srv
+        .charge_with(
+            &t,
+            &json!({"qr_plain": qr3, "amount": "1.00"}),
+            &[("Idempotency-Key", "pos-1-0002")],
+        )
+        .await;
+    assert!(c.replayed());
+    assert_eq!(c.text, a.text);
+
+    // Keys are scoped to the user: another user's same key is a new request
+    // (and here the token is already used).
+    let cashier = srv.cashier_token().await;
+    srv.charge_with(&cashier, &body3, &[])
+        .await
+        .assert_error(422, "QR_ALREADY_USED");
+
+    // A replay after the payment was fully refunded still returns the stored answer.
+    let tx_no = a.json["transaction"]["tx_no"].as_str().unwrap().to_string();
+    srv.refund(&t, &tx_no, "1.00").await.assert_ok();
+    let d = srv.charge_with(&t, &body3, &[]).await;
+    assert!(d.replayed());
+    assert_eq!(d.text, a.text);
+
+    assert_eq!(
+        srv.count("SELECT COUNT(*) FROM transactions WHERE tx_type = 'payment'")
+            .await,
+        2
+    );
+    assert_eq!(
+        srv.count("SELECT COUNT(*) FROM outbox WHERE op_type = 'charge'")
+            .await,
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn idempotent_refund_retries_replay_the_original() {
+    let srv = TestServer::start().await;
+    let t = srv.owner_token().await;
+    let pay = srv.charge_card(&t, "STD00000015", "40.00").await;
+    let pay_no = pay["transaction"]["tx_no"].as_str().unwrap().to_string();
+    let body = json!({"original_tx_no": pay_no, "refund_amount": "15.00", "reason": "damaged"});
+    let a = srv
+        .refund_with(&t, &body, &[("Idempotency-Key", "ref-1")])
+        .await;
+    a.assert_ok();
+    let b = srv
+        .refund_with(&t, &body, &[("Idempotency-Key", "ref-1")])
+        .await;
+    assert!(b.replayed());
+    assert_eq!(b.text, a.text);
+    let other = json!({"original_tx_no": pay_no, "refund_amount": "16.00", "reason": "damaged"});
+    srv.refund_with(&t, &other, &[("Idempotency-Key", "ref-1")])
+        .await
+        .assert_error(409, "IDEMPOTENCY_KEY_REUSED");
+    // A charge key and a refund key live in one namespace per user.
+    let qr = srv.qr("STD00000015").await;
+    srv.charge_with(
+        &t,
+        &json!({"qr_plain": qr, "amount": "1.00"}),
+        &[("Idempotency-Key", "ref-1")],
+    )
+    .await
+    .assert_error(409, "IDEMPOTENCY_KEY_REUSED");
+    assert_eq!(
+        srv.count("SELECT COUNT(*) FROM transactions WHERE tx_type = 'refund'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_identical_key_charges_make_one_transaction() {
+    let srv = TestServer::start().await;
+    let t = srv.owner_token().await;
+    let qr = srv.qr("STD00000016").await;
+    let start = srv.available("STD00000016").await;
+    let requests = (0..20)
+        .map(|_| {
+            (
+                json!({"qr_plain": qr, "amount": "25.00"}),
+                vec![("Idempotency-Key".to_string(), "burst-key-1".to_string())],
+            )
+        })
+        .collect();
+    let results = concurrent_posts(&srv, &format!("{API}/merchant/charge"), &t, requests).await;
+    for r in &results {
+        r.assert_ok();
+    }
+    let first = &results[0].text;
+    assert!(results.iter().all(|r| &r.text == first), "{results:#?}");
+    assert_eq!(results.iter().filter(|r| !r.replayed()).count(), 1);
+    assert_eq!(srv.count("SELECT COUNT(*) FROM transactions").await, 1);
+    assert_eq!(srv.count("SELECT COUNT(*) FROM outbox").await, 1);
+    // STD00000016 is level 1: 25.00 × 0.950.
+    assert_eq!(
+        amt(&results[0].json["transaction"]["final_amount"]),
+        "23.75"
+    );
+    assert_eq!(srv.available("STD00000016").await, start - 2375);
+}
+
+// ---------------------------------------------------------------------------------
+// Roles
+// ---------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cashier_can_charge_but_not_refund() {
+    let srv = TestServer::start().await;
+    let cashier = srv.cashier_token().await;
+    let me = srv.get(&format!("{API}/auth/me"), Some(&cashier)).await;
+    assert_eq!(me.assert_ok()["user"]["role"], "cashier");
+
+    let b = srv.charge_card(&cashier, "STD00000017", "10.00").await;
+    let tx_no = b["transaction"]["tx_no"].as_str().unwrap().to_string();
+    let d = srv
+        .refund(&cashier, &tx_no, "1.00")
+        .await
+        .assert_error(403, "PERMISSION_DENIED")
+        .clone();
+    assert_eq!(d["required"], "merchant:refund");
+    assert_eq!(d["role"], "cashier");
+    srv.get(&format!("{API}/merchant/daily-summary"), Some(&cashier))
+        .await
+        .assert_error(403, "PERMISSION_DENIED");
+    // Reading transactions is allowed.
+    let r = srv
+        .get(&format!("{API}/merchant/transactions"), Some(&cashier))
+        .await;
+    assert_eq!(r.assert_ok()["pagination"]["total_count"], 1);
+    srv.tx_detail(&cashier, &tx_no).await.assert_ok();
+    let qr = srv.qr("STD00000017").await;
+    srv.validate_qr(&cashier, &qr).await.assert_ok();
+    // The owner may refund the cashier's charge.
+    let owner = srv.owner_token().await;
+    srv.refund(&owner, &tx_no, "1.00").await.assert_ok();
+    assert_eq!(
+        srv.count("SELECT COUNT(*) FROM transactions WHERE tx_type = 'refund'")
+            .await,
+        1
+    );
+    // The charge names its operator.
+    let r = srv.tx_detail(&owner, &tx_no).await;
+    assert_eq!(r.assert_ok()["transaction"]["operator"], "cashier1");
+}
+
+// ---------------------------------------------------------------------------------
+// Offline limits
+// ---------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn offline_limit_per_transaction() {
+    let srv = TestServer::start_with(|c| c.limits.max_tx_amount = "10.00".into()).await;
+    let t = srv.owner_token().await;
+    let qr = srv.qr("STD00000001").await;
+    let d = srv
+        .charge(&t, &qr, "10.01")
+        .await
+        .assert_error(422, "OFFLINE_LIMIT_EXCEEDED")
+        .clone();
+    assert_eq!(d["limit"], "per_transaction");
+    assert_eq!(amt(&d["limit_amount"]), "10.00");
+    assert_eq!(amt(&d["attempted_amount"]), "10.01");
+    srv.charge(&t, &qr, "10.00").await.assert_ok();
+    // The limit applies to the final (discounted) amount: 11.00 × 0.850 = 9.35.
+    let b = srv.charge_card(&t, "STD00000010", "11.00").await;
+    assert_eq!(amt(&b["transaction"]["final_amount"]), "9.35");
+    assert_eq!(srv.count("SELECT COUNT(*) FROM transactions").await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn offline_limit_per_card_unsynced() {
+    let srv = TestServer::start_with(|c| c.limits.max_card_unsynced = "30.00".into()).await;
+    let t = srv.owner_token().await;
+    srv.charge_card(&t, "STD00000011", "20.00").await;
+    let qr = srv.qr("STD00000011").await;
+    let d = srv
+        .charge(&t, &qr, "15.00")
+        .await
+        .assert_error(422, "OFFLINE_LIMIT_EXCEEDED")
+        .clone();
+    assert_eq!(d["limit"], "per_card_unsynced");
+    assert_eq!(amt(&d["limit_amount"]), "30.00");
+    assert_eq!(amt(&d["attempted_amount"]), "35.00");
+    srv.charge(&t, &qr, "10.00").await.assert_ok();
+    // Another card has its own allowance.
+    srv.charge_card(&t, "STD00000012", "30.00").await;
+    // At the limit exactly: nothing more for this card.
+    let qr = srv.qr("STD00000011").await;
+    srv.charge(&t, &qr, "0.01")
+        .await
+        .assert_error(422, "OFFLINE_LIMIT_EXCEEDED");
+    assert_eq!(srv.count("SELECT COUNT(*) FROM transactions").await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn offline_limit_site_unsynced() {
+    let srv = TestServer::start_with(|c| c.limits.max_site_unsynced = "50.00".into()).await;
+    let t = srv.owner_token().await;
+    srv.charge_card(&t, "STD00000011", "30.00").await;
+    srv.charge_card(&t, "STD00000012", "20.00").await;
+    let qr = srv.qr("STD00000013").await;
+    let d = srv
+        .charge(&t, &qr, "0.01")
+        .await
+        .assert_error(422, "OFFLINE_LIMIT_EXCEEDED")
+        .clone();
+    assert_eq!(d["limit"], "site_unsynced");
+    assert_eq!(amt(&d["limit_amount"]), "50.00");
+    assert_eq!(amt(&d["attempted_amount"]), "50.01");
+    assert_eq!(srv.count("SELECT COUNT(*) FROM transactions").await, 2);
+}
+
+/// The stale-replica rule needs a central in the configuration. No central is contacted
+/// here: the URL points nowhere, the replica is the demo dataset loaded directly, and the
+/// replica's freshness is set in `meta` by hand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn offline_limit_stale_replica_with_a_configured_central() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = common::default_config();
+    cfg.data_dir = dir.path().to_path_buf();
+    cfg.central.url = "http://127.0.0.1:9".into();
+    cfg.central.service_key = Secret::new("test-service-key");
+    cfg.central.merchant_code = "DEMO".into();
+    cfg.site.code = "S001".into();
+    cfg.limits.stale_after_secs = 3600;
+    cfg.limits.stale_max_tx_amount = "100.00".into();
+    let open_cfg = cfg.clone();
+    let db = tokio::task::spawn_blocking(move || {
+        let opened = mps_edge::startup::open(&open_cfg, true).unwrap();
+        assert!(opened.new_owner.is_none());
+        assert!(!opened.demo);
+        let db = opened.db;
+        db.write_blocking(|c| mps_edge::db::demo::load(c).map(|_| ()))
+            .unwrap();
+        let hash = mps_edge::auth::hash_password("owner-password-1").unwrap();
+        db.write_blocking(move |c| {
+            mps_edge::db::users::upsert_user(
+                c,
+                "owner",
+                &hash,
+                Role::Owner,
+                false,
+                &mps_edge::db::users::Actor::system("test"),
+            )
+        })
+        .unwrap();
+        db
+    })
+    .await
+    .unwrap();
+    let srv = TestServer::serve(
+        dir,
+        cfg,
+        db,
+        ("owner".to_string(), "owner-password-1".to_string()),
+    )
+    .await;
+    let t = srv.owner_token().await;
+
+    // Never refreshed: only charges up to 100.00 pass.
+    let qr = srv.qr("STD00000011").await;
+    let d = srv
+        .charge(&t, &qr, "100.01")
+        .await
+        .assert_error(422, "OFFLINE_LIMIT_EXCEEDED")
+        .clone();
+    assert_eq!(d["limit"], "stale_replica");
+    assert_eq!(amt(&d["limit_amount"]), "100.00");
+    let b = srv.charge(&t, &qr, "100.00").await;
+    assert!(b.assert_ok()["transaction"]["tx_no"]
+        .as_str()
+        .unwrap()
+        .starts_with("PAY-S001-"));
+
+    // Fresh replica: the normal limits apply.
+    set_refreshed(&srv, 0).await;
+    srv.charge_card(&t, "STD00000011", "150.00").await;
+    // Stale again (two hours old).
+    set_refreshed(&srv, 7200).await;
+    let qr = srv.qr("STD00000011").await;
+    let d = srv
+        .charge(&t, &qr, "100.01")
+        .await
+        .assert_error(422, "OFFLINE_LIMIT_EXCEEDED")
+        .clone();
+    assert_eq!(d["limit"], "stale_replica");
+    assert_eq!(srv.count("SELECT COUNT(*) FROM transactions").await, 2);
+}
+
+async fn set_refreshed(srv: &TestServer, age_secs: i64) {
+    let at = chrono::Utc::now().timestamp() - age_secs;
+    srv.write(move |c| {
+        c.execute(
+            "INSERT INTO meta(key, value) VALUES ('replica_refreshed_unix', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [at.to_string()],
+        )
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------
+// Reading: lists, details, daily figures
+// ---------------------------------------------------------------------------------
+
+/// Makes 5 payments and 2 refunds; returns the tx_nos in creation order.
+async fn seed_mixed(srv: &TestServer, t: &str) -> Vec<String> {
+    let mut nos = Vec::new();
+    for (card, amount) in [
+        ("STD00000001", "10.00"),
+        ("STD00000002", "20.00"),
+        ("STD00000004", "30.00"), // 0.950 → 28.50
+        ("STD00000011", "40.00"),
+        ("STD00000001", "5.00"),
+    ] {
+        let b = srv.charge_card(t, card, amount).await;
+        nos.push(b["transaction"]["tx_no"].as_str().unwrap().to_string());
+    }
+    for (orig, amount) in [(0usize, "10.00"), (3, "5.00")] {
+        let r = srv.refund(t, &nos[orig], amount).await;
+        let b = r.assert_ok();
+        nos.push(b["refund"]["refund_tx_no"].as_str().unwrap().to_string());
+    }
+    nos
+}
+
+async fn list(srv: &TestServer, t: &str, query: &str) -> Value {
+    let r = srv
+        .get(&format!("{API}/merchant/transactions?{query}"), Some(t))
+        .await;
+    r.assert_ok().clone()
+}
+
+fn tx_nos(list: &Value) -> Vec<String> {
+    list["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["tx_no"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transactions_list_paging_and_filters() {
+    let srv = TestServer::start().await;
+    let t = srv.owner_token().await;
+    let empty = list(&srv, &t, "").await;
+    assert_eq!(empty["transactions"], json!([]));
+    assert_eq!(empty["pagination"]["total_count"], 0);
+
+    let nos = seed_mixed(&srv, &t).await;
+    let all = list(&srv, &t, "").await;
+    assert_eq!(all["pagination"]["total_count"], 7);
+    assert_eq!(all["pagination"]["limit"], 20);
+    // Newest first.
+    let mut expected = nos.clone();
+    expected.reverse();
+    assert_eq!(tx_nos(&all), expected);
+
+    // Paging with limit 3: pages of 3, 3, 1 that cover everything once.
+    let mut seen = Vec::new();
+    for (page, offset) in [(1, 0), (2, 3), (3, 6)] {
+        let l = list(&srv, &t, &format!("limit=3&offset={offset}")).await;
+        let p = &l["pagination"];
+        assert_eq!(p["current_page"], page);
+        assert_eq!(p["total_pages"], 3);
+        assert_eq!(p["total_count"], 7);
+        assert_eq!(p["has_next"], page < 3);
+        assert_eq!(p["has_prev"], page > 1);
+        seen.extend(tx_nos(&l));
+    }
+    assert_eq!(seen, expected);
+    let past = list(&srv, &t, "limit=3&offset=7").await;
+    assert_eq!(past["transactions"], json!([]));
+    assert_eq!(past["pagination"]["has_next"], false);
+
+    let set = |q: Value| -> HashSet<String> { tx_nos(&q).into_iter().collect() };
+    let want = |idx: &[usize]| -> HashSet<String> { idx.iter().map(|&i| nos[i].clone()).collect() };
+
+    assert_eq!(
+        set(list(&srv, &t, "type=payment").await),
+        want(&[0, 1, 2, 3, 4])
+    );
+    assert_eq!(set(list(&srv, &t, "type=refund").await), want(&[5, 6]));
+    assert_eq!(set(list(&srv, &t, "status=refunded").await), want(&[0]));
+    assert_eq!(
+        set(list(&srv, &t, "status=completed").await),
+        want(&[1, 2, 3, 4, 5, 6])
+    );
+    assert_eq!(
+        set(list(&srv, &t, "card_no=STD00000001").await),
+        want(&[0, 4, 5])
+    );
+    assert_eq!(
+        set(list(&srv, &t, "type=payment&card_no=STD00000001").await),
+        want(&[0, 4])
+    );
+    assert_eq!(set(list(&srv, &t, "card_no=STD00000099").await), want(&[]));
+    assert_eq!(
+        set(list(&srv, &t, "min_amount=20.00").await),
+        want(&[1, 2, 3])
+    );
+    assert_eq!(
+        set(list(&srv, &t, "max_amount=10").await),
+        want(&[0, 4, 5, 6])
+    );
+    assert_eq!(
+        set(list(&srv, &t, "min_amount=10.00&max_amount=28.50").await),
+        want(&[0, 1, 2, 5])
+    );
+    assert_eq!(
+        set(list(&srv, &t, "min_amount=28.51&max_amount=39.99").await),
+        want(&[])
+    );
+    assert_eq!(set(list(&srv, &t, "sync_state=pending").await).len(), 7);
+    assert_eq!(set(list(&srv, &t, "sync_state=applied").await).len(), 0);
+    assert_eq!(
+        set(list(&srv, &t, "start_date=2000-01-01&end_date=2999-12-31").await).len(),
+        7
+    );
+    assert_eq!(set(list(&srv, &t, "start_date=2999-01-01").await).len(), 0);
+    assert_eq!(set(list(&srv, &t, "end_date=2000-01-01").await).len(), 0);
+    assert_eq!(
+        set(list(&srv, &t, "start_date=2000-01-01T00:00:00Z").await).len(),
+        7
+    );
+    // Filtered totals page too.
+    let l = list(&srv, &t, "type=payment&limit=2&offset=2").await;
+    assert_eq!(l["pagination"]["total_count"], 5);
+    assert_eq!(tx_nos(&l), vec![nos[2].clone(), nos[1].clone()]);
+
+    // Row contents.
+    let l = list(&srv, &t, "card_no=STD00000004").await;
+    let row = &l["transactions"][0];
+    assert_eq!(row["tx_type"], "payment");
+    assert_eq!(amt(&row["raw_amount"]), "30.00");
+    assert_eq!(amt(&row["discount_applied"]), "0.950");
+    assert_eq!(amt(&row["final_amount"]), "28.50");
+    assert_eq!(row["points_earned"], 30);
+    assert_eq!(row["payment_method"], "balance");
+    assert_eq!(row["operator"], "owner");
+    assert_eq!(row["tag"], json!({}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn daily_summary_matches_the_charges_and_refunds() {
+    let srv = TestServer::start().await;
+    let t = srv.owner_token().await;
+    let r = srv
+        .get(
+            &format!("{API}/merchant/daily-summary?date=2001-02-03"),
+            Some(&t),
+        )
+        .await;
+    let s = r.assert_ok();
+    assert_eq!(s["date"], "2001-02-03");
+    assert_eq!(s["timezone"], "UTC");
+    assert_eq!(s["summary"]["total_count"], 0);
+    assert_eq!(s["hourly_stats"].as_array().unwrap().len(), 24);
+
+    seed_mixed(&srv, &t).await;
+    // A few more, with odd cents, so the average ticket has to round.
+    srv.charge_card(&t, "STD00000020", "0.01").await; // 0.850 → 0.01
+    srv.charge_card(&t, "STD00000021", "10.01").await; // 0.800 → 8.01
+
+    // Expected figures per day from the stored rows (a run across midnight UTC splits them).
+    let rows: Vec<(String, String, i64, String)> = srv
+        .read(|c| {
+            let mut st = c.prepare(
+                "SELECT substr(created_at, 1, 10), tx_type, final_amount_cents, card_id FROM transactions",
+            )?;
+            let rows = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await;
+    assert_eq!(rows.len(), 9);
+    let mut by_day: BTreeMap<String, Vec<(String, i64, String)>> = BTreeMap::new();
+    for (day, ty, fin, card) in rows {
+        by_day.entry(day).or_default().push((ty, fin, card));
+    }
+    let mut pay_total = 0;
+    let mut ref_total = 0;
+    for (day, txs) in &by_day {
+        let r = srv
+            .get(
+                &format!("{API}/merchant/daily-summary?date={day}"),
+                Some(&t),
+            )
+            .await;
+        let s = r.assert_ok();
+        let sum = &s["summary"];
+        let pays: Vec<i64> = txs
+            .iter()
+            .filter(|t| t.0 == "payment")
+            .map(|t| t.1)
+            .collect();
+        let refs: Vec<i64> = txs
+            .iter()
+            .filter(|t| t.0 == "refund")
+            .map(|t| t.1)
+            .collect();
+        let cards: HashSet<&String> = txs
+            .iter()
+            .filter(|t| t.0 == "payment")
+            .map(|t| &t.2)
+            .collect();
+        let pay_sum: i64 = pays.iter().sum();
+        let ref_sum: i64 = refs.iter().sum();
+        pay_total += pay_sum;
+        ref_total += ref_sum;
+        assert_eq!(sum["total_count"], txs.len() as i64);
+        assert_eq!(sum["payment_count"], pays.len() as i64);
+        assert_eq!(sum["refund_count"], refs.len() as i64);
+        assert_eq!(cents(&sum["payment_amount"]), pay_sum);
+        assert_eq!(amt(&sum["refund_amount"]), fmt_cents(ref_sum));
+        assert_eq!(amt(&sum["net_amount"]), fmt_cents(pay_sum - ref_sum));
+        assert_eq!(sum["unique_cards"], cards.len() as i64);
+        if !pays.is_empty() {
+            let n = pays.len() as i64;
+            // Half away from zero.
+            let avg = (2 * pay_sum + n) / (2 * n);
+            assert_eq!(amt(&sum["average_ticket"]), fmt_cents(avg));
+        }
+        let hours = s["hourly_stats"].as_array().unwrap();
+        let h_count: i64 = hours.iter().map(|h| h["count"].as_i64().unwrap()).sum();
+        let h_amount: i64 = hours.iter().map(|h| cents_or_zero(&h["amount"])).sum();
+        let h_refund: i64 = hours
+            .iter()
+            .map(|h| cents_or_zero(&h["refund_amount"]))
+            .sum();
+        assert_eq!(h_count, pays.len() as i64);
+        assert_eq!(h_amount, pay_sum);
+        assert_eq!(h_refund, ref_sum);
+    }
+    // The totals are the charges and refunds made: 10+20+28.50+40+5+0.01+8.01 and 10+5.
+    assert_eq!(pay_total, 1000 + 2000 + 2850 + 4000 + 500 + 1 + 801);
+    assert_eq!(ref_total, 1500);
+    // Without a date: today in the store's zone (UTC here).
+    let before = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let r = srv
+        .get(&format!("{API}/merchant/daily-summary"), Some(&t))
+        .await;
+    let after = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let today = r.assert_ok()["date"].as_str().unwrap().to_string();
+    assert!(today == before || today == after, "{today}");
+}
+
+fn cents_or_zero(v: &Value) -> i64 {
+    let s = amt(v);
+    if s == "0.00" {
+        0
+    } else {
+        cents(v)
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The outbox
+// ---------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_successful_charge_writes_exactly_one_outbox_row() {
+    let srv = TestServer::start().await;
+    let t = srv.owner_token().await;
+    let mut made: Vec<(String, String, i64)> = Vec::new();
+    for (card, amount) in [
+        ("STD00000001", "10.00"),
+        ("STD00000004", "12.30"),
+        ("STD00000021", "10.01"),
+        ("STD00000010", "3.33"),
+    ] {
+        let b = srv.charge_card(&t, card, amount).await;
+        made.push((
+            b["transaction"]["tx_id"].as_str().unwrap().to_string(),
+            b["transaction"]["tx_no"].as_str().unwrap().to_string(),
+            cents(&b["transaction"]["final_amount"]),
+        ));
+    }
+    // Declines and replays write nothing.
+    let qr = srv.qr("STD00000002").await;
+    let body = json!({"qr_plain": qr, "amount": "1.00", "idempotency_key": "once"});
+    let first = srv.charge_with(&t, &body, &[]).await;
+    let b = first.assert_ok().clone();
+    made.push((
+        b["transaction"]["tx_id"].as_str().unwrap().to_string(),
+        b["transaction"]["tx_no"].as_str().unwrap().to_string(),
+        100,
+    ));
+    assert!(srv.charge_with(&t, &body, &[]).await.replayed());
+    srv.charge(&t, &qr, "1.00")
+        .await
+        .assert_error(422, "QR_ALREADY_USED");
+    let qr = srv.qr("STD00000001").await;
+    srv.charge(&t, &qr, "999.00")
+        .await
+        .assert_error(422, "INSUFFICIENT_BALANCE");
+    let qr = srv.qr("VCH00000024").await;
+    srv.charge(&t, &qr, "1.00")
+        .await
+        .assert_error(422, "UNSUPPORTED_CARD_TYPE_FOR_PAYMENT");
+
+    let rows: Vec<(String, String, String, i64, i64, String)> = srv
+        .read(|c| {
+            let mut st = c.prepare(
+                "SELECT op_id, op_type, tx_id, delta_cents, points, payload FROM outbox ORDER BY seq",
+            )?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await;
+    assert_eq!(rows.len(), made.len());
+    assert_eq!(
+        srv.count("SELECT COUNT(*) FROM transactions WHERE tx_type = 'payment'")
+            .await,
+        made.len() as i64
+    );
+    let mut op_ids = HashSet::new();
+    for ((op_id, op_type, tx_id, delta, _points, payload), (want_id, want_no, fin)) in
+        rows.iter().zip(&made)
+    {
+        assert_eq!(op_type, "charge");
+        assert_eq!(tx_id, want_id);
+        assert_eq!(*delta, -fin);
+        let u = uuid::Uuid::parse_str(op_id).unwrap();
+        assert_eq!(u.get_version_num(), 7, "{op_id}");
+        assert!(op_ids.insert(op_id.clone()));
+        let p: Value = serde_json::from_str(payload).unwrap();
+        assert_eq!(p["op_id"], op_id.as_str());
+        assert_eq!(p["op_type"], "charge");
+        assert_eq!(p["tx_id"], want_id.as_str());
+        assert_eq!(p["tx_no"], want_no.as_str());
+        assert_eq!(amt(&p["final_amount"]), fmt_cents(*fin));
+        // The transaction ids are UUIDv7 too (kept when applied centrally).
+        assert_eq!(uuid::Uuid::parse_str(tx_id).unwrap().get_version_num(), 7);
+    }
+    // op_ids are time-ordered like the outbox.
+    let ids: Vec<&String> = rows.iter().map(|r| &r.0).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted);
+}
+
+// ---------------------------------------------------------------------------------
+// Races, card states, sessions, external orders
+// ---------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_charges_with_one_qr_charge_once() {
+    let srv = TestServer::start().await;
+    let t = srv.owner_token().await;
+    let qr = srv.qr("STD00000002").await;
+    let requests = (0..10)
+        .map(|_| (json!({"qr_plain": qr, "amount": "1.00"}), Vec::new()))
+        .collect();
+    let results = concurrent_posts(&srv, &format!("{API}/merchant/charge"), &t, requests).await;
+    assert_eq!(results.iter().filter(|r| r.status == 200).count(), 1);
+    for r in results.iter().filter(|r| r.status != 200) {
+        r.assert_error(422, "QR_ALREADY_USED");
+    }
+    assert_eq!(srv.count("SELECT COUNT(*) FROM transactions").await, 1);
+    assert_eq!(srv.available("STD00000002").await, 75_000 - 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_charges_never_overdraw_a_card() {
+    let srv = TestServer::start_with(|c| c.qr.single_use = false).await;
+    let t = srv.owner_token().await;
+    // STD00000001: 500.00 at full price; ten charges of 100.00 at once.
+    let qr = srv.qr("STD00000001").await;
+    let requests = (0..10)
+        .map(|_| (json!({"qr_plain": qr, "amount": "100.00"}), Vec::new()))
+        .collect();
+    let results = concurrent_posts(&srv, &format!("{API}/merchant/charge"), &t, requests).await;
+    let ok: Vec<&Resp> = results.iter().filter(|r| r.status == 200).collect();
+    assert_eq!(ok.len(), 5, "{results:#?}");
+    for r in results.iter().filter(|r| r.status != 200) {
+        r.assert_error(422, "INSUFFICIENT_BALANCE");
+    }
+    let mut after: Vec<String> = ok
+        .iter()
+        .map(|r| amt(&r.json["customer_info"]["balance_after"]))
+        .collect();
+    after.sort();
+    assert_eq!(after, vec!["0.00", "100.00", "200.00", "300.00", "400.00"]);
+    assert_eq!(srv.available("STD00000001").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn expired_cards_cannot_pay_and_frozen_cards_can_be_refunded() {
+    let srv = TestServer::start().await;
+    let t = srv.owner_token().await;
+    // A card whose expiry date has passed.
+    srv.write(|c| {
+        c.execute(
+            "UPDATE cards SET expires_at_unix = strftime('%s','now') - 10 WHERE card_no = 'STD00000018'",
+            [],
+        )
+    })
+    .await;
+    let qr = srv.qr("STD00000018").await;
+    srv.charge(&t, &qr, "1.00")
+        .await
+        .assert_error(422, "CARD_EXPIRED");
+
+    // Central refunds a frozen card's payment (contract §3.9 step 9); so does the edge.
+    let pay = srv.charge_card(&t, "STD00000019", "10.00").await;
+    let pay_no = pay["transaction"]["tx_no"].as_str().unwrap().to_string();
+    srv.write(|c| {
+        c.execute(
+            "UPDATE cards SET status = 'inactive' WHERE card_no = 'STD00000019'",
+            [],
+        )
+    })
+    .await;
+    let qr = srv.qr("STD00000019").await;
+    srv.charge(&t, &qr, "1.00")
+        .await
+        .assert_error(422, "CARD_NOT_ACTIVE");
+    // STD00000019 is level 2: 10.00 × 0.900 = 9.00 is what can be refunded.
+    let fin = amt(&pay["transaction"]["final_amount"]);
+    assert_eq!(fin, "9.00");
+    srv.refund(&t, &pay_no, &fin).await.assert_ok();
+    assert_eq!(srv.count("SELECT COUNT(*) FROM transactions").await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sessions_follow_the_account_in_the_database() {
+    let srv = TestServer::start().await;
+    srv.create_user("mgr", "manager-password-1", Role::Manager)
+        .await;
+    let pair = srv.login_pair("mgr", "manager-password-1").await;
+    let access = pair["access_token"].as_str().unwrap().to_string();
+    let owner = srv.owner_token().await;
+    let pay = srv.charge_card(&owner, "STD00000011", "10.00").await;
+    let pay_no = pay["transaction"]["tx_no"].as_str().unwrap().to_string();
+
+    // A role change applies to existing tokens at once.
+    srv.write(|c| {
+        c.execute(
+            "UPDATE users SET role = 'cashier' WHERE username = 'mgr'",
+            [],
+        )
+    })
+    .await;
+    srv.refund(&access, &pay_no, "1.00")
+        .await
+        .assert_error(403, "PERMISSION_DENIED");
+    let me = srv.get(&format!("{API}/auth/me"), Some(&access)).await;
+    assert_eq!(me.assert_ok()["user"]["role"], "cashier");
+
+    // A disabled account: its tokens stop working and it cannot sign in.
+    srv.write(|c| c.execute("UPDATE users SET disabled = 1 WHERE username = 'mgr'", []))
+        .await;
+    srv.get(&format!("{API}/auth/me"), Some(&access))
+        .await
+        .assert_error(401, "INVALID_TOKEN");
+    srv.login_resp("mgr", "manager-password-1")
+        .await
+        .assert_error(401, "INVALID_CREDENTIALS");
+    srv.post(
+        &format!("{API}/auth/refresh"),
+        None,
+        &json!({"refresh_token": pair["refresh_token"]}),
+    )
+    .await
+    .assert_error(401, "INVALID_TOKEN");
+
+    // An expired refresh token.
+    let pair = srv
+        .login_pair(&srv.owner.0.clone(), &srv.owner.1.clone())
+        .await;
+    srv.write(|c| {
+        c.execute(
+            "UPDATE refresh_tokens SET expires_unix = strftime('%s','now') - 1 WHERE used_at IS NULL AND revoked_at IS NULL",
+            [],
+        )
+    })
+    .await;
+    srv.post(
+        &format!("{API}/auth/refresh"),
+        None,
+        &json!({"refresh_token": pair["refresh_token"]}),
+    )
+    .await
+    .assert_error(401, "TOKEN_EXPIRED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_external_order_is_charged_once() {
+    let srv = TestServer::start().await;
+    let t = srv.owner_token().await;
+    let qr = srv.qr("STD00000011").await;
+    let body = json!({"qr_plain": qr, "amount": "9.99", "external_order_id": "ORDER-1",
+                      "tag": {"table": 7}, "idempotency_key": "ord-1"});
+    let a = srv.charge_with(&t, &body, &[]).await;
+    a.assert_ok();
+    let tx_no = a.json["transaction"]["tx_no"].as_str().unwrap().to_string();
+    // The same request retried: replayed.
+    let b = srv.charge_with(&t, &body, &[]).await;
+    assert!(b.replayed());
+    assert_eq!(b.text, a.text);
+    // The same order with a fresh QR and no key: a conflict naming the first charge.
+    let qr2 = srv.qr("STD00000011").await;
+    let d = srv
+        .charge_with(
+            &t,
+            &json!({"qr_plain": qr2, "amount": "9.99", "external_order_id": "ORDER-1"}),
+            &[],
+        )
+        .await
+        .assert_error(409, "CONFLICT")
+        .clone();
+    assert_eq!(d["tx_no"], tx_no);
+    assert_eq!(d["external_order_id"], "ORDER-1");
+    // The tag and order are kept on the transaction.
+    let r = srv.tx_detail(&t, &tx_no).await;
+    let tx = &r.assert_ok()["transaction"];
+    assert_eq!(tx["external_order_id"], "ORDER-1");
+    assert_eq!(tx["tag"], json!({"table": 7}));
+    assert_eq!(srv.count("SELECT COUNT(*) FROM transactions").await, 1);
+}

@@ -1,0 +1,647 @@
+//! End-to-end sync against a real PostgreSQL holding the upstream-compatible central
+//! schema plus sync/central.sql, reached through the PostgREST-compatible gateway and a
+//! fault-injecting proxy: offline sales, exactly-once push under faults, conflicts,
+//! pulls across equal timestamps and late commits, two sites.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use mps_edge::config::{Config, Secret};
+use mps_edge::db::{users, Db};
+use mps_edge::domain::money::{cents_from_json, parse_decimal_cents};
+use mps_edge::domain::Role;
+use serde_json::{json, Value};
+use support::proxy::{spawn_proxy, FaultProxy, Mode};
+use support::Central;
+use tempfile::TempDir;
+
+const MERCHANT: &str = "M001";
+const OWNER_PW: &str = "owner-password-1";
+
+struct Member {
+    phone: String,
+    card_id: String,
+}
+
+async fn setup_central() -> Central {
+    let central = Central::start().await.unwrap();
+    central
+        .sql(&format!(
+            "insert into public.merchants(code, name, status, password_hash) values ('{MERCHANT}', 'Shop One', 'active', extensions.crypt('merchant-pass', extensions.gen_salt('bf')))"
+        ))
+        .unwrap();
+    central
+}
+
+/// A member with a standard card holding `balance` (recharged centrally) and `points`.
+async fn member(central: &Central, n: usize, balance: &str, points: i64) -> Member {
+    let phone = format!("0900{n:06}");
+    let r = central
+        .rpc(
+            "create_member_profile",
+            &json!({"p_name": format!("Member {n}"), "p_phone": phone, "p_email": null, "p_password": "member-pass"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text);
+    let member_id = r.json.as_str().unwrap().to_string();
+    let card_id = central
+        .sql(&format!(
+            "select id from public.member_cards where owner_member_id = '{member_id}'"
+        ))
+        .unwrap()
+        .trim()
+        .to_string();
+    let r = central
+        .rpc(
+            "user_recharge_card",
+            &json!({"p_card_id": card_id, "p_amount": balance}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text);
+    if points > 0 {
+        let r = central
+            .rpc(
+                "update_points_and_level",
+                &json!({"p_card_id": card_id, "p_delta_points": points, "p_reason": "seed"}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    Member { phone, card_id }
+}
+
+/// A fresh QR issued by the member at central (legacy `rotate_card_qr`).
+async fn central_qr(central: &Central, m: &Member) -> String {
+    let login = central
+        .rpc(
+            "member_login",
+            &json!({"p_identifier": m.phone, "p_password": "member-pass"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(login.status, 200, "{}", login.text);
+    let session = login.json["session_id"].as_str().unwrap();
+    let r = central
+        .rpc(
+            "rotate_card_qr",
+            &json!({"p_card_id": m.card_id, "p_ttl_seconds": 3600, "p_session_id": session}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json[0]["qr_plain"].as_str().unwrap().to_string()
+}
+
+fn card_row(central: &Central, card_id: &str) -> (i64, i64, i64, String) {
+    let out = central
+        .sql(&format!("select balance, points, coalesce(level, -1), discount from public.member_cards where id = '{card_id}'"))
+        .unwrap();
+    let f: Vec<&str> = out.trim().split('|').collect();
+    (
+        parse_decimal_cents(f[0]).unwrap(),
+        f[1].parse().unwrap(),
+        f[2].parse().unwrap(),
+        f[3].to_string(),
+    )
+}
+
+struct Edge {
+    url: String,
+    db: Db,
+    http: reqwest::Client,
+    token: String,
+    stop: tokio::sync::watch::Sender<bool>,
+    _dir: TempDir,
+}
+
+async fn start_edge(site: &str, central_url: &str, key: &str) -> Edge {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = Config::default();
+    cfg.data_dir = dir.path().join("data");
+    cfg.site.code = site.into();
+    cfg.central.url = central_url.into();
+    cfg.central.service_key = Secret::new(key);
+    cfg.central.merchant_code = MERCHANT.into();
+    let c2 = cfg.clone();
+    let opened = tokio::task::spawn_blocking(move || mps_edge::startup::open(&c2, true))
+        .await
+        .unwrap()
+        .unwrap();
+    let db = opened.db.clone();
+    let hash = mps_edge::auth::hash_password(OWNER_PW).unwrap();
+    let d2 = db.clone();
+    tokio::task::spawn_blocking(move || {
+        d2.write_blocking(move |c| {
+            users::upsert_user(
+                c,
+                "owner",
+                &hash,
+                Role::Owner,
+                false,
+                &users::Actor::system("test"),
+            )
+        })
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let state = mps_edge::startup::build_state(
+        cfg,
+        db.clone(),
+        b"sync-e2e-jwt-secret-0123456789abcdef",
+        rx.clone(),
+    )
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let mut rx2 = rx;
+    tokio::spawn(mps_edge::serve(listener, state, async move {
+        let _ = rx2.wait_for(|v| *v).await;
+    }));
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let login: Value = http
+        .post(format!("{url}/api/v1/auth/login"))
+        .json(&json!({"username": "owner", "password": OWNER_PW}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap().to_string();
+    Edge {
+        url,
+        db,
+        http,
+        token,
+        stop,
+        _dir: dir,
+    }
+}
+
+impl Edge {
+    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn status(&self) -> Value {
+        self.get("/api/v1/sync/status").await
+    }
+
+    /// Waits for the first bootstrap (the merchant and at least `cards` cards).
+    async fn wait_bootstrap(&self, cards: i64) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let s = self.status().await;
+            if s["replica"]["merchant"] == 1 && s["replica"]["cards"].as_i64().unwrap_or(0) >= cards
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "bootstrap did not finish: {s}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn charge(&self, qr: &str, amount: &str) -> Value {
+        let (s, b) = self
+            .post(
+                "/api/v1/merchant/charge",
+                &json!({"qr_plain": qr, "amount": amount}),
+            )
+            .await;
+        assert_eq!(s, 200, "{b}");
+        b
+    }
+
+    async fn sync_now(&self) -> (u16, Value) {
+        self.post("/api/v1/sync/now", &json!({})).await
+    }
+
+    async fn wait_drained(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = self.status().await;
+            if s["queue_depth"] == 0 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "outbox not drained: {s}");
+            let _ = self.sync_now().await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    fn available(&self, card_id: &str) -> i64 {
+        let id = card_id.to_string();
+        self.db
+            .read_blocking(move |c| {
+                Ok(c.query_row(
+                    "SELECT snapshot_balance_cents - pending_debit_cents + pending_credit_cents FROM cards WHERE id = ?1",
+                    [id],
+                    |r| r.get::<_, i64>(0),
+                )?)
+            })
+            .unwrap()
+    }
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+fn money(v: &Value) -> i64 {
+    cents_from_json(v).unwrap_or_else(|_| parse_decimal_cents(&v.to_string()).unwrap())
+}
+
+async fn edge_via_proxy(central: &Central, site: &str) -> (FaultProxy, Edge) {
+    let proxy = spawn_proxy(central.gateway.addr()).await;
+    let edge = start_edge(site, &proxy.url(), &central.service_key).await;
+    (proxy, edge)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn offline_sales_reach_central_exactly_as_central_would_compute_them() {
+    let central = setup_central().await;
+    let a = member(&central, 1, "1000.00", 0).await;
+    let b = member(&central, 2, "500.00", 0).await;
+    let c = member(&central, 3, "800.00", 990).await;
+    central
+        .sql(&format!(
+            "update public.member_cards set corporate_discount = 0.800 where id = '{}'",
+            b.card_id
+        ))
+        .unwrap();
+    let (qa, qb, qc) = (
+        central_qr(&central, &a).await,
+        central_qr(&central, &b).await,
+        central_qr(&central, &c).await,
+    );
+
+    let (proxy, edge) = edge_via_proxy(&central, "S001").await;
+    edge.wait_bootstrap(3).await;
+    // Let the QR states arrive (the charge below also pulls on a miss while online).
+    for q in [&qa, &qb, &qc] {
+        let (s, _) = edge
+            .post("/api/v1/common/qr/validate", &json!({"qr_plain": q}))
+            .await;
+        assert_eq!(s, 200);
+    }
+
+    // Central goes away: the store keeps selling.
+    proxy.set_mode(Mode::Refuse);
+    central.pg.stop().unwrap();
+    let pa = edge.charge(&qa, "100.00").await;
+    let pb = edge.charge(&qb, "10.01").await;
+    let pc = edge.charge(&qc, "20.00").await;
+    assert_eq!(
+        money(&pb["transaction"]["final_amount"]),
+        801,
+        "corporate 0.800 is the lower discount"
+    );
+    assert_eq!(
+        pc["customer_info"]["member_level"], 1,
+        "990 + 20 points reaches level 1 locally"
+    );
+    let tx_a = pa["transaction"]["tx_no"].as_str().unwrap().to_string();
+    let (s, r) = edge
+        .post(
+            "/api/v1/merchant/refund",
+            &json!({"original_tx_no": tx_a, "refund_amount": "30.00"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let (s, _) = edge.sync_now().await;
+    assert_eq!(s, 503, "sync fails while central is down");
+    let st = edge.status().await;
+    assert_eq!(st["queue_depth"], 4);
+    assert_eq!(st["online"], false);
+
+    // Central is back: everything is pushed once and the balances agree.
+    central.pg.start_again().unwrap();
+    proxy.set_mode(Mode::Pass);
+    edge.wait_drained().await;
+    let st = edge.status().await;
+    assert_eq!(st["open_exceptions"], 0, "{st}");
+
+    assert_eq!(
+        card_row(&central, &a.card_id),
+        (93_000, 100, 0, "1.000".into())
+    );
+    assert_eq!(
+        card_row(&central, &b.card_id),
+        (50_000 - 801, 10, 0, "1.000".into())
+    );
+    assert_eq!(
+        card_row(&central, &c.card_id),
+        (80_000 - 2_000, 1010, 1, "0.950".into())
+    );
+    for m in [&a, &b, &c] {
+        assert_eq!(
+            edge.available(&m.card_id),
+            card_row(&central, &m.card_id).0,
+            "edge and central agree"
+        );
+    }
+    // The rows upstream's own RPCs would have written.
+    let rows = central
+        .sql(&format!(
+            "select tx_no, tx_type, raw_amount, discount_applied, final_amount, points_earned, status, coalesce(reason,''), tag->'edge'->>'site', (tag->'edge'->>'offline')
+             from public.transactions where merchant_id = (select id from public.merchants where code = '{MERCHANT}') order by created_at"
+        ))
+        .unwrap();
+    let lines: Vec<&str> = rows.trim().lines().collect();
+    assert_eq!(lines.len(), 4, "{rows}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "{tx_a}|payment|100.00|1.000|100.00|100|completed||S001|true"
+        )),
+        "{rows}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("|payment|10.01|0.800|8.01|10|completed|")),
+        "{rows}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("REF-S001-")
+            && l.contains(&format!(
+                "|refund|30.00|1.000|30.00|0|completed|{tx_a}|S001|"
+            ))),
+        "{rows}"
+    );
+    let ledger = central
+        .sql(&format!("select count(*), sum(change) from public.point_ledger where card_id in ('{}','{}','{}') and reason = 'payment_earn'", a.card_id, b.card_id, c.card_id))
+        .unwrap();
+    assert_eq!(ledger.trim(), "3|130");
+    let audit = central.sql("select count(*) from audit.event_log where action in ('PAYMENT','REFUND') and context::text like '%S001%'").unwrap();
+    assert_eq!(audit.trim(), "4");
+    let registry = central
+        .sql("select count(*) from public.tx_registry where tx_no like '%-S001-%'")
+        .unwrap();
+    assert_eq!(registry.trim(), "4");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn push_is_exactly_once_under_every_fault() {
+    let central = setup_central().await;
+    let mut members = Vec::new();
+    for n in 0..6 {
+        members.push(member(&central, 10 + n, "5000.00", 0).await);
+    }
+    let (proxy, edge) = edge_via_proxy(&central, "S002").await;
+    edge.wait_bootstrap(6).await;
+    let faults = [
+        Mode::DropResponseAfterCommit,
+        Mode::ServerError(503),
+        Mode::Delay(Duration::from_millis(1500)),
+        Mode::DropNext(2),
+        Mode::RefuseNext(3),
+        Mode::ServerErrorNext(502, 2),
+    ];
+    let mut expected_tx = 0;
+    let mut spent = vec![0i64; members.len()];
+    for (round, fault) in faults.into_iter().enumerate() {
+        proxy.set_mode(Mode::Pass);
+        for (i, m) in members.iter().enumerate() {
+            let q = central_qr(&central, m).await;
+            let amount = format!("{}.{:02}", 3 + round, (i * 7 + round) % 100);
+            let (st, r) = edge
+                .post(
+                    "/api/v1/merchant/charge",
+                    &json!({"qr_plain": q, "amount": amount}),
+                )
+                .await;
+            assert_eq!(
+                st,
+                200,
+                "round {round} member {i}: {r} status {}",
+                edge.status().await
+            );
+            spent[i] += money(&r["transaction"]["final_amount"]);
+            expected_tx += 1;
+        }
+        proxy.set_mode(fault.clone());
+        let _ = edge.sync_now().await;
+        let _ = edge.sync_now().await;
+        proxy.set_mode(Mode::Pass);
+        edge.wait_drained().await;
+        let count = central.sql("select count(*), count(distinct tx_no) from public.transactions where tag->'edge'->>'site' = 'S002'").unwrap();
+        assert_eq!(
+            count.trim(),
+            format!("{expected_tx}|{expected_tx}"),
+            "after fault {fault:?}"
+        );
+    }
+    for (i, m) in members.iter().enumerate() {
+        assert_eq!(
+            card_row(&central, &m.card_id).0,
+            500_000 - spent[i],
+            "card {i}: no charge lost or applied twice"
+        );
+        assert_eq!(edge.available(&m.card_id), 500_000 - spent[i]);
+    }
+    let applied = central
+        .sql("select count(*) from mps_edge.applied_ops where site_code = 'S002'")
+        .unwrap();
+    assert_eq!(applied.trim(), expected_tx.to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conflicts_become_exceptions_on_both_sides() {
+    let central = setup_central().await;
+    let spender = member(&central, 20, "100.00", 0).await;
+    let frozen = member(&central, 21, "100.00", 0).await;
+    let fine = member(&central, 22, "100.00", 0).await;
+    let (qs, qf, qok) = (
+        central_qr(&central, &spender).await,
+        central_qr(&central, &frozen).await,
+        central_qr(&central, &fine).await,
+    );
+    let (proxy, edge) = edge_via_proxy(&central, "S003").await;
+    edge.wait_bootstrap(3).await;
+    for q in [&qs, &qf, &qok] {
+        edge.post("/api/v1/common/qr/validate", &json!({"qr_plain": q}))
+            .await;
+    }
+    proxy.set_mode(Mode::Refuse);
+    edge.charge(&qs, "80.00").await;
+    edge.charge(&qf, "10.00").await;
+    edge.charge(&qok, "10.00").await;
+    // Meanwhile at central: the first card's balance is spent elsewhere, the second frozen.
+    central
+        .sql(&format!(
+            "update public.member_cards set balance = 50.00 where id = '{}'",
+            spender.card_id
+        ))
+        .unwrap();
+    central
+        .sql(&format!(
+            "update public.member_cards set status = 'inactive' where id = '{}'",
+            frozen.card_id
+        ))
+        .unwrap();
+    proxy.set_mode(Mode::Pass);
+    edge.wait_drained().await;
+
+    let st = edge.status().await;
+    assert_eq!(st["open_exceptions"], 2, "{st}");
+    let ex = edge.get("/api/v1/sync/exceptions").await;
+    let reasons: Vec<&str> = ex["exceptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        reasons.contains(&"INSUFFICIENT_BALANCE") && reasons.contains(&"CARD_NOT_ACTIVE"),
+        "{ex}"
+    );
+    let central_ex = central.sql("select count(*) from mps_edge.exceptions where site_code = 'S003' and resolved_at is null").unwrap();
+    assert_eq!(central_ex.trim(), "2");
+    // The rejected charges do not touch central balances; the fine one applied.
+    assert_eq!(card_row(&central, &spender.card_id).0, 5_000);
+    assert_eq!(card_row(&central, &fine.card_id).0, 9_000);
+    // The edge follows central's snapshot: the rejected debit no longer counts.
+    assert_eq!(edge.available(&spender.card_id), 5_000);
+    // A manager resolves one with a note; central hears about it.
+    let id = ex["exceptions"][0]["id"].as_str().unwrap();
+    let (s, r) = edge
+        .post(
+            &format!("/api/v1/sync/exceptions/{id}/resolve"),
+            &json!({"note": "customer paid cash"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["central_resolved"], true);
+    assert_eq!(edge.status().await["open_exceptions"], 1);
+    let central_ex = central.sql("select count(*) from mps_edge.exceptions where site_code = 'S003' and resolved_at is null").unwrap();
+    assert_eq!(central_ex.trim(), "1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pulls_page_equal_timestamps_late_commits_and_fresh_qr() {
+    let central = setup_central().await;
+    // 2,500 cards created in ONE transaction share one updated_at: keyset paging must
+    // still return each exactly once.
+    central
+        .sql("insert into public.member_cards(card_type, balance, status) select 'standard', 10.00, 'active' from generate_series(1, 2500)")
+        .unwrap();
+    let m = member(&central, 30, "300.00", 0).await;
+    let (_proxy, edge) = edge_via_proxy(&central, "S004").await;
+    edge.wait_bootstrap(2501).await;
+    assert_eq!(edge.status().await["replica"]["cards"], 2501);
+
+    // A fresh QR issued centrally works at the edge at once (pulled on the miss).
+    let q = central_qr(&central, &m).await;
+    let r = edge.charge(&q, "12.00").await;
+    assert_eq!(r["customer_info"]["balance_after"].to_string(), "288.00");
+
+    // A late-committing central change (its updated_at is older than the edge's cursor
+    // by the time it commits) is still picked up thanks to the overlap window.
+    edge.wait_drained().await;
+    let late_card = central
+        .sql("select id from public.member_cards where owner_member_id is null order by card_no desc limit 1")
+        .unwrap()
+        .trim()
+        .to_string();
+    let (client, conn) = tokio_postgres::connect(
+        &central.pg.url(support::pg::CENTRAL_DB),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    client.batch_execute("BEGIN").await.unwrap();
+    client
+        .execute(
+            "update public.member_cards set name = 'late writer' where id = $1::text::uuid",
+            &[&late_card],
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // Other changes commit and the edge pulls past them.
+    central.sql("update public.member_cards set name = 'early' where card_no = (select min(card_no) from public.member_cards)").unwrap();
+    let (s, _) = edge.sync_now().await;
+    assert_eq!(s, 200);
+    client.batch_execute("COMMIT").await.unwrap();
+    let (s, _) = edge.sync_now().await;
+    assert_eq!(s, 200);
+    let id = late_card.clone();
+    let name: String = edge
+        .db
+        .read_blocking(move |c| {
+            Ok(c.query_row("SELECT name FROM cards WHERE id = ?1", [id], |r| r.get(0))?)
+        })
+        .unwrap();
+    assert_eq!(name, "late writer");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_sites_never_collide() {
+    let central = setup_central().await;
+    let m1 = member(&central, 40, "1000.00", 0).await;
+    let m2 = member(&central, 41, "1000.00", 0).await;
+    let e1 = start_edge("S101", &central.url(), &central.service_key).await;
+    let e2 = start_edge("S102", &central.url(), &central.service_key).await;
+    e1.wait_bootstrap(2).await;
+    e2.wait_bootstrap(2).await;
+    let mut tx = Vec::new();
+    for _ in 0..3 {
+        for (e, m) in [(&e1, &m1), (&e2, &m1), (&e1, &m2), (&e2, &m2)] {
+            let q = central_qr(&central, m).await;
+            tx.push(
+                e.charge(&q, "10.00").await["transaction"]["tx_no"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+    }
+    e1.wait_drained().await;
+    e2.wait_drained().await;
+    let distinct: std::collections::HashSet<_> = tx.iter().collect();
+    assert_eq!(distinct.len(), 12);
+    let count = central.sql("select count(*), count(distinct tx_no) from public.transactions where tx_type = 'payment' and tag ? 'edge'").unwrap();
+    assert_eq!(count.trim(), "12|12");
+    assert_eq!(card_row(&central, &m1.card_id).0, 100_000 - 6_000);
+    assert_eq!(card_row(&central, &m2.card_id).0, 100_000 - 6_000);
+    // Each edge converges on central's balance after a pull.
+    let _ = e1.sync_now().await;
+    let _ = e2.sync_now().await;
+    assert_eq!(e1.available(&m1.card_id), 94_000);
+    assert_eq!(e2.available(&m1.card_id), 94_000);
+}
