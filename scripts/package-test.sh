@@ -414,7 +414,7 @@ else
     check "system user mps-edge, home /var/lib/mps-edge, no login" \
         bash -c 'IFS=: read -r _ _ uid _ _ home shell < <(getent passwd mps-edge) &&
                  [ "$uid" -lt 1000 ] && [ "$home" = /var/lib/mps-edge ] && [[ "$shell" == */nologin ]]'
-    check "group mps-edge exists" getent group mps-edge
+    check "group mps-edge exists" bash -c 'getent group mps-edge >/dev/null'
     check "/var/lib/mps-edge is mps-edge:mps-edge 750" test "$(perms /var/lib/mps-edge)" = "mps-edge:mps-edge 750"
     check "/etc/mps-edge is root:mps-edge 750" test "$(perms /etc/mps-edge)" = "root:mps-edge 750"
     check "config.toml is root:mps-edge 640" test "$(perms /etc/mps-edge/config.toml)" = "root:mps-edge 640"
@@ -442,6 +442,13 @@ else
         stop_server 2>/dev/null || true
     fi
 
+    # An administrator's "disable" must survive an upgrade.
+    wants=/etc/systemd/system/multi-user.target.wants/mps-edge.service
+    disabled=0
+    if command -v systemctl >/dev/null 2>&1 && systemctl disable mps-edge.service >/dev/null 2>&1 &&
+        [ ! -e "$wants" ]; then
+        disabled=1
+    fi
     if DEBIAN_FRONTEND=noninteractive dpkg -i "$DEB" >"$WORK/upgrade.log" 2>&1; then
         pass "reinstall over itself (upgrade path)"
     else
@@ -449,19 +456,28 @@ else
     fi
     check "upgrade keeps the JWT secret" test "$(sha256sum /etc/mps-edge/jwt.secret)" = "$secret_before"
     check "upgrade prints no first-install note" bash -c '! grep -q "NOT started" "$1"' _ "$WORK/upgrade.log"
+    if [ "$disabled" = 1 ]; then
+        check "upgrade keeps the unit disabled when the administrator disabled it" test ! -e "$wants"
+        systemctl enable mps-edge.service >/dev/null 2>&1 || true
+    else
+        skip "systemctl disable unavailable: disabled-across-upgrade not checked"
+    fi
 
     DEBIAN_FRONTEND=noninteractive apt-get remove -y mps-edge >"$WORK/remove.log" 2>&1 ||
         fail "apt-get remove: $(tail -n 20 "$WORK/remove.log")"
     check "remove: binary gone" test ! -e /usr/bin/mps-edge
     check "remove: config, secret and database kept" \
         test -f /etc/mps-edge/config.toml -a -f /etc/mps-edge/jwt.secret -a -f /var/lib/mps-edge/mps-edge.db
-    check "remove: user kept" getent passwd mps-edge
+    check "remove: user kept" bash -c 'getent passwd mps-edge >/dev/null'
 
     DEBIAN_FRONTEND=noninteractive apt-get purge -y mps-edge >"$WORK/purge.log" 2>&1 ||
         fail "apt-get purge: $(tail -n 20 "$WORK/purge.log")"
     check "purge: /var/lib/mps-edge gone" test ! -e /var/lib/mps-edge
     check "purge: /etc/mps-edge gone" test ! -e /etc/mps-edge
-    check "purge: user and group gone" bash -c '! getent passwd mps-edge && ! getent group mps-edge'
+    check "purge: user and group gone" \
+        bash -c '! getent passwd mps-edge >/dev/null && ! getent group mps-edge >/dev/null'
+    check "purge: no leftover-files message (nothing was added to /etc/mps-edge)" \
+        bash -c '! grep -q "remove them yourself" "$1"' _ "$WORK/purge.log"
     check "purge: enablement link gone" \
         test ! -e /etc/systemd/system/multi-user.target.wants/mps-edge.service -a \
         ! -L /etc/systemd/system/multi-user.target.wants/mps-edge.service

@@ -121,8 +121,10 @@ struct Edge {
 
 async fn start_edge(site: &str, central_url: &str, key: &str) -> Edge {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = Config::default();
-    cfg.data_dir = dir.path().join("data");
+    let mut cfg = Config {
+        data_dir: dir.path().join("data"),
+        ..Config::default()
+    };
     cfg.site.code = site.into();
     cfg.central.url = central_url.into();
     cfg.central.service_key = Secret::new(key);
@@ -644,4 +646,270 @@ async fn two_sites_never_collide() {
     let _ = e2.sync_now().await;
     assert_eq!(e1.available(&m1.card_id), 94_000);
     assert_eq!(e2.available(&m1.card_id), 94_000);
+}
+
+struct EdgeProcess {
+    child: std::process::Child,
+    url: String,
+}
+
+fn spawn_edge_process(config: &std::path::Path) -> EdgeProcess {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mps-edge"))
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut url = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            url = Some(rest.trim().to_string());
+        }
+        if line.contains("mode:") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    EdgeProcess {
+        child,
+        url: url.expect("edge printed its URL"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killing_the_edge_mid_push_loses_nothing_and_applies_nothing_twice() {
+    let central = setup_central().await;
+    let mut members = Vec::new();
+    for n in 0..4 {
+        members.push(member(&central, 50 + n, "5000.00", 0).await);
+    }
+    let proxy = spawn_proxy(central.gateway.addr()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("service_key");
+    std::fs::write(&key_file, &central.service_key).unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\n[site]\ncode = \"S005\"\n[central]\nurl = {:?}\nservice_key_file = {:?}\nmerchant_code = \"{MERCHANT}\"\n[log]\nlevel = \"warn\"\n",
+            dir.path().join("data"),
+            proxy.url(),
+            key_file
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mps-edge"))
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "admin",
+            "create-user",
+            "--username",
+            "owner",
+            "--role",
+            "owner",
+            "--password",
+            OWNER_PW,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let mut spent = vec![0i64; members.len()];
+    let mut charges = 0;
+    for round in 0..4 {
+        proxy.set_mode(Mode::Pass);
+        let mut edge = spawn_edge_process(&config);
+        let login: Value = http
+            .post(format!("{}/api/v1/auth/login", edge.url))
+            .json(&json!({"username": "owner", "password": OWNER_PW}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = login["access_token"].as_str().unwrap().to_string();
+        let post = |path: &str, body: Value| {
+            http.post(format!("{}{path}", edge.url))
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+        };
+        // Tokens issued centrally reach the edge while online…
+        let mut tokens = Vec::new();
+        for m in &members {
+            let q = central_qr(&central, m).await;
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let r = post("/api/v1/common/qr/validate", json!({"qr_plain": q}))
+                    .await
+                    .unwrap();
+                if r.status() == 200 {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "token never reached the edge");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            tokens.push(q);
+        }
+        // …then the link drops and the store sells offline.
+        proxy.set_mode(Mode::Refuse);
+        for (i, q) in tokens.iter().enumerate() {
+            let amount = format!("{}.{:02}", 2 + round, 11 * (i + 1));
+            let r: Value = post(
+                "/api/v1/merchant/charge",
+                json!({"qr_plain": q, "amount": amount}),
+            )
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+            spent[i] += money(&r["transaction"]["final_amount"]);
+            charges += 1;
+        }
+        // The link returns slowly: central commits the batch, the answer is held back,
+        // and the edge is killed before it arrives.
+        let before = proxy.forwarded();
+        proxy.set_mode(Mode::DelayAfterCommit(Duration::from_secs(5)));
+        let trigger = tokio::spawn(post("/api/v1/sync/now", json!({})));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while proxy.forwarded() == before {
+            assert!(Instant::now() < deadline, "the push never reached central");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        edge.child.kill().unwrap();
+        edge.child.wait().unwrap();
+        let _ = trigger.await;
+        let applied = central
+            .sql("select count(*) from public.transactions where tag->'edge'->>'site' = 'S005'")
+            .unwrap();
+        assert_eq!(
+            applied.trim(),
+            charges.to_string(),
+            "central committed the in-flight batch (round {round})"
+        );
+
+        // Restart: the edge pushes the same operations again; central answers duplicate.
+        proxy.set_mode(Mode::Pass);
+        let mut edge = spawn_edge_process(&config);
+        let login: Value = http
+            .post(format!("{}/api/v1/auth/login", edge.url))
+            .json(&json!({"username": "owner", "password": OWNER_PW}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = login["access_token"].as_str().unwrap().to_string();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let s: Value = http
+                .get(format!("{}/api/v1/sync/status", edge.url))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if s["queue_depth"] == 0 {
+                assert_eq!(s["open_exceptions"], 0, "{s}");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "outbox not drained after restart: {s}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        edge.child.kill().unwrap();
+        edge.child.wait().unwrap();
+    }
+    let count = central
+        .sql("select count(*), count(distinct id) from public.transactions where tag->'edge'->>'site' = 'S005'")
+        .unwrap();
+    assert_eq!(count.trim(), format!("{charges}|{charges}"));
+    for (i, m) in members.iter().enumerate() {
+        assert_eq!(
+            card_row(&central, &m.card_id).0,
+            500_000 - spent[i],
+            "card {i}"
+        );
+    }
+    let dup = central
+        .sql("select count(*) from mps_edge.applied_ops where site_code = 'S005'")
+        .unwrap();
+    assert_eq!(dup.trim(), charges.to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fast_tokens_issued_centrally_charge_at_the_edge() {
+    let central = setup_central().await;
+    let m = member(&central, 60, "200.00", 0).await;
+    let edge = start_edge("S006", &central.url(), &central.service_key).await;
+    edge.wait_bootstrap(1).await;
+    let login = central
+        .rpc(
+            "member_login",
+            &json!({"p_identifier": m.phone, "p_password": "member-pass"}),
+        )
+        .await
+        .unwrap();
+    let session = login.json["session_id"].as_str().unwrap();
+    let r = central
+        .rpc(
+            "edge_issue_qr",
+            &json!({"p_card_id": m.card_id, "p_ttl_seconds": 600, "p_session_id": session}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text);
+    let token = r.json[0]["qr_plain"].as_str().unwrap().to_string();
+    assert!(token.starts_with("mq1."));
+    let res = edge.charge(&token, "25.00").await;
+    assert_eq!(res["customer_info"]["balance_after"].to_string(), "175.00");
+    let id = m.card_id.clone();
+    let verifier: Option<String> = edge
+        .db
+        .read_blocking(move |c| {
+            Ok(c.query_row(
+                "SELECT fast_verifier FROM card_qr_state WHERE card_id = ?1",
+                [id],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap();
+    assert_eq!(
+        verifier.as_deref(),
+        Some(mps_edge::domain::qr::fast_verifier(&token).as_str())
+    );
+    edge.wait_drained().await;
+    assert_eq!(card_row(&central, &m.card_id).0, 17_500);
+    // Central's own validator accepts the same token (bcrypt hash kept).
+    let v = central
+        .rpc("validate_qr_plain", &json!({"p_qr_plain": token}))
+        .await
+        .unwrap();
+    assert_eq!(v.json.as_str(), Some(m.card_id.as_str()));
 }
