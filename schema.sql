@@ -226,3 +226,78 @@ CREATE TABLE audit_log (
     details       TEXT NOT NULL DEFAULT '{}'
 ) STRICT;
 CREATE INDEX audit_log_at ON audit_log(at);
+
+-- ---------------------------------------------------------------------------------
+-- Web console (issue #4).
+-- ---------------------------------------------------------------------------------
+
+-- Console sign-ins: an HttpOnly cookie holds a random token; only its SHA-256 is kept.
+-- A session belongs to a sign-in family (refresh_tokens.family_id) and to the user's
+-- token epoch at sign-in, so "sign out everywhere" ends it like any bearer token.
+CREATE TABLE console_sessions (
+    id           TEXT PRIMARY KEY,
+    token_hash   TEXT NOT NULL UNIQUE,
+    user_id      TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    family_id    TEXT NOT NULL,
+    token_epoch  INTEGER NOT NULL,
+    csrf_token   TEXT NOT NULL,
+    ip           TEXT,
+    user_agent   TEXT,
+    created_at   TEXT NOT NULL,
+    expires_unix INTEGER NOT NULL,
+    revoked_at   TEXT
+) STRICT;
+CREATE INDEX console_sessions_user ON console_sessions(user_id);
+
+-- Enrolled POS terminals. The secret is 256 random bits, kept as SHA-256.
+CREATE TABLE devices (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    secret_hash TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    created_by  TEXT,
+    revoked_at  TEXT,
+    revoked_by  TEXT
+) STRICT;
+
+-- One-time enrollment codes (kept as SHA-256; single use; short-lived).
+CREATE TABLE enrollment_codes (
+    code_hash    TEXT PRIMARY KEY,
+    name         TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    created_by   TEXT,
+    expires_unix INTEGER NOT NULL,
+    used_at      TEXT,
+    device_id    TEXT
+) STRICT;
+
+-- Local settlements over [period_start, period_end). total may be negative (more refunds
+-- than payments in the period). Each one is also an outbox operation of type 'settlement'.
+CREATE TABLE settlements (
+    id                   TEXT PRIMARY KEY,
+    settlement_no        TEXT NOT NULL UNIQUE,
+    mode                 TEXT NOT NULL CHECK (mode IN ('realtime','t_plus_1','monthly')),
+    period_start         TEXT NOT NULL,
+    period_end           TEXT NOT NULL,
+    period_start_unix    INTEGER NOT NULL,
+    period_end_unix      INTEGER NOT NULL CHECK (period_end_unix > period_start_unix),
+    payment_count        INTEGER NOT NULL,
+    payment_amount_cents INTEGER NOT NULL,
+    refund_count         INTEGER NOT NULL,
+    refund_amount_cents  INTEGER NOT NULL,
+    total_amount_cents   INTEGER NOT NULL,
+    tx_count             INTEGER NOT NULL,
+    status               TEXT NOT NULL DEFAULT 'pending',
+    created_at           TEXT NOT NULL,
+    created_by           TEXT
+) STRICT;
+CREATE INDEX settlements_period ON settlements(period_start_unix, period_end_unix);
+
+-- Settings changed in the console; they override the config file's values at runtime.
+CREATE TABLE settings (
+    key        TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    updated_by TEXT
+) STRICT;
+CREATE INDEX audit_log_action ON audit_log(action, at);

@@ -194,6 +194,8 @@ fi
 
 # ---- contents and control --------------------------------------------------------------
 dpkg-deb -c "$DEB" >"$WORK/contents"
+echo "      dpkg-deb -c $(basename "$DEB"):"
+awk '$1 !~ /^d/ { print "        " $1, $2, $NF }' "$WORK/contents"
 has_entry() { # mode path
     awk -v m="$1" -v p="$2" '$1 == m && ($2 == "root/root" || $2 == "0/0") && $NF == p { f = 1 }
         END { exit !f }' \
@@ -285,7 +287,7 @@ start_server() {
     SERVER_PID=$!
     BASE_URL=""
     for _ in $(seq 1 150); do
-        BASE_URL=$(sed -n 's/^mps-edge .* listening on \(http:[^ ]*\)$/\1/p' "$log" | head -n1)
+        BASE_URL=$(sed -n 's/^mps-edge .* listening on \(http:[^ ]*\)$/\1/p' "$log" 2>/dev/null | head -n1)
         [ -n "$BASE_URL" ] && return 0
         kill -0 "$SERVER_PID" 2>/dev/null || break
         sleep 0.2
@@ -322,7 +324,7 @@ chmod 0750 "$WORK/etc" "$WORK/data"
 (umask 027 && new_secret >"$WORK/etc/jwt.secret")
 CFG=$WORK/etc/config.toml
 sed -e "s#^data_dir = \"/var/lib/mps-edge\"#data_dir = \"$WORK/data\"#" \
-    -e "s#\"/etc/mps-edge/#\"$WORK/etc/#" \
+    -e "s#\"/etc/mps-edge/#\"$WORK/etc/#" -e "s#\"/var/lib/mps-edge/#\"$WORK/data/#" \
     "$WORK/root/etc/mps-edge/config.toml" >"$CFG"
 check "config copy points at the temp data dir and secret" \
     bash -c 'grep -Fxq "data_dir = \"$2/data\"" "$1" && grep -Fxq "jwt_secret_file = \"$2/etc/jwt.secret\"" "$1"' \
@@ -341,11 +343,29 @@ else
     fail "doctor (rc $rc) reported more than the missing database: $unexpected"
 fi
 
+# The check is not vacuous: a typo in the file is refused with the key named.
+sed '/^listen = /a listen_adress = "0.0.0.0:8080"' "$CFG" >"$WORK/etc/typo.toml"
+rc=0
+"$BIN" --config "$WORK/etc/typo.toml" doctor >"$WORK/doctor-typo.out" 2>&1 || rc=$?
+check "doctor: a misspelt key is refused, naming it" \
+    bash -c '[ "$1" != 0 ] && grep -q "listen_adress" "$2"' _ "$rc" "$WORK/doctor-typo.out"
+
 # The same config with every commented option uncommented: the documented defaults are
 # all accepted (unknown keys or wrong types would fail to load).
 ALL=$WORK/etc/all.toml
 sed -E 's/^# ([a-z_]+ = )/\1/' "$CFG" >"$ALL"
 (umask 027 && new_secret >"$WORK/etc/service_key")
+# Files that uncommented *_file / path options name must exist (e.g. a TLS pair).
+grep -Eo "\"$WORK/data/[^\"]+\"" "$ALL" | tr -d '"' | while read -r f; do
+    mkdir -p "$(dirname "$f")"
+    : >"$f"
+done
+if grep -q '^tls_cert = ' "$ALL" && command -v openssl >/dev/null 2>&1; then
+    cert=$(sed -n 's/^tls_cert = "\(.*\)"$/\1/p' "$ALL")
+    key=$(sed -n 's/^tls_key = "\(.*\)"$/\1/p' "$ALL")
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -subj /CN=localhost -days 1 -keyout "$key" -out "$cert" >/dev/null 2>&1 || true
+fi
 rc=0
 "$BIN" --config "$ALL" doctor >"$WORK/doctor-all.out" 2>&1 || rc=$?
 if grep -Fxq 'ok: configuration is valid' "$WORK/doctor-all.out"; then

@@ -42,6 +42,34 @@ pub enum Command {
         /// Address to listen on, e.g. 0.0.0.0:8080 for the store LAN.
         #[arg(long, value_name = "ADDR")]
         listen: Option<String>,
+        /// Serve HTTPS with this PEM certificate chain (see `init --tls`).
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key for --tls-cert.
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+    },
+    /// Prepare an installation: data directory, and with --tls a self-signed certificate.
+    Init {
+        /// Generate a self-signed TLS certificate for the store's host names.
+        #[arg(long)]
+        tls: bool,
+        /// Host names and IP addresses the certificate covers (repeatable).
+        #[arg(long = "host", value_name = "NAME", default_values_t = [String::from("localhost"), String::from("127.0.0.1")])]
+        hosts: Vec<String>,
+        /// Replace an existing certificate.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Make a consistent, verified copy of the database while the server runs.
+    Backup {
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+    /// Replace the database with a backup (refused while a server runs; keeps the old file).
+    Restore {
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
     },
     /// Demo-mode helpers (only when no central is configured).
     Demo {
@@ -155,14 +183,20 @@ fn init_tracing(cfg: &Config) {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let listen = match &cli.command {
-        Command::Serve { listen } => listen.clone(),
-        _ => None,
+    let (listen, tls_cert, tls_key) = match &cli.command {
+        Command::Serve {
+            listen,
+            tls_cert,
+            tls_key,
+        } => (listen.clone(), tls_cert.clone(), tls_key.clone()),
+        _ => (None, None, None),
     };
     let overrides = Overrides {
         data_dir: cli.data_dir.clone(),
         listen,
         log_format: cli.log_format.clone(),
+        tls_cert,
+        tls_key,
     };
     let cfg = Config::load(cli.config.as_deref(), &overrides)?;
     match cli.command {
@@ -171,11 +205,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Admin { command } => admin_command(cfg, command),
         Command::Sync { command } => crate::ops::sync_command(cfg, command),
         Command::Doctor => crate::ops::doctor(cfg),
+        Command::Init { tls, hosts, force } => crate::ops::init(cfg, tls, &hosts, force),
+        Command::Backup { to } => crate::ops::backup(cfg, &to),
+        Command::Restore { from } => crate::ops::restore(cfg, &from),
     }
 }
 
 fn serve(cfg: Config) -> anyhow::Result<ExitCode> {
     init_tracing(&cfg);
+    let lock = crate::ops::ServerLock::acquire(&cfg)?;
     let opened = crate::startup::open(&cfg, true)?;
     let secret = load_or_create_secret(&cfg)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -186,17 +224,24 @@ fn serve(cfg: Config) -> anyhow::Result<ExitCode> {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.server.listen))?;
         let addr = listener.local_addr()?;
+        let tls = cfg.server.tls_cert.clone().zip(cfg.server.tls_key.clone());
         print_banner(&cfg, &opened, addr);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let state = crate::startup::build_state(cfg, opened.db, &secret, stop_rx)?;
-        crate::http::serve(listener, state, async move {
+        let shutdown = async move {
             shutdown_signal().await;
             let _ = stop_tx.send(true);
-        })
-        .await?;
+        };
+        match tls {
+            Some((cert, key)) => {
+                crate::http::serve_tls(listener.into_std()?, state, &cert, &key, shutdown).await?
+            }
+            None => crate::http::serve(listener, state, shutdown).await?,
+        }
         tracing::info!("stopped cleanly");
         Ok::<_, anyhow::Error>(())
     })?;
+    drop(lock);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -233,7 +278,12 @@ fn shell_quote(s: &str) -> String {
 }
 
 fn print_banner(cfg: &Config, opened: &crate::startup::Opened, addr: std::net::SocketAddr) {
-    let url = format!("http://{addr}");
+    let scheme = if cfg.server.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let url = format!("{scheme}://{addr}");
     println!("mps-edge {} listening on {url}", env!("CARGO_PKG_VERSION"));
     println!("  data: {}", cfg.db_path().display());
     if opened.demo {

@@ -61,6 +61,11 @@ pub struct ServerConfig {
     pub listen: String,
     /// Largest accepted request body.
     pub body_limit_bytes: usize,
+    /// PEM certificate chain and key: serve HTTPS (see `mps-edge init --tls`).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Browser origins allowed to call the API cross-origin; empty = CORS closed.
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -147,6 +152,9 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: "127.0.0.1:8080".into(),
             body_limit_bytes: 64 * 1024,
+            tls_cert: None,
+            tls_key: None,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -207,6 +215,8 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub listen: Option<String>,
     pub log_format: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 pub const MIN_JWT_SECRET_LEN: usize = 32;
@@ -230,6 +240,12 @@ impl Config {
         }
         if let Some(f) = &overrides.log_format {
             fig = fig.merge(("log.format", f));
+        }
+        if let Some(p) = &overrides.tls_cert {
+            fig = fig.merge(("server.tls_cert", p));
+        }
+        if let Some(p) = &overrides.tls_key {
+            fig = fig.merge(("server.tls_key", p));
         }
         let mut cfg: Config = fig
             .extract()
@@ -269,6 +285,24 @@ impl Config {
                 "server.listen: {:?} is not an address like 127.0.0.1:8080",
                 self.server.listen
             ));
+        }
+        match (&self.server.tls_cert, &self.server.tls_key) {
+            (Some(c), Some(k)) => {
+                for (name, p) in [("server.tls_cert", c), ("server.tls_key", k)] {
+                    if !p.exists() {
+                        errs.push(format!("{name}: {} does not exist", p.display()));
+                    }
+                }
+            }
+            (None, None) => {}
+            _ => errs.push("server.tls_cert and server.tls_key: set both or neither".into()),
+        }
+        for o in &self.server.cors_origins {
+            if !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
+                errs.push(format!(
+                    "server.cors_origins: {o:?} must be an origin like https://pos.example"
+                ));
+            }
         }
         if !(1024..=16 * 1024 * 1024).contains(&self.server.body_limit_bytes) {
             errs.push("server.body_limit_bytes: must be between 1024 and 16777216".into());

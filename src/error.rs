@@ -30,6 +30,7 @@ pub enum ErrorCode {
     InvalidToken,
     PermissionDenied,
     CsrfTokenInvalid,
+    EnrollmentCodeInvalid,
     // 404
     NotFound,
     TxNotFound,
@@ -40,6 +41,7 @@ pub enum ErrorCode {
     IdempotencyKeyReused,
     Conflict,
     UsernameTaken,
+    SettlementOverlap,
     // 422 business declines
     QrExpiredOrInvalid,
     QrAlreadyUsed,
@@ -80,6 +82,7 @@ impl ErrorCode {
             InvalidToken => "INVALID_TOKEN",
             PermissionDenied => "PERMISSION_DENIED",
             CsrfTokenInvalid => "CSRF_TOKEN_INVALID",
+            EnrollmentCodeInvalid => "ENROLLMENT_CODE_INVALID",
             NotFound => "NOT_FOUND",
             TxNotFound => "TX_NOT_FOUND",
             OriginalTxNotFound => "ORIGINAL_TX_NOT_FOUND",
@@ -88,6 +91,7 @@ impl ErrorCode {
             IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             Conflict => "CONFLICT",
             UsernameTaken => "USERNAME_TAKEN",
+            SettlementOverlap => "SETTLEMENT_OVERLAP",
             QrExpiredOrInvalid => "QR_EXPIRED_OR_INVALID",
             QrAlreadyUsed => "QR_ALREADY_USED",
             CardNotActive => "CARD_NOT_ACTIVE",
@@ -114,14 +118,18 @@ impl ErrorCode {
             | InvalidQr => StatusCode::BAD_REQUEST,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            NotAuthenticated | InvalidCredentials | TokenExpired | InvalidToken => {
-                StatusCode::UNAUTHORIZED
-            }
+            NotAuthenticated
+            | InvalidCredentials
+            | TokenExpired
+            | InvalidToken
+            | EnrollmentCodeInvalid => StatusCode::UNAUTHORIZED,
             PermissionDenied | CsrfTokenInvalid => StatusCode::FORBIDDEN,
             NotFound | TxNotFound | OriginalTxNotFound | CardNotFound | UserNotFound => {
                 StatusCode::NOT_FOUND
             }
-            IdempotencyKeyReused | Conflict | UsernameTaken => StatusCode::CONFLICT,
+            IdempotencyKeyReused | Conflict | UsernameTaken | SettlementOverlap => {
+                StatusCode::CONFLICT
+            }
             QrExpiredOrInvalid
             | QrAlreadyUsed
             | CardNotActive
@@ -157,6 +165,7 @@ impl ErrorCode {
             InvalidToken => "The token is invalid or has been revoked.",
             PermissionDenied => "Your role does not allow this.",
             CsrfTokenInvalid => "The CSRF token is missing or wrong.",
+            EnrollmentCodeInvalid => "The enrollment code is wrong, used or expired.",
             NotFound => "Not found.",
             TxNotFound => "No such transaction.",
             OriginalTxNotFound => "The original transaction was not found for this merchant.",
@@ -167,6 +176,7 @@ impl ErrorCode {
             }
             Conflict => "The request conflicts with the current state.",
             UsernameTaken => "That username is already taken.",
+            SettlementOverlap => "The period overlaps an existing settlement.",
             QrExpiredOrInvalid => {
                 "The QR code is expired, revoked or unknown; ask for a fresh one."
             }

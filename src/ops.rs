@@ -115,6 +115,9 @@ pub fn sync_command(cfg: Config, command: SyncCommand) -> anyhow::Result<ExitCod
     }
 }
 
+/// Below this much free space the store risks refusing charges (SQLite cannot grow).
+const MIN_FREE_BYTES: u64 = 256 << 20;
+
 /// Local and central checks; prints one line per problem and exits non-zero if any.
 pub fn doctor(cfg: Config) -> anyhow::Result<ExitCode> {
     let mut problems: Vec<String> = Vec::new();
@@ -174,6 +177,19 @@ pub fn doctor(cfg: Config) -> anyhow::Result<ExitCode> {
             }
         }
         Err(e) => problems.push(format!("data directory {}: {e}", cfg.data_dir.display())),
+    }
+    match fs4::available_space(&cfg.data_dir) {
+        Ok(free) if free < MIN_FREE_BYTES => problems.push(format!(
+            "disk: only {} MiB free for {} (need at least {} MiB)",
+            free / (1 << 20),
+            cfg.data_dir.display(),
+            MIN_FREE_BYTES / (1 << 20)
+        )),
+        Ok(free) => ok.push(format!("disk: {} MiB free", free / (1 << 20))),
+        Err(e) => problems.push(format!(
+            "disk: cannot read free space of {}: {e}",
+            cfg.data_dir.display()
+        )),
     }
     if !cfg.standalone() {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -243,4 +259,182 @@ fn clock_sanity() -> Option<String> {
         return Some(format!("clock: system time {now} is implausibly far ahead"));
     }
     None
+}
+
+/// An exclusive lock on `<data_dir>/mps-edge.lock`, held by a running server: a second
+/// server on the same data, or a restore under a running server, is refused.
+pub struct ServerLock {
+    _file: std::fs::File,
+}
+
+impl ServerLock {
+    fn path(cfg: &Config) -> std::path::PathBuf {
+        cfg.data_dir.join("mps-edge.lock")
+    }
+
+    pub fn acquire(cfg: &Config) -> anyhow::Result<ServerLock> {
+        std::fs::create_dir_all(&cfg.data_dir).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot create data directory {}: {e}",
+                cfg.data_dir.display()
+            )
+        })?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(Self::path(cfg))?;
+        match file.try_lock() {
+            Ok(()) => Ok(ServerLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+                "another mps-edge server is running on {}; stop it first",
+                cfg.data_dir.display()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+        }
+    }
+}
+
+/// `mps-edge init [--tls]`: the data directory, and a self-signed certificate whose
+/// SHA-256 fingerprint POS terminals can pin.
+pub fn init(cfg: Config, tls: bool, hosts: &[String], force: bool) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(&cfg.data_dir)?;
+    println!("data directory: {}", cfg.data_dir.display());
+    if tls {
+        let dir = cfg.data_dir.join("tls");
+        std::fs::create_dir_all(&dir)?;
+        let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+        if cert_path.exists() && !force {
+            anyhow::bail!("{} exists; add --force to replace it", cert_path.display());
+        }
+        let (cert_pem, key_pem, fingerprint) = self_signed(hosts)?;
+        std::fs::write(&cert_path, cert_pem)?;
+        crate::auth::write_private(&key_path, &key_pem)?;
+        println!(
+            "certificate: {} (hosts: {})",
+            cert_path.display(),
+            hosts.join(", ")
+        );
+        println!("private key: {} (mode 0600)", key_path.display());
+        println!("SHA-256 fingerprint (pin this on the POS terminals):\n  {fingerprint}");
+        println!(
+            "serve with: mps-edge serve --tls-cert {} --tls-key {}\n  or in the config: [server] tls_cert = {:?}, tls_key = {:?}",
+            cert_path.display(),
+            key_path.display(),
+            cert_path,
+            key_path
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A self-signed certificate for the given names: (cert PEM, key PEM, SHA-256 fingerprint
+/// of the DER certificate as colon-separated hex).
+pub fn self_signed(hosts: &[String]) -> anyhow::Result<(String, String, String)> {
+    let key = rcgen::KeyPair::generate()?;
+    let mut params = rcgen::CertificateParams::new(hosts.to_vec())?;
+    params.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        hosts.first().cloned().unwrap_or_else(|| "mps-edge".into()),
+    );
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "mps-edge store server");
+    let cert = params.self_signed(&key)?;
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(cert.der());
+    let fingerprint = digest
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    Ok((cert.pem(), key.serialize_pem(), fingerprint))
+}
+
+/// `mps-edge backup --to FILE`: `VACUUM INTO` reads one consistent snapshot (safe while the
+/// server writes), then the copy is checked with `integrity_check` before it is kept.
+pub fn backup(cfg: Config, to: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let src = cfg.db_path();
+    if !src.exists() {
+        anyhow::bail!("no database at {}", src.display());
+    }
+    if to.exists() {
+        anyhow::bail!("{} exists; choose a new file", to.display());
+    }
+    let tmp = to.with_extension("partial");
+    let _ = std::fs::remove_file(&tmp);
+    let conn =
+        rusqlite::Connection::open_with_flags(&src, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    let started = std::time::Instant::now();
+    conn.execute("VACUUM INTO ?1", [tmp.to_string_lossy()])?;
+    verify_database(&tmp)?;
+    std::fs::rename(&tmp, to)?;
+    let size = std::fs::metadata(to)?.len();
+    let (txs, version) = {
+        let c =
+            rusqlite::Connection::open_with_flags(to, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        (
+            c.query_row("SELECT COUNT(*) FROM transactions", [], |r| {
+                r.get::<_, i64>(0)
+            })?,
+            crate::db::migrate::current_version(&c)?,
+        )
+    };
+    println!(
+        "{}",
+        json!({"backup": to, "bytes": size, "transactions": txs, "schema_version": version,
+               "integrity": "ok", "seconds": started.elapsed().as_secs_f64()})
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify_database(path: &std::path::Path) -> anyhow::Result<()> {
+    let c =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let result: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+    if result != "ok" {
+        anyhow::bail!("{} fails the integrity check: {result}", path.display());
+    }
+    let version = crate::db::migrate::current_version(&c)?;
+    if version > SCHEMA_VERSION {
+        anyhow::bail!(
+            "{} has schema version {version}, newer than this mps-edge ({SCHEMA_VERSION})",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// `mps-edge restore --from FILE`: refused while a server holds the data directory; the
+/// current database is kept beside it as `mps-edge.db.before-restore-<time>`.
+pub fn restore(cfg: Config, from: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let _lock = ServerLock::acquire(&cfg).map_err(|e| anyhow::anyhow!("restore refused: {e}"))?;
+    verify_database(from)?;
+    let db = cfg.db_path();
+    let mut kept = None;
+    if db.exists() {
+        // Fold the WAL into the main file so the kept copy is complete on its own.
+        {
+            let c = rusqlite::Connection::open(&db)?;
+            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+        let old = db.with_file_name(format!("mps-edge.db.before-restore-{stamp}"));
+        std::fs::rename(&db, &old)?;
+        for suffix in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(db.with_file_name(format!("mps-edge.db{suffix}")));
+        }
+        kept = Some(old);
+    }
+    let tmp = db.with_file_name("mps-edge.db.restoring");
+    std::fs::copy(from, &tmp)?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    std::fs::rename(&tmp, &db)?;
+    verify_database(&db)?;
+    println!(
+        "{}",
+        json!({"restored_from": from, "database": db, "previous_kept_as": kept})
+    );
+    Ok(ExitCode::SUCCESS)
 }

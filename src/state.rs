@@ -20,6 +20,12 @@ pub struct AppState {
     pub started: Instant,
     /// Present when a central is configured.
     pub sync: Option<Arc<SyncEngine>>,
+    /// Console settings in force (config file + console overrides), applied at runtime.
+    pub settings: Arc<parking_lot::RwLock<crate::service::console::Effective>>,
+    /// Live events for the console's WebSocket feed.
+    pub events: crate::service::events::Events,
+    /// Mark the console cookie `Secure` (set when the server is reached over TLS).
+    pub cookie_secure: bool,
 }
 
 impl AppState {
@@ -29,6 +35,7 @@ impl AppState {
     }
 
     pub fn new(cfg: Config, db: Db, jwt_secret: &[u8]) -> AppState {
+        let settings = crate::service::console::Effective::load(&cfg, &db);
         AppState {
             cfg: Arc::new(cfg),
             db,
@@ -37,6 +44,9 @@ impl AppState {
             throttle: Arc::new(IpThrottle::default()),
             started: Instant::now(),
             sync: None,
+            settings: Arc::new(parking_lot::RwLock::new(settings)),
+            events: crate::service::events::Events::default(),
+            cookie_secure: false,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! Every database call goes through here on a blocking thread, never on the executor.
 
 pub mod cards;
+pub mod console;
 pub mod demo;
 pub mod ledger;
 pub mod meta;

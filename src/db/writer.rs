@@ -165,6 +165,7 @@ fn run(conn: Connection, rx: mpsc::Receiver<Msg>, stats: &WriterStats) {
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.jobs.fetch_add(n, Ordering::Relaxed);
         stats.max_batch.fetch_max(n, Ordering::Relaxed);
+        crate::metrics::write_batch(n as usize);
         for c in completions {
             c(committed);
         }

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::extract::{ApiJson, ClientIp};
 use super::validate;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::service::auth::{self, AuthUser, TokenPair};
 use crate::state::AppState;
 
@@ -16,6 +16,9 @@ use crate::state::AppState;
 pub struct LoginRequest {
     username: String,
     password: String,
+    /// An enrolled POS terminal: its tokens are bound to it and end when it is revoked.
+    device_id: Option<String>,
+    device_secret: Option<String>,
 }
 
 pub async fn login(
@@ -25,8 +28,23 @@ pub async fn login(
 ) -> AppResult<Json<TokenPair>> {
     validate::text(&req.username, "username", 64)?;
     validate::text(&req.password, "password", 256)?;
+    let device = match (req.device_id, req.device_secret) {
+        (None, None) => None,
+        (Some(id), Some(secret)) => {
+            validate::key(&id, "device_id", 64)?;
+            validate::key(&secret, "device_secret", 128)?;
+            crate::service::console::verify_device(&state, &id, &secret, ip).await?;
+            Some(id)
+        }
+        _ => {
+            return Err(AppError::validation(
+                "device_secret",
+                "device_id and device_secret go together.",
+            ))
+        }
+    };
     Ok(Json(
-        auth::login(&state, req.username, req.password, ip).await?,
+        auth::login_device(&state, req.username, req.password, ip, device).await?,
     ))
 }
 

@@ -110,7 +110,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     }
 }
 
-/// A signed-in staff member from `Authorization: Bearer <access token>`.
+/// A signed-in staff member from `Authorization: Bearer <access token>`, or else from the
+/// console's session cookie (then a state-changing request also needs `X-CSRF-Token`).
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = AppError;
 
@@ -118,11 +119,12 @@ impl FromRequestParts<AppState> for AuthUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or(ErrorCode::NotAuthenticated)?;
+        let Some(header) = parts.headers.get(header::AUTHORIZATION) else {
+            return super::console::cookie_user(parts, state)
+                .await
+                .map(|(user, _)| user);
+        };
+        let header = header.to_str().map_err(|_| ErrorCode::NotAuthenticated)?;
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))

@@ -50,6 +50,15 @@ fn idem_scope(user: &AuthUser) -> String {
     }
 }
 
+/// The metrics label for a charge or refund result.
+fn outcome(result: &AppResult<(String, bool)>) -> &'static str {
+    match result {
+        Ok((_, true)) => "replayed",
+        Ok((_, false)) => "approved",
+        Err(e) => e.code().as_str(),
+    }
+}
+
 /// A stored JSON body, marked when it replays an earlier request.
 fn json_body(body: String, replayed: bool) -> Response {
     let mut res = (
@@ -88,7 +97,7 @@ pub async fn charge(
         ),
         key,
     });
-    let (body, replayed) = payments::charge(
+    let result = payments::charge(
         &state,
         user.actor(),
         ChargeInput {
@@ -99,7 +108,9 @@ pub async fn charge(
             tag,
         },
     )
-    .await?;
+    .await;
+    crate::metrics::charge_outcome(outcome(&result));
+    let (body, replayed) = result?;
     Ok(json_body(body, replayed))
 }
 
@@ -138,7 +149,7 @@ pub async fn refund(
         ),
         key,
     });
-    let (body, replayed) = payments::refund(
+    let result = payments::refund(
         &state,
         user.actor(),
         RefundInput {
@@ -149,7 +160,9 @@ pub async fn refund(
             tag,
         },
     )
-    .await?;
+    .await;
+    crate::metrics::refund_outcome(outcome(&result));
+    let (body, replayed) = result?;
     Ok(json_body(body, replayed))
 }
 
@@ -196,8 +209,8 @@ pub async fn transaction_detail(
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    limit: Option<i64>,
-    offset: Option<i64>,
+    pub(crate) limit: Option<i64>,
+    pub(crate) offset: Option<i64>,
     start_date: Option<String>,
     end_date: Option<String>,
     #[serde(rename = "type")]
@@ -211,7 +224,7 @@ pub struct ListQuery {
 
 /// A date bound: RFC 3339 instant, or YYYY-MM-DD meaning that day's start in the store's
 /// zone (for an end bound: the next day's start, so the whole day is included).
-fn parse_bound(text: &str, field: &str, tz: chrono_tz::Tz, end: bool) -> AppResult<i64> {
+pub(crate) fn parse_bound(text: &str, field: &str, tz: chrono_tz::Tz, end: bool) -> AppResult<i64> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
         return Ok(t.timestamp());
     }
@@ -274,8 +287,18 @@ pub async fn transactions(
     if !(0..=10_000_000).contains(&offset) {
         return Err(AppError::validation("offset", "offset must be 0 or more."));
     }
-    let tz = state.cfg.timezone();
-    let filter = TxFilter {
+    let filter = tx_filter(q, state.cfg.timezone())?;
+    Ok(Json(
+        state
+            .db
+            .read(move |c| queries::list_transactions(c, &filter, limit, offset))
+            .await?,
+    ))
+}
+
+/// The list filters of `GET /merchant/transactions` (also used by the CSV export).
+pub(crate) fn tx_filter(q: ListQuery, tz: chrono_tz::Tz) -> AppResult<TxFilter> {
+    Ok(TxFilter {
         from_unix: q
             .start_date
             .as_deref()
@@ -299,13 +322,7 @@ pub async fn transactions(
             "sync_state",
             &["pending", "applied", "exception"],
         )?,
-    };
-    Ok(Json(
-        state
-            .db
-            .read(move |c| queries::list_transactions(c, &filter, limit, offset))
-            .await?,
-    ))
+    })
 }
 
 #[derive(Deserialize, Default)]

@@ -1,8 +1,12 @@
 //! The HTTP API: routes, middleware, and the server loop.
 
 pub mod auth;
+pub mod console;
+pub mod console_assets;
+pub mod console_ws;
 pub mod extract;
 pub mod merchant;
+pub mod security;
 pub mod sync;
 pub mod validate;
 
@@ -43,17 +47,28 @@ pub fn build_router(state: AppState) -> Router {
         .route("/sync/exceptions/{id}/resolve", post(sync::resolve))
         .route("/sync/now", post(sync::sync_now))
         .route("/health", get(health))
-        .route("/ready", get(ready));
+        .route("/ready", get(ready))
+        .merge(console::api_routes());
     let request_id = axum::http::HeaderName::from_static("x-request-id");
+    let cors = security::cors(&state.cfg.server.cors_origins);
+    let tls = state.cfg.server.tls_cert.is_some();
+    crate::metrics::handle();
     Router::new()
         .nest("/api/v1", api)
+        .merge(console::page_routes())
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .route("/metrics", get(crate::metrics::render))
+        .route_layer(axum::middleware::from_fn(crate::metrics::track))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            security::headers(tls, req, next)
+        }))
+        .layer(cors)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(security::request_span))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
 }
@@ -113,6 +128,35 @@ async fn ready(State(state): State<AppState>) -> Response {
         )
             .into_response()
     }
+}
+
+/// Serves HTTPS (rustls) until `shutdown` resolves: stops accepting, lets in-flight
+/// requests finish (up to 30 s), then lets the writer finish its batch.
+pub async fn serve_tls(
+    listener: std::net::TcpListener,
+    state: AppState,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // One process-wide crypto provider (ring), installed once.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
+    let db = state.db.clone();
+    let app = build_router(state);
+    let handle = axum_server::Handle::new();
+    let h2 = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        h2.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
+    });
+    listener.set_nonblocking(true)?;
+    let result = axum_server::from_tcp_rustls(listener, config)?
+        .handle(handle)
+        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+        .await;
+    let _ = tokio::task::spawn_blocking(move || db.shutdown()).await;
+    result
 }
 
 /// Serves until `shutdown` resolves, then lets the writer finish its batch.

@@ -177,6 +177,18 @@ pub async fn login(
     password: String,
     ip: Option<IpAddr>,
 ) -> AppResult<TokenPair> {
+    login_device(state, username, password, ip, None).await
+}
+
+/// Sign-in bound to an enrolled device (already verified by the caller): the access
+/// token's `dev` claim and the refresh token row carry it.
+pub async fn login_device(
+    state: &AppState,
+    username: String,
+    password: String,
+    ip: Option<IpAddr>,
+    device: Option<String>,
+) -> AppResult<TokenPair> {
     let now = chrono::Utc::now().timestamp();
     state.throttle.check(ip, now)?;
     let lookup = username.clone();
@@ -207,6 +219,7 @@ pub async fn login(
     }
     let cfg = state.cfg.clone();
     let ip_text = ip.map(|i| i.to_string());
+    let device_row = device.clone();
     let outcome = state
         .db
         .write(move |c| {
@@ -214,7 +227,7 @@ pub async fn login(
                 user_id: Some(user.id.clone()),
                 username: Some(user.username.clone()),
                 ip: ip_text,
-                device_id: None,
+                device_id: device_row.clone(),
             };
             if !ok {
                 let locked = users::record_failed_login(
@@ -241,7 +254,7 @@ pub async fn login(
                 &user.id,
                 &family,
                 &sha256_hex(&refresh),
-                None,
+                device_row.as_deref(),
                 now + cfg.auth.refresh_ttl_secs,
             )?;
             audit(c, &actor, "login", Some(("user", &user.id)), json!({}))?;
@@ -249,7 +262,9 @@ pub async fn login(
         })
         .await?;
     match outcome {
-        LoginOutcome::Ok(user, family, refresh) => issue_pair(state, &user, &family, refresh, None),
+        LoginOutcome::Ok(user, family, refresh) => {
+            issue_pair(state, &user, &family, refresh, device)
+        }
         LoginOutcome::Failed(Some(until)) => {
             state.throttle.fail(ip, now);
             Err(locked(until - now))
@@ -362,9 +377,20 @@ pub async fn authenticate(
     })?;
     let fam = claims.fam.clone();
     let sub = claims.sub.clone();
+    let dev = claims.dev.clone();
     let (user, revoked) = state
         .db
-        .read(move |c| Ok((users::find_by_id(c, &sub)?, users::family_revoked(c, &fam)?)))
+        .read(move |c| {
+            // A revoked device's tokens stop working at once.
+            let device_revoked = match &dev {
+                Some(d) => crate::db::console::device_revoked(c, d)?,
+                None => false,
+            };
+            Ok((
+                users::find_by_id(c, &sub)?,
+                users::family_revoked(c, &fam)? || device_revoked,
+            ))
+        })
         .await?;
     let user = user.ok_or(ErrorCode::InvalidToken)?;
     if user.disabled || revoked || user.token_epoch != claims.epoch {

@@ -2,5 +2,7 @@
 //! the write to the single writer. No SQL and no money arithmetic here.
 
 pub mod auth;
+pub mod console;
+pub mod events;
 pub mod payments;
 pub mod qr;

@@ -44,11 +44,14 @@ pub async fn charge(
         tag: input.tag,
         actor,
         site_code: state.cfg.site.code.clone(),
-        limits: state.cfg.limits(),
-        single_use: state.cfg.qr.single_use,
+        limits: crate::service::console::current_limits(state),
+        single_use: crate::service::console::qr_single_use(state),
         now: chrono::Utc::now(),
     };
     let out = state.db.write(move |c| commit_charge(c, cmd)).await?;
+    if !out.1 {
+        state.events.publish_body("transaction", &out.0);
+    }
     if let Some(sync) = &state.sync {
         sync.notify();
     }
@@ -94,6 +97,9 @@ pub async fn refund(
         now: chrono::Utc::now(),
     };
     let out = state.db.write(move |c| commit_refund(c, cmd)).await?;
+    if !out.1 {
+        state.events.publish_body("refund", &out.0);
+    }
     if let Some(sync) = &state.sync {
         sync.notify();
     }
@@ -103,7 +109,7 @@ pub async fn refund(
 pub async fn validate(state: &AppState, qr_plain: &str) -> AppResult<QrValidateResponse> {
     let resolved = resolve_with_refresh(state, qr_plain).await?;
     let card_id = resolved.card_id.clone();
-    if state.cfg.qr.single_use {
+    if crate::service::console::qr_single_use(state) {
         let (id, hash) = (resolved.card_id.clone(), resolved.token_hash.clone());
         let used = state
             .db

@@ -84,6 +84,7 @@ impl SyncEngine {
     }
 
     async fn note_err(&self, e: &SyncError) {
+        crate::metrics::sync_result("cycle", false);
         let msg = e.message.clone();
         let permanent = !e.is_transient();
         let now = crate::db::now_rfc3339();
@@ -157,6 +158,7 @@ impl SyncEngine {
             }
         }
         self.note_ok(syncstate::LAST_PUSH_OK).await;
+        crate::metrics::sync_result("push", true);
         Ok(report)
     }
 
@@ -240,6 +242,7 @@ impl SyncEngine {
                 .map_err(db_err)?;
         }
         self.note_ok(syncstate::LAST_PULL_OK).await;
+        crate::metrics::sync_result("pull", true);
         Ok(report)
     }
 

@@ -1,0 +1,1703 @@
+//! The mps-edge benchmark suite (issue #5): one command, loopback only, bounded in time.
+//!
+//! ```text
+//! cargo run --release --example bench              # full suite, ≤ ~5 minutes on 2 cores
+//! cargo run --release --example bench -- --quick   # ~1 minute, smaller sync volumes
+//! ```
+//!
+//! What it measures (see docs/performance.md for the method and the recorded results):
+//!
+//! 1. bcrypt ceiling: the time of one cost-6 verify, measured; ceiling = cores ÷ that time.
+//! 2. raw SQLite ceiling: commit_charge's write statements, executed directly through the
+//!    project's group-commit writer (`mps_edge::db::open` → `db.write`, synchronous=FULL)
+//!    from 64 concurrent tasks.
+//! 3. charges through the real HTTP API (in-process server on 127.0.0.1:0, real config,
+//!    temp dir, durable writes, a real JWT from /api/v1/auth/login) with 1, 8 and 64
+//!    concurrent POS clients, for fast (mq1) and legacy tokens. Single-use QR stays on: every
+//!    charge presents a token never seen before.
+//! 4. QR validation latency with 10, 1,000 and 100,000 cards (as many live codes).
+//! 5. replica bootstrap of 100,000 cards from the test central and the outbox drain rate
+//!    of 100,000 charge operations to it (needs PostgreSQL; see tests/support/pg.rs).
+//! 6. the real release binary under the 64-client fast-token load: its peak RSS (VmHWM)
+//!    with 100,000 cards, its CPU per charge; and the binary's size.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use base64::Engine;
+use clap::Parser;
+use mps_edge::config::{Config, Secret};
+use mps_edge::db::cards::put_qr_state;
+use mps_edge::db::ledger::{commit_charge, ChargeCmd};
+use mps_edge::db::users::Actor;
+use mps_edge::db::{self, Db};
+use mps_edge::domain::qr::{classify, fast_verifier, issue_legacy, verify_legacy, TokenShape};
+use mps_edge::error::AppError;
+use rand::{Rng, RngCore};
+use rusqlite::{params, Connection};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+#[derive(Parser, Debug)]
+#[command(about = "mps-edge benchmark suite (loopback, bounded in time)")]
+struct Args {
+    /// A ~1-minute run: shorter phases and 10,000 (not 100,000) cards/operations for the
+    /// bootstrap and drain.
+    #[arg(long)]
+    quick: bool,
+    /// Skip the parts that need PostgreSQL (bootstrap and drain).
+    #[arg(long)]
+    skip_central: bool,
+    /// Skip running the release binary as a child (peak RSS of the real server).
+    #[arg(long)]
+    skip_binary: bool,
+}
+
+/// Sizes and durations of one run.
+struct Plan {
+    quick: bool,
+    phase: Duration,
+    warmup_charges: usize,
+    fast_pool: usize,
+    legacy_pool: usize,
+    sync_cards: usize,
+    binary_cards: usize,
+    validation_sizes: [usize; 3],
+    /// Deepest legacy scan measured directly; deeper ones are extrapolated.
+    max_measured_depth: usize,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Plan {
+        Plan {
+            quick,
+            phase: Duration::from_secs(if quick { 2 } else { 6 }),
+            warmup_charges: if quick { 100 } else { 300 },
+            fast_pool: if quick { 20_000 } else { 60_000 },
+            legacy_pool: if quick { 500 } else { 2_000 },
+            sync_cards: if quick { 10_000 } else { 100_000 },
+            binary_cards: 100_000,
+            validation_sizes: [10, 1_000, 100_000],
+            max_measured_depth: 1_000,
+        }
+    }
+}
+
+const CLIENT_LEVELS: [usize; 3] = [1, 8, 64];
+const OWNER: &str = "owner";
+
+fn ae(e: AppError) -> anyhow::Error {
+    anyhow!("{e}")
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// A `kB` field of /proc/<pid>/status, in MB.
+fn status_mb(pid: &str, field: &str) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with(field))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_secs(pid: &str) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = s.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0) // USER_HZ is 100 on Linux
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Nearest-rank percentile of sorted milliseconds.
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn sorted(mut v: Vec<f64>) -> Vec<f64> {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v
+}
+
+fn thousands(n: f64) -> String {
+    let s = format!("{:.0}", n);
+    let (sign, digits) = s.strip_prefix('-').map_or(("", s.as_str()), |d| ("-", d));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("{sign}{out}")
+}
+
+// ---------------------------------------------------------------------------------------
+// Data set helpers
+// ---------------------------------------------------------------------------------------
+
+/// A config as an operator would run it, with the offline limits raised so they never
+/// decline a benchmark charge. Single-use QR stays on (the default).
+fn bench_config(data_dir: PathBuf) -> Config {
+    let mut cfg = Config {
+        data_dir,
+        ..Config::default()
+    };
+    cfg.server.listen = "127.0.0.1:0".into();
+    cfg.limits.max_tx_amount = "100000.00".into();
+    cfg.limits.max_card_unsynced = "9999999999.00".into();
+    cfg.limits.max_site_unsynced = "9999999999.00".into();
+    cfg.log.level = "warn".into();
+    cfg
+}
+
+/// Environment for the child binary equal to `bench_config`.
+const CHILD_ENV: [(&str, &str); 4] = [
+    ("MPS_EDGE_LIMITS__MAX_TX_AMOUNT", "100000.00"),
+    ("MPS_EDGE_LIMITS__MAX_CARD_UNSYNCED", "9999999999.00"),
+    ("MPS_EDGE_LIMITS__MAX_SITE_UNSYNCED", "9999999999.00"),
+    ("MPS_EDGE_LOG__LEVEL", "warn"),
+];
+
+/// Inserts `n` active standard cards (balance 1,000.00, level 0) and returns their ids.
+fn insert_cards(c: &Connection, prefix: &str, n: usize) -> rusqlite::Result<Vec<String>> {
+    let now = db::now_rfc3339();
+    let mut stmt = c.prepare_cached(
+        "INSERT INTO cards(id, card_no, card_type, status, snapshot_balance_cents, snapshot_points,
+             snapshot_level, snapshot_discount_milli, snapshot_updated_at, level, discount_milli, is_demo)
+         VALUES (?1, ?2, 'standard', 'active', 100000, 0, 0, 1000, ?3, 0, 1000, 0)",
+    )?;
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let id = uuid::Uuid::new_v4().to_string();
+        stmt.execute(params![id, format!("{prefix}{i:09}"), now])?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// An mq1 token for a card and its SHA-256 verifier, as central's `edge_issue_qr` makes
+/// them (without the bcrypt hash of the token, which the edge never checks for mq1).
+fn fast_token(card_id: &str) -> (String, String) {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let plain = format!(
+        "mq1.{}.{}",
+        card_id.replace('-', ""),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    );
+    let verifier = fast_verifier(&plain);
+    (plain, verifier)
+}
+
+/// `n` real legacy tokens (plain, bcrypt cost-6 hash), hashed on every core.
+fn issue_legacy_parallel(n: usize) -> Vec<(String, String)> {
+    let threads = cores().max(1);
+    let out = Mutex::new(Vec::with_capacity(n));
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                while next.fetch_add(1, Ordering::Relaxed) < n {
+                    let t = issue_legacy().expect("bcrypt");
+                    out.lock().unwrap().push(t);
+                }
+            });
+        }
+    });
+    out.into_inner().unwrap()
+}
+
+/// Gives every card a live token state. The stored bcrypt hash is taken from `hashes` in
+/// turn: a real cost-6 hash, but of a DIFFERENT random token (hashing 100,000 distinct
+/// tokens would take minutes; what a legacy scan pays per state is the same). With
+/// `verifiers`, the states are mq1 states (the SHA-256 verifier of the card's token).
+fn live_states(
+    c: &Connection,
+    cards: &[String],
+    hashes: &[String],
+    verifiers: Option<&[String]>,
+    expires: i64,
+) -> mps_edge::error::AppResult<()> {
+    let now = db::now_rfc3339();
+    for (i, id) in cards.iter().enumerate() {
+        let v = verifiers.map(|v| v[i].as_str());
+        put_qr_state(c, id, &hashes[i % hashes.len()], expires, &now, v)?;
+    }
+    Ok(())
+}
+
+fn far_future() -> i64 {
+    chrono::Utc::now().timestamp() + 24 * 3600
+}
+
+/// A fresh installation as `mps-edge serve` makes it on first start (demo merchant,
+/// levels, owner account), returning the owner's password.
+async fn open_installation(cfg: &Config) -> anyhow::Result<(Db, String)> {
+    let c2 = cfg.clone();
+    let opened = tokio::task::spawn_blocking(move || mps_edge::startup::open(&c2, true)).await??;
+    let (_, password) = opened
+        .new_owner
+        .ok_or_else(|| anyhow!("no owner account was created"))?;
+    Ok((opened.db, password))
+}
+
+// ---------------------------------------------------------------------------------------
+// In-process server and HTTP clients
+// ---------------------------------------------------------------------------------------
+
+struct Server {
+    url: String,
+    jwt: String,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    _dir: TempDir,
+}
+
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(120))
+        .pool_max_idle_per_host(4)
+        .build()
+        .expect("http client")
+}
+
+async fn login(url: &str, password: &str) -> anyhow::Result<String> {
+    let r: Value = http_client()
+        .post(format!("{url}/api/v1/auth/login"))
+        .json(&json!({"username": OWNER, "password": password}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    r["access_token"]
+        .as_str()
+        .map(String::from)
+        .ok_or_else(|| anyhow!("login failed: {r}"))
+}
+
+async fn start_server(cfg: Config, db: Db, password: &str, dir: TempDir) -> anyhow::Result<Server> {
+    let mut secret = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut secret);
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let state = mps_edge::startup::build_state(cfg, db.clone(), &secret, rx.clone())?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let mut rx2 = rx;
+    let task = tokio::spawn(mps_edge::serve(listener, state, async move {
+        let _ = rx2.wait_for(|v| *v).await;
+    }));
+    let jwt = login(&url, password).await?;
+    Ok(Server {
+        url,
+        jwt,
+        stop,
+        task,
+        _dir: dir,
+    })
+}
+
+impl Server {
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Charge load
+// ---------------------------------------------------------------------------------------
+
+struct LegacyTok {
+    card_id: String,
+    plain: String,
+    hash: String,
+}
+
+enum Tokens {
+    /// Pre-issued mq1 tokens, one per card, all live before the timed phase.
+    Fast(Vec<String>),
+    /// Pre-hashed legacy tokens; each reaches the edge (as a pulled QR state would) right
+    /// before its POS client scans it: the member shows the code they just generated.
+    Legacy { toks: Vec<LegacyTok>, db: Db },
+}
+
+struct Pool {
+    tokens: Tokens,
+    next: AtomicUsize,
+    /// QR states made live so far (to estimate the legacy scan depth).
+    live: AtomicU64,
+}
+
+impl Pool {
+    fn len(&self) -> usize {
+        match &self.tokens {
+            Tokens::Fast(v) => v.len(),
+            Tokens::Legacy { toks, .. } => toks.len(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct PhaseResult {
+    ok: usize,
+    errors: usize,
+    first_error: Option<String>,
+    secs: f64,
+    lat_ms: Vec<f64>,
+    depth_sum: u64,
+    exhausted: bool,
+    writer_jobs_per_batch: f64,
+}
+
+impl PhaseResult {
+    fn rate(&self) -> f64 {
+        self.ok as f64 / self.secs
+    }
+    fn depth(&self) -> f64 {
+        self.depth_sum as f64 / self.ok.max(1) as f64
+    }
+}
+
+/// `clients` POS terminals charging as fast as they can for `dur` (or until the token
+/// pool runs out). Latency is one charge request as the terminal sees it.
+async fn charge_phase(
+    url: &str,
+    jwt: &str,
+    clients: usize,
+    dur: Duration,
+    max_charges: usize,
+    pool: Arc<Pool>,
+    writer: Option<&Db>,
+) -> PhaseResult {
+    let before = writer.map(|d| {
+        (
+            d.writer.stats.batches.load(Ordering::Relaxed),
+            d.writer.stats.jobs.load(Ordering::Relaxed),
+        )
+    });
+    let started = Instant::now();
+    let deadline = started + dur;
+    let budget = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for w in 0..clients {
+        let pool = pool.clone();
+        let budget = budget.clone();
+        let charge_url = format!("{url}/api/v1/merchant/charge");
+        let jwt = jwt.to_string();
+        tasks.push(tokio::spawn(async move {
+            let http = http_client();
+            let mut r = PhaseResult::default();
+            let mut n = 0usize;
+            loop {
+                if Instant::now() >= deadline
+                    || budget.fetch_add(1, Ordering::Relaxed) >= max_charges
+                {
+                    break;
+                }
+                let i = pool.next.fetch_add(1, Ordering::Relaxed);
+                if i >= pool.len() {
+                    r.exhausted = true;
+                    break;
+                }
+                let (plain, seq) = match &pool.tokens {
+                    Tokens::Fast(v) => (v[i].clone(), None),
+                    Tokens::Legacy { toks, db } => {
+                        let t = &toks[i];
+                        let (id, hash) = (t.card_id.clone(), t.hash.clone());
+                        let exp = far_future();
+                        let now = db::now_rfc3339();
+                        db.write(move |c| put_qr_state(c, &id, &hash, exp, &now, None))
+                            .await
+                            .expect("make the QR state live");
+                        let seq = pool.live.fetch_add(1, Ordering::SeqCst) + 1;
+                        (t.plain.clone(), Some(seq))
+                    }
+                };
+                if let Some(seq) = seq {
+                    r.depth_sum += pool.live.load(Ordering::SeqCst) - seq + 1;
+                }
+                n += 1;
+                let amount = format!("{}.{:02}", 1 + (i % 50), (i * 7) % 100);
+                let t0 = Instant::now();
+                let resp = http
+                    .post(&charge_url)
+                    .bearer_auth(&jwt)
+                    .header("Idempotency-Key", format!("pos{w}-{n}-{i}"))
+                    .json(&json!({"qr_plain": plain, "amount": amount}))
+                    .send()
+                    .await;
+                let outcome = match resp {
+                    Ok(resp) => {
+                        let status = resp.status();
+                        let body = resp.text().await.unwrap_or_default();
+                        if status.is_success() {
+                            Ok(())
+                        } else {
+                            Err(format!("{status}: {body}"))
+                        }
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
+                let lat = ms(t0.elapsed());
+                match outcome {
+                    Ok(()) => {
+                        r.ok += 1;
+                        r.lat_ms.push(lat);
+                    }
+                    Err(e) => {
+                        r.errors += 1;
+                        r.first_error.get_or_insert(e);
+                    }
+                }
+            }
+            r
+        }));
+    }
+    let mut total = PhaseResult::default();
+    for t in tasks {
+        let r = t.await.expect("client task");
+        total.ok += r.ok;
+        total.errors += r.errors;
+        total.depth_sum += r.depth_sum;
+        total.exhausted |= r.exhausted;
+        if total.first_error.is_none() {
+            total.first_error = r.first_error;
+        }
+        total.lat_ms.extend(r.lat_ms);
+    }
+    total.secs = started.elapsed().as_secs_f64();
+    total.lat_ms = sorted(std::mem::take(&mut total.lat_ms));
+    if let (Some(d), Some((b0, j0))) = (writer, before) {
+        let b = d.writer.stats.batches.load(Ordering::Relaxed) - b0;
+        let j = d.writer.stats.jobs.load(Ordering::Relaxed) - j0;
+        total.writer_jobs_per_batch = j as f64 / b.max(1) as f64;
+    }
+    total
+}
+
+struct ChargeRow {
+    kind: &'static str,
+    clients: usize,
+    r: PhaseResult,
+}
+
+struct ChargeBench {
+    rows: Vec<ChargeRow>,
+}
+
+async fn bench_charges(plan: &Plan, hash_pool: &[String]) -> anyhow::Result<ChargeBench> {
+    let dir = tempfile::tempdir()?;
+    let cfg = bench_config(dir.path().join("data"));
+    let (db, password) = open_installation(&cfg).await?;
+
+    // Fast: one card and one pre-issued live mq1 token per charge.
+    let t0 = Instant::now();
+    let n_fast = plan.fast_pool;
+    let fast_cards = db
+        .write(move |c| Ok(insert_cards(c, "BF", n_fast)?))
+        .await
+        .map_err(ae)?;
+    let (plains, verifiers): (Vec<String>, Vec<String>) =
+        fast_cards.iter().map(|id| fast_token(id)).unzip();
+    assert!(matches!(
+        classify(&plains[0]),
+        Some(TokenShape::Fast { .. })
+    ));
+    let hashes = hash_pool.to_vec();
+    let exp = far_future();
+    db.write(move |c| live_states(c, &fast_cards, &hashes, Some(&verifiers), exp))
+        .await
+        .map_err(ae)?;
+    // Legacy: cards now, tokens hashed now (real bcrypt), states made live during the run.
+    let n_legacy = plan.legacy_pool;
+    let legacy_cards = db
+        .write(move |c| Ok(insert_cards(c, "BL", n_legacy)?))
+        .await
+        .map_err(ae)?;
+    let legacy: Vec<LegacyTok> =
+        tokio::task::spawn_blocking(move || issue_legacy_parallel(n_legacy))
+            .await?
+            .into_iter()
+            .zip(legacy_cards)
+            .map(|((plain, hash), card_id)| LegacyTok {
+                card_id,
+                plain,
+                hash,
+            })
+            .collect();
+    eprintln!(
+        "  charge set-up: {} fast tokens (live), {} legacy tokens (hashed) in {:.1}s",
+        n_fast,
+        n_legacy,
+        t0.elapsed().as_secs_f64()
+    );
+
+    let server = start_server(cfg, db.clone(), &password, dir).await?;
+    let fast = Arc::new(Pool {
+        tokens: Tokens::Fast(plains),
+        next: AtomicUsize::new(0),
+        live: AtomicU64::new(0),
+    });
+    let legacy = Arc::new(Pool {
+        tokens: Tokens::Legacy {
+            toks: legacy,
+            db: db.clone(),
+        },
+        next: AtomicUsize::new(0),
+        live: AtomicU64::new(0),
+    });
+    let mut rows = Vec::new();
+    // Warm-up (untimed): connections, page cache, allocator.
+    let w = charge_phase(
+        &server.url,
+        &server.jwt,
+        8,
+        Duration::from_secs(30),
+        plan.warmup_charges,
+        fast.clone(),
+        None,
+    )
+    .await;
+    if w.ok == 0 {
+        bail!("warm-up charges failed: {:?}", w.first_error);
+    }
+    for clients in CLIENT_LEVELS {
+        let r = charge_phase(
+            &server.url,
+            &server.jwt,
+            clients,
+            plan.phase,
+            usize::MAX,
+            fast.clone(),
+            Some(&db),
+        )
+        .await;
+        eprintln!(
+            "  fast   {clients:>2} clients: {:>7.0} charges/s p99 {:.1} ms",
+            r.rate(),
+            pct(&r.lat_ms, 99.0)
+        );
+        rows.push(ChargeRow {
+            kind: "fast (mq1)",
+            clients,
+            r,
+        });
+    }
+    let _ = charge_phase(
+        &server.url,
+        &server.jwt,
+        1,
+        Duration::from_secs(30),
+        10,
+        legacy.clone(),
+        None,
+    )
+    .await;
+    for clients in CLIENT_LEVELS {
+        let r = charge_phase(
+            &server.url,
+            &server.jwt,
+            clients,
+            plan.phase,
+            usize::MAX,
+            legacy.clone(),
+            Some(&db),
+        )
+        .await;
+        eprintln!(
+            "  legacy {clients:>2} clients: {:>7.0} charges/s p99 {:.1} ms, scan depth {:.1}",
+            r.rate(),
+            pct(&r.lat_ms, 99.0),
+            r.depth()
+        );
+        rows.push(ChargeRow {
+            kind: "legacy",
+            clients,
+            r,
+        });
+    }
+    server.stop().await;
+    Ok(ChargeBench { rows })
+}
+
+// ---------------------------------------------------------------------------------------
+// Ceilings
+// ---------------------------------------------------------------------------------------
+
+struct BcryptCeiling {
+    verify_ms: f64,
+    cores: usize,
+    per_sec: f64,
+}
+
+fn bench_bcrypt() -> anyhow::Result<BcryptCeiling> {
+    let (plain, hash) = issue_legacy()?;
+    for _ in 0..5 {
+        assert!(verify_legacy(&plain, &hash));
+    }
+    let n = 60;
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        assert!(verify_legacy(&plain, &hash));
+        samples.push(ms(t.elapsed()));
+    }
+    let verify_ms = pct(&sorted(samples), 50.0);
+    let cores = cores();
+    Ok(BcryptCeiling {
+        verify_ms,
+        cores,
+        per_sec: cores as f64 * 1000.0 / verify_ms,
+    })
+}
+
+/// Median time of a 4 KiB write + fdatasync in a temp dir (what one group commit waits for).
+fn fsync_probe_ms() -> anyhow::Result<f64> {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir()?;
+    let mut f = std::fs::File::create(dir.path().join("probe"))?;
+    let block = [7u8; 4096];
+    let mut samples = Vec::new();
+    for _ in 0..100 {
+        let t = Instant::now();
+        f.write_all(&block)?;
+        f.sync_data()?;
+        samples.push(ms(t.elapsed()));
+    }
+    Ok(pct(&sorted(samples), 50.0))
+}
+
+struct RawCeiling {
+    fsync_ms: f64,
+    per_sec: f64,
+    p50: f64,
+    p99: f64,
+    jobs_per_batch: f64,
+    n: usize,
+}
+
+/// commit_charge's writes (tx sequence, transaction row, card, QR state, outbox, site
+/// counter, audit row, idempotency row), without its reads and checks.
+fn raw_charge(c: &Connection, card_id: &str, i: u64) -> rusqlite::Result<()> {
+    let tx_id = db::new_id();
+    let now = chrono::Utc::now();
+    let created_at = now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let seq: i64 = c
+        .prepare_cached(
+            "INSERT INTO counters(name, value) VALUES ('tx_seq', 1)
+         ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
+        )?
+        .query_row([], |r| r.get(0))?;
+    let tx_no = format!("PAY-RAW-{seq:010}");
+    let cents = 100 + (i % 5000) as i64;
+    c.prepare_cached(
+        "INSERT INTO transactions(id, tx_no, tx_type, card_id, merchant_id, raw_amount_cents, discount_milli,
+            final_amount_cents, points_earned, status, external_order_id, tag, operator_user_id,
+            operator_username, device_id, created_at, created_unix)
+         VALUES (?1, ?2, 'payment', ?3, 'm', ?4, 1000, ?4, ?5, 'completed', NULL, '{}', 'u', 'owner', NULL, ?6, ?7)",
+    )?
+    .execute(params![tx_id, tx_no, card_id, cents, cents / 100, created_at, now.timestamp()])?;
+    c.prepare_cached(
+        "UPDATE cards SET pending_debit_cents = pending_debit_cents + ?2, pending_points = pending_points + ?3,
+             level = 0, discount_milli = 1000 WHERE id = ?1",
+    )?
+    .execute(params![card_id, cents, cents / 100])?;
+    c.prepare_cached(
+        "UPDATE card_qr_state SET consumed_hash = token_hash, consumed_at = ?2 WHERE card_id = ?1",
+    )?
+    .execute(params![card_id, created_at])?;
+    let op_id = db::new_id();
+    let payload = json!({"op_id": op_id, "op_type": "charge", "tx_id": tx_id, "tx_no": tx_no,
+        "card_id": card_id, "raw_amount": "1.00", "discount": "1.000", "final_amount": "1.00",
+        "points_earned": 1, "created_at": created_at, "terminal": null, "operator": "owner",
+        "external_order_id": null, "tag": {}});
+    c.prepare_cached(
+        "INSERT INTO outbox(op_id, op_type, tx_id, card_id, delta_cents, points, payload, created_at, created_unix)
+         VALUES (?1, 'charge', ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![op_id, tx_id, card_id, -cents, cents / 100, payload.to_string(), created_at, now.timestamp()])?;
+    c.prepare_cached(
+        "INSERT INTO counters(name, value) VALUES ('site_unsynced_debit_cents', ?1)
+         ON CONFLICT(name) DO UPDATE SET value = value + excluded.value RETURNING value",
+    )?
+    .query_row([cents], |r| r.get::<_, i64>(0))?;
+    c.prepare_cached(
+        "INSERT INTO audit_log(at, actor_user_id, actor, action, object_type, object_id, ip, device_id, details)
+         VALUES (?1, 'u', 'owner', 'charge', 'transaction', ?2, '127.0.0.1', NULL, ?3)",
+    )?
+    .execute(params![db::now_rfc3339(), tx_no, json!({"final_amount": "1.00", "card_no": "X"}).to_string()])?;
+    let body =
+        json!({"transaction": {"tx_id": tx_id, "tx_no": tx_no}, "customer_info": {}}).to_string();
+    c.prepare_cached(
+        "INSERT INTO idempotency_keys(scope, key, operation, request_hash, tx_id, response, created_at)
+         VALUES ('user:u', ?1, 'charge', ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![op_id, mps_edge::auth::sha256_hex(&op_id), tx_id, body, created_at])?;
+    Ok(())
+}
+
+async fn bench_raw(plan: &Plan, hash_pool: &[String]) -> anyhow::Result<RawCeiling> {
+    let dir = tempfile::tempdir()?;
+    let db = db::open(&dir.path().join("raw.db"))?;
+    let cards = db
+        .write(|c| Ok(insert_cards(c, "RW", 5_000)?))
+        .await
+        .map_err(ae)?;
+    let c2 = cards.clone();
+    let hashes = hash_pool.to_vec();
+    let exp = far_future();
+    db.write(move |c| live_states(c, &c2, &hashes, None, exp))
+        .await
+        .map_err(ae)?;
+    let cards = Arc::new(cards);
+    let counter = Arc::new(AtomicU64::new(0));
+    let mut result = None;
+    for (dur, timed) in [(Duration::from_secs(1), false), (plan.phase, true)] {
+        let (b0, j0) = (
+            db.writer.stats.batches.load(Ordering::Relaxed),
+            db.writer.stats.jobs.load(Ordering::Relaxed),
+        );
+        let started = Instant::now();
+        let deadline = started + dur;
+        let mut tasks = Vec::new();
+        for _ in 0..64 {
+            let (db, cards, counter) = (db.clone(), cards.clone(), counter.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::new();
+                while Instant::now() < deadline {
+                    let i = counter.fetch_add(1, Ordering::Relaxed);
+                    let card = cards[(i as usize * 7919) % cards.len()].clone();
+                    let t = Instant::now();
+                    db.write(move |c| Ok(raw_charge(c, &card, i)?))
+                        .await
+                        .expect("raw charge");
+                    lat.push(ms(t.elapsed()));
+                }
+                lat
+            }));
+        }
+        let mut lat = Vec::new();
+        for t in tasks {
+            lat.extend(t.await?);
+        }
+        let secs = started.elapsed().as_secs_f64();
+        let lat = sorted(lat);
+        let b = db.writer.stats.batches.load(Ordering::Relaxed) - b0;
+        let j = db.writer.stats.jobs.load(Ordering::Relaxed) - j0;
+        if timed {
+            result = Some(RawCeiling {
+                fsync_ms: 0.0,
+                per_sec: lat.len() as f64 / secs,
+                p50: pct(&lat, 50.0),
+                p99: pct(&lat, 99.0),
+                jobs_per_batch: j as f64 / b.max(1) as f64,
+                n: lat.len(),
+            });
+        }
+    }
+    let d2 = db.clone();
+    tokio::task::spawn_blocking(move || d2.shutdown()).await?;
+    let mut result = result.ok_or_else(|| anyhow!("no raw result"))?;
+    result.fsync_ms = tokio::task::spawn_blocking(fsync_probe_ms).await??;
+    Ok(result)
+}
+
+// ---------------------------------------------------------------------------------------
+// QR validation
+// ---------------------------------------------------------------------------------------
+
+struct ValidationRow {
+    cards: usize,
+    fast_p50: f64,
+    fast_p99: f64,
+    legacy_newest_p50: f64,
+    legacy_cached_p50: f64,
+    /// (depth, ms, measured?) for the middle of the live set.
+    legacy_middle: (usize, f64, bool),
+    /// The deepest directly measured scan when the middle is extrapolated.
+    legacy_probe: Option<(usize, f64)>,
+}
+
+async fn validate_once(http: &reqwest::Client, s: &Server, plain: &str) -> anyhow::Result<f64> {
+    let t = Instant::now();
+    let r = http
+        .post(format!("{}/api/v1/common/qr/validate", s.url))
+        .bearer_auth(&s.jwt)
+        .json(&json!({"qr_plain": plain}))
+        .send()
+        .await?;
+    let status = r.status();
+    let body = r.text().await?;
+    let elapsed = ms(t.elapsed());
+    if !status.is_success() {
+        bail!("validate: {status} {body}");
+    }
+    Ok(elapsed)
+}
+
+/// Replaces the hash of the state at newest-first position `depth` (1 = newest) with a
+/// real hash of a new token, keeping its place; returns the token.
+async fn plant_at_depth(db: &Db, depth: usize) -> anyhow::Result<String> {
+    let (plain, hash) = tokio::task::spawn_blocking(issue_legacy).await??;
+    db.write(move |c| {
+        let card: String = c.query_row(
+            "SELECT card_id FROM card_qr_state ORDER BY issued_seq DESC LIMIT 1 OFFSET ?1",
+            [depth as i64 - 1],
+            |r| r.get(0),
+        )?;
+        c.execute(
+            "UPDATE card_qr_state SET token_hash = ?2, fast_verifier = NULL WHERE card_id = ?1",
+            params![card, hash],
+        )?;
+        Ok(())
+    })
+    .await
+    .map_err(ae)?;
+    Ok(plain)
+}
+
+async fn bench_validation_size(
+    plan: &Plan,
+    n: usize,
+    hash_pool: &[String],
+) -> anyhow::Result<ValidationRow> {
+    let dir = tempfile::tempdir()?;
+    let cfg = bench_config(dir.path().join("data"));
+    let (db, password) = open_installation(&cfg).await?;
+    // Exactly n cards, each with a live mq1 code.
+    let cards = db
+        .write(move |c| {
+            c.execute_batch("DELETE FROM cards")?;
+            Ok(insert_cards(c, "BV", n)?)
+        })
+        .await
+        .map_err(ae)?;
+    let (plains, verifiers): (Vec<String>, Vec<String>) =
+        cards.iter().map(|id| fast_token(id)).unzip();
+    let hashes = hash_pool.to_vec();
+    let exp = far_future();
+    let c2 = cards.clone();
+    db.write(move |c| live_states(c, &c2, &hashes, Some(&verifiers), exp))
+        .await
+        .map_err(ae)?;
+    let server = start_server(cfg, db.clone(), &password, dir).await?;
+    let http = http_client();
+
+    // Fast tokens: random cards, one client, sequential requests.
+    let samples = if plan.quick { 200 } else { 400 };
+    let mut rng = rand::thread_rng();
+    for _ in 0..20 {
+        validate_once(&http, &server, &plains[rng.gen_range(0..n)]).await?;
+    }
+    let mut lat = Vec::new();
+    for _ in 0..samples {
+        lat.push(validate_once(&http, &server, &plains[rng.gen_range(0..n)]).await?);
+    }
+    let lat = sorted(lat);
+    let (fast_p50, fast_p99) = (pct(&lat, 50.0), pct(&lat, 99.0));
+
+    // Legacy: the same n live states, now without verifiers (legacy codes).
+    db.write(|c| Ok(c.execute_batch("UPDATE card_qr_state SET fast_verifier = NULL")?))
+        .await
+        .map_err(ae)?;
+    // Middle of the live set (newest-first position n/2), measured once (cold) when the
+    // scan is at most max_measured_depth deep, else a probe at that depth + extrapolation.
+    let middle = (n / 2).max(1);
+    let probe_depth = middle.min(plan.max_measured_depth);
+    let plain = plant_at_depth(&db, probe_depth).await?;
+    let probe_ms = validate_once(&http, &server, &plain).await?;
+    // The most recently issued code: a new real token becomes the newest state; cold.
+    let mut newest = Vec::new();
+    let mut last = String::new();
+    for _ in 0..if plan.quick { 8 } else { 15 } {
+        let (plain, hash) = tokio::task::spawn_blocking(issue_legacy).await??;
+        let card = cards[rng.gen_range(0..n)].clone();
+        let now = db::now_rfc3339();
+        db.write(move |c| put_qr_state(c, &card, &hash, exp, &now, None))
+            .await
+            .map_err(ae)?;
+        newest.push(validate_once(&http, &server, &plain).await?);
+        last = plain;
+    }
+    let newest = sorted(newest);
+    // The same code again: the positive cache answers without bcrypt.
+    let mut cached = Vec::new();
+    for _ in 0..100 {
+        cached.push(validate_once(&http, &server, &last).await?);
+    }
+    let cached = sorted(cached);
+    let legacy_newest_p50 = pct(&newest, 50.0);
+    let (legacy_middle, legacy_probe) = if probe_depth == middle {
+        ((middle, probe_ms, true), None)
+    } else {
+        // Linear in depth: newest costs ~1 verify; each deeper state one more.
+        let per_state = (probe_ms - legacy_newest_p50) / (probe_depth - 1) as f64;
+        let est = legacy_newest_p50 + per_state * (middle - 1) as f64;
+        ((middle, est, false), Some((probe_depth, probe_ms)))
+    };
+    server.stop().await;
+    Ok(ValidationRow {
+        cards: n,
+        fast_p50,
+        fast_p99,
+        legacy_newest_p50,
+        legacy_cached_p50: pct(&cached, 50.0),
+        legacy_middle,
+        legacy_probe,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Sync: bootstrap and drain against the test central
+// ---------------------------------------------------------------------------------------
+
+struct SyncBench {
+    cards: usize,
+    central_insert_secs: f64,
+    bootstrap_secs: f64,
+    replica_cards: i64,
+    ops: usize,
+    ops_setup_secs: f64,
+    drain_secs: f64,
+    applied: usize,
+    rejected: usize,
+}
+
+async fn bench_sync(plan: &Plan) -> anyhow::Result<SyncBench> {
+    let n = plan.sync_cards;
+    let central = support::Central::start()
+        .await
+        .context("starting the test central (PostgreSQL + gateway)")?;
+    central.sql(
+        "insert into public.merchants(code, name, status, password_hash) values ('BENCH', 'Bench Shop', 'active', extensions.crypt('merchant-pass', extensions.gen_salt('bf')))",
+    )?;
+    let t = Instant::now();
+    central.sql(&format!(
+        "insert into public.member_cards(card_type, balance, status) select 'standard', 1000.00, 'active' from generate_series(1, {n})"
+    ))?;
+    let central_insert_secs = t.elapsed().as_secs_f64();
+
+    let dir = tempfile::tempdir()?;
+    let mut cfg = bench_config(dir.path().join("data"));
+    cfg.site.code = "BENCH1".into();
+    cfg.central.url = central.url();
+    cfg.central.service_key = Secret::new(central.service_key.clone());
+    cfg.central.merchant_code = "BENCH".into();
+    let c2 = cfg.clone();
+    let opened = tokio::task::spawn_blocking(move || mps_edge::startup::open(&c2, false)).await??;
+    let db = opened.db;
+    let engine = mps_edge::sync::SyncEngine::new(&cfg, db.clone())?;
+
+    // Bootstrap: what the engine's first run does, timed until the replica holds every card.
+    let t = Instant::now();
+    engine
+        .pull(&mps_edge::sync::plan::ALL_KINDS, None)
+        .await
+        .map_err(|e| anyhow!("bootstrap pull: {e}"))?;
+    let status = db
+        .read(|c| mps_edge::db::syncstate::status(c, true))
+        .await
+        .map_err(ae)?;
+    let bootstrap_secs = t.elapsed().as_secs_f64();
+    let replica_cards = status.replica.cards;
+
+    // n charges made offline: the real commit_charge, one per card, through the writer.
+    let t = Instant::now();
+    let ids: Vec<String> = db
+        .read(|c| {
+            let mut s = c.prepare("SELECT id FROM cards ORDER BY id")?;
+            let rows = s.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<String>, _>>()?)
+        })
+        .await
+        .map_err(ae)?;
+    let limits = cfg.limits();
+    for (chunk_no, chunk) in ids.chunks(1000).enumerate() {
+        let chunk = chunk.to_vec();
+        let limits = limits.clone();
+        db.write(move |c| {
+            let now = db::now_rfc3339();
+            for (k, id) in chunk.iter().enumerate() {
+                let hash = format!("bench-hash-{id}");
+                put_qr_state(c, id, &hash, far_future(), &now, None)?;
+                let i = chunk_no * 1000 + k;
+                commit_charge(
+                    c,
+                    ChargeCmd {
+                        card_id: id.clone(),
+                        token_hash: hash,
+                        raw_cents: 100 + (i as i64 * 37) % 9_000,
+                        idem: None,
+                        external_order_id: None,
+                        tag: json!({}),
+                        actor: Actor {
+                            user_id: None,
+                            username: Some("bench".into()),
+                            ip: None,
+                            device_id: Some(format!("POS-{}", i % 64)),
+                        },
+                        site_code: "BENCH1".into(),
+                        limits: limits.clone(),
+                        single_use: true,
+                        now: chrono::Utc::now(),
+                    },
+                )?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(ae)?;
+    }
+    let ops_setup_secs = t.elapsed().as_secs_f64();
+    let ops = db
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*) FROM outbox WHERE state = 'pending'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )?)
+        })
+        .await
+        .map_err(ae)? as usize;
+
+    let t = Instant::now();
+    let report = engine.push_all().await.map_err(|e| anyhow!("drain: {e}"))?;
+    let drain_secs = t.elapsed().as_secs_f64();
+    let d2 = db.clone();
+    tokio::task::spawn_blocking(move || d2.shutdown()).await?;
+    drop(central);
+    Ok(SyncBench {
+        cards: n,
+        central_insert_secs,
+        bootstrap_secs,
+        replica_cards,
+        ops,
+        ops_setup_secs,
+        drain_secs,
+        applied: report.applied,
+        rejected: report.rejected,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// The real binary
+// ---------------------------------------------------------------------------------------
+
+struct BinaryBench {
+    size_mb: f64,
+    cards: usize,
+    r: Option<PhaseResult>,
+    hwm_mb: Option<f64>,
+    rss_idle_mb: Option<f64>,
+    cpu_ms_per_charge: Option<f64>,
+    note: Option<String>,
+}
+
+fn release_binary() -> PathBuf {
+    // this example runs from <target>/release/examples/bench
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent()?.parent().map(|d| d.join("mps-edge")))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/mps-edge"))
+}
+
+/// Builds the release binary (a no-op when it is up to date), so size and RSS are those
+/// of the current sources.
+fn ensure_binary(bin: &Path) -> Option<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("  cargo build --release --bin mps-edge …");
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--bin", "mps-edge"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .status();
+    match status {
+        Ok(s) if s.success() => None,
+        _ if bin.exists() => Some("cargo build failed; measured the existing binary".into()),
+        _ => Some("cargo build failed and there is no release binary".into()),
+    }
+}
+
+async fn bench_binary(plan: &Plan, hash_pool: &[String]) -> anyhow::Result<BinaryBench> {
+    let bin = release_binary();
+    let note = ensure_binary(&bin);
+    let size_mb = std::fs::metadata(&bin)
+        .map(|m| m.len() as f64 / 1e6)
+        .context("release binary missing")?;
+    let mut out = BinaryBench {
+        size_mb,
+        cards: plan.binary_cards,
+        r: None,
+        hwm_mb: None,
+        rss_idle_mb: None,
+        cpu_ms_per_charge: None,
+        note,
+    };
+    // An installation with the demo data plus binary_cards cards, each with a live mq1 code.
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let cfg = bench_config(data.clone());
+    let (db, password) = open_installation(&cfg).await?;
+    let n = plan.binary_cards;
+    let cards = db
+        .write(move |c| Ok(insert_cards(c, "BB", n)?))
+        .await
+        .map_err(ae)?;
+    let (plains, verifiers): (Vec<String>, Vec<String>) =
+        cards.iter().map(|id| fast_token(id)).unzip();
+    let hashes = hash_pool.to_vec();
+    let exp = far_future();
+    db.write(move |c| live_states(c, &cards, &hashes, Some(&verifiers), exp))
+        .await
+        .map_err(ae)?;
+    tokio::task::spawn_blocking(move || db.shutdown()).await?;
+
+    let mut child = Command::new(&bin)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .envs(CHILD_ENV)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    let pid = child.id().to_string();
+    let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let _ = tx.send(rest.trim().to_string());
+            }
+        }
+    });
+    let result = async {
+        let url = rx
+            .recv_timeout(Duration::from_secs(30))
+            .context("the binary did not print its URL")?;
+        let jwt = login(&url, &password).await?;
+        out.rss_idle_mb = status_mb(&pid, "VmRSS:");
+        let pool = Arc::new(Pool {
+            tokens: Tokens::Fast(plains),
+            next: AtomicUsize::new(0),
+            live: AtomicU64::new(0),
+        });
+        let _ = charge_phase(
+            &url,
+            &jwt,
+            8,
+            Duration::from_secs(30),
+            plan.warmup_charges,
+            pool.clone(),
+            None,
+        )
+        .await;
+        let cpu0 = cpu_secs(&pid);
+        let r = charge_phase(&url, &jwt, 64, plan.phase, usize::MAX, pool, None).await;
+        let cpu1 = cpu_secs(&pid);
+        out.hwm_mb = status_mb(&pid, "VmHWM:");
+        if let (Some(a), Some(b)) = (cpu0, cpu1) {
+            out.cpu_ms_per_charge = Some((b - a) * 1000.0 / r.ok.max(1) as f64);
+        }
+        out.r = Some(r);
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    // SIGTERM: a graceful stop, as systemd would.
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if child.try_wait()?.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if child.try_wait()?.is_none() {
+        child.kill()?;
+        child.wait()?;
+    }
+    result?;
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------
+// Report
+// ---------------------------------------------------------------------------------------
+
+struct Target {
+    name: String,
+    target: String,
+    measured: String,
+    pass: Option<bool>,
+    margin: String,
+}
+
+fn target(name: &str, tgt: &str, measured: String, pass: Option<bool>, margin: String) -> Target {
+    Target {
+        name: name.into(),
+        target: tgt.into(),
+        measured,
+        pass,
+        margin,
+    }
+}
+
+fn self_hwm() -> f64 {
+    status_mb("self", "VmHWM:").unwrap_or(f64::NAN)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let plan = Plan::new(args.quick);
+    let run_started = Instant::now();
+    let mut hwm: Vec<(String, f64)> = Vec::new();
+    let mut note_hwm = |step: &str| hwm.push((step.to_string(), self_hwm()));
+    eprintln!(
+        "mps-edge bench ({}): {} cores, {}",
+        if plan.quick { "quick" } else { "full" },
+        cores(),
+        cpu_model()
+    );
+
+    eprintln!("[1/6] bcrypt ceiling");
+    let bcrypt = tokio::task::spawn_blocking(bench_bcrypt).await??;
+    // Real cost-6 hashes of random tokens that no benchmark token equals (see live_states).
+    let hash_pool: Vec<String> = tokio::task::spawn_blocking(|| issue_legacy_parallel(256))
+        .await?
+        .into_iter()
+        .map(|(_, h)| h)
+        .collect();
+
+    eprintln!("[2/6] raw SQLite ceiling (group-commit writer, 64 tasks)");
+    let raw = bench_raw(&plan, &hash_pool).await?;
+    note_hwm("raw writer");
+
+    eprintln!("[3/6] charges over HTTP");
+    let charges = bench_charges(&plan, &hash_pool).await?;
+    note_hwm("HTTP charges");
+
+    eprintln!("[4/6] QR validation");
+    let mut validation = Vec::new();
+    for n in plan.validation_sizes {
+        let row = bench_validation_size(&plan, n, &hash_pool).await?;
+        eprintln!(
+            "  {n:>7} cards: fast p50 {:.2} ms, legacy newest {:.2} ms, middle {:.0} ms{}",
+            row.fast_p50,
+            row.legacy_newest_p50,
+            row.legacy_middle.1,
+            if row.legacy_middle.2 { "" } else { " (est.)" }
+        );
+        validation.push(row);
+    }
+    note_hwm("validation (100,000 cards)");
+
+    let sync = if args.skip_central {
+        Err(anyhow!("skipped (--skip-central)"))
+    } else {
+        eprintln!("[5/6] bootstrap and drain against the test central");
+        bench_sync(&plan).await
+    };
+    if let Err(e) = &sync {
+        eprintln!("  sync: {e:#}");
+    }
+    note_hwm("sync");
+
+    let binary = if args.skip_binary {
+        Err(anyhow!("skipped (--skip-binary)"))
+    } else {
+        eprintln!("[6/6] the release binary");
+        bench_binary(&plan, &hash_pool).await
+    };
+    if let Err(e) = &binary {
+        eprintln!("  binary: {e:#}");
+    }
+    let total_secs = run_started.elapsed().as_secs_f64();
+
+    // ---- tables ----
+    let mut o = String::new();
+    use std::fmt::Write as _;
+    let _ = writeln!(
+        o,
+        "\n## mps-edge bench — {} run, {} cores ({}), {:.0} s\n",
+        if plan.quick { "quick" } else { "full" },
+        cores(),
+        cpu_model(),
+        total_secs
+    );
+    let _ = writeln!(o, "### Charges through the HTTP API (in-process server, synchronous=FULL, single-use QR, one new token per charge)\n");
+    let _ = writeln!(o, "| tokens | POS clients | charges | charges/s | p50 ms | p95 ms | p99 ms | bcrypt verifies/charge | writer jobs/commit | errors |");
+    let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for row in &charges.rows {
+        let r = &row.r;
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {:.1} | {}{} |",
+            row.kind,
+            row.clients,
+            thousands(r.ok as f64),
+            thousands(r.rate()),
+            pct(&r.lat_ms, 50.0),
+            pct(&r.lat_ms, 95.0),
+            pct(&r.lat_ms, 99.0),
+            if row.kind == "legacy" {
+                format!("≈{:.1}", r.depth())
+            } else {
+                "0".into()
+            },
+            r.writer_jobs_per_batch,
+            r.errors,
+            if r.exhausted {
+                " (token pool used up)"
+            } else {
+                ""
+            }
+        );
+    }
+    for row in &charges.rows {
+        if let Some(e) = &row.r.first_error {
+            let _ = writeln!(
+                o,
+                "\nfirst error ({} {} clients): {e}",
+                row.kind, row.clients
+            );
+        }
+    }
+    let _ = writeln!(o, "\n### Ceilings (same run)\n");
+    let _ = writeln!(o, "| ceiling | value | detail |");
+    let _ = writeln!(o, "|---|---:|---|");
+    let _ = writeln!(
+        o,
+        "| raw SQLite: commit_charge's writes via db.write, 64 tasks, synchronous=FULL | {} tx/s | p50 {:.2} ms, p99 {:.2} ms, {:.1} jobs/commit, {} tx |",
+        thousands(raw.per_sec),
+        raw.p50,
+        raw.p99,
+        raw.jobs_per_batch,
+        thousands(raw.n as f64)
+    );
+    let _ = writeln!(
+        o,
+        "| fsync: 4 KiB write + fdatasync in the temp dir | {:.2} ms | median of 100; one per group commit |",
+        raw.fsync_ms
+    );
+    let _ = writeln!(
+        o,
+        "| bcrypt: {} cores ÷ one cost-6 verify | {} verifies/s | one verify {:.2} ms |",
+        bcrypt.cores,
+        thousands(bcrypt.per_sec),
+        bcrypt.verify_ms
+    );
+    let find = |kind: &str, clients: usize| {
+        charges
+            .rows
+            .iter()
+            .find(|r| r.kind.starts_with(kind) && r.clients == clients)
+            .map(|r| &r.r)
+    };
+    let _ = writeln!(o, "\n| ratio | 1 client | 8 clients | 64 clients |");
+    let _ = writeln!(o, "|---|---:|---:|---:|");
+    let ratio_row = |kind: &str, ceiling: f64| {
+        CLIENT_LEVELS
+            .iter()
+            .map(|c| {
+                find(kind, *c).map_or("—".into(), |r| {
+                    format!("{:.0}%", 100.0 * r.rate() / ceiling)
+                })
+            })
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    let _ = writeln!(
+        o,
+        "| fast charges ÷ raw SQLite ceiling | {} |",
+        ratio_row("fast", raw.per_sec)
+    );
+    let _ = writeln!(
+        o,
+        "| legacy charges ÷ bcrypt ceiling | {} |",
+        ratio_row("legacy", bcrypt.per_sec)
+    );
+    let _ = writeln!(
+        o,
+        "| legacy bcrypt work ÷ bcrypt ceiling (charges/s × verifies/charge) | {} |",
+        CLIENT_LEVELS
+            .iter()
+            .map(|c| find("legacy", *c).map_or("—".into(), |r| format!(
+                "{:.0}%",
+                100.0 * r.rate() * r.depth() / bcrypt.per_sec
+            )))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+
+    let _ = writeln!(o, "\n### QR validation (POST /api/v1/common/qr/validate, one client, cold = first time the edge sees the token)\n");
+    let _ = writeln!(o, "| cards = live codes | fast p50 ms | fast p99 ms | legacy newest (cold) p50 ms | legacy middle of live set (cold) | legacy repeat (cached) p50 ms |");
+    let _ = writeln!(o, "|---:|---:|---:|---:|---|---:|");
+    for v in &validation {
+        let middle = if v.legacy_middle.2 {
+            format!(
+                "{:.1} ms (position {})",
+                v.legacy_middle.1,
+                thousands(v.legacy_middle.0 as f64)
+            )
+        } else {
+            let (d, m) = v.legacy_probe.unwrap_or((0, f64::NAN));
+            format!(
+                "≈{:.0} ms est. (position {}; measured {:.0} ms at position {})",
+                v.legacy_middle.1,
+                thousands(v.legacy_middle.0 as f64),
+                m,
+                thousands(d as f64)
+            )
+        };
+        let _ = writeln!(
+            o,
+            "| {} | {:.2} | {:.2} | {:.2} | {} | {:.2} |",
+            thousands(v.cards as f64),
+            v.fast_p50,
+            v.fast_p99,
+            v.legacy_newest_p50,
+            middle,
+            v.legacy_cached_p50
+        );
+    }
+
+    let _ = writeln!(o, "\n### Sync with the test central (PostgreSQL + PostgREST-compatible gateway on loopback)\n");
+    match &sync {
+        Ok(s) => {
+            let _ = writeln!(o, "| measure | value |");
+            let _ = writeln!(o, "|---|---:|");
+            let _ = writeln!(
+                o,
+                "| bootstrap: {} cards pulled into an empty edge | {:.1} s ({} cards/s); replica holds {} cards |",
+                thousands(s.cards as f64),
+                s.bootstrap_secs,
+                thousands(s.cards as f64 / s.bootstrap_secs),
+                thousands(s.replica_cards as f64)
+            );
+            let _ = writeln!(
+                o,
+                "| drain: {} charge operations pushed (push_all) | {:.1} s ({} ops/s); applied {}, rejected {} |",
+                thousands(s.ops as f64),
+                s.drain_secs,
+                thousands(s.ops as f64 / s.drain_secs),
+                thousands(s.applied as f64),
+                s.rejected
+            );
+            let _ = writeln!(
+                o,
+                "| (set-up, untimed) central insert of {} cards; {} local charges via commit_charge | {:.1} s; {:.1} s |",
+                thousands(s.cards as f64),
+                thousands(s.ops as f64),
+                s.central_insert_secs,
+                s.ops_setup_secs
+            );
+        }
+        Err(e) => {
+            let _ = writeln!(o, "not measured: {e:#}");
+        }
+    }
+
+    let _ = writeln!(o, "\n### Resources\n");
+    let _ = writeln!(o, "| measure | value |");
+    let _ = writeln!(o, "|---|---:|");
+    match &binary {
+        Ok(b) => {
+            let _ = writeln!(
+                o,
+                "| release binary size (target/release/mps-edge) | {:.1} MB |",
+                b.size_mb
+            );
+            if let Some(r) = &b.r {
+                let _ = writeln!(
+                    o,
+                    "| real binary (`mps-edge serve`, child process), {} cards + demo, 64 fast-token clients | {} charges/s, p50 {:.2} / p95 {:.2} / p99 {:.2} ms, {} errors |",
+                    thousands(b.cards as f64),
+                    thousands(r.rate()),
+                    pct(&r.lat_ms, 50.0),
+                    pct(&r.lat_ms, 95.0),
+                    pct(&r.lat_ms, 99.0),
+                    r.errors
+                );
+            }
+            let _ = writeln!(
+                o,
+                "| real binary peak RSS (VmHWM) under that load | {} MB (idle after login: {} MB) |",
+                b.hwm_mb.map_or("—".into(), |v| format!("{v:.1}")),
+                b.rss_idle_mb.map_or("—".into(), |v| format!("{v:.1}"))
+            );
+            if let Some(c) = b.cpu_ms_per_charge {
+                let _ = writeln!(o, "| real binary CPU per charge (user+sys) | {c:.3} ms |");
+            }
+            if let Some(n) = &b.note {
+                let _ = writeln!(o, "| note | {n} |");
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(o, "| release binary | not measured: {e:#} |");
+        }
+    }
+    for (step, v) in &hwm {
+        let _ = writeln!(o, "| bench process peak RSS (VmHWM) after {step} (server + clients + central gateway in one process) | {v:.1} MB |");
+    }
+
+    // ---- targets ----
+    let mut targets = Vec::new();
+    if let Some(r) = find("fast", 64) {
+        let ratio = r.rate() / raw.per_sec;
+        targets.push(target(
+            "fast charges, 64 clients ÷ raw SQLite ceiling",
+            "≥ 50%",
+            format!("{:.0}%", ratio * 100.0),
+            Some(ratio >= 0.5),
+            format!("{:+.0} points", (ratio - 0.5) * 100.0),
+        ));
+        let p99 = pct(&r.lat_ms, 99.0);
+        targets.push(target(
+            "fast charges, 64 clients, p99",
+            "≤ 10 ms",
+            format!("{p99:.1} ms"),
+            Some(p99 <= 10.0),
+            format!("{:+.1} ms", 10.0 - p99),
+        ));
+    }
+    if let Some(r) = find("legacy", 64) {
+        let ratio = r.rate() / bcrypt.per_sec;
+        targets.push(target(
+            "legacy charges, 64 clients ÷ bcrypt ceiling",
+            "≥ 80%",
+            format!("{:.0}%", ratio * 100.0),
+            Some(ratio >= 0.8),
+            format!("{:+.0} points", (ratio - 0.8) * 100.0),
+        ));
+    }
+    if let (Some(a), Some(b)) = (validation.first(), validation.last()) {
+        let growth = b.fast_p50 / a.fast_p50;
+        targets.push(target(
+            &format!(
+                "fast validation p50 growth, {} → {} cards",
+                thousands(a.cards as f64),
+                thousands(b.cards as f64)
+            ),
+            "≤ 1.5×",
+            format!("{growth:.2}×"),
+            Some(growth <= 1.5),
+            format!("{:+.2}×", 1.5 - growth),
+        ));
+    }
+    match &sync {
+        Ok(s) => {
+            // ≤ 20 s for 100,000 cards, i.e. ≥ 5,000 cards/s (scaled when --quick).
+            let limit = 20.0 * s.cards as f64 / 100_000.0;
+            targets.push(target(
+                &format!("bootstrap of {} cards", thousands(s.cards as f64)),
+                &format!("≤ {limit:.0} s"),
+                format!("{:.1} s", s.bootstrap_secs),
+                Some(s.bootstrap_secs <= limit && s.replica_cards as usize >= s.cards),
+                format!("{:+.1} s", limit - s.bootstrap_secs),
+            ));
+            let rate = s.ops as f64 / s.drain_secs;
+            targets.push(target(
+                "outbox drain",
+                "≥ 2,000 ops/s",
+                format!("{} ops/s", thousands(rate)),
+                Some(rate >= 2000.0 && s.applied == s.ops),
+                format!("{:+.0}%", (rate / 2000.0 - 1.0) * 100.0),
+            ));
+        }
+        Err(_) => targets.push(target(
+            "bootstrap / drain",
+            "—",
+            "not measured".into(),
+            None,
+            "—".into(),
+        )),
+    }
+    match &binary {
+        Ok(b) => {
+            if let Some(h) = b.hwm_mb {
+                targets.push(target(
+                    &format!(
+                        "peak RSS of the real binary, {} cards, 64-client load",
+                        thousands(b.cards as f64)
+                    ),
+                    "≤ 64 MB",
+                    format!("{h:.1} MB"),
+                    Some(h <= 64.0),
+                    format!("{:+.1} MB", 64.0 - h),
+                ));
+            }
+            targets.push(target(
+                "release binary size",
+                "≤ 30 MB",
+                format!("{:.1} MB", b.size_mb),
+                Some(b.size_mb <= 30.0),
+                format!("{:+.1} MB", 30.0 - b.size_mb),
+            ));
+        }
+        Err(_) => targets.push(target(
+            "peak RSS / binary size",
+            "—",
+            "not measured".into(),
+            None,
+            "—".into(),
+        )),
+    }
+    let _ = writeln!(o, "\n### Targets\n");
+    let _ = writeln!(
+        o,
+        "| target | goal | measured | result | margin (+ = headroom) |"
+    );
+    let _ = writeln!(o, "|---|---|---:|---|---:|");
+    for t in &targets {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} |",
+            t.name,
+            t.target,
+            t.measured,
+            match t.pass {
+                Some(true) => "PASS",
+                Some(false) => "MISS",
+                None => "—",
+            },
+            t.margin
+        );
+    }
+    println!("{o}");
+    Ok(())
+}

@@ -1,0 +1,307 @@
+// The console's entry point: session, layout, routing, the status banner and the live feed.
+
+import { api, get, post, put, setCsrf, onSessionEnded } from './api.js';
+import { h, clear, field, messageBox, showMessage, confirmDialog } from './dom.js';
+import { t, setLocale, getLocale, setTimeZone, storedLocale, errorText, duration, money } from './i18n.js';
+import * as mainPages from './pages-main.js';
+import * as adminPages from './pages-admin.js';
+
+const root = document.getElementById('app');
+const BASE = '/console/';
+
+const state = { session: null, page: null, ws: null, wsRetry: 0, wsTimer: null, stopped: false };
+
+const ROUTES = [
+  { path: 'dashboard', nav: 'nav_dashboard', manager: true, render: mainPages.dashboard },
+  { path: 'transactions', nav: 'nav_transactions', manager: false, render: mainPages.transactions },
+  { path: 'transactions/', manager: false, render: mainPages.transactionDetail, prefix: true },
+  { path: 'settlements', nav: 'nav_settlements', manager: true, render: mainPages.settlements },
+  { path: 'sync', nav: 'nav_sync', manager: true, render: mainPages.sync },
+  { path: 'staff', nav: 'nav_staff', manager: true, render: adminPages.staff },
+  { path: 'devices', nav: 'nav_devices', manager: true, render: adminPages.devices },
+  { path: 'audit', nav: 'nav_audit', manager: true, render: adminPages.audit },
+  { path: 'settings', nav: 'nav_settings', manager: true, render: adminPages.settings },
+];
+
+const isManager = () => ['owner', 'manager'].includes(state.session?.user?.role);
+
+function currentPath() {
+  const p = location.pathname.startsWith(BASE) ? location.pathname.slice(BASE.length) : '';
+  return decodeURIComponent(p.replace(/\/+$/, ''));
+}
+
+export function navigate(path, replace = false) {
+  const url = BASE + path;
+  if (replace) history.replaceState({}, '', url); else history.pushState({}, '', url);
+  route();
+}
+
+// Links inside the console navigate without a reload.
+document.addEventListener('click', (e) => {
+  const a = e.target.closest('a[data-link]');
+  if (!a || e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
+  e.preventDefault();
+  navigate(a.getAttribute('href').slice(BASE.length));
+});
+window.addEventListener('popstate', () => route());
+
+onSessionEnded(() => {
+  if (state.session) signedOut();
+});
+
+function signedOut() {
+  state.session = null;
+  localStorage.removeItem('mps.signedIn');
+  setCsrf(null);
+  closeLive();
+  loginPage();
+}
+
+// ---------------------------------------------------------------------------------------
+// Sign-in
+// ---------------------------------------------------------------------------------------
+
+function loginPage() {
+  document.title = t('app_title');
+  const msg = messageBox('login-message');
+  const user = h('input', { name: 'username', id: 'username', autocomplete: 'username', required: true });
+  const pass = h('input', { name: 'password', id: 'password', type: 'password', autocomplete: 'current-password', required: true });
+  const submit = h('button', { type: 'submit', id: 'login-submit' }, t('sign_in'));
+  const form = h('form', { id: 'login-form', novalidate: true },
+    field(t('username'), user), field(t('password'), pass), submit, msg);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    submit.disabled = true;
+    submit.textContent = t('signing_in');
+    try {
+      const body = await post('/console/login', { username: user.value.trim(), password: pass.value });
+      startSession(body);
+      navigate(isManager() ? 'dashboard' : 'transactions', true);
+    } catch (err) {
+      showMessage(msg, errorText(err));
+      pass.value = '';
+      pass.focus();
+    } finally {
+      submit.disabled = false;
+      submit.textContent = t('sign_in');
+    }
+  });
+  clear(root, h('div', { class: 'login panel' },
+    h('div', { class: 'lang' }, h('button', {
+      type: 'button', class: 'secondary', id: 'lang-toggle', 'aria-label': t('lang_switch_label'),
+      onclick: () => { setLocale(getLocale() === 'en' ? 'zh-Hant' : 'en'); loginPage(); },
+    }, t('lang_switch'))),
+    h('h1', { text: t('app_title') }), form));
+  user.focus();
+}
+
+function startSession(body) {
+  state.session = body;
+  localStorage.setItem('mps.signedIn', '1');
+  setCsrf(body.csrf_token);
+  setTimeZone(body.store.timezone);
+  setLocale(body.locale);
+  openLive();
+}
+
+// ---------------------------------------------------------------------------------------
+// Layout
+// ---------------------------------------------------------------------------------------
+
+let els = {};
+
+function layout() {
+  const s = state.session;
+  const navItems = ROUTES.filter((r) => r.nav && (!r.manager || isManager()));
+  els.banner = h('div', { class: 'banner', id: 'status-banner', role: 'status', 'aria-live': 'polite', hidden: !isManager() });
+  els.main = h('main', { id: 'main', tabindex: '-1' });
+  els.toast = h('div', { class: 'toast', id: 'toast', role: 'status', 'aria-live': 'polite', hidden: true });
+  els.nav = h('nav', { class: 'main', 'aria-label': 'main' }, h('ul', {}, navItems.map((r) =>
+    h('li', {}, h('a', { href: BASE + r.path, 'data-link': true, 'data-path': r.path, id: `nav-${r.path}` }, t(r.nav))))));
+  clear(root,
+    h('header', { class: 'topbar' },
+      h('span', { class: 'store', id: 'store-name' }, s.store.name),
+      h('span', { class: 'who', id: 'who' }, `${s.user.username} · ${t(`role_${s.user.role}`)}`),
+      h('button', { type: 'button', id: 'lang-toggle', 'aria-label': t('lang_switch_label'), onclick: switchLanguage }, t('lang_switch')),
+      h('button', { type: 'button', id: 'sign-out', onclick: signOut }, t('sign_out')),
+      h('button', { type: 'button', id: 'sign-out-all', onclick: signOutEverywhere }, t('sign_out_all'))),
+    els.nav, els.banner, els.main, els.toast);
+  document.title = `${s.store.name} · ${t('app_title')}`;
+  refreshBanner();
+}
+
+async function switchLanguage() {
+  const next = getLocale() === 'en' ? 'zh-Hant' : 'en';
+  try {
+    await put('/console/me', { locale: next });
+    state.session.locale = next;
+    setLocale(next);
+    els = {};
+    route();
+  } catch (err) {
+    toast(errorText(err));
+  }
+}
+
+async function signOut() {
+  try { await post('/console/logout'); } catch { /* the session may be gone already */ }
+  signedOut();
+  history.replaceState({}, '', BASE);
+}
+
+async function signOutEverywhere() {
+  const ok = await confirmDialog(t('sign_out_all'), t('sign_out_all_confirm'), t('confirm'), t('cancel'), true);
+  if (!ok) return;
+  try { await post('/console/sign-out-everywhere'); } catch { /* already ended */ }
+  signedOut();
+  history.replaceState({}, '', BASE);
+}
+
+export function toast(text) {
+  if (!els.toast) return;
+  els.toast.textContent = text;
+  els.toast.hidden = false;
+  clearTimeout(els.toastTimer);
+  els.toastTimer = setTimeout(() => { els.toast.hidden = true; }, 5000);
+}
+
+/** The online/offline banner from GET /sync/status (managers only). */
+async function refreshBanner(status) {
+  if (!isManager() || !els.banner) return;
+  try {
+    const s = status && status.queue_depth !== undefined ? status : await get('/sync/status');
+    renderBanner(s);
+  } catch { /* shown again on the next update */ }
+}
+
+function renderBanner(s) {
+  let kind; let text;
+  if (!s.central_configured) { kind = 'standalone'; text = t('banner_standalone'); }
+  else if (s.online === true) { kind = 'online'; text = t('banner_online'); }
+  else if (s.online === false) { kind = 'offline'; text = t('banner_offline'); }
+  else { kind = 'offline'; text = t('banner_unknown'); }
+  const waiting = s.queue_depth > 0
+    ? `${t('banner_waiting', { n: s.queue_depth })} · ${t('banner_oldest', { age: duration(s.oldest_pending_age_secs) })}`
+    : t('banner_none_waiting');
+  els.banner.className = `banner ${kind}`;
+  els.banner.dataset.mode = kind;
+  els.banner.dataset.queue = s.queue_depth;
+  clear(els.banner, h('span', { id: 'banner-text' }, text), h('span', { class: 'sub', id: 'banner-queue' }, waiting));
+}
+
+// ---------------------------------------------------------------------------------------
+// Routing
+// ---------------------------------------------------------------------------------------
+
+async function route() {
+  if (!state.session) {
+    // Only ask the server when this browser signed in before (saves a 401 per visit).
+    if (!localStorage.getItem('mps.signedIn')) {
+      loginPage();
+      return;
+    }
+    try {
+      startSession(await get('/console/session'));
+    } catch {
+      loginPage();
+      return;
+    }
+  }
+  if (!els.main || !root.contains(els.main)) layout();
+  const path = currentPath();
+  if (path === '' || path === 'login') {
+    navigate(isManager() ? 'dashboard' : 'transactions', true);
+    return;
+  }
+  const r = ROUTES.find((x) => (x.prefix ? path.startsWith(x.path) : path === x.path));
+  for (const a of els.nav.querySelectorAll('a')) {
+    const active = r && (path === a.dataset.path || (r.prefix && a.dataset.path === 'transactions'));
+    if (active) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+  }
+  state.page = null;
+  clear(els.main);
+  if (!r) {
+    clear(els.main, h('h1', { text: t('not_found') }));
+    return;
+  }
+  if (r.manager && !isManager()) {
+    clear(els.main, h('section', { class: 'panel', id: 'refused' },
+      h('h1', { text: t('refused_title') }),
+      h('p', { text: t('refused_body', { role: t(`role_${state.session.user.role}`) }) })));
+    return;
+  }
+  const ctx = {
+    main: els.main, session: state.session, isManager: isManager(), navigate, toast,
+    param: r.prefix ? path.slice(r.path.length) : null, refreshBanner,
+  };
+  const page = { onEvent: null };
+  state.page = page;
+  try {
+    const handlers = await r.render(ctx);
+    if (state.page === page && handlers) page.onEvent = handlers.onEvent || null;
+  } catch (err) {
+    if (state.page === page) {
+      const box = messageBox('page-error');
+      showMessage(box, errorText(err));
+      els.main.append(box);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Live feed: reconnects with backoff and survives server restarts.
+// ---------------------------------------------------------------------------------------
+
+function openLive() {
+  if (state.ws || !state.session) return;
+  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/console/ws`;
+  const ws = new WebSocket(url);
+  state.ws = ws;
+  ws.addEventListener('open', () => { state.wsRetry = 0; document.body.dataset.live = 'open'; });
+  ws.addEventListener('message', (m) => {
+    let ev;
+    try { ev = JSON.parse(m.data); } catch { return; }
+    onLiveEvent(ev);
+  });
+  ws.addEventListener('close', (e) => {
+    document.body.dataset.live = 'closed';
+    if (state.ws === ws) state.ws = null;
+    if (!state.session || state.stopped) return;
+    if (e.code === 4401) {
+      // The session ended elsewhere; check it (a 401 leads to the sign-in page).
+      get('/console/session').catch(() => {});
+      return;
+    }
+    const delay = Math.min(30000, 1000 * 2 ** state.wsRetry) + Math.random() * 500;
+    state.wsRetry += 1;
+    state.wsTimer = setTimeout(() => { state.wsTimer = null; openLive(); }, delay);
+  });
+}
+
+function closeLive() {
+  clearTimeout(state.wsTimer);
+  state.wsTimer = null;
+  const ws = state.ws;
+  state.ws = null;
+  if (ws) ws.close();
+}
+
+function onLiveEvent(ev) {
+  if (ev.type === 'transaction' && ev.data?.transaction) {
+    toast(t('live_tx', { tx: ev.data.transaction.tx_no, amount: money(ev.data.transaction.final_amount) }));
+  } else if (ev.type === 'refund' && ev.data?.refund) {
+    toast(t('live_refund', { tx: ev.data.refund.refund_tx_no, amount: money(ev.data.refund.refunded_amount) }));
+  }
+  if (ev.type === 'sync' && ev.data && ev.data.queue_depth !== undefined) renderBanner(ev.data);
+  else if (ev.type !== 'sync') refreshBanner();
+  if (state.page?.onEvent) state.page.onEvent(ev);
+}
+
+window.addEventListener('pagehide', () => { state.stopped = true; closeLive(); });
+
+// ---------------------------------------------------------------------------------------
+
+setLocale(storedLocale());
+route();
+
+export { api };

@@ -1,0 +1,74 @@
+// A tiny element builder. Text always goes in as text (never as HTML).
+
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') el.className = v;
+    else if (k === 'text') el.textContent = v;
+    else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+    else if (k === 'value') el.value = v;
+    else if (k === 'checked') el.checked = !!v;
+    else if (v === true) el.setAttribute(k, '');
+    else el.setAttribute(k, String(v));
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const c of children.flat(Infinity)) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+}
+
+export function clear(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
+/** A labelled form control. */
+export function field(label, control) {
+  return h('label', {}, label, control);
+}
+
+export function select(name, options, value) {
+  return h('select', { name }, options.map(([v, text]) => h('option', { value: v, selected: v === value }, text)));
+}
+
+/** A message area that screen readers announce. */
+export function messageBox(id) {
+  return h('div', { class: 'msg', role: 'status', 'aria-live': 'polite', id });
+}
+
+export function showMessage(box, text, kind = 'error') {
+  box.className = `msg ${kind}`;
+  box.setAttribute('role', kind === 'error' ? 'alert' : 'status');
+  box.textContent = text;
+}
+
+export function table(columns, rows, empty) {
+  const head = h('tr', {}, columns.map((c) => h('th', { class: c.num ? 'num' : null, scope: 'col' }, c.label)));
+  const body = rows.length
+    ? rows.map((r) => h('tr', r.attrs || {}, columns.map((c) => h('td', { class: c.num ? 'num' : null }, c.cell(r.data ?? r)))))
+    : [h('tr', {}, h('td', { colspan: columns.length, class: 'muted' }, empty))];
+  return h('div', { class: 'table-wrap' }, h('table', {}, h('thead', {}, head), h('tbody', {}, body)));
+}
+
+/** A modal confirmation built on <dialog>; resolves true when confirmed. */
+export function confirmDialog(title, text, confirmLabel, cancelLabel, danger = false) {
+  return new Promise((resolve) => {
+    const dlg = h('dialog', { 'aria-labelledby': 'dlg-title', id: 'confirm-dialog' },
+      h('h2', { id: 'dlg-title', text: title }),
+      h('p', { text }),
+      h('div', { class: 'actions' },
+        h('button', { type: 'button', class: danger ? 'danger' : null, id: 'dlg-confirm', onclick: () => done(true) }, confirmLabel),
+        h('button', { type: 'button', class: 'secondary', id: 'dlg-cancel', onclick: () => done(false) }, cancelLabel)));
+    function done(ok) { dlg.close(); dlg.remove(); resolve(ok); }
+    dlg.addEventListener('cancel', (e) => { e.preventDefault(); done(false); });
+    document.body.append(dlg);
+    dlg.showModal();
+  });
+}

@@ -1,0 +1,264 @@
+// Staff, devices, audit log and settings.
+
+import { get, post, put, query } from './api.js';
+import { h, clear, field, select, messageBox, showMessage, table, confirmDialog } from './dom.js';
+import { t, money, count, dateTime, errorText } from './i18n.js';
+
+// ---------------------------------------------------------------------------------------
+// Staff
+// ---------------------------------------------------------------------------------------
+
+export async function staff(ctx) {
+  const me = ctx.session.user;
+  const msg = messageBox('staff-message');
+  const roles = me.role === 'owner' ? ['cashier', 'manager', 'owner'] : ['cashier'];
+  const username = h('input', { name: 'username', id: 'new-username', required: true, autocomplete: 'off', maxlength: 64 });
+  const password = h('input', { name: 'password', id: 'new-password', type: 'password', required: true, autocomplete: 'new-password', minlength: 8 });
+  const role = select('role', roles.map((r) => [r, t(`role_${r}`)]), 'cashier');
+  role.id = 'new-role';
+  const form = h('form', { class: 'form-grid panel', id: 'staff-form' },
+    field(t('username'), username), field(t('password'), password), field(t('role'), role),
+    h('div', { class: 'actions' }, h('button', { type: 'submit', id: 'staff-create' }, t('create'))));
+  const list = h('div', { id: 'staff-list' });
+  clear(ctx.main, h('h1', { text: t('staff_title') }), h('h2', { text: t('staff_create') }), form, msg, list);
+
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    try {
+      const r = await post('/console/users', { username: username.value.trim(), password: password.value, role: role.value });
+      showMessage(msg, t('staff_created', { u: r.user.username }), 'ok');
+      form.reset();
+      await load();
+    } catch (err) {
+      showMessage(msg, errorText(err));
+    }
+  });
+
+  const canManage = (target) => me.role === 'owner' || (me.role === 'manager' && target === 'cashier');
+
+  async function setDisabled(u, disabled) {
+    try {
+      await post(`/console/users/${encodeURIComponent(u.id)}/disable`, { disabled });
+      showMessage(msg, t('staff_updated', { u: u.username }), 'ok');
+      await load();
+    } catch (err) {
+      showMessage(msg, errorText(err));
+    }
+  }
+
+  function resetDialog(u) {
+    const pw = h('input', { type: 'password', id: 'reset-password-input', autocomplete: 'new-password', minlength: 8, required: true });
+    const err = messageBox('reset-message');
+    const dlg = h('dialog', { 'aria-labelledby': 'reset-title', id: 'reset-dialog' },
+      h('h2', { id: 'reset-title' }, `${t('reset_password')}: ${u.username}`));
+    const f = h('form', { method: 'dialog' }, field(t('new_password'), pw), err,
+      h('div', { class: 'actions' },
+        h('button', { type: 'submit', id: 'reset-confirm' }, t('save')),
+        h('button', { type: 'button', class: 'secondary', onclick: () => { dlg.close(); dlg.remove(); } }, t('cancel'))));
+    f.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      try {
+        await post(`/console/users/${encodeURIComponent(u.id)}/reset-password`, { password: pw.value });
+        dlg.close();
+        dlg.remove();
+        showMessage(msg, t('staff_updated', { u: u.username }), 'ok');
+        await load();
+      } catch (e2) {
+        showMessage(err, errorText(e2));
+      }
+    });
+    dlg.append(f);
+    document.body.append(dlg);
+    dlg.showModal();
+  }
+
+  async function load() {
+    const d = await get('/console/users');
+    clear(list, table([
+      { label: t('col_username'), cell: (u) => `${u.username}${u.id === me.id ? t('you') : ''}` },
+      { label: t('col_role'), cell: (u) => t(`role_${u.role}`) },
+      {
+        label: t('col_state'),
+        cell: (u) => (u.disabled ? h('span', { class: 'tag disabled' }, t('state_disabled'))
+          : u.locked_until ? h('span', { class: 'tag pending' }, t('state_locked', { t: dateTime(u.locked_until) }))
+            : h('span', { class: 'tag completed' }, t('state_active'))),
+      },
+      { label: t('col_created'), cell: (u) => dateTime(u.created_at) },
+      {
+        label: '',
+        cell: (u) => (canManage(u.role) && u.id !== me.id
+          ? h('div', { class: 'actions' },
+            h('button', { type: 'button', class: 'secondary', 'data-action': u.disabled ? 'enable' : 'disable', onclick: () => setDisabled(u, !u.disabled) }, u.disabled ? t('enable') : t('disable')),
+            h('button', { type: 'button', class: 'secondary', 'data-action': 'reset', onclick: () => resetDialog(u) }, t('reset_password')))
+          : ''),
+      },
+    ], d.users.map((u) => ({ data: u, attrs: { 'data-user': u.username } })), t('no_rows')));
+  }
+  await load();
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------
+// Devices
+// ---------------------------------------------------------------------------------------
+
+export async function devices(ctx) {
+  const msg = messageBox('dev-message');
+  const name = h('input', { name: 'name', id: 'dev-name', required: true, maxlength: 64 });
+  const codeBox = h('div', { id: 'dev-code-box', 'aria-live': 'polite' });
+  const form = h('form', { class: 'form-grid panel', id: 'dev-form' },
+    field(t('dev_name'), name), h('div', { class: 'actions' }, h('button', { type: 'submit', id: 'dev-create' }, t('dev_code_create'))));
+  const list = h('div', { id: 'dev-list' });
+  const pending = h('div', { id: 'dev-pending' });
+  clear(ctx.main, h('h1', { text: t('dev_title') }), form, codeBox, msg, list, h('h2', { text: t('dev_pending') }), pending);
+
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    try {
+      const r = await post('/console/devices/enrollment-codes', { name: name.value.trim() });
+      clear(codeBox, h('section', { class: 'panel' },
+        h('div', { class: 'muted' }, `${t('dev_code')} · ${r.name}`),
+        h('div', { class: 'code-big', id: 'dev-code' }, r.code),
+        h('p', { class: 'muted' }, t('dev_code_hint', { t: dateTime(r.expires_at) }))));
+      form.reset();
+      await load();
+    } catch (err) {
+      showMessage(msg, errorText(err));
+    }
+  });
+
+  async function revoke(d) {
+    const ok = await confirmDialog(t('dev_revoke'), t('dev_revoke_confirm', { name: d.name }), t('dev_revoke'), t('cancel'), true);
+    if (!ok) return;
+    try {
+      await post(`/console/devices/${encodeURIComponent(d.id)}/revoke`);
+      await load();
+    } catch (err) {
+      showMessage(msg, errorText(err));
+    }
+  }
+
+  async function load() {
+    const d = await get('/console/devices');
+    clear(list, table([
+      { label: t('dev_name'), cell: (x) => x.name },
+      { label: t('col_state'), cell: (x) => (x.revoked_at ? h('span', { class: 'tag revoked' }, t('dev_revoked')) : h('span', { class: 'tag completed' }, t('dev_active'))) },
+      { label: t('col_created'), cell: (x) => `${dateTime(x.created_at)} · ${x.created_by || ''}` },
+      { label: t('col_last_login'), cell: (x) => dateTime(x.last_login_at) },
+      { label: 'ID', cell: (x) => h('code', {}, x.id) },
+      { label: '', cell: (x) => (x.revoked_at ? '' : h('button', { type: 'button', class: 'danger', 'data-action': 'revoke', onclick: () => revoke(x) }, t('dev_revoke'))) },
+    ], d.devices.map((x) => ({ data: x, attrs: { 'data-device': x.name, 'data-device-id': x.id } })), t('no_rows')));
+    clear(pending, table([
+      { label: t('dev_name'), cell: (x) => x.name },
+      { label: t('col_created'), cell: (x) => `${dateTime(x.created_at)} · ${x.created_by || ''}` },
+      { label: t('col_expires'), cell: (x) => dateTime(x.expires_at) },
+    ], d.pending_codes, t('no_rows')));
+  }
+  await load();
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------
+// Audit log
+// ---------------------------------------------------------------------------------------
+
+export async function audit(ctx) {
+  const msg = messageBox('audit-message');
+  const f = {
+    action: h('input', { name: 'action', id: 'audit-action', placeholder: 'user. / refund' }),
+    actor: h('input', { name: 'actor', id: 'audit-actor' }),
+    from: h('input', { name: 'from', id: 'audit-from', type: 'date' }),
+    to: h('input', { name: 'to', id: 'audit-to', type: 'date' }),
+  };
+  let offset = 0;
+  const limit = 50;
+  const form = h('form', { class: 'filters panel', id: 'audit-filters' },
+    field(t('audit_action'), f.action), field(t('audit_actor'), f.actor), field(t('audit_from'), f.from), field(t('audit_to'), f.to),
+    h('div', { class: 'actions' }, h('button', { type: 'submit', id: 'audit-apply' }, t('apply'))));
+  const list = h('div', { id: 'audit-list' });
+  const pager = h('div', { class: 'pager' });
+  clear(ctx.main, h('h1', { text: t('audit_title') }), form, msg, list, pager);
+  form.addEventListener('submit', (e) => { e.preventDefault(); offset = 0; load(); });
+
+  async function load() {
+    try {
+      const q = query({ action: f.action.value.trim(), actor: f.actor.value.trim(), from: f.from.value, to: f.to.value, limit, offset });
+      const d = await get(`/console/audit${q}`);
+      showMessage(msg, '', 'ok');
+      clear(list, table([
+        { label: t('col_at'), cell: (r) => dateTime(r.at) },
+        { label: t('col_actor'), cell: (r) => r.actor || '—' },
+        { label: t('col_action'), cell: (r) => h('code', {}, r.action) },
+        { label: t('col_object'), cell: (r) => (r.object_type ? `${r.object_type} ${r.object_id || ''}` : '—') },
+        { label: t('col_from'), cell: (r) => [r.ip, r.device_id].filter(Boolean).join(' · ') || '—' },
+        { label: t('col_details'), cell: (r) => h('pre', {}, JSON.stringify(r.details)) },
+      ], d.entries.map((r) => ({ data: r, attrs: { 'data-action': r.action } })), t('no_rows')));
+      const p = d.pagination;
+      clear(pager,
+        h('button', { type: 'button', class: 'secondary', disabled: !p.has_prev, onclick: () => { offset = Math.max(0, offset - limit); load(); } }, t('prev')),
+        h('span', { class: 'muted' }, t('page_of', { page: p.current_page, pages: Math.max(1, p.total_pages), total: count(p.total_count) })),
+        h('button', { type: 'button', class: 'secondary', disabled: !p.has_next, onclick: () => { offset += limit; load(); } }, t('next')));
+    } catch (err) {
+      showMessage(msg, errorText(err));
+    }
+  }
+  await load();
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------
+// Settings
+// ---------------------------------------------------------------------------------------
+
+export async function settings(ctx) {
+  const msg = messageBox('settings-message');
+  const d = await get('/console/settings');
+  const s = d.settings;
+  const amount = (name, v) => h('input', { name, id: `set-${name}`, inputmode: 'decimal', required: true, value: Number(v).toFixed(2) });
+  const f = {
+    store_name: h('input', { name: 'store_name', id: 'set-store_name', required: true, maxlength: 100, value: s.store_name }),
+    qr_single_use: h('input', { type: 'checkbox', name: 'qr_single_use', id: 'set-qr_single_use', checked: s.qr_single_use }),
+    max_tx_amount: amount('max_tx_amount', s.limits.max_tx_amount),
+    max_card_unsynced: amount('max_card_unsynced', s.limits.max_card_unsynced),
+    max_site_unsynced: amount('max_site_unsynced', s.limits.max_site_unsynced),
+    stale_after_secs: h('input', { name: 'stale_after_secs', id: 'set-stale_after_secs', type: 'number', min: 0, step: 1, value: s.limits.stale_after_secs }),
+    stale_max_tx_amount: amount('stale_max_tx_amount', s.limits.stale_max_tx_amount),
+  };
+  const form = h('form', { class: 'form-grid panel', id: 'settings-form' },
+    field(t('set_store_name'), f.store_name),
+    field(t('set_max_tx'), f.max_tx_amount),
+    field(t('set_max_card'), f.max_card_unsynced),
+    field(t('set_max_site'), f.max_site_unsynced),
+    field(t('set_stale_after'), f.stale_after_secs),
+    field(t('set_stale_max'), f.stale_max_tx_amount),
+    h('label', { class: 'inline' }, f.qr_single_use, t('set_single_use')),
+    h('div', { class: 'actions' }, h('button', { type: 'submit', id: 'settings-save' }, t('save'))));
+  const note = h('p', { class: 'muted', id: 'settings-overridden' },
+    d.overridden.length ? t('set_overridden', { keys: d.overridden.join(', ') }) : '');
+  clear(ctx.main, h('h1', { text: t('settings_title') }), form, msg, note,
+    h('p', { class: 'muted' }, `${money(s.limits.max_tx_amount)} · ${d.timezone}`));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    try {
+      const r = await put('/console/settings', {
+        store_name: f.store_name.value.trim(),
+        qr_single_use: f.qr_single_use.checked,
+        limits: {
+          max_tx_amount: f.max_tx_amount.value.trim(),
+          max_card_unsynced: f.max_card_unsynced.value.trim(),
+          max_site_unsynced: f.max_site_unsynced.value.trim(),
+          stale_after_secs: Number(f.stale_after_secs.value),
+          stale_max_tx_amount: f.stale_max_tx_amount.value.trim(),
+        },
+      });
+      showMessage(msg, t('saved'), 'ok');
+      ctx.session.store.name = r.settings.store_name;
+      const name = document.getElementById('store-name');
+      if (name) name.textContent = r.settings.store_name;
+      note.textContent = r.overridden.length ? t('set_overridden', { keys: r.overridden.join(', ') }) : '';
+    } catch (err) {
+      showMessage(msg, errorText(err));
+    }
+  });
+  return null;
+}

@@ -1,0 +1,319 @@
+// Dashboard, transactions (list, detail, refund), settlements and sync.
+
+import { get, post, query } from './api.js';
+import { h, clear, field, select, messageBox, showMessage, table, confirmDialog } from './dom.js';
+import { t, money, count, dateTime, duration, errorText, todayInStore } from './i18n.js';
+import { hourChart } from './chart.js';
+
+function tag(value, label) {
+  return h('span', { class: `tag ${value}` }, label ?? value);
+}
+
+const typeLabel = (v) => t(`type_${v}`);
+const statusLabel = (v) => t(`status_${v}`);
+const syncLabel = (v) => t(`sync_${v}`);
+
+/** Re-runs `fn` at most once per `ms` when live events arrive in bursts. */
+function debounce(fn, ms = 300) {
+  let timer = null;
+  return () => { clearTimeout(timer); timer = setTimeout(fn, ms); };
+}
+
+// ---------------------------------------------------------------------------------------
+// Dashboard
+// ---------------------------------------------------------------------------------------
+
+export async function dashboard(ctx) {
+  const cards = h('div', { class: 'cards', id: 'summary-cards' });
+  const chart = h('div', { class: 'chart panel', id: 'hour-chart' });
+  const subtitle = h('p', { class: 'muted', id: 'dash-date' });
+  clear(ctx.main, h('h1', { text: t('dash_title') }), subtitle, cards,
+    h('h2', { text: t('dash_by_hour') }), chart);
+
+  const card = (id, label, value, display, alert = false) => h('div', {
+    class: `card${alert ? ' alert' : ''}`, id: `sum-${id}`, 'data-value': String(value),
+  }, h('div', { class: 'label' }, label), h('div', { class: 'value' }, display));
+
+  async function load() {
+    const [d, sync] = await Promise.all([get('/merchant/daily-summary'), get('/sync/status')]);
+    const s = d.summary;
+    subtitle.textContent = t('dash_date', { date: d.date, tz: d.timezone });
+    clear(cards,
+      card('payment_amount', t('dash_sales'), s.payment_amount, money(s.payment_amount)),
+      card('refund_amount', t('dash_refunds'), s.refund_amount, money(s.refund_amount)),
+      card('net_amount', t('dash_net'), s.net_amount, money(s.net_amount)),
+      card('total_count', t('dash_count'), s.total_count, count(s.total_count)),
+      card('unique_cards', t('dash_cards'), s.unique_cards, count(s.unique_cards)),
+      card('average_ticket', t('dash_avg'), s.average_ticket, money(s.average_ticket)),
+      card('open_exceptions', t('dash_exceptions'), sync.open_exceptions, count(sync.open_exceptions), sync.open_exceptions > 0));
+    clear(chart, hourChart(d.hourly_stats, {
+      label: t('dash_by_hour'), salesLabel: t('chart_sales'), refundsLabel: t('chart_refunds'), format: money,
+    }));
+    ctx.main.dataset.loadedAt = String(Date.now());
+  }
+  await load();
+  const reload = debounce(() => load().catch(() => {}));
+  return { onEvent: (ev) => { if (['transaction', 'refund', 'exception', 'sync'].includes(ev.type)) reload(); } };
+}
+
+// ---------------------------------------------------------------------------------------
+// Transactions
+// ---------------------------------------------------------------------------------------
+
+const PAGE = 20;
+
+export async function transactions(ctx) {
+  const params = new URLSearchParams(location.search);
+  const filters = Object.fromEntries(
+    ['start_date', 'end_date', 'type', 'status', 'card_no', 'min_amount', 'max_amount', 'sync_state']
+      .map((k) => [k, params.get(k) || '']));
+  let offset = Number(params.get('offset') || 0);
+
+  const input = (name, type = 'text', extra = {}) => h('input', { name, id: `f-${name}`, type, value: filters[name], ...extra });
+  const form = h('form', { class: 'filters panel', id: 'tx-filters' },
+    field(t('tx_start'), input('start_date', 'date')),
+    field(t('tx_end'), input('end_date', 'date')),
+    field(t('tx_type'), select('type', [['', t('any')], ['payment', typeLabel('payment')], ['refund', typeLabel('refund')]], filters.type)),
+    field(t('tx_status'), select('status', [['', t('any')], ['completed', statusLabel('completed')], ['refunded', statusLabel('refunded')]], filters.status)),
+    field(t('tx_card'), input('card_no', 'text', { autocomplete: 'off' })),
+    field(t('tx_min'), input('min_amount', 'text', { inputmode: 'decimal' })),
+    field(t('tx_max'), input('max_amount', 'text', { inputmode: 'decimal' })),
+    field(t('tx_sync'), select('sync_state', [['', t('any')], ['pending', syncLabel('pending')], ['applied', syncLabel('applied')], ['exception', syncLabel('exception')]], filters.sync_state)),
+    h('div', { class: 'actions' },
+      h('button', { type: 'submit', id: 'tx-apply' }, t('apply')),
+      h('button', { type: 'button', class: 'secondary', id: 'tx-reset', onclick: () => { form.reset(); for (const k of Object.keys(filters)) filters[k] = ''; for (const el of form.elements) if (el.name) el.value = ''; offset = 0; load(); } }, t('reset'))));
+  const exportLink = h('a', { class: 'button secondary', id: 'tx-export', download: true }, t('export_csv'));
+  const msg = messageBox('tx-message');
+  const listBox = h('div', { id: 'tx-list' });
+  const pager = h('div', { class: 'pager', id: 'tx-pager' });
+  clear(ctx.main, h('h1', { text: t('tx_title') }), form,
+    h('div', { class: 'actions' }, exportLink), msg, listBox, pager);
+
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    for (const el of form.elements) if (el.name) filters[el.name] = el.value.trim();
+    offset = 0;
+    load();
+  });
+
+  async function load() {
+    const q = query({ ...filters });
+    exportLink.setAttribute('href', `/api/v1/merchant/transactions/export.csv${q}`);
+    history.replaceState({}, '', `/console/transactions${query({ ...filters, offset: offset || '' })}`);
+    try {
+      const data = await get(`/merchant/transactions${query({ ...filters, limit: PAGE, offset })}`);
+      showMessage(msg, '', 'ok');
+      const p = data.pagination;
+      clear(listBox, table([
+        { label: t('col_tx_no'), cell: (r) => h('a', { href: `/console/transactions/${encodeURIComponent(r.tx_no)}`, 'data-link': true, class: 'tx-link' }, r.tx_no) },
+        { label: t('col_time'), cell: (r) => dateTime(r.created_at) },
+        { label: t('col_type'), cell: (r) => typeLabel(r.tx_type) },
+        { label: t('col_card'), cell: (r) => r.card_no || '—' },
+        { label: t('col_amount'), num: true, cell: (r) => money(r.final_amount) },
+        { label: t('col_status'), cell: (r) => tag(r.status, statusLabel(r.status)) },
+        { label: t('col_sync'), cell: (r) => tag(r.sync_state, syncLabel(r.sync_state)) },
+        { label: t('col_operator'), cell: (r) => r.operator || '—' },
+      ], data.transactions.map((r) => ({ data: r, attrs: { 'data-tx': r.tx_no } })), t('no_rows')));
+      clear(pager,
+        h('button', { type: 'button', class: 'secondary', disabled: !p.has_prev, id: 'tx-prev', onclick: () => { offset = Math.max(0, offset - PAGE); load(); } }, t('prev')),
+        h('span', { class: 'muted', id: 'tx-page' }, t('page_of', { page: p.current_page, pages: Math.max(1, p.total_pages), total: count(p.total_count) })),
+        h('button', { type: 'button', class: 'secondary', disabled: !p.has_next, id: 'tx-next', onclick: () => { offset += PAGE; load(); } }, t('next')));
+    } catch (err) {
+      showMessage(msg, errorText(err));
+    }
+  }
+  await load();
+  const reload = debounce(() => { if (offset === 0) load(); });
+  return { onEvent: (ev) => { if (ev.type === 'transaction' || ev.type === 'refund') reload(); } };
+}
+
+export async function transactionDetail(ctx) {
+  const txNo = ctx.param;
+  const box = h('div', { id: 'tx-detail' });
+  clear(ctx.main, h('p', {}, h('a', { href: '/console/transactions', 'data-link': true }, `← ${t('back')}`)),
+    h('h1', { text: t('detail_title', { tx: txNo }) }), box);
+
+  async function load(flash) {
+    const d = await get(`/common/transactions/${encodeURIComponent(txNo)}`);
+    const x = d.transaction;
+    const info = h('dl', { class: 'grid panel', id: 'tx-info' },
+      h('dt', {}, t('col_type')), h('dd', {}, typeLabel(x.tx_type)),
+      h('dt', {}, t('col_status')), h('dd', { id: 'tx-status' }, tag(x.status, statusLabel(x.status))),
+      h('dt', {}, t('col_time')), h('dd', {}, dateTime(x.created_at)),
+      h('dt', {}, t('col_card')), h('dd', {}, x.card_no || '—'),
+      h('dt', {}, t('col_raw')), h('dd', {}, money(x.raw_amount)),
+      h('dt', {}, t('col_discount')), h('dd', {}, String(x.discount_applied)),
+      h('dt', {}, t('col_final')), h('dd', { id: 'tx-final' }, money(x.final_amount)),
+      h('dt', {}, t('col_points')), h('dd', {}, count(x.points_earned)),
+      x.tx_type === 'payment' ? [
+        h('dt', {}, t('col_refunded')), h('dd', { id: 'tx-refunded' }, money(x.refunded_amount)),
+        h('dt', {}, t('col_remaining')), h('dd', { id: 'tx-remaining', 'data-value': String(x.remaining_refundable) }, money(x.remaining_refundable)),
+      ] : [
+        h('dt', {}, t('col_original')), h('dd', {}, x.original_tx_no ? h('a', { href: `/console/transactions/${encodeURIComponent(x.original_tx_no)}`, 'data-link': true }, x.original_tx_no) : '—'),
+        h('dt', {}, t('col_reason')), h('dd', {}, x.reason || '—'),
+      ],
+      h('dt', {}, t('col_sync')), h('dd', {}, tag(x.sync_state, syncLabel(x.sync_state))),
+      h('dt', {}, t('col_operator')), h('dd', {}, x.operator || '—'),
+      h('dt', {}, t('col_device')), h('dd', {}, x.device_id || '—'));
+    const parts = [info];
+    if (x.tx_type === 'payment') {
+      parts.push(h('h2', { text: t('refunds_of') }), table([
+        { label: t('col_tx_no'), cell: (r) => r.tx_no },
+        { label: t('col_time'), cell: (r) => dateTime(r.created_at) },
+        { label: t('col_amount'), num: true, cell: (r) => money(r.final_amount) },
+        { label: t('col_reason'), cell: (r) => r.reason || '—' },
+        { label: t('col_operator'), cell: (r) => r.operator || '—' },
+      ], d.refunds, t('no_rows')));
+      if (ctx.isManager) parts.push(refundForm(x, load));
+    }
+    const msg = messageBox('tx-detail-message');
+    if (flash) showMessage(msg, flash, 'ok');
+    clear(box, msg, parts);
+  }
+  await load();
+  return { onEvent: () => {} };
+}
+
+function refundForm(x, reload) {
+  const msg = messageBox('refund-message');
+  if (!(x.remaining_refundable > 0)) {
+    return h('section', { class: 'panel', id: 'refund-panel' }, h('h2', { text: t('refund_title') }), h('p', { class: 'muted' }, t('not_refundable')));
+  }
+  const amount = h('input', { name: 'refund_amount', id: 'refund-amount', inputmode: 'decimal', required: true, value: String(x.remaining_refundable.toFixed(2)) });
+  const reason = h('input', { name: 'reason', id: 'refund-reason', maxlength: 500 });
+  const submit = h('button', { type: 'submit', id: 'refund-submit', class: 'danger' }, t('refund_submit'));
+  const form = h('form', { class: 'form-grid', id: 'refund-form' },
+    field(t('refund_amount'), amount), field(t('refund_reason'), reason), h('div', { class: 'actions' }, submit));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const value = amount.value.trim();
+    const ok = await confirmDialog(t('refund_confirm_title'), t('refund_confirm', { amount: money(value), tx: x.tx_no }), t('confirm'), t('cancel'), true);
+    if (!ok) return;
+    submit.disabled = true;
+    try {
+      const body = { original_tx_no: x.tx_no, refund_amount: value, idempotency_key: `console-${crypto.randomUUID()}` };
+      if (reason.value.trim()) body.reason = reason.value.trim();
+      const r = await post('/merchant/refund', body);
+      await reload(t('refund_done', { amount: money(r.refund.refunded_amount), tx: r.refund.refund_tx_no }));
+    } catch (err) {
+      showMessage(msg, errorText(err));
+      submit.disabled = false;
+    }
+  });
+  return h('section', { class: 'panel', id: 'refund-panel' }, h('h2', { text: t('refund_title') }), form, msg);
+}
+
+// ---------------------------------------------------------------------------------------
+// Settlements
+// ---------------------------------------------------------------------------------------
+
+export async function settlements(ctx) {
+  const msg = messageBox('stl-message');
+  const mode = select('mode', [['t_plus_1', t('mode_t_plus_1')], ['realtime', t('mode_realtime')], ['monthly', t('mode_monthly')]], 't_plus_1');
+  mode.id = 'stl-mode';
+  const start = h('input', { type: 'date', name: 'period_start', id: 'stl-start', required: true, value: todayInStore(-1) });
+  const end = h('input', { type: 'date', name: 'period_end', id: 'stl-end', required: true, value: todayInStore(-1) });
+  const submit = h('button', { type: 'submit', id: 'stl-generate' }, t('stl_generate'));
+  const form = h('form', { class: 'form-grid panel', id: 'stl-form' },
+    field(t('stl_mode'), mode), field(t('stl_start'), start), field(t('stl_end'), end), h('div', { class: 'actions' }, submit));
+  const list = h('div', { id: 'stl-list' });
+  clear(ctx.main, h('h1', { text: t('stl_title') }), form, msg, list);
+
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    submit.disabled = true;
+    try {
+      const r = await post('/merchant/settlements', { mode: mode.value, period_start: start.value, period_end: end.value });
+      showMessage(msg, t('stl_done', { no: r.settlement.settlement_no }), 'ok');
+      await load();
+    } catch (err) {
+      showMessage(msg, errorText(err));
+    } finally {
+      submit.disabled = false;
+    }
+  });
+
+  async function load() {
+    const d = await get('/merchant/settlements?limit=50');
+    clear(list, table([
+      { label: t('col_stl_no'), cell: (r) => r.settlement_no },
+      { label: t('stl_mode'), cell: (r) => t(`mode_${r.mode}`) },
+      { label: t('col_period'), cell: (r) => `${dateTime(r.period_start)} – ${dateTime(r.period_end)}` },
+      { label: t('col_payments'), num: true, cell: (r) => `${money(r.payment_amount)} (${count(r.payment_count)})` },
+      { label: t('col_refunds'), num: true, cell: (r) => `${money(r.refund_amount)} (${count(r.refund_count)})` },
+      { label: t('col_total'), num: true, cell: (r) => money(r.total_amount) },
+      { label: t('col_count'), num: true, cell: (r) => count(r.tx_count) },
+      { label: t('col_created'), cell: (r) => `${dateTime(r.created_at)} · ${r.created_by || ''}` },
+    ], d.settlements.map((r) => ({ data: r, attrs: { 'data-settlement': r.settlement_no } })), t('no_rows')));
+  }
+  await load();
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------
+// Sync
+// ---------------------------------------------------------------------------------------
+
+export async function sync(ctx) {
+  const msg = messageBox('sync-message');
+  const statusBox = h('div', { id: 'sync-status' });
+  const exBox = h('div', { id: 'sync-exceptions' });
+  const now = h('button', { type: 'button', id: 'sync-now' }, t('sync_now'));
+  clear(ctx.main, h('h1', { text: t('sync_title') }), h('div', { class: 'actions' }, now), msg,
+    h('h2', { text: t('sync_status') }), statusBox, h('h2', { text: t('sync_exceptions') }), exBox);
+
+  now.addEventListener('click', async () => {
+    now.disabled = true;
+    try {
+      await post('/sync/now');
+      showMessage(msg, t('sync_done'), 'ok');
+    } catch (err) {
+      showMessage(msg, errorText(err));
+    } finally {
+      now.disabled = false;
+      load().catch(() => {});
+    }
+  });
+
+  async function load() {
+    const [s, ex] = await Promise.all([get('/sync/status'), get('/sync/exceptions')]);
+    ctx.refreshBanner(s);
+    clear(statusBox, h('dl', { class: 'grid panel' },
+      h('dt', {}, t('sync_mode')), h('dd', {}, s.central_configured ? t('mode_central') : t('mode_standalone')),
+      h('dt', {}, t('sync_queue')), h('dd', { id: 'sync-queue' }, count(s.queue_depth)),
+      h('dt', {}, t('sync_oldest')), h('dd', {}, s.oldest_pending_at ? `${dateTime(s.oldest_pending_at)} (${duration(s.oldest_pending_age_secs)})` : '—'),
+      h('dt', {}, t('sync_last_push')), h('dd', {}, s.last_push_ok_at ? dateTime(s.last_push_ok_at) : t('never')),
+      h('dt', {}, t('sync_last_pull')), h('dd', {}, s.last_pull_ok_at ? dateTime(s.last_pull_ok_at) : t('never')),
+      h('dt', {}, t('sync_last_error')), h('dd', {}, s.last_error ? `${s.last_error} (${dateTime(s.last_error_at)})` : '—'),
+      h('dt', {}, t('dash_exceptions')), h('dd', {}, count(s.open_exceptions))));
+    clear(exBox, table([
+      { label: t('col_time'), cell: (r) => dateTime(r.created_at) },
+      { label: t('col_tx_no'), cell: (r) => r.tx_no || '—' },
+      { label: t('col_card'), cell: (r) => r.card_no || '—' },
+      { label: t('col_amount'), num: true, cell: (r) => money(r.amount) },
+      { label: t('col_reason_central'), cell: (r) => r.reason },
+      { label: t('resolve'), cell: (r) => resolveForm(r, msg, load) },
+    ], ex.exceptions, t('sync_no_exceptions')));
+  }
+  await load();
+  const reload = debounce(() => load().catch(() => {}), 500);
+  return { onEvent: (ev) => { if (ev.type === 'sync' || ev.type === 'exception') reload(); } };
+}
+
+function resolveForm(r, msg, reload) {
+  const note = h('input', { name: 'note', 'aria-label': t('resolve_note'), placeholder: t('resolve_note'), required: true });
+  const form = h('form', { class: 'actions' }, note, h('button', { type: 'submit' }, t('resolve')));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    if (!note.value.trim()) { note.focus(); return; }
+    try {
+      await post(`/sync/exceptions/${encodeURIComponent(r.id)}/resolve`, { note: note.value.trim() });
+      showMessage(msg, t('resolved'), 'ok');
+      await reload();
+    } catch (err) {
+      showMessage(msg, errorText(err));
+    }
+  });
+  return form;
+}
+
