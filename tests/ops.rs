@@ -105,6 +105,9 @@ fn qr(data: &Path, card: &str) -> String {
     v["qr_plain"].as_str().unwrap().to_string()
 }
 
+/// Acknowledged tx_nos with the instant each acknowledgement arrived.
+type Acks = Arc<Mutex<Vec<(String, Instant)>>>;
+
 /// Fires charges from `workers` tasks until `stop` flips; returns acknowledged tx_nos with
 /// the instant each acknowledgement arrived.
 fn load(
@@ -114,10 +117,7 @@ fn load(
     tokens: Arc<Vec<String>>,
     workers: usize,
     stop: Arc<std::sync::atomic::AtomicBool>,
-) -> (
-    Vec<tokio::task::JoinHandle<()>>,
-    Arc<Mutex<Vec<(String, Instant)>>>,
-) {
+) -> (Vec<tokio::task::JoinHandle<()>>, Acks) {
     let acks = Arc::new(Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
     for w in 0..workers {
