@@ -76,6 +76,8 @@ pub fn write_batch(size: usize) {
 }
 
 /// `GET /metrics`.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, content_type = "text/plain", body = String, description = "Prometheus text format")))]
 pub async fn render(State(state): State<AppState>) -> Response {
     let Some(handle) = handle() else {
         return (

@@ -2,24 +2,28 @@
 //! idempotent responses) and the HTTP layer. Amounts serialise as exact decimals.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::domain::money::{ser_cents, ser_milli, ser_opt_cents, Milli};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ChargeResponse {
     pub transaction: ChargeTx,
     pub customer_info: CustomerInfo,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ChargeTx {
     pub tx_id: String,
     pub tx_no: String,
     pub card_id: String,
+    #[schema(value_type = f64)]
     #[serde(serialize_with = "ser_cents")]
     pub raw_amount: i64,
+    #[schema(value_type = f64)]
     #[serde(serialize_with = "ser_cents")]
     pub final_amount: i64,
+    #[schema(value_type = f64)]
     #[serde(serialize_with = "ser_milli")]
     pub discount: Milli,
     pub points_earned: i64,
@@ -28,27 +32,30 @@ pub struct ChargeTx {
     pub sync_state: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CustomerInfo {
     pub card_no: String,
     pub card_type: String,
     pub member_level: Option<i64>,
+    #[schema(value_type = f64)]
     #[serde(serialize_with = "ser_cents")]
     pub balance_after: i64,
     pub points_after: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RefundResponse {
     pub refund: RefundTx,
+    #[schema(value_type = f64)]
     #[serde(serialize_with = "ser_cents")]
     pub remaining_refundable: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RefundTx {
     pub refund_tx_id: String,
     pub refund_tx_no: String,
+    #[schema(value_type = f64)]
     #[serde(serialize_with = "ser_cents")]
     pub refunded_amount: i64,
     pub original_tx_no: String,
@@ -56,7 +63,7 @@ pub struct RefundTx {
     pub created_at: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TransactionView {
     pub id: String,
     pub tx_no: String,
@@ -64,22 +71,28 @@ pub struct TransactionView {
     pub card_id: String,
     pub card_no: Option<String>,
     pub merchant_id: String,
+    #[schema(value_type = f64)]
     #[serde(serialize_with = "ser_cents")]
     pub raw_amount: i64,
+    #[schema(value_type = f64)]
     #[serde(serialize_with = "ser_milli")]
     pub discount_applied: Milli,
+    #[schema(value_type = f64)]
     #[serde(serialize_with = "ser_cents")]
     pub final_amount: i64,
     pub points_earned: i64,
     pub status: String,
+    #[schema(value_type = Option<f64>)]
     #[serde(serialize_with = "ser_opt_cents")]
     pub refunded_amount: Option<i64>,
+    #[schema(value_type = Option<f64>)]
     #[serde(serialize_with = "ser_opt_cents")]
     pub remaining_refundable: Option<i64>,
     pub original_tx_no: Option<String>,
     pub reason: Option<String>,
     pub payment_method: String,
     pub external_order_id: Option<String>,
+    #[schema(value_type = Object)]
     pub tag: serde_json::Value,
     pub operator: Option<String>,
     pub device_id: Option<String>,
@@ -87,7 +100,7 @@ pub struct TransactionView {
     pub created_at: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Pagination {
     pub limit: i64,
     pub offset: i64,
@@ -115,13 +128,13 @@ impl Pagination {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TransactionList {
     pub transactions: Vec<TransactionView>,
     pub pagination: Pagination,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DailySummary {
     pub date: String,
     pub timezone: String,
@@ -129,43 +142,50 @@ pub struct DailySummary {
     pub hourly_stats: Vec<HourStat>,
 }
 
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Default, ToSchema)]
 pub struct SummaryTotals {
     pub total_count: i64,
     pub payment_count: i64,
     pub refund_count: i64,
+    #[schema(value_type = f64)]
     #[serde(serialize_with = "ser_cents")]
     pub payment_amount: i64,
+    #[schema(value_type = f64)]
     #[serde(serialize_with = "ser_cents")]
     pub refund_amount: i64,
+    #[schema(value_type = f64)]
     #[serde(serialize_with = "ser_cents")]
     pub net_amount: i64,
     pub unique_cards: i64,
+    #[schema(value_type = f64)]
     #[serde(serialize_with = "ser_cents")]
     pub average_ticket: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct HourStat {
     pub hour: u32,
     pub count: i64,
+    #[schema(value_type = f64)]
     #[serde(serialize_with = "ser_cents")]
     pub amount: i64,
+    #[schema(value_type = f64)]
     #[serde(serialize_with = "ser_cents")]
     pub refund_amount: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct QrValidateResponse {
     pub valid: bool,
     pub card_id: String,
     pub card_info: CardInfo,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CardInfo {
     pub card_no: String,
     pub card_type: String,
+    #[schema(value_type = f64)]
     #[serde(serialize_with = "ser_cents")]
     pub balance: i64,
     pub status: String,
@@ -173,7 +193,7 @@ pub struct CardInfo {
     pub points: i64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct UserInfo {
     pub id: String,
     pub username: String,

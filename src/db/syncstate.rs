@@ -3,6 +3,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::meta;
 use super::users::{audit, Actor};
@@ -40,7 +41,7 @@ pub fn pending_ops(conn: &Connection, limit: usize) -> AppResult<Vec<(i64, Strin
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ReplicaCounts {
     pub merchant: i64,
     pub levels: i64,
@@ -49,7 +50,7 @@ pub struct ReplicaCounts {
     pub qr_states: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SyncStatus {
     pub mode: String,
     pub central_configured: bool,
@@ -58,6 +59,7 @@ pub struct SyncStatus {
     pub queue_depth: i64,
     pub oldest_pending_at: Option<String>,
     pub oldest_pending_age_secs: Option<i64>,
+    #[schema(value_type = f64)]
     #[serde(serialize_with = "ser_cents")]
     pub unsynced_charges_amount: i64,
     pub last_push_ok_at: Option<String>,
@@ -104,7 +106,7 @@ pub fn status(conn: &Connection, central_configured: bool) -> AppResult<SyncStat
     })
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ExceptionView {
     pub id: String,
     pub op_id: String,
@@ -112,6 +114,7 @@ pub struct ExceptionView {
     pub tx_no: Option<String>,
     pub card_id: Option<String>,
     pub card_no: Option<String>,
+    #[schema(value_type = Option<f64>)]
     #[serde(serialize_with = "ser_opt_cents")]
     pub amount: Option<i64>,
     pub reason: String,

@@ -11,7 +11,7 @@ use crate::error::{AppError, AppResult};
 use crate::service::auth::{self, AuthUser, TokenPair};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     username: String,
@@ -21,6 +21,10 @@ pub struct LoginRequest {
     device_secret: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = TokenPair), (status = 401, body = super::openapi::ErrorBody),
+              (status = 429, description = "LOGIN_LOCKED / TOO_MANY_REQUESTS", body = super::openapi::ErrorBody),
+              (status = 400, body = super::openapi::ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -48,12 +52,14 @@ pub async fn login(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     refresh_token: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = TokenPair), (status = 401, body = super::openapi::ErrorBody), (status = 400, body = super::openapi::ErrorBody)))]
 pub async fn refresh(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RefreshRequest>,
@@ -62,11 +68,15 @@ pub async fn refresh(
     Ok(Json(auth::refresh(&state, req.refresh_token).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 401, body = super::openapi::ErrorBody)))]
 pub async fn logout(State(state): State<AppState>, user: AuthUser) -> AppResult<Json<Value>> {
     auth::logout(&state, &user).await?;
     Ok(Json(json!({"success": true})))
 }
 
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 401, body = super::openapi::ErrorBody)))]
 pub async fn me(user: AuthUser) -> Json<Value> {
     Json(json!({"user": user.info(), "session": {"device_id": user.device_id}}))
 }

@@ -20,6 +20,7 @@ use crate::error::{AppError, ErrorCode};
 #[derive(rust_embed::RustEmbed)]
 #[folder = "static/"]
 #[exclude = "*.md"]
+#[exclude = "vendor/*"]
 struct Files;
 
 /// The console's Content-Security-Policy: nothing inline, nothing from elsewhere;

@@ -21,13 +21,16 @@ use crate::service::auth::AuthUser;
 use crate::service::payments::{self, ChargeInput, RefundInput};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChargeRequest {
     qr_plain: String,
+    /// JSON number or string, positive, at most 2 decimals.
+    #[schema(value_type = String, example = "12.34")]
     amount: Value,
     idempotency_key: Option<String>,
     external_order_id: Option<String>,
+    #[schema(value_type = Option<Object>)]
     tag: Option<Value>,
 }
 
@@ -74,6 +77,11 @@ fn json_body(body: String, replayed: bool) -> Response {
     res
 }
 
+#[utoipa::path(post, path = "/api/v1/merchant/charge", tag = "pos", request_body = ChargeRequest, security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "POS retry key (or idempotency_key in the body)")),
+    responses((status = 200, body = crate::model::ChargeResponse), (status = 400, body = super::openapi::ErrorBody), (status = 401, body = super::openapi::ErrorBody),
+              (status = 403, body = super::openapi::ErrorBody), (status = 409, body = super::openapi::ErrorBody), (status = 413, body = super::openapi::ErrorBody), (status = 415, body = super::openapi::ErrorBody),
+              (status = 422, description = "declined by a business rule", body = super::openapi::ErrorBody)))]
 pub async fn charge(
     State(state): State<AppState>,
     user: AuthUser,
@@ -114,16 +122,23 @@ pub async fn charge(
     Ok(json_body(body, replayed))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundRequest {
     original_tx_no: String,
+    /// JSON number or string, positive, at most 2 decimals.
+    #[schema(value_type = String, example = "5.00")]
     refund_amount: Value,
     reason: Option<String>,
     idempotency_key: Option<String>,
+    #[schema(value_type = Option<Object>)]
     tag: Option<Value>,
 }
 
+#[utoipa::path(post, path = "/api/v1/merchant/refund", tag = "pos", request_body = RefundRequest, security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "retry key")),
+    responses((status = 200, body = crate::model::RefundResponse), (status = 400, body = super::openapi::ErrorBody), (status = 401, body = super::openapi::ErrorBody),
+              (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody), (status = 409, body = super::openapi::ErrorBody), (status = 422, body = super::openapi::ErrorBody)))]
 pub async fn refund(
     State(state): State<AppState>,
     user: AuthUser,
@@ -166,12 +181,15 @@ pub async fn refund(
     Ok(json_body(body, replayed))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ValidateRequest {
     qr_plain: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/common/qr/validate", tag = "pos", request_body = ValidateRequest, security(("bearer" = [])),
+    responses((status = 200, body = crate::model::QrValidateResponse), (status = 400, body = super::openapi::ErrorBody), (status = 401, body = super::openapi::ErrorBody),
+              (status = 403, body = super::openapi::ErrorBody), (status = 422, body = super::openapi::ErrorBody)))]
 pub async fn validate_qr(
     State(state): State<AppState>,
     user: AuthUser,
@@ -184,6 +202,10 @@ pub async fn validate_qr(
     Ok(Json(payments::validate(&state, &req.qr_plain).await?).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/common/transactions/{tx_no}", tag = "pos", security(("bearer" = [])),
+    params(("tx_no" = String, Path, description = "transaction number")),
+    responses((status = 200, body = Object, description = "{transaction, refunds}"), (status = 400, body = super::openapi::ErrorBody),
+              (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
 pub async fn transaction_detail(
     State(state): State<AppState>,
     user: AuthUser,
@@ -206,7 +228,8 @@ pub async fn transaction_detail(
     Ok(Json(serde_json::json!({"transaction": tx, "refunds": refunds})).into_response())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     pub(crate) limit: Option<i64>,
@@ -270,6 +293,8 @@ fn optional_amount(value: Option<String>, field: &str) -> AppResult<Option<i64>>
         .transpose()
 }
 
+#[utoipa::path(get, path = "/api/v1/merchant/transactions", tag = "pos", security(("bearer" = [])), params(ListQuery),
+    responses((status = 200, body = crate::model::TransactionList), (status = 400, body = super::openapi::ErrorBody), (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody)))]
 pub async fn transactions(
     State(state): State<AppState>,
     user: AuthUser,
@@ -325,12 +350,15 @@ pub(crate) fn tx_filter(q: ListQuery, tz: chrono_tz::Tz) -> AppResult<TxFilter> 
     })
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SummaryQuery {
     date: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/merchant/daily-summary", tag = "pos", security(("bearer" = [])), params(SummaryQuery),
+    responses((status = 200, body = crate::model::DailySummary), (status = 400, body = super::openapi::ErrorBody), (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody)))]
 pub async fn daily_summary(
     State(state): State<AppState>,
     user: AuthUser,

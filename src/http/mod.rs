@@ -6,6 +6,7 @@ pub mod console_assets;
 pub mod console_ws;
 pub mod extract;
 pub mod merchant;
+pub mod openapi;
 pub mod security;
 pub mod sync;
 pub mod validate;
@@ -59,6 +60,9 @@ pub fn build_router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(crate::metrics::render))
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/api/docs", get(openapi::docs_page))
+        .route("/api/docs/{file}", get(openapi::docs_asset))
         .route_layer(axum::middleware::from_fn(crate::metrics::track))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -82,7 +86,8 @@ async fn method_not_allowed() -> Response {
     (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
 }
 
-async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
+#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, body = Object, description = "process alive")))]
+pub async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
@@ -92,7 +97,9 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
 
 /// Ready = the database accepts a durable write and there is a merchant to sell for
 /// (demo data, or a replica bootstrapped from central).
-async fn ready(State(state): State<AppState>) -> Response {
+#[utoipa::path(get, path = "/ready", tag = "operations",
+    responses((status = 200, body = Object), (status = 503, body = Object, description = "not ready, with reasons")))]
+pub async fn ready(State(state): State<AppState>) -> Response {
     let mut problems = Vec::new();
     let writable = state
         .db

@@ -12,6 +12,8 @@ use crate::error::{AppError, AppResult, ErrorCode};
 use crate::service::auth::AuthUser;
 use crate::state::AppState;
 
+#[utoipa::path(get, path = "/api/v1/sync/status", tag = "sync", security(("bearer" = [])),
+    responses((status = 200, body = SyncStatus), (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody)))]
 pub async fn status(State(state): State<AppState>, user: AuthUser) -> AppResult<Json<SyncStatus>> {
     user.require_manager()?;
     let central = !state.cfg.standalone();
@@ -23,12 +25,15 @@ pub async fn status(State(state): State<AppState>, user: AuthUser) -> AppResult<
     ))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ExceptionQuery {
     status: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/sync/exceptions", tag = "sync", security(("bearer" = [])), params(ExceptionQuery),
+    responses((status = 200, body = Object, description = "{exceptions: [ExceptionView]}"), (status = 400, body = super::openapi::ErrorBody), (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody)))]
 pub async fn exceptions(
     State(state): State<AppState>,
     user: AuthUser,
@@ -52,12 +57,16 @@ pub async fn exceptions(
     Ok(Json(json!({"exceptions": list})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveRequest {
     note: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/sync/exceptions/{id}/resolve", tag = "sync", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = ResolveRequest,
+    responses((status = 200, body = Object), (status = 400, body = super::openapi::ErrorBody), (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody),
+              (status = 404, body = super::openapi::ErrorBody), (status = 409, body = super::openapi::ErrorBody)))]
 pub async fn resolve(
     State(state): State<AppState>,
     user: AuthUser,
@@ -93,6 +102,8 @@ pub async fn resolve(
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/sync/now", tag = "sync", security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody), (status = 503, body = super::openapi::ErrorBody)))]
 pub async fn sync_now(State(state): State<AppState>, user: AuthUser) -> AppResult<Json<Value>> {
     user.require_manager()?;
     let Some(sync) = &state.sync else {

@@ -55,10 +55,11 @@ impl IpThrottle {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TokenPair {
     pub access_token: String,
     pub refresh_token: String,
+    #[schema(value_type = String)]
     pub token_type: &'static str,
     pub expires_at: String,
     pub expires_in: i64,

@@ -2,7 +2,7 @@
 
 import { get, post, put, query } from './api.js';
 import { h, clear, field, select, messageBox, showMessage, table, confirmDialog } from './dom.js';
-import { t, money, count, dateTime, errorText } from './i18n.js';
+import { t, count, dateTime, errorText } from './i18n.js';
 
 // ---------------------------------------------------------------------------------------
 // Staff
@@ -236,7 +236,7 @@ export async function settings(ctx) {
   const note = h('p', { class: 'muted', id: 'settings-overridden' },
     d.overridden.length ? t('set_overridden', { keys: d.overridden.join(', ') }) : '');
   clear(ctx.main, h('h1', { text: t('settings_title') }), form, msg, note,
-    h('p', { class: 'muted' }, `${money(s.limits.max_tx_amount)} · ${d.timezone}`));
+    h('p', { class: 'muted', id: 'settings-timezone' }, t('set_timezone', { tz: d.timezone })));
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     try {

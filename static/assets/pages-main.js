@@ -142,7 +142,7 @@ export async function transactionDetail(ctx) {
       h('dt', {}, t('col_time')), h('dd', {}, dateTime(x.created_at)),
       h('dt', {}, t('col_card')), h('dd', {}, x.card_no || '—'),
       h('dt', {}, t('col_raw')), h('dd', {}, money(x.raw_amount)),
-      h('dt', {}, t('col_discount')), h('dd', {}, String(x.discount_applied)),
+      h('dt', {}, t('col_discount')), h('dd', {}, Number(x.discount_applied).toFixed(3)),
       h('dt', {}, t('col_final')), h('dd', { id: 'tx-final' }, money(x.final_amount)),
       h('dt', {}, t('col_points')), h('dd', {}, count(x.points_earned)),
       x.tx_type === 'payment' ? [
