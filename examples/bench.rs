@@ -60,6 +60,19 @@ struct Args {
     /// Skip running the release binary as a child (peak RSS of the real server).
     #[arg(long)]
     skip_binary: bool,
+    /// Run only these sections (comma-separated: raw, charges, validation, sync, binary),
+    /// e.g. under a profiler.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Length of each timed load phase in seconds (default 6, or 2 with --quick).
+    #[arg(long)]
+    phase_secs: Option<u64>,
+}
+
+impl Args {
+    fn want(&self, section: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|s| s == section)
+    }
 }
 
 /// Sizes and durations of one run.
@@ -482,6 +495,13 @@ fn record(r: &mut PhaseResult, outcome: Result<f64, String>) {
     }
 }
 
+/// A POS idempotency key never used before (keys are scoped to the user: every terminal
+/// here signs in as the owner).
+fn idem_key() -> String {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    format!("bench-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed))
+}
+
 fn amount_for(i: usize) -> String {
     format!("{}.{:02}", 1 + (i % 50), (i * 7) % 100)
 }
@@ -518,7 +538,7 @@ async fn fast_phase(
                     break;
                 };
                 n += 1;
-                let key = format!("pos{w}-{n}");
+                let key = idem_key();
                 let outcome =
                     post_charge(&http, &charge_url, &jwt, key, plain, amount_for(n + w)).await;
                 record(&mut r, outcome);
@@ -553,14 +573,12 @@ async fn legacy_phase(
     let https: Vec<reqwest::Client> = (0..clients).map(|_| http_client()).collect();
     let charge_url = format!("{url}/api/v1/merchant/charge");
     let mut total = PhaseResult::default();
-    let mut wave_no = 0usize;
     while total.secs < dur.as_secs_f64() {
         let wave: Vec<&LegacyTok> = (0..clients).map_while(|_| pool.take()).collect();
         if wave.len() < clients {
             total.exhausted = true;
             break;
         }
-        wave_no += 1;
         let states: Vec<(String, String)> = wave
             .iter()
             .map(|t| (t.card_id.clone(), t.hash.clone()))
@@ -580,7 +598,7 @@ async fn legacy_phase(
         for (k, t) in wave.iter().enumerate() {
             let (http, charge_url, jwt) = (https[k].clone(), charge_url.clone(), jwt.to_string());
             let plain = t.plain.clone();
-            let key = format!("legacy-{wave_no}-{k}");
+            let key = idem_key();
             tasks.push(tokio::spawn(async move {
                 post_charge(&http, &charge_url, &jwt, key, &plain, amount_for(k)).await
             }));
@@ -734,7 +752,10 @@ async fn bench_charges(plan: &Plan, hash_pool: &[String]) -> anyhow::Result<Vec<
 struct BcryptCeiling {
     verify_ms: f64,
     cores: usize,
+    /// cores ÷ one verify.
     per_sec: f64,
+    /// Verifies/s with one thread per core verifying at once (for comparison).
+    parallel_per_sec: f64,
 }
 
 fn bench_bcrypt() -> anyhow::Result<BcryptCeiling> {
@@ -751,10 +772,25 @@ fn bench_bcrypt() -> anyhow::Result<BcryptCeiling> {
     }
     let verify_ms = pct(&sorted(samples), 50.0);
     let cores = cores();
+    let done = AtomicUsize::new(0);
+    let t = Instant::now();
+    let until = t + Duration::from_secs(2);
+    std::thread::scope(|s| {
+        for _ in 0..cores {
+            s.spawn(|| {
+                while Instant::now() < until {
+                    verify_legacy(&plain, &hash);
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    let parallel_per_sec = done.into_inner() as f64 / t.elapsed().as_secs_f64();
     Ok(BcryptCeiling {
         verify_ms,
         cores,
         per_sec: cores as f64 * 1000.0 / verify_ms,
+        parallel_per_sec,
     })
 }
 
@@ -1250,7 +1286,22 @@ fn release_binary() -> PathBuf {
 fn ensure_binary(bin: &Path) -> Option<String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     eprintln!("  cargo build --release --bin mps-edge …");
-    let status = Command::new(cargo)
+    let mut cmd = Command::new(cargo);
+    // Variables `cargo run` sets for this process would make the nested build look
+    // different from a plain `cargo build --release` and rebuild everything.
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy().to_string();
+        if k.starts_with("CARGO_PKG_")
+            || k.starts_with("CARGO_MANIFEST_")
+            || k.starts_with("CARGO_CRATE_")
+            || k.starts_with("CARGO_BIN_")
+            || k == "CARGO_PRIMARY_PACKAGE"
+            || k == "CARGO_TARGET_TMPDIR"
+        {
+            cmd.env_remove(k);
+        }
+    }
+    let status = cmd
         .args(["build", "--release", "--bin", "mps-edge"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdout(Stdio::null())
@@ -1390,7 +1441,10 @@ fn self_hwm() -> f64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let plan = Plan::new(args.quick);
+    let mut plan = Plan::new(args.quick);
+    if let Some(secs) = args.phase_secs {
+        plan.phase = Duration::from_secs(secs);
+    }
     let run_started = Instant::now();
     let mut hwm: Vec<(String, f64)> = Vec::new();
     let mut note_hwm = |step: &str| hwm.push((step.to_string(), self_hwm()));
@@ -1523,10 +1577,12 @@ async fn main() -> anyhow::Result<()> {
     );
     let _ = writeln!(
         o,
-        "| bcrypt: {} cores ÷ one cost-6 verify | {} verifies/s | one verify {:.2} ms |",
+        "| bcrypt: {} cores ÷ one cost-6 verify | {} verifies/s | one verify {:.2} ms; {} threads verifying at once reach {} verifies/s |",
         bcrypt.cores,
         thousands(bcrypt.per_sec),
-        bcrypt.verify_ms
+        bcrypt.verify_ms,
+        bcrypt.cores,
+        thousands(bcrypt.parallel_per_sec)
     );
     let find = |kind: &str, clients: usize| {
         charges

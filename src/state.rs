@@ -36,6 +36,8 @@ impl AppState {
 
     pub fn new(cfg: Config, db: Db, jwt_secret: &[u8]) -> AppState {
         let settings = crate::service::console::Effective::load(&cfg, &db);
+        // Served over TLS: the console cookie is marked Secure.
+        let cookie_secure = cfg.server.tls_cert.is_some();
         AppState {
             cfg: Arc::new(cfg),
             db,
@@ -46,7 +48,7 @@ impl AppState {
             sync: None,
             settings: Arc::new(parking_lot::RwLock::new(settings)),
             events: crate::service::events::Events::default(),
-            cookie_secure: false,
+            cookie_secure,
         }
     }
 }

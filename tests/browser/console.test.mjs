@@ -345,16 +345,18 @@ test('settings: a bad limit is refused with the rule, a good one saved and appli
   await owner.fill('#set-max_tx_amount', '1.234');
   await owner.click('#settings-save');
   await owner.waitForFunction(() => /limits\.max_tx_amount/.test(document.querySelector('#settings-message')?.textContent || ''));
-  await owner.fill('#set-max_tx_amount', '1500.00');
+  await owner.fill('#set-max_tx_amount', '50.00');
   await owner.fill('#set-store_name', '信義示範店');
   await owner.click('#settings-save');
   await owner.waitForFunction(() => document.querySelector('#settings-message')?.textContent === '已儲存。');
   assert.equal(await owner.textContent('#store-name'), '信義示範店');
   const s = (await api('GET', '/console/settings', { token: ownerToken })).json;
-  assert.equal(Number(s.settings.limits.max_tx_amount), 1500);
-  const big = await api('POST', '/merchant/charge', { token: ownerToken, body: { qr_plain: demoQr(), amount: '1600.00' } });
-  assert.equal(big.status, 422);
-  assert.equal(big.json.error.details.limit, 'per_transaction');
+  assert.equal(Number(s.settings.limits.max_tx_amount), 50);
+  const big = await api('POST', '/merchant/charge', { token: ownerToken, body: { qr_plain: demoQr(), amount: '60.00' } });
+  assert.equal(big.status, 422, big.text);
+  assert.equal(big.json.error.details.limit, 'per_transaction', big.text);
+  const back = await api('PUT', '/console/settings', { token: ownerToken, body: { limits: { max_tx_amount: '2000.00' } } });
+  assert.equal(back.status, 200, back.text);
 });
 
 test('CSRF: a state-changing request from the page without the token is refused', async () => {
