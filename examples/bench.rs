@@ -499,7 +499,11 @@ fn record(r: &mut PhaseResult, outcome: Result<f64, String>) {
 /// here signs in as the owner).
 fn idem_key() -> String {
     static SEQ: AtomicU64 = AtomicU64::new(0);
-    format!("bench-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "bench-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 fn amount_for(i: usize) -> String {
@@ -1464,17 +1468,28 @@ async fn main() -> anyhow::Result<()> {
         .map(|(_, h)| h)
         .collect();
 
-    eprintln!("[2/6] raw SQLite ceiling (group-commit writer, 64 tasks)");
-    let raw = bench_raw(&plan, &hash_pool).await?;
-    note_hwm("raw writer");
+    let mut raw = None;
+    if args.want("raw") {
+        eprintln!("[2/6] raw SQLite ceiling (group-commit writer, 64 tasks)");
+        raw = Some(bench_raw(&plan, &hash_pool).await?);
+        note_hwm("raw writer");
+    }
 
-    eprintln!("[3/6] charges over HTTP");
-    let charges = bench_charges(&plan, &hash_pool).await?;
-    note_hwm("HTTP charges");
+    let mut charges = Vec::new();
+    if args.want("charges") {
+        eprintln!("[3/6] charges over HTTP");
+        charges = bench_charges(&plan, &hash_pool).await?;
+        note_hwm("HTTP charges");
+    }
 
-    eprintln!("[4/6] QR validation");
     let mut validation = Vec::new();
-    for n in plan.validation_sizes {
+    let sizes: &[usize] = if args.want("validation") {
+        eprintln!("[4/6] QR validation");
+        &plan.validation_sizes
+    } else {
+        &[]
+    };
+    for &n in sizes {
         let row = bench_validation_size(&plan, n, &hash_pool).await?;
         eprintln!(
             "  {n:>7} cards: fast p50 {:.2} ms, legacy newest {:.2} ms, middle {:.0} ms{}",
@@ -1484,11 +1499,11 @@ async fn main() -> anyhow::Result<()> {
             if row.legacy_middle.2 { "" } else { " (est.)" }
         );
         validation.push(row);
+        note_hwm(&format!("validation ({} cards)", thousands(n as f64)));
     }
-    note_hwm("validation (100,000 cards)");
 
-    let sync = if args.skip_central {
-        Err(anyhow!("skipped (--skip-central)"))
+    let sync = if args.skip_central || !args.want("sync") {
+        Err(anyhow!("skipped"))
     } else {
         eprintln!("[5/6] bootstrap and drain against the test central");
         bench_sync(&plan).await
@@ -1496,10 +1511,12 @@ async fn main() -> anyhow::Result<()> {
     if let Err(e) = &sync {
         eprintln!("  sync: {e:#}");
     }
-    note_hwm("sync");
+    if sync.is_ok() {
+        note_hwm("sync");
+    }
 
-    let binary = if args.skip_binary {
-        Err(anyhow!("skipped (--skip-binary)"))
+    let binary = if args.skip_binary || !args.want("binary") {
+        Err(anyhow!("skipped"))
     } else {
         eprintln!("[6/6] the release binary");
         bench_binary(&plan, &hash_pool).await
@@ -1561,20 +1578,23 @@ async fn main() -> anyhow::Result<()> {
     let _ = writeln!(o, "\n### Ceilings (same run)\n");
     let _ = writeln!(o, "| ceiling | value | detail |");
     let _ = writeln!(o, "|---|---:|---|");
-    let _ = writeln!(
-        o,
-        "| raw SQLite: commit_charge's writes via db.write, 64 tasks, synchronous=FULL | {} tx/s | p50 {:.2} ms, p99 {:.2} ms, {:.1} jobs/commit, {} tx |",
-        thousands(raw.per_sec),
-        raw.p50,
-        raw.p99,
-        raw.jobs_per_batch,
-        thousands(raw.n as f64)
-    );
-    let _ = writeln!(
-        o,
-        "| fsync: 4 KiB in-place write + fdatasync in the temp dir | {:.2} ms | median of 200; one per group commit |",
-        raw.fsync_ms
-    );
+    if let Some(raw) = &raw {
+        let _ = writeln!(
+            o,
+            "| raw SQLite: commit_charge's writes via db.write, 64 tasks, synchronous=FULL | {} tx/s | p50 {:.2} ms, p99 {:.2} ms, {:.1} jobs/commit, {} tx |",
+            thousands(raw.per_sec),
+            raw.p50,
+            raw.p99,
+            raw.jobs_per_batch,
+            thousands(raw.n as f64)
+        );
+        let _ = writeln!(
+            o,
+            "| fsync: 4 KiB in-place write + fdatasync in the temp dir | {:.2} ms | median of 200; one per group commit |",
+            raw.fsync_ms
+        );
+    }
+    let raw_per_sec = raw.as_ref().map_or(f64::NAN, |r| r.per_sec);
     let _ = writeln!(
         o,
         "| bcrypt: {} cores ÷ one cost-6 verify | {} verifies/s | one verify {:.2} ms; {} threads verifying at once reach {} verifies/s |",
@@ -1606,7 +1626,7 @@ async fn main() -> anyhow::Result<()> {
     let _ = writeln!(
         o,
         "| fast charges ÷ raw SQLite ceiling | {} |",
-        ratio_row("fast", raw.per_sec)
+        ratio_row("fast", raw_per_sec)
     );
     let _ = writeln!(
         o,
@@ -1749,7 +1769,7 @@ async fn main() -> anyhow::Result<()> {
 
     // ---- targets ----
     let mut targets = Vec::new();
-    if let Some(r) = find("fast", 64) {
+    if let (Some(r), Some(raw)) = (find("fast", 64), &raw) {
         let ratio = r.rate() / raw.per_sec;
         targets.push(target(
             "fast charges, 64 clients ÷ raw SQLite ceiling",

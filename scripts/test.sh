@@ -21,6 +21,11 @@ fi
 
 cargo test --locked
 
-if [ -f sync/tests/run.sh ]; then
-    bash sync/tests/run.sh
-fi
+# The console in real headless Chromium (installs chromium and node packages if missing).
+bash scripts/browser-test.sh
+
+# The .deb (cargo-deb, release build), the systemd unit and the example config.
+bash scripts/package-test.sh
+
+# The central-side SQL, last, so its "N passed, M failed" line closes the run.
+bash sync/tests/run.sh

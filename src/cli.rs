@@ -306,6 +306,10 @@ fn print_banner(cfg: &Config, opened: &crate::startup::Opened, addr: std::net::S
                 "  owner account exists; to reset its password: mps-edge admin create-user --username owner --role owner --reset --password-stdin"
             ),
         }
+    } else if cfg.standalone() {
+        println!(
+            "  mode: STANDALONE PRODUCTION — no central and no demo data: not ready to sell until [central] is configured"
+        );
     } else {
         println!(
             "  mode: central ({}; merchant {})",

@@ -120,6 +120,17 @@ async fn every_route_is_documented_and_every_documented_route_exists() {
 
     let scanned = scan_routes();
     assert!(scanned.len() > 15, "the scan found the router: {scanned:?}");
+    for probe in [
+        ("get", "/console/users"),
+        ("post", "/console/users"),
+        ("put", "/console/settings"),
+        ("post", "/merchant/charge"),
+    ] {
+        assert!(
+            scanned.contains(&(probe.0.to_string(), probe.1.to_string())),
+            "scanner missed {probe:?}: {scanned:?}"
+        );
+    }
     let mut missing = Vec::new();
     for (method, route) in &scanned {
         let candidates = [route.clone(), format!("/api/v1{route}")];

@@ -137,13 +137,14 @@ fn set_cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     username: String,
     password: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/console/login", tag = "console", request_body = LoginRequest, responses((status = 200, body = Object, description = "sets the HttpOnly session cookie; returns {csrf_token, user, locale, store, expires_at}"), (status = 400, body = super::openapi::ErrorBody), (status = 401, body = super::openapi::ErrorBody), (status = 429, body = super::openapi::ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -165,6 +166,7 @@ pub async fn login(
     Ok(res)
 }
 
+#[utoipa::path(post, path = "/api/v1/console/logout", tag = "console", security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody)))]
 pub async fn logout(State(state): State<AppState>, s: ConsoleSession) -> AppResult<Response> {
     svc::logout(&state, &s.user, s.session.id).await?;
     let mut res = Json(json!({"success": true})).into_response();
@@ -173,6 +175,7 @@ pub async fn logout(State(state): State<AppState>, s: ConsoleSession) -> AppResu
     Ok(res)
 }
 
+#[utoipa::path(get, path = "/api/v1/console/session", tag = "console", security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 401, body = super::openapi::ErrorBody)))]
 pub async fn session(
     State(state): State<AppState>,
     s: ConsoleSession,
@@ -182,6 +185,7 @@ pub async fn session(
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/console/sign-out-everywhere", tag = "console", security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody)))]
 pub async fn sign_out_everywhere(
     State(state): State<AppState>,
     user: AuthUser,
@@ -193,12 +197,13 @@ pub async fn sign_out_everywhere(
     Ok(res)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MeUpdate {
     locale: String,
 }
 
+#[utoipa::path(put, path = "/api/v1/console/me", tag = "console", request_body = MeUpdate, security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 400, body = super::openapi::ErrorBody), (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody)))]
 pub async fn update_me(
     State(state): State<AppState>,
     user: AuthUser,
@@ -213,12 +218,13 @@ pub async fn update_me(
 // Staff
 // ---------------------------------------------------------------------------------------
 
+#[utoipa::path(get, path = "/api/v1/console/users", tag = "console", security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody)))]
 pub async fn list_users(State(state): State<AppState>, user: AuthUser) -> AppResult<Json<Value>> {
     let users = svc::list_staff(&state, &user).await?;
     Ok(Json(json!({"users": users})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     username: String,
@@ -226,6 +232,7 @@ pub struct CreateUser {
     role: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/console/users", tag = "console", request_body = CreateUser, security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 400, body = super::openapi::ErrorBody), (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody), (status = 409, body = super::openapi::ErrorBody)))]
 pub async fn create_user(
     State(state): State<AppState>,
     user: AuthUser,
@@ -239,12 +246,13 @@ pub async fn create_user(
     Ok(Json(json!({"user": created})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DisableRequest {
     disabled: bool,
 }
 
+#[utoipa::path(post, path = "/api/v1/console/users/{id}/disable", tag = "console", request_body = DisableRequest, params(("id" = String, Path)), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 400, body = super::openapi::ErrorBody), (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
 pub async fn disable_user(
     State(state): State<AppState>,
     user: AuthUser,
@@ -256,12 +264,13 @@ pub async fn disable_user(
     Ok(Json(json!({"user": view})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetRequest {
     password: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/console/users/{id}/reset-password", tag = "console", request_body = ResetRequest, params(("id" = String, Path)), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 400, body = super::openapi::ErrorBody), (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
 pub async fn reset_password(
     State(state): State<AppState>,
     user: AuthUser,
@@ -277,16 +286,18 @@ pub async fn reset_password(
 // Devices
 // ---------------------------------------------------------------------------------------
 
+#[utoipa::path(get, path = "/api/v1/console/devices", tag = "console", security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody)))]
 pub async fn list_devices(State(state): State<AppState>, user: AuthUser) -> AppResult<Json<Value>> {
     Ok(Json(svc::list_devices(&state, &user).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CodeRequest {
     name: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/console/devices/enrollment-codes", tag = "console", request_body = CodeRequest, security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 400, body = super::openapi::ErrorBody), (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody)))]
 pub async fn enrollment_code(
     State(state): State<AppState>,
     user: AuthUser,
@@ -299,12 +310,13 @@ pub async fn enrollment_code(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollRequest {
     code: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/devices/enroll", tag = "console", request_body = EnrollRequest, responses((status = 200, body = Object, description = "{device_id, device_secret}"), (status = 400, body = super::openapi::ErrorBody), (status = 401, body = super::openapi::ErrorBody), (status = 429, body = super::openapi::ErrorBody)))]
 pub async fn enroll(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -314,6 +326,7 @@ pub async fn enroll(
     Ok(Json(svc::enroll(&state, &req.code, ip).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/console/devices/{id}/revoke", tag = "console", params(("id" = String, Path)), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 400, body = super::openapi::ErrorBody), (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
 pub async fn revoke_device(
     State(state): State<AppState>,
     user: AuthUser,
@@ -343,7 +356,8 @@ fn paging(limit: Option<i64>, offset: Option<i64>, default: i64) -> AppResult<(i
     Ok((limit, offset))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     action: Option<String>,
@@ -360,6 +374,7 @@ fn rfc3339(unix: i64) -> String {
         .unwrap_or_default()
 }
 
+#[utoipa::path(get, path = "/api/v1/console/audit", tag = "console", params(AuditQuery), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 400, body = super::openapi::ErrorBody), (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody)))]
 pub async fn audit(
     State(state): State<AppState>,
     user: AuthUser,
@@ -386,11 +401,13 @@ pub async fn audit(
     Ok(Json(json!({"entries": entries, "pagination": pagination})))
 }
 
+#[utoipa::path(get, path = "/api/v1/console/settings", tag = "console", security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody)))]
 pub async fn get_settings(State(state): State<AppState>, user: AuthUser) -> AppResult<Json<Value>> {
     user.require_manager()?;
     Ok(Json(svc::settings_view(&state)))
 }
 
+#[utoipa::path(put, path = "/api/v1/console/settings", tag = "console", request_body = crate::service::console::SettingsUpdate, security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 400, body = super::openapi::ErrorBody), (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody)))]
 pub async fn put_settings(
     State(state): State<AppState>,
     user: AuthUser,
@@ -403,6 +420,7 @@ pub async fn put_settings(
 // CSV export, settlements
 // ---------------------------------------------------------------------------------------
 
+#[utoipa::path(get, path = "/api/v1/merchant/transactions/export.csv", tag = "pos", params(super::merchant::ListQuery), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = String, content_type = "text/csv", description = "UTF-8 with BOM"), (status = 400, body = super::openapi::ErrorBody), (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody)))]
 pub async fn export_csv(
     State(state): State<AppState>,
     user: AuthUser,
@@ -434,7 +452,7 @@ pub async fn export_csv(
         .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettlementRequest {
     mode: String,
@@ -442,6 +460,7 @@ pub struct SettlementRequest {
     period_end: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/merchant/settlements", tag = "settlements", request_body = SettlementRequest, security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 400, body = super::openapi::ErrorBody), (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody), (status = 409, body = super::openapi::ErrorBody)))]
 pub async fn create_settlement(
     State(state): State<AppState>,
     user: AuthUser,
@@ -454,13 +473,15 @@ pub async fn create_settlement(
     Ok(Json(json!({"settlement": s})))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     limit: Option<i64>,
     offset: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/merchant/settlements", tag = "settlements", params(PageQuery), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 400, body = super::openapi::ErrorBody), (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody)))]
 pub async fn list_settlements(
     State(state): State<AppState>,
     user: AuthUser,
@@ -471,6 +492,7 @@ pub async fn list_settlements(
     Ok(Json(json!({"settlements": list, "pagination": pagination})))
 }
 
+#[utoipa::path(get, path = "/api/v1/merchant/settlements/{id}", tag = "settlements", params(("id" = String, Path, description = "settlement id or number")), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 400, body = super::openapi::ErrorBody), (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
 pub async fn settlement(
     State(state): State<AppState>,
     user: AuthUser,

@@ -40,6 +40,8 @@ fn same_origin(headers: &HeaderMap) -> bool {
     !host.is_empty() && origin_host == host
 }
 
+#[utoipa::path(get, path = "/api/v1/console/ws", tag = "console", security(("session_cookie" = [])),
+    responses((status = 101, description = "WebSocket: {type: transaction|refund|sync|exception, data}"), (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody)))]
 pub async fn handler(
     State(state): State<AppState>,
     s: ConsoleSession,

@@ -688,7 +688,7 @@ pub fn settings_view(state: &AppState) -> Value {
 }
 
 /// A partial update; amounts as JSON numbers or strings.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsUpdate {
     pub store_name: Option<String>,
@@ -696,13 +696,17 @@ pub struct SettingsUpdate {
     pub limits: Option<LimitsUpdate>,
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsUpdate {
+    #[schema(value_type = Option<String>)]
     pub max_tx_amount: Option<Value>,
+    #[schema(value_type = Option<String>)]
     pub max_card_unsynced: Option<Value>,
+    #[schema(value_type = Option<String>)]
     pub max_site_unsynced: Option<Value>,
     pub stale_after_secs: Option<i64>,
+    #[schema(value_type = Option<String>)]
     pub stale_max_tx_amount: Option<Value>,
 }
 
