@@ -167,6 +167,73 @@ fn cpu_secs(pid: &str) -> Option<f64> {
     Some(ticks / 100.0) // USER_HZ is 100 on Linux
 }
 
+/// (busy, steal) CPU seconds of the whole machine so far, summed over cores (/proc/stat).
+fn machine_cpu_secs() -> (f64, f64) {
+    let Ok(s) = std::fs::read_to_string("/proc/stat") else {
+        return (f64::NAN, f64::NAN);
+    };
+    let f: Vec<f64> = s
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let get = |i: usize| f.get(i).copied().unwrap_or(0.0) / 100.0;
+    // user nice system idle iowait irq softirq steal
+    (get(0) + get(1) + get(2) + get(5) + get(6), get(7))
+}
+
+/// This process's CPU seconds, including children it has waited for.
+fn own_cpu_secs() -> f64 {
+    let Some(s) = std::fs::read_to_string("/proc/self/stat").ok() else {
+        return f64::NAN;
+    };
+    let rest = s.rsplit_once(')').map_or("", |r| r.1);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // after the state letter: utime, stime, cutime, cstime are fields 11..=14
+    f.get(10..14).map_or(f64::NAN, |v| v.iter().sum::<f64>() / 100.0)
+}
+
+/// Watches how much CPU other processes on the machine use while a section runs: the
+/// numbers are only comparable when that is near zero.
+struct CpuWatch {
+    t: Instant,
+    busy: f64,
+    steal: f64,
+    own: f64,
+}
+
+impl CpuWatch {
+    fn start() -> CpuWatch {
+        let (busy, steal) = machine_cpu_secs();
+        CpuWatch {
+            t: Instant::now(),
+            busy,
+            steal,
+            own: own_cpu_secs(),
+        }
+    }
+    /// (cores used by other processes, cores stolen by the hypervisor); `ours` is CPU
+    /// seconds of our own other processes (PostgreSQL, the child server) in the window.
+    fn others(&self, ours: f64) -> (f64, f64) {
+        let (busy, steal) = machine_cpu_secs();
+        let wall = self.t.elapsed().as_secs_f64();
+        let others = (busy - self.busy) - (own_cpu_secs() - self.own) - ours;
+        ((others / wall).max(0.0), (steal - self.steal) / wall)
+    }
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -1116,6 +1183,8 @@ struct SyncBench {
     rejected: i64,
     pg_cpu_secs: f64,
     edge_cpu_secs: f64,
+    /// Other processes' CPU during the section (cores), hypervisor steal (cores).
+    others: (f64, f64),
 }
 
 async fn bench_sync(plan: &Plan) -> anyhow::Result<SyncBench> {
@@ -1123,6 +1192,7 @@ async fn bench_sync(plan: &Plan) -> anyhow::Result<SyncBench> {
     let central = support::Central::start()
         .await
         .context("starting the test central (PostgreSQL + gateway)")?;
+    let (watch, pg_start) = (CpuWatch::start(), postgres_cpu_secs());
     central.sql(
         "insert into public.merchants(code, name, status, password_hash) values ('BENCH', 'Bench Shop', 'active', extensions.crypt('merchant-pass', extensions.gen_salt('bf')))",
     )?;
@@ -1246,6 +1316,7 @@ async fn bench_sync(plan: &Plan) -> anyhow::Result<SyncBench> {
         .map_err(ae)?;
     let d2 = db.clone();
     tokio::task::spawn_blocking(move || d2.shutdown()).await?;
+    let others = watch.others(postgres_cpu_secs() - pg_start);
     drop(central);
     Ok(SyncBench {
         cards: n,
@@ -1260,6 +1331,7 @@ async fn bench_sync(plan: &Plan) -> anyhow::Result<SyncBench> {
         rejected,
         pg_cpu_secs,
         edge_cpu_secs,
+        others,
     })
 }
 
@@ -1450,6 +1522,16 @@ async fn main() -> anyhow::Result<()> {
         plan.phase = Duration::from_secs(secs);
     }
     let run_started = Instant::now();
+    let load_at_start = load_average();
+    let mut conditions: Vec<(&str, (f64, f64))> = Vec::new();
+    if load_at_start
+        .split_whitespace()
+        .next()
+        .and_then(|l| l.parse::<f64>().ok())
+        .is_some_and(|l| l > 0.5)
+    {
+        eprintln!("warning: the machine is not idle (load average {load_at_start}); other processes will lower the results");
+    }
     let mut hwm: Vec<(String, f64)> = Vec::new();
     let mut note_hwm = |step: &str| hwm.push((step.to_string(), self_hwm()));
     eprintln!(
@@ -1471,14 +1553,18 @@ async fn main() -> anyhow::Result<()> {
     let mut raw = None;
     if args.want("raw") {
         eprintln!("[2/6] raw SQLite ceiling (group-commit writer, 64 tasks)");
+        let w = CpuWatch::start();
         raw = Some(bench_raw(&plan, &hash_pool).await?);
+        conditions.push(("raw SQLite ceiling", w.others(0.0)));
         note_hwm("raw writer");
     }
 
     let mut charges = Vec::new();
     if args.want("charges") {
         eprintln!("[3/6] charges over HTTP");
+        let w = CpuWatch::start();
         charges = bench_charges(&plan, &hash_pool).await?;
+        conditions.push(("charges over HTTP", w.others(0.0)));
         note_hwm("HTTP charges");
     }
 
@@ -1489,6 +1575,7 @@ async fn main() -> anyhow::Result<()> {
     } else {
         &[]
     };
+    let w = CpuWatch::start();
     for &n in sizes {
         let row = bench_validation_size(&plan, n, &hash_pool).await?;
         eprintln!(
@@ -1501,6 +1588,9 @@ async fn main() -> anyhow::Result<()> {
         validation.push(row);
         note_hwm(&format!("validation ({} cards)", thousands(n as f64)));
     }
+    if !sizes.is_empty() {
+        conditions.push(("QR validation", w.others(0.0)));
+    }
 
     let sync = if args.skip_central || !args.want("sync") {
         Err(anyhow!("skipped"))
@@ -1511,15 +1601,19 @@ async fn main() -> anyhow::Result<()> {
     if let Err(e) = &sync {
         eprintln!("  sync: {e:#}");
     }
-    if sync.is_ok() {
+    if let Ok(s) = &sync {
         note_hwm("sync");
+        conditions.push(("bootstrap and drain", s.others));
     }
 
     let binary = if args.skip_binary || !args.want("binary") {
         Err(anyhow!("skipped"))
     } else {
         eprintln!("[6/6] the release binary");
-        bench_binary(&plan, &hash_pool).await
+        let w = CpuWatch::start();
+        let b = bench_binary(&plan, &hash_pool).await;
+        conditions.push(("release binary (including its cargo build check)", w.others(0.0)));
+        b
     };
     if let Err(e) = &binary {
         eprintln!("  binary: {e:#}");
@@ -1767,6 +1861,17 @@ async fn main() -> anyhow::Result<()> {
         let _ = writeln!(o, "| bench process peak RSS (VmHWM) after {step} (server + clients + central gateway in one process) | {v:.1} MB |");
     }
 
+    let _ = writeln!(o, "\n### Run conditions\n");
+    let _ = writeln!(o, "| measure | value |");
+    let _ = writeln!(o, "|---|---:|");
+    let _ = writeln!(o, "| load average at start (1, 5, 15 min) | {load_at_start} |");
+    for (section, (others, steal)) in &conditions {
+        let _ = writeln!(
+            o,
+            "| CPU used by other processes / stolen by the hypervisor during {section} | {others:.2} / {steal:.2} cores |"
+        );
+    }
+
     // ---- targets ----
     let mut targets = Vec::new();
     if let (Some(r), Some(raw)) = (find("fast", 64), &raw) {
@@ -1778,6 +1883,8 @@ async fn main() -> anyhow::Result<()> {
             Some(ratio >= 0.5),
             format!("{:+.0} points", (ratio - 0.5) * 100.0),
         ));
+    }
+    if let Some(r) = find("fast", 64) {
         let p99 = pct(&r.lat_ms, 99.0);
         targets.push(target(
             "fast charges, 64 clients, p99",

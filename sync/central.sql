@@ -523,6 +523,95 @@ begin
 end
 $fn$;
 
+-- A settlement generated at the edge. The edge's record is authoritative for
+-- its own site: the row is stored with the edge's id and figures, in the shape
+-- upstream's generate_settlement writes (status pending, SETTLEMENT_GENERATE
+-- audit row), with the edge's breakdown in payload.edge. Central's own figures
+-- for the merchant and period (generate_settlement's rule) are added as
+-- payload.edge.central_total / central_count when they differ. A negative total
+-- cannot be stored (settlements_check) and is rejected. Returns nothing: a
+-- settlement has no card.
+create or replace function mps_edge.apply_settlement(p_op jsonb, p_site_code text, p_merchant public.merchants)
+returns void
+language plpgsql
+set search_path = ''
+set timezone = 'UTC'
+as $fn$
+declare
+  v_id        uuid                     := mps_edge.require(p_op, 'settlement_id')::uuid;
+  v_no        text                     := mps_edge.require(p_op, 'settlement_no');
+  v_seq       bigint                   := mps_edge.require(p_op, 'seq')::bigint;
+  v_mode      public.settlement_mode   := mps_edge.require(p_op, 'mode')::public.settlement_mode;
+  v_start     timestamptz              := mps_edge.require(p_op, 'period_start')::timestamptz;
+  v_end       timestamptz              := mps_edge.require(p_op, 'period_end')::timestamptz;
+  v_pay_count bigint                   := mps_edge.require(p_op, 'payment_count')::bigint;
+  v_pay_amt   numeric                  := mps_edge.require(p_op, 'payment_amount')::numeric;
+  v_ref_count bigint                   := mps_edge.require(p_op, 'refund_count')::bigint;
+  v_ref_amt   numeric                  := mps_edge.require(p_op, 'refund_amount')::numeric;
+  v_total     numeric                  := mps_edge.require(p_op, 'total_amount')::numeric;
+  v_count     bigint                   := mps_edge.require(p_op, 'tx_count')::bigint;
+  v_made_at   timestamptz              := mps_edge.require(p_op, 'created_at')::timestamptz;
+  v_c_total   numeric(12,2);
+  v_c_count   bigint;
+  v_edge      jsonb;
+begin
+  -- the op must be self-consistent: total = payments - refunds, count = both
+  if v_seq <= 0 or v_end < v_start
+     or v_pay_count < 0 or v_ref_count < 0 or v_pay_amt < 0 or v_ref_amt < 0
+     or v_pay_amt <> round(v_pay_amt, 2) or v_ref_amt <> round(v_ref_amt, 2)
+     or v_total <> v_pay_amt - v_ref_amt or v_count <> v_pay_count + v_ref_count then
+    raise exception 'EDGE_INVALID_OPERATION'
+      using detail = format('inconsistent settlement: period %s..%s payments %s/%s refunds %s/%s total %s count %s',
+                            v_start, v_end, v_pay_count, v_pay_amt, v_ref_count, v_ref_amt, v_total, v_count);
+  end if;
+
+  if p_merchant.id is null or p_merchant.status <> 'active' then
+    raise exception 'MERCHANT_NOT_FOUND_OR_INACTIVE';
+  end if;
+
+  -- settlements_check (total_amount >= 0) would refuse the row
+  if v_total < 0 then
+    raise exception 'SETTLEMENT_NEGATIVE_TOTAL'
+      using detail = format('settlement %s totals %s (refunds %s exceed payments %s); central settlements cannot be negative',
+                            v_no, v_total, v_ref_amt, v_pay_amt);
+  end if;
+
+  -- central's own figures, by generate_settlement's rule
+  select coalesce(sum(case when t.tx_type = 'payment' then t.final_amount else -t.final_amount end), 0),
+         count(*)
+    into v_c_total, v_c_count
+    from public.transactions t
+   where t.merchant_id = p_merchant.id
+     and t.created_at >= v_start and t.created_at < v_end
+     and t.status in ('completed', 'refunded');
+
+  v_edge := jsonb_build_object(
+    'site',           p_site_code,
+    'op_id',          p_op -> 'op_id',
+    'seq',            v_seq,
+    'settlement_no',  v_no,
+    'operator',       p_op -> 'operator',
+    'payment_count',  v_pay_count,
+    'payment_amount', round(v_pay_amt, 2),
+    'refund_count',   v_ref_count,
+    'refund_amount',  round(v_ref_amt, 2));
+  if v_c_total <> v_total or v_c_count <> v_count then
+    v_edge := v_edge || jsonb_build_object('central_total', v_c_total, 'central_count', v_c_count);
+  end if;
+
+  insert into public.settlements (id, merchant_id, period_start, period_end, mode, total_amount,
+                                  total_tx_count, status, payload, created_at)
+  values (v_id, p_merchant.id, v_start, v_end, v_mode, v_total, v_count::int, 'pending',
+          jsonb_build_object('edge', v_edge), v_made_at);
+
+  insert into audit.event_log (actor_user_id, action, object_type, object_id, context, happened_at)
+  values (null, 'SETTLEMENT_GENERATE', 'settlements', v_id,
+          jsonb_build_object('merchant_id', p_merchant.id, 'total', round(v_total, 2), 'count', v_count,
+                             'edge', jsonb_build_object('site', p_site_code, 'op_id', p_op -> 'op_id')),
+          public.now_utc());
+end
+$fn$;
+
 -- rotate_card_qr's rule for a member caller (contract §3.4), for
 -- edge_issue_qr: the caller owns the card, or holds an ACTIVE binding to it.
 -- "The caller" is a member profile whose id is the connection's app.user_id
@@ -761,6 +850,9 @@ begin
       case v_op ->> 'op_type'
         when 'charge' then v_card_id := mps_edge.apply_charge(v_op, p_site_code, v_merchant);
         when 'refund' then v_card_id := mps_edge.apply_refund(v_op, p_site_code, v_merchant);
+        when 'settlement' then
+          v_card_id := null;              -- no card: card_site_seq untouched, result card null
+          perform mps_edge.apply_settlement(v_op, p_site_code, v_merchant);
         else raise exception 'EDGE_INVALID_OPERATION'
                using detail = format('unknown op_type %L', v_op ->> 'op_type');
       end case;

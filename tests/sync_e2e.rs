@@ -913,3 +913,119 @@ async fn fast_tokens_issued_centrally_charge_at_the_edge() {
         .unwrap();
     assert_eq!(v.json.as_str(), Some(m.card_id.as_str()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn settlements_reach_central() {
+    let central = setup_central().await;
+    let a = member(&central, 70, "500.00", 0).await;
+    let b = member(&central, 71, "500.00", 0).await;
+    let (qa, qb) = (
+        central_qr(&central, &a).await,
+        central_qr(&central, &b).await,
+    );
+    let edge = start_edge("S007", &central.url(), &central.service_key).await;
+    edge.wait_bootstrap(2).await;
+    let rfc = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+
+    // Two sales and a refund, then a settlement over a period that holds them.
+    let start = chrono::Utc::now().timestamp() - 300;
+    let pa = edge.charge(&qa, "100.00").await;
+    let pb = edge.charge(&qb, "40.50").await;
+    let tx_a = pa["transaction"]["tx_no"].as_str().unwrap().to_string();
+    let tx_b = pb["transaction"]["tx_no"].as_str().unwrap().to_string();
+    let (s, r) = edge
+        .post(
+            "/api/v1/merchant/refund",
+            &json!({"original_tx_no": tx_a, "refund_amount": "30.00"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let split = chrono::Utc::now().timestamp() + 1;
+    let (s, r) = edge
+        .post(
+            "/api/v1/merchant/settlements",
+            &json!({"mode": "realtime", "period_start": rfc(start), "period_end": rfc(split)}),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let total = money(&pa["transaction"]["final_amount"])
+        + money(&pb["transaction"]["final_amount"])
+        - 3_000;
+    assert_eq!(total, 11_050);
+    assert_eq!(money(&r["settlement"]["total_amount"]), total, "{r}");
+    assert_eq!(r["settlement"]["tx_count"], 3, "{r}");
+    let id = r["settlement"]["id"].as_str().unwrap().to_string();
+    let no = r["settlement"]["settlement_no"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    edge.wait_drained().await;
+    let st = edge.status().await;
+    assert_eq!(st["queue_depth"], 0, "{st}");
+    assert_eq!(st["open_exceptions"], 0, "{st}");
+    let row = central
+        .sql(&format!(
+            "select m.code, s.mode, s.total_amount, s.total_tx_count, s.status, s.payload->'edge'->>'site',
+                    s.payload->'edge'->>'settlement_no', s.payload->'edge'->>'payment_count', s.payload->'edge'->>'refund_amount',
+                    s.payload->'edge' ? 'central_total'
+             from public.settlements s join public.merchants m on m.id = s.merchant_id where s.id = '{id}'"
+        ))
+        .unwrap();
+    assert_eq!(
+        row.trim(),
+        format!("{MERCHANT}|realtime|110.50|3|pending|S007|{no}|2|30.00|f"),
+        "central holds the edge's settlement, and its own figures agree"
+    );
+    let audit = central
+        .sql(&format!("select count(*) from audit.event_log where action = 'SETTLEMENT_GENERATE' and object_id = '{id}'"))
+        .unwrap();
+    assert_eq!(audit.trim(), "1");
+
+    // A later period holding only a refund nets negative: central cannot store it, so it
+    // comes back as an exception (the refund itself applies).
+    while chrono::Utc::now().timestamp() < split {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (s, r) = edge
+        .post(
+            "/api/v1/merchant/refund",
+            &json!({"original_tx_no": tx_b, "refund_amount": "10.00"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let (s, r) = edge
+        .post(
+            "/api/v1/merchant/settlements",
+            &json!({"mode": "realtime", "period_start": rfc(split), "period_end": rfc(split + 600)}),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(money(&r["settlement"]["total_amount"]), -1_000, "{r}");
+    let id2 = r["settlement"]["id"].as_str().unwrap().to_string();
+    edge.wait_drained().await;
+    let st = edge.status().await;
+    assert_eq!(st["queue_depth"], 0, "{st}");
+    assert_eq!(st["open_exceptions"], 1, "{st}");
+    let ex = edge.get("/api/v1/sync/exceptions").await;
+    let e = &ex["exceptions"][0];
+    assert_eq!(e["op_type"], "settlement", "{ex}");
+    assert_eq!(e["reason"], "SETTLEMENT_NEGATIVE_TOTAL", "{ex}");
+    assert_eq!(e["tx_no"], Value::Null, "{ex}");
+    assert_eq!(money(&e["amount"]), 1_000, "{ex}");
+    let central_ex = central
+        .sql("select count(*) from mps_edge.exceptions where site_code = 'S007' and reason = 'SETTLEMENT_NEGATIVE_TOTAL'")
+        .unwrap();
+    assert_eq!(central_ex.trim(), "1");
+    let stored = central
+        .sql(&format!(
+            "select count(*) from public.settlements where id = '{id2}'"
+        ))
+        .unwrap();
+    assert_eq!(stored.trim(), "0");
+    assert_eq!(card_row(&central, &b.card_id).0, 50_000 - 4_050 + 1_000);
+}

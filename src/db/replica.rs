@@ -351,12 +351,26 @@ pub fn apply_push_results(conn: &Connection, results: &[OpResult]) -> AppResult<
                         .optional()?,
                     None => None,
                 };
+                // A settlement moves no balance (delta 0): its exception shows |total|.
+                let amount = if op_type == "settlement" {
+                    let total: Option<String> = conn.query_row(
+                        "SELECT CAST(json_extract(payload, '$.total_amount') AS TEXT) FROM outbox WHERE op_id = ?1",
+                        [&r.op_id],
+                        |x| x.get(0),
+                    )?;
+                    total
+                        .as_deref()
+                        .and_then(parse_decimal_cents)
+                        .map_or(0, i64::abs)
+                } else {
+                    delta.abs()
+                };
                 conn.execute(
                     "INSERT INTO sync_exceptions(id, op_id, op_type, tx_id, tx_no, card_id, amount_cents, reason,
                          central_exception_id, created_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT(op_id) DO NOTHING",
                     params![
-                        super::new_id(), r.op_id, op_type, tx_id, tx_no, card_id, delta.abs(),
+                        super::new_id(), r.op_id, op_type, tx_id, tx_no, card_id, amount,
                         r.reason.clone().unwrap_or_else(|| "REJECTED".into()), r.exception_id, now
                     ],
                 )?;

@@ -32,10 +32,11 @@ pub fn clear(conn: &Connection, key: &str) -> AppResult<()> {
     Ok(())
 }
 
-/// Pending operations, oldest first: (seq, payload).
+/// Pending operations (charges, refunds and settlements), oldest first: (seq, payload).
+/// Strictly in seq order: a settlement follows the sales it covers.
 pub fn pending_ops(conn: &Connection, limit: usize) -> AppResult<Vec<(i64, String)>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT seq, payload FROM outbox WHERE state = 'pending' AND op_type IN ('charge','refund') ORDER BY seq LIMIT ?1",
+        "SELECT seq, payload FROM outbox WHERE state = 'pending' AND op_type IN ('charge','refund','settlement') ORDER BY seq LIMIT ?1",
     )?;
     let rows = stmt.query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)

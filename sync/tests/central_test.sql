@@ -185,6 +185,24 @@ language sql as $$
     'original_tx_no', p_orig_no, 'original_tx_id', p_orig_id)
 $$;
 
+-- A settlement op as the edge sends it (total and count derived from the parts).
+create or replace function t.op_settlement(p_seq bigint, p_no text, p_start timestamptz, p_end timestamptz,
+                                           p_pay_count int, p_pay numeric, p_ref_count int, p_ref numeric,
+                                           p_mode text default 'realtime') returns jsonb
+language sql as $$
+  select jsonb_build_object(
+    'op_id', gen_random_uuid(), 'seq', p_seq, 'op_type', 'settlement', 'settlement_id', gen_random_uuid(),
+    'settlement_no', p_no, 'mode', p_mode,
+    'period_start', to_char(p_start at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+    'period_end', to_char(p_end at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+    'payment_count', p_pay_count, 'payment_amount', to_char(p_pay, 'FM999999990.00'),
+    'refund_count', p_ref_count, 'refund_amount', to_char(p_ref, 'FM999999990.00'),
+    'total_amount', to_char(p_pay - p_ref, 'FM999999990.00'),
+    'tx_count', p_pay_count + p_ref_count,
+    'created_at', to_char(now() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+    'operator', 'owner')
+$$;
+
 -- Pages through a pull kind until has_more is false.
 create or replace function t.pull_all(p_code text, p_site text, p_kind text, p_limit int,
                                       p_after_ts timestamptz default null, p_after_id uuid default null)
@@ -853,6 +871,147 @@ begin
   perform t.eq((t.card(v_card)).balance, 10.00::numeric, 'nothing charged');
   perform t.eq(public.edge_apply_batch('S-BAD', 'SHOP1', '[]'), '{"version": 1, "results": []}'::jsonb, 'empty batch');
   raise notice 'PASS: malformed batches';
+end
+$test$;
+
+-- TEST: a settlement op stores the edge's settlement centrally (row, payload, audit) and repeats as duplicate
+do $test$
+declare
+  v_card  uuid;
+  v_m     uuid := t.merchant('SHOP3');
+  v_from  timestamptz := date_trunc('second', now()) - interval '1 hour';
+  v_to    timestamptz := date_trunc('second', now()) + interval '1 hour';
+  v_set   jsonb;
+  v_odd   jsonb;
+  v_res   jsonb;
+  v_s     public.settlements;
+  v_audit audit.event_log;
+  v_gen   uuid;
+begin
+  perform t.as_admin();
+  v_card := t.new_card('Settle S', 100);
+  perform t.as_nobody();
+  -- the site's sales reach central first (outbox order), then its settlement
+  v_set := t.op_settlement(4, 'STL-S-STL-000001', v_from, v_to, 2, 50, 1, 5);
+  v_res := public.edge_apply_batch('S-STL', 'SHOP3', jsonb_build_array(
+             t.op_charge(1, v_card, 30, 1.000, 'PAY-SSTL-000001'),
+             t.op_charge(2, v_card, 20, 1.000, 'PAY-SSTL-000002'),
+             t.op_refund(3, v_card, 5, 'PAY-SSTL-000001', 'REF-SSTL-000003'),
+             v_set));
+  perform t.eq(t.result_of(v_res, 3) ->> 'status', 'applied', 'settlement applied');
+  perform t.eq(t.result_of(v_res, 3) -> 'card', 'null'::jsonb, 'a settlement has no card');
+  perform t.eq(t.result_of(v_res, 3) -> 'exception_id', 'null'::jsonb, 'no exception');
+  perform t.eq(t.result_of(v_res, 3) -> 'reason', 'null'::jsonb, 'no reason');
+  perform t.eq(t.result_of(v_res, 2) -> 'card' ->> 'edge_seq', '3', 'refund result: edge_seq 3');
+
+  select * into v_s from public.settlements where id = (v_set ->> 'settlement_id')::uuid;
+  perform t.check(found, 'settlements row with the edge''s id');
+  perform t.eq(v_s.merchant_id, v_m, 'merchant');
+  perform t.eq(v_s.mode::text, 'realtime', 'mode');
+  perform t.eq(v_s.period_start, v_from, 'period_start');
+  perform t.eq(v_s.period_end, v_to, 'period_end');
+  perform t.eq(v_s.total_amount, 45.00::numeric, 'total = 50.00 - 5.00');
+  perform t.eq(v_s.total_tx_count, 3, 'count = 2 payments + 1 refund');
+  perform t.eq(v_s.status::text, 'pending', 'status pending');
+  perform t.eq(v_s.created_at, (v_set ->> 'created_at')::timestamptz, 'created_at = the edge''s');
+  perform t.eq(v_s.payload, jsonb_build_object('edge', jsonb_build_object(
+                 'site', 'S-STL', 'op_id', v_set -> 'op_id', 'seq', 4, 'settlement_no', 'STL-S-STL-000001',
+                 'operator', 'owner', 'payment_count', 2, 'payment_amount', 50.00,
+                 'refund_count', 1, 'refund_amount', 5.00)),
+               'payload.edge (central agrees: no central_* keys)');
+  -- central's own computation, as generate_settlement would make it, agrees
+  v_gen := public.generate_settlement(v_m, 'realtime', v_from, v_to);
+  select * into v_s from public.settlements where id = v_gen;
+  perform t.eq((v_s.total_amount, v_s.total_tx_count)::text, '(45.00,3)', 'generate_settlement agrees');
+  delete from public.settlements where id = v_s.id;
+
+  select * into v_audit from audit.event_log
+   where action = 'SETTLEMENT_GENERATE' and object_id = (v_set ->> 'settlement_id')::uuid;
+  perform t.check(found, 'audit row');
+  perform t.eq(v_audit.object_type, 'settlements', 'audit object type');
+  perform t.eq(v_audit.actor_user_id, null::uuid, 'audit actor null');
+  perform t.eq(v_audit.context, jsonb_build_object('merchant_id', v_m, 'total', 45.00, 'count', 3,
+                 'edge', jsonb_build_object('site', 'S-STL', 'op_id', v_set -> 'op_id')), 'audit context');
+
+  perform t.eq((select status || ':' || op_type from mps_edge.applied_ops where op_id = (v_set ->> 'op_id')::uuid),
+               'applied:settlement', 'registry row');
+  perform t.eq((select last_seq from mps_edge.card_site_seq where card_id = v_card and site_code = 'S-STL'),
+               3::bigint, 'card_site_seq untouched by the settlement');
+
+  -- the same op again: duplicate, nothing new
+  v_res := public.edge_apply_batch('S-STL', 'SHOP3', jsonb_build_array(v_set));
+  perform t.eq(t.result_of(v_res, 0) ->> 'status', 'duplicate', 'repeat is duplicate');
+  perform t.eq(t.result_of(v_res, 0) -> 'reason', 'null'::jsonb, 'duplicate of an applied op');
+  perform t.eq(t.result_of(v_res, 0) -> 'card', 'null'::jsonb, 'duplicate: no card');
+  perform t.eq((select count(*)::int from public.settlements where id = (v_set ->> 'settlement_id')::uuid), 1, 'one row');
+  perform t.eq((select count(*)::int from audit.event_log
+                 where action = 'SETTLEMENT_GENERATE' and object_id = (v_set ->> 'settlement_id')::uuid), 1, 'one audit row');
+
+  -- figures central does not share are kept as sent, with central's next to them
+  v_odd := t.op_settlement(5, 'STL-S-STL-000002', v_from - interval '1 day', v_from, 1, 12.5, 0, 0, 't_plus_1');
+  v_res := public.edge_apply_batch('S-STL', 'SHOP3', jsonb_build_array(v_odd));
+  perform t.eq(t.result_of(v_res, 0) ->> 'status', 'applied', 'a differing settlement still applies');
+  select * into v_s from public.settlements where id = (v_odd ->> 'settlement_id')::uuid;
+  perform t.eq((v_s.total_amount, v_s.total_tx_count, v_s.mode)::text, '(12.50,1,t_plus_1)', 'the edge''s figures');
+  perform t.eq(v_s.payload -> 'edge' -> 'central_total', '0.00'::jsonb, 'central_total');
+  perform t.eq(v_s.payload -> 'edge' -> 'central_count', '0'::jsonb, 'central_count');
+  raise notice 'PASS: settlement op applied, duplicate on repeat';
+end
+$test$;
+
+-- TEST: a negative or malformed settlement is rejected into an exception; the batch goes on
+do $test$
+declare
+  v_card uuid;
+  v_m    uuid := t.merchant('SHOP3');
+  v_from timestamptz := date_trunc('second', now()) - interval '10 days';
+  v_neg  jsonb;
+  v_bad  jsonb;
+  v_mode jsonb;
+  v_ops  jsonb;
+  v_res  jsonb;
+  v_exc  jsonb;
+  v_sets bigint := (select count(*) from public.settlements);
+begin
+  perform t.as_admin();
+  v_card := t.new_card('Settle N', 100);
+  perform t.as_nobody();
+  -- refunds of earlier sales exceed the period's payments
+  v_neg  := t.op_settlement(11, 'STL-S-NEG-000001', v_from, v_from + interval '1 day', 0, 0, 1, 5);
+  v_bad  := jsonb_set(t.op_settlement(12, 'STL-S-NEG-000002', v_from, v_from + interval '1 day', 1, 10, 0, 0),
+                      '{total_amount}', '"9.00"');
+  v_mode := t.op_settlement(13, 'STL-S-NEG-000003', v_from, v_from + interval '1 day', 1, 10, 0, 0, 'weekly');
+  v_ops  := jsonb_build_array(v_neg, v_bad, v_mode, t.op_charge(14, v_card, 10, 1.000, 'PAY-SNEG-000014'));
+  v_res  := public.edge_apply_batch('S-NEG', 'SHOP3', v_ops);
+
+  perform t.eq(t.result_of(v_res, 0) ->> 'status', 'rejected', 'negative total rejected');
+  perform t.eq(t.result_of(v_res, 0) ->> 'reason', 'SETTLEMENT_NEGATIVE_TOTAL', 'reason');
+  perform t.eq(t.result_of(v_res, 0) -> 'card', 'null'::jsonb, 'no card');
+  perform t.eq(t.result_of(v_res, 1) ->> 'reason', 'EDGE_INVALID_OPERATION', 'total <> payments - refunds');
+  perform t.eq(t.result_of(v_res, 2) ->> 'reason', 'EDGE_INVALID_OPERATION', 'unknown mode');
+  perform t.eq(t.result_of(v_res, 3) ->> 'status', 'applied', 'the following charge still applies');
+  perform t.eq((t.card(v_card)).balance, 90.00::numeric, 'charged');
+  perform t.eq((select count(*) from public.settlements), v_sets, 'no settlements rows');
+
+  select mps_edge.exception_json(e) into v_exc from mps_edge.exceptions e where e.op_id = (v_neg ->> 'op_id')::uuid;
+  perform t.check(v_exc is not null, 'exceptions row');
+  perform t.eq(v_exc ->> 'id', t.result_of(v_res, 0) ->> 'exception_id', 'exception id');
+  perform t.eq(v_exc ->> 'reason', 'SETTLEMENT_NEGATIVE_TOTAL', 'exception reason');
+  perform t.eq(v_exc ->> 'op_type', 'settlement', 'exception op_type');
+  perform t.eq(v_exc -> 'payload', v_neg, 'exception payload');
+  perform t.eq(v_exc ->> 'merchant_id', v_m::text, 'exception merchant');
+  perform t.eq(v_exc -> 'card_id', 'null'::jsonb, 'exception card null');
+  perform t.check(v_exc ->> 'detail' like '%-5.00%', 'detail names the total: ' || coalesce(v_exc ->> 'detail', ''));
+  perform t.eq((select count(*)::int from audit.event_log where action = 'SETTLEMENT_GENERATE'
+                   and context -> 'edge' ->> 'site' = 'S-NEG'), 0, 'no audit rows');
+  perform t.eq(jsonb_array_length(public.edge_list_exceptions('S-NEG') -> 'exceptions'), 3, 'three open exceptions');
+
+  -- the rejection is remembered
+  v_res := public.edge_apply_batch('S-NEG', 'SHOP3', jsonb_build_array(v_neg));
+  perform t.eq(t.result_of(v_res, 0) ->> 'status' || ':' || (t.result_of(v_res, 0) ->> 'reason'),
+               'duplicate:SETTLEMENT_NEGATIVE_TOTAL', 'repeat is a duplicate with the stored reason');
+  perform t.eq(jsonb_array_length(public.edge_list_exceptions('S-NEG') -> 'exceptions'), 3, 'no new exception');
+  raise notice 'PASS: negative and malformed settlements rejected';
 end
 $test$;
 
