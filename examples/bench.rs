@@ -196,7 +196,8 @@ fn own_cpu_secs() -> f64 {
         .filter_map(|v| v.parse().ok())
         .collect();
     // after the state letter: utime, stime, cutime, cstime are fields 11..=14
-    f.get(10..14).map_or(f64::NAN, |v| v.iter().sum::<f64>() / 100.0)
+    f.get(10..14)
+        .map_or(f64::NAN, |v| v.iter().sum::<f64>() / 100.0)
 }
 
 /// Watches how much CPU other processes on the machine use while a section runs: the
@@ -1612,7 +1613,10 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("[6/6] the release binary");
         let w = CpuWatch::start();
         let b = bench_binary(&plan, &hash_pool).await;
-        conditions.push(("release binary (including its cargo build check)", w.others(0.0)));
+        conditions.push((
+            "release binary (including its cargo build check)",
+            w.others(0.0),
+        ));
         b
     };
     if let Err(e) = &binary {
@@ -1864,7 +1868,10 @@ async fn main() -> anyhow::Result<()> {
     let _ = writeln!(o, "\n### Run conditions\n");
     let _ = writeln!(o, "| measure | value |");
     let _ = writeln!(o, "|---|---:|");
-    let _ = writeln!(o, "| load average at start (1, 5, 15 min) | {load_at_start} |");
+    let _ = writeln!(
+        o,
+        "| load average at start (1, 5, 15 min) | {load_at_start} |"
+    );
     for (section, (others, steal)) in &conditions {
         let _ = writeln!(
             o,

@@ -206,6 +206,15 @@ pub fn doctor(cfg: Config) -> anyhow::Result<ExitCode> {
             match client.rpc("edge_sync_version", &json!({})).await {
                 Ok(v) if v["version"].as_i64() == Some(CENTRAL_SQL_VERSION) => {
                     ok.push(format!("central reachable, key accepted, sync functions version {CENTRAL_SQL_VERSION}"));
+                    let features: Vec<&str> =
+                        v["features"].as_array().map(|a| a.iter().filter_map(|f| f.as_str()).collect()).unwrap_or_default();
+                    for needed in crate::sync::CENTRAL_FEATURES {
+                        if !features.contains(needed) {
+                            problems.push(format!(
+                                "central: sync/central.sql lacks feature {needed}; re-run the current sync/central.sql on central"
+                            ));
+                        }
+                    }
                 }
                 Ok(v) => problems.push(format!(
                     "central: sync functions are version {}, this edge needs {CENTRAL_SQL_VERSION}: install sync/central.sql",

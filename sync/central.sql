@@ -652,7 +652,7 @@ as $fn$
   -- features: optional capabilities of this install within the version
   -- ("mq1": edge_issue_qr and qr_states.fast_verifier)
   select jsonb_build_object('version', v.version, 'installed_at', v.installed_at,
-                            'features', jsonb_build_array('mq1'))
+                            'features', jsonb_build_array('mq1', 'settlements'))
     from mps_edge.schema_versions v
    order by v.version desc
    limit 1

@@ -1029,3 +1029,73 @@ async fn settlements_reach_central() {
     assert_eq!(stored.trim(), "0");
     assert_eq!(card_row(&central, &b.card_id).0, 50_000 - 4_050 + 1_000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_and_sync_commands_check_the_link_to_central() {
+    let central = setup_central().await;
+    member(&central, 70, "10.00", 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let write_config = |key: &str, merchant: &str| {
+        let key_file = dir.path().join("key");
+        std::fs::write(&key_file, key).unwrap();
+        let config = dir.path().join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "data_dir = {:?}\n[site]\ncode = \"S008\"\n[central]\nurl = {:?}\nservice_key_file = {:?}\nmerchant_code = \"{merchant}\"\n",
+                dir.path().join("data"),
+                central.url(),
+                key_file
+            ),
+        )
+        .unwrap();
+        config
+    };
+    let run = |config: &std::path::Path, args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mps-edge"))
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .env("MPS_EDGE_LOG__LEVEL", "warn")
+            .output()
+            .unwrap()
+    };
+    let good = write_config(&central.service_key, MERCHANT);
+    // `sync now` bootstraps the replica; `sync status --json` reports it.
+    let out = run(&good, &["sync", "now"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&good, &["sync", "status", "--json"]);
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["replica"]["merchant"], 1);
+    assert_eq!(status["replica"]["cards"], 1);
+    assert_eq!(status["queue_depth"], 0);
+    let out = run(&good, &["doctor"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("ok: central reachable, key accepted"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("ok: merchant {MERCHANT} found")),
+        "{text}"
+    );
+    // A key central does not accept, and an unknown merchant, are each one problem line.
+    let bad = write_config(&central.anon_key, MERCHANT);
+    let out = run(&bad, &["doctor"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(!out.status.success());
+    assert!(
+        text.contains("PROBLEM: central: central refused the service key"),
+        "{text}"
+    );
+    let unknown = write_config(&central.service_key, "NOPE");
+    let out = run(&unknown, &["doctor"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(!out.status.success());
+    assert!(text.contains("PROBLEM: central: merchant NOPE"), "{text}");
+}

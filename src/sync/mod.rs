@@ -10,3 +10,6 @@ pub use engine::SyncEngine;
 
 /// The version of `sync/central.sql` this edge speaks.
 pub const CENTRAL_SQL_VERSION: i64 = 1;
+
+/// Features of `sync/central.sql` this edge relies on (`edge_sync_version().features`).
+pub const CENTRAL_FEATURES: &[&str] = &["mq1", "settlements"];

@@ -269,7 +269,7 @@ begin
   perform t.eq((select count(*)::int from pg_policy p join pg_class c on c.oid = p.polrelid
                   join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'mps_edge'), 0, 'no policies on mps_edge');
   perform t.eq((public.edge_sync_version() ->> 'version')::int, 1, 'edge_sync_version().version');
-  perform t.eq(public.edge_sync_version() -> 'features', '["mq1"]'::jsonb, 'edge_sync_version().features');
+  perform t.eq(public.edge_sync_version() -> 'features', '["mq1", "settlements"]'::jsonb, 'edge_sync_version().features');
   perform t.eq((select array_agg(k order by k) from jsonb_object_keys(public.edge_sync_version()) k),
                array['features', 'installed_at', 'version'], 'edge_sync_version() fields');
   perform t.check((public.edge_sync_version() ->> 'installed_at')::timestamptz <= now(), 'installed_at');
