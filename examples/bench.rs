@@ -85,6 +85,8 @@ struct Plan {
     sync_cards: usize,
     binary_cards: usize,
     validation_sizes: [usize; 3],
+    /// Most legacy waves per client level (1, 8, 64); a wave is one code per client.
+    legacy_waves: [usize; 3],
     /// Deepest legacy scan measured directly; deeper ones are extrapolated.
     max_measured_depth: usize,
     /// The drain stops after this long (the rate is taken over what was drained).
@@ -98,12 +100,18 @@ impl Plan {
             phase: Duration::from_secs(if quick { 2 } else { 6 }),
             warmup_charges: if quick { 100 } else { 300 },
             fast_pool: if quick { 20_000 } else { 60_000 },
-            legacy_pool: if quick { 500 } else { 2_000 },
+            // warm-up 10 + waves (1, 8, 64 clients) + one 64-code wave for the mixed run
+            legacy_pool: if quick {
+                10 + 300 + 160 + 64 + 64
+            } else {
+                10 + 1_300 + 800 + 192 + 64
+            },
+            legacy_waves: if quick { [300, 20, 1] } else { [1_300, 100, 3] },
             sync_cards: if quick { 10_000 } else { 100_000 },
             binary_cards: 100_000,
             validation_sizes: [10, 1_000, 100_000],
             max_measured_depth: if quick { 200 } else { 1_000 },
-            drain_box: Duration::from_secs(if quick { 15 } else { 75 }),
+            drain_box: Duration::from_secs(if quick { 15 } else { 140 }),
         }
     }
 }
@@ -380,11 +388,15 @@ async fn open_installation(cfg: &Config) -> anyhow::Result<(Db, String)> {
 // In-process server and HTTP clients
 // ---------------------------------------------------------------------------------------
 
+/// The server under test, on its own Tokio runtime (multi-thread, one worker per core, as
+/// `mps-edge serve` builds it), so the POS clients on the bench's runtime do not share its
+/// worker threads, like separate processes.
 struct Server {
     url: String,
     jwt: String,
     stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    runtime: tokio::runtime::Runtime,
     _dir: TempDir,
 }
 
@@ -415,19 +427,28 @@ async fn start_server(cfg: Config, db: Db, password: &str, dir: TempDir) -> anyh
     let mut secret = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut secret);
     let (stop, rx) = tokio::sync::watch::channel(false);
-    let state = mps_edge::startup::build_state(cfg, db.clone(), &secret, rx.clone())?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let mut rx2 = rx;
-    let task = tokio::spawn(mps_edge::serve(listener, state, async move {
-        let _ = rx2.wait_for(|v| *v).await;
-    }));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    std_listener.set_nonblocking(true)?;
+    let url = format!("http://{}", std_listener.local_addr()?);
+    let task = {
+        let _in_server_runtime = runtime.enter();
+        let state = mps_edge::startup::build_state(cfg, db.clone(), &secret, rx.clone())?;
+        let listener = tokio::net::TcpListener::from_std(std_listener)?;
+        let mut rx2 = rx;
+        runtime.spawn(mps_edge::serve(listener, state, async move {
+            let _ = rx2.wait_for(|v| *v).await;
+        }))
+    };
     let jwt = login(&url, password).await?;
     Ok(Server {
         url,
         jwt,
         stop,
         task,
+        runtime,
         _dir: dir,
     })
 }
@@ -436,6 +457,7 @@ impl Server {
     async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
+        self.runtime.shutdown_background();
     }
 }
 
@@ -638,6 +660,7 @@ async fn legacy_phase(
     jwt: &str,
     clients: usize,
     dur: Duration,
+    max_waves: usize,
     pool: Arc<Pool<LegacyTok>>,
     db: &Db,
 ) -> PhaseResult {
@@ -645,7 +668,13 @@ async fn legacy_phase(
     let https: Vec<reqwest::Client> = (0..clients).map(|_| http_client()).collect();
     let charge_url = format!("{url}/api/v1/merchant/charge");
     let mut total = PhaseResult::default();
+    let mut waves = 0;
     while total.secs < dur.as_secs_f64() {
+        if waves == max_waves {
+            total.exhausted = true;
+            break;
+        }
+        waves += 1;
         let wave: Vec<&LegacyTok> = (0..clients).map_while(|_| pool.take()).collect();
         if wave.len() < clients {
             total.exhausted = true;
@@ -786,17 +815,19 @@ async fn bench_charges(plan: &Plan, hash_pool: &[String]) -> anyhow::Result<Vec<
         &server.url,
         &server.jwt,
         1,
-        Duration::from_millis(50),
+        Duration::from_secs(10),
+        10,
         legacy.clone(),
         &db,
     )
     .await;
-    for clients in CLIENT_LEVELS {
+    for (clients, max_waves) in CLIENT_LEVELS.into_iter().zip(plan.legacy_waves) {
         let r = legacy_phase(
             &server.url,
             &server.jwt,
             clients,
             plan.phase,
+            max_waves,
             legacy.clone(),
             &db,
         )
@@ -813,6 +844,38 @@ async fn bench_charges(plan: &Plan, hash_pool: &[String]) -> anyhow::Result<Vec<
             r,
         });
     }
+    // Mixed traffic: one terminal charging fast tokens while 64 legacy codes are being
+    // resolved (each legacy scan holds a pooled read connection while it runs bcrypt).
+    let (mixed, _) = tokio::join!(
+        fast_phase(
+            &server.url,
+            &server.jwt,
+            1,
+            Duration::from_secs(3),
+            usize::MAX,
+            fast.clone(),
+            None
+        ),
+        legacy_phase(
+            &server.url,
+            &server.jwt,
+            64,
+            Duration::from_secs(1),
+            1,
+            legacy.clone(),
+            &db
+        )
+    );
+    eprintln!(
+        "  fast    1 client during a 64-code legacy wave: p50 {:.1} ms, p99 {:.1} ms",
+        pct(&mixed.lat_ms, 50.0),
+        pct(&mixed.lat_ms, 99.0)
+    );
+    rows.push(ChargeRow {
+        kind: "fast (mq1) while 64 legacy codes resolve",
+        clients: 1,
+        r: mixed,
+    });
     server.stop().await;
     Ok(rows)
 }
@@ -1525,13 +1588,13 @@ async fn main() -> anyhow::Result<()> {
     let run_started = Instant::now();
     let load_at_start = load_average();
     let mut conditions: Vec<(&str, (f64, f64))> = Vec::new();
-    if load_at_start
-        .split_whitespace()
-        .next()
-        .and_then(|l| l.parse::<f64>().ok())
-        .is_some_and(|l| l > 0.5)
-    {
-        eprintln!("warning: the machine is not idle (load average {load_at_start}); other processes will lower the results");
+    let idle_check = CpuWatch::start();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (busy_before, _) = idle_check.others(0.0);
+    if busy_before > 0.2 {
+        eprintln!(
+            "warning: other processes use {busy_before:.1} cores right now; they will lower the results"
+        );
     }
     let mut hwm: Vec<(String, f64)> = Vec::new();
     let mut note_hwm = |step: &str| hwm.push((step.to_string(), self_hwm()));
@@ -1642,7 +1705,7 @@ async fn main() -> anyhow::Result<()> {
         let r = &row.r;
         let _ = writeln!(
             o,
-            "| {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {:.1} | {}{} |",
+            "| {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {} | {}{} |",
             row.kind,
             row.clients,
             thousands(r.ok as f64),
@@ -1655,10 +1718,14 @@ async fn main() -> anyhow::Result<()> {
             } else {
                 "0".into()
             },
-            r.writer_jobs_per_batch,
+            if r.writer_jobs_per_batch.is_finite() {
+                format!("{:.1}", r.writer_jobs_per_batch)
+            } else {
+                "—".into()
+            },
             r.errors,
             if r.exhausted {
-                " (token pool used up)"
+                " (token budget reached)"
             } else {
                 ""
             }
@@ -1714,9 +1781,11 @@ async fn main() -> anyhow::Result<()> {
         CLIENT_LEVELS
             .iter()
             .map(|c| {
-                find(kind, *c).map_or("—".into(), |r| {
-                    format!("{:.0}%", 100.0 * r.rate() / ceiling)
-                })
+                find(kind, *c)
+                    .filter(|_| ceiling.is_finite())
+                    .map_or("—".into(), |r| {
+                        format!("{:.0}%", 100.0 * r.rate() / ceiling)
+                    })
             })
             .collect::<Vec<_>>()
             .join(" | ")
@@ -1870,7 +1939,7 @@ async fn main() -> anyhow::Result<()> {
     let _ = writeln!(o, "|---|---:|");
     let _ = writeln!(
         o,
-        "| load average at start (1, 5, 15 min) | {load_at_start} |"
+        "| load average at start (1, 5, 15 min); CPU used by other processes just before | {load_at_start}; {busy_before:.2} cores |"
     );
     for (section, (others, steal)) in &conditions {
         let _ = writeln!(

@@ -6,9 +6,7 @@
 # environment-only setup; checks that packaging/config.toml documents every key of
 # src/config.rs. Ends with "N passed, M failed".
 #
-#   bash scripts/package-test.sh             # needs [package.metadata.deb] in Cargo.toml
-#   bash scripts/package-test.sh --premerge  # builds a temporary copy of the project with
-#                                            # packaging/deb-metadata.toml appended
+#   bash scripts/package-test.sh             # cargo-deb metadata lives in Cargo.toml
 #   PACKAGE_TEST_INSTALL=1 bash scripts/package-test.sh
 #       also installs the .deb on THIS machine (root, Debian/Ubuntu), checks the user,
 #       directories, permissions and secret, upgrades in place, removes and purges it.
@@ -20,11 +18,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
-PREMERGE=0
 for arg in "$@"; do
     case "$arg" in
-        --premerge) PREMERGE=1 ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "unknown argument: $arg (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -58,38 +54,11 @@ trap cleanup EXIT
 
 # ---- the project to package ----------------------------------------------------------
 PROJ=$ROOT
-if [ "$PREMERGE" = 1 ]; then
-    PROJ=$WORK/project
-    mkdir -p "$PROJ"
-    tar -C "$ROOT" --exclude=./target --exclude=./.git --exclude=./data -cf - . |
-        tar -C "$PROJ" -xf -
-    if grep -q '^\[package\.metadata\.deb\]' "$PROJ/Cargo.toml"; then
-        echo "note: Cargo.toml already has [package.metadata.deb]; --premerge uses it as is"
-    else
-        { echo; cat "$ROOT/packaging/deb-metadata.toml"; } >>"$PROJ/Cargo.toml"
-    fi
-    export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target/package-test}
-    echo "premerge: building a copy in $PROJ (target dir $CARGO_TARGET_DIR)"
-fi
-
 if ! grep -q '^\[package\.metadata\.deb\]' "$PROJ/Cargo.toml"; then
-    fail "Cargo.toml has no [package.metadata.deb] section: merge packaging/deb-metadata.toml into Cargo.toml (or run with --premerge to test a copy)"
+    fail "Cargo.toml has no [package.metadata.deb] section"
     finish || exit 1
 fi
 pass "Cargo.toml has [package.metadata.deb]"
-
-# Every setting line of packaging/deb-metadata.toml must be in Cargo.toml: one source.
-drift=""
-while IFS= read -r line; do
-    case "$line" in '' | '#'*) continue ;; esac
-    grep -Fxq -- "$line" "$PROJ/Cargo.toml" || drift="$drift
-    $line"
-done <"$ROOT/packaging/deb-metadata.toml"
-if [ -z "$drift" ]; then
-    pass "Cargo.toml's deb metadata matches packaging/deb-metadata.toml"
-else
-    fail "Cargo.toml's deb metadata differs from packaging/deb-metadata.toml; missing lines:$drift"
-fi
 
 # ---- static checks ---------------------------------------------------------------------
 for s in postinst prerm postrm; do
