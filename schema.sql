@@ -89,6 +89,8 @@ CREATE TABLE card_qr_state (
 -- Newest-issued first among live tokens.
 CREATE INDEX card_qr_state_live ON card_qr_state(expires_at_unix, issued_seq);
 CREATE INDEX card_qr_state_issued ON card_qr_state(issued_seq);
+-- The legacy (bcrypt) scan: only states without a fast verifier, newest first.
+CREATE INDEX card_qr_state_legacy ON card_qr_state(issued_seq) WHERE fast_verifier IS NULL;
 
 -- ---------------------------------------------------------------------------------
 -- Local tables.

@@ -1,5 +1,6 @@
 //! Reading cards, levels and QR states from the replica.
 
+use crate::db::CachedExt;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::domain::balance::Pending;
@@ -132,17 +133,38 @@ pub fn qr_state(conn: &Connection, card_id: &str) -> AppResult<Option<QrState>> 
         .optional()?)
 }
 
-/// Live token states, newest issued first, in pages (the caller stops at the first match).
+/// Which live legacy states a scan reads: those not used at this edge yet, or those used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanPass {
+    Unused,
+    Used,
+}
+
+/// Live legacy token states (no fast verifier: an mq1 state can never match a legacy
+/// token), newest issued first, in pages (the caller stops at the first match).
 pub fn live_qr_states(
     conn: &Connection,
+    pass: ScanPass,
     now_unix: i64,
     before_seq: i64,
     limit: i64,
 ) -> AppResult<Vec<(i64, QrState)>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT issued_seq, card_id, token_hash, expires_at_unix, consumed_hash FROM card_qr_state
-         WHERE issued_seq < ?2 AND expires_at_unix > ?1 ORDER BY issued_seq DESC LIMIT ?3",
-    )?;
+    // Walks the partial index card_qr_state_legacy backwards from before_seq.
+    let sql = match pass {
+        ScanPass::Unused => {
+            "SELECT issued_seq, card_id, token_hash, expires_at_unix, consumed_hash FROM card_qr_state
+             WHERE fast_verifier IS NULL AND issued_seq < ?2 AND expires_at_unix > ?1
+               AND (consumed_hash IS NULL OR consumed_hash <> token_hash)
+             ORDER BY issued_seq DESC LIMIT ?3"
+        }
+        ScanPass::Used => {
+            "SELECT issued_seq, card_id, token_hash, expires_at_unix, consumed_hash FROM card_qr_state
+             WHERE fast_verifier IS NULL AND issued_seq < ?2 AND expires_at_unix > ?1
+               AND consumed_hash = token_hash
+             ORDER BY issued_seq DESC LIMIT ?3"
+        }
+    };
+    let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map(params![now_unix, before_seq, limit], |r| {
         Ok((
             r.get(0)?,
@@ -161,7 +183,7 @@ pub fn live_qr_states(
 /// The newest issue sequence: changes whenever any QR state is (re)issued, so a
 /// negative lookup cached under it stays valid until then.
 pub fn qr_generation(conn: &Connection) -> AppResult<i64> {
-    Ok(conn.query_row(
+    Ok(conn.row_cached(
         "SELECT COALESCE(MAX(issued_seq), 0) FROM card_qr_state",
         [],
         |r| r.get(0),
@@ -178,7 +200,7 @@ pub fn put_qr_state(
     fast_verifier: Option<&str>,
 ) -> AppResult<()> {
     let seq = super::meta::next(conn, super::meta::QR_ISSUE_SEQ)?;
-    let n = conn.execute(
+    let n = conn.exec_cached(
         "INSERT INTO card_qr_state(card_id, token_hash, expires_at_unix, updated_at, issued_seq, fast_verifier)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT(card_id) DO UPDATE SET token_hash = excluded.token_hash,

@@ -1,6 +1,7 @@
 //! Storage for the web console: cookie sessions, staff administration, enrolled devices,
 //! settings overrides, settlements and the audit log query.
 
+use crate::db::CachedExt;
 use rusqlite::types::ToSql;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -30,7 +31,7 @@ pub struct NewSession<'a> {
 
 pub fn insert_session(conn: &Connection, s: &NewSession<'_>) -> AppResult<String> {
     let id = super::new_id();
-    conn.execute(
+    conn.exec_cached(
         "INSERT INTO console_sessions(id, token_hash, user_id, family_id, token_epoch, csrf_token, ip, user_agent,
              created_at, expires_unix) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
@@ -39,7 +40,7 @@ pub fn insert_session(conn: &Connection, s: &NewSession<'_>) -> AppResult<String
         ],
     )?;
     // Old, ended sessions are of no use; keep the table small.
-    conn.execute(
+    conn.exec_cached(
         "DELETE FROM console_sessions WHERE expires_unix < ?1 OR revoked_at IS NOT NULL AND created_at < ?2",
         params![
             super::now_unix() - 86_400,
@@ -83,7 +84,7 @@ pub fn find_session(conn: &Connection, token_hash: &str) -> AppResult<Option<Ses
 }
 
 pub fn revoke_session(conn: &Connection, id: &str) -> AppResult<()> {
-    conn.execute(
+    conn.exec_cached(
         "UPDATE console_sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
         params![id, super::now_rfc3339()],
     )?;
@@ -93,15 +94,15 @@ pub fn revoke_session(conn: &Connection, id: &str) -> AppResult<()> {
 /// Ends every console session and bearer token of a user at once.
 pub fn end_all_sessions(conn: &Connection, user_id: &str) -> AppResult<()> {
     let now = super::now_rfc3339();
-    conn.execute(
+    conn.exec_cached(
         "UPDATE users SET token_epoch = token_epoch + 1, updated_at = ?2 WHERE id = ?1",
         params![user_id, now],
     )?;
-    conn.execute(
+    conn.exec_cached(
         "UPDATE console_sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
         params![user_id, now],
     )?;
-    conn.execute(
+    conn.exec_cached(
         "UPDATE refresh_tokens SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
         params![user_id, now],
     )?;
@@ -118,7 +119,7 @@ pub fn user_locale(conn: &Connection, user_id: &str) -> AppResult<Option<String>
 }
 
 pub fn set_locale(conn: &Connection, user_id: &str, locale: &str) -> AppResult<()> {
-    conn.execute(
+    conn.exec_cached(
         "UPDATE users SET locale = ?2, updated_at = ?3 WHERE id = ?1",
         params![user_id, locale, super::now_rfc3339()],
     )?;
@@ -176,7 +177,7 @@ pub fn staff_by_id(conn: &Connection, id: &str) -> AppResult<StaffView> {
 }
 
 pub fn enabled_owners(conn: &Connection) -> AppResult<i64> {
-    Ok(conn.query_row(
+    Ok(conn.row_cached(
         "SELECT COUNT(*) FROM users WHERE role = 'owner' AND disabled = 0",
         [],
         |r| r.get(0),
@@ -184,7 +185,7 @@ pub fn enabled_owners(conn: &Connection) -> AppResult<i64> {
 }
 
 pub fn set_disabled(conn: &Connection, id: &str, disabled: bool) -> AppResult<()> {
-    conn.execute(
+    conn.exec_cached(
         "UPDATE users SET disabled = ?2, updated_at = ?3 WHERE id = ?1",
         params![id, disabled, super::now_rfc3339()],
     )?;
@@ -196,7 +197,7 @@ pub fn set_disabled(conn: &Connection, id: &str, disabled: bool) -> AppResult<()
 
 /// New password; also lifts a lockout and ends the user's sessions.
 pub fn reset_password(conn: &Connection, id: &str, password_hash: &str) -> AppResult<()> {
-    conn.execute(
+    conn.exec_cached(
         "UPDATE users SET password_hash = ?2, failed_logins = 0, locked_until = NULL, updated_at = ?3 WHERE id = ?1",
         params![id, password_hash, super::now_rfc3339()],
     )?;
@@ -225,7 +226,7 @@ pub fn insert_enrollment_code(
     expires_unix: i64,
     actor: &Actor,
 ) -> AppResult<()> {
-    conn.execute(
+    conn.exec_cached(
         "INSERT INTO enrollment_codes(code_hash, name, created_at, created_by, expires_unix) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![code_hash, name, super::now_rfc3339(), actor.username, expires_unix],
     )?;
@@ -265,11 +266,11 @@ pub fn redeem_code(
     };
     let id = super::new_id();
     let at = super::now_rfc3339();
-    conn.execute(
+    conn.exec_cached(
         "INSERT INTO devices(id, name, secret_hash, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![id, name, secret_hash, at, created_by],
     )?;
-    conn.execute(
+    conn.exec_cached(
         "UPDATE enrollment_codes SET used_at = ?2, device_id = ?3 WHERE code_hash = ?1",
         params![code_hash, at, id],
     )?;
@@ -309,7 +310,7 @@ pub fn device_revoked(conn: &Connection, id: &str) -> AppResult<bool> {
 
 pub fn revoke_device(conn: &Connection, id: &str, actor: &Actor) -> AppResult<()> {
     let now = super::now_rfc3339();
-    let n = conn.execute(
+    let n = conn.exec_cached(
         "UPDATE devices SET revoked_at = ?2, revoked_by = ?3 WHERE id = ?1 AND revoked_at IS NULL",
         params![id, now, actor.username],
     )?;
@@ -322,7 +323,7 @@ pub fn revoke_device(conn: &Connection, id: &str, actor: &Actor) -> AppResult<()
             )),
         };
     }
-    conn.execute(
+    conn.exec_cached(
         "UPDATE refresh_tokens SET revoked_at = ?2 WHERE device_id = ?1 AND revoked_at IS NULL",
         params![id, now],
     )?;
@@ -408,7 +409,7 @@ pub fn save_settings(
 ) -> AppResult<()> {
     let now = super::now_rfc3339();
     for (k, v) in values {
-        conn.execute(
+        conn.exec_cached(
             "INSERT INTO settings(key, value, updated_at, updated_by) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at,
                  updated_by = excluded.updated_by",
@@ -502,7 +503,7 @@ pub fn create_settlement(conn: &Connection, cmd: &SettlementCmd) -> AppResult<Se
         )
         .with_details(json!({"settlement_no": no, "period_start": start, "period_end": end})));
     }
-    let (pay_count, pay_cents, ref_count, ref_cents): (i64, i64, i64, i64) = conn.query_row(
+    let (pay_count, pay_cents, ref_count, ref_cents): (i64, i64, i64, i64) = conn.row_cached(
         "SELECT COALESCE(SUM(tx_type = 'payment'), 0),
                 COALESCE(SUM(CASE WHEN tx_type = 'payment' THEN final_amount_cents END), 0),
                 COALESCE(SUM(tx_type = 'refund'), 0),
@@ -518,7 +519,7 @@ pub fn create_settlement(conn: &Connection, cmd: &SettlementCmd) -> AppResult<Se
     let now = super::now_rfc3339();
     let (start, end) = (rfc3339(cmd.start_unix), rfc3339(cmd.end_unix));
     let total = pay_cents - ref_cents;
-    conn.execute(
+    conn.exec_cached(
         "INSERT INTO settlements(id, settlement_no, mode, period_start, period_end, period_start_unix, period_end_unix,
             payment_count, payment_amount_cents, refund_count, refund_amount_cents, total_amount_cents, tx_count,
             created_at, created_by)
@@ -546,7 +547,7 @@ pub fn create_settlement(conn: &Connection, cmd: &SettlementCmd) -> AppResult<Se
         "created_at": now,
         "operator": cmd.actor.username,
     });
-    conn.execute(
+    conn.exec_cached(
         "INSERT INTO outbox(op_id, op_type, payload, created_at, created_unix) VALUES (?1, 'settlement', ?2, ?3, ?4)",
         params![op_id, payload.to_string(), now, super::now_unix()],
     )?;
@@ -578,7 +579,7 @@ pub fn list_settlements(
     limit: i64,
     offset: i64,
 ) -> AppResult<(Vec<SettlementView>, Pagination)> {
-    let total: i64 = conn.query_row("SELECT COUNT(*) FROM settlements", [], |r| r.get(0))?;
+    let total: i64 = conn.row_cached("SELECT COUNT(*) FROM settlements", [], |r| r.get(0))?;
     let mut stmt = conn.prepare(&format!(
         "SELECT {SETTLEMENT_COLUMNS} FROM settlements ORDER BY period_start_unix DESC, id DESC LIMIT ?1 OFFSET ?2"
     ))?;
@@ -656,7 +657,7 @@ pub fn list_audit(
     } else {
         format!("WHERE {}", clauses.join(" AND "))
     };
-    let total: i64 = conn.query_row(
+    let total: i64 = conn.row_cached(
         &format!("SELECT COUNT(*) FROM audit_log {where_sql}"),
         rusqlite::params_from_iter(args.iter().map(|a| a.as_ref())),
         |r| r.get(0),

@@ -2,6 +2,7 @@
 //! cards, a corporate-discounted card, a corporate card, a voucher and a frozen card.
 //! Loaded only when no central is configured, and marked as demo data everywhere.
 
+use crate::db::CachedExt;
 use rusqlite::{params, Connection};
 
 use super::cards::{list_cards, load_card_by_no, put_qr_state};
@@ -117,13 +118,13 @@ pub fn load(conn: &Connection) -> AppResult<bool> {
     }
     let now = super::now_rfc3339();
     let merchant_id = uuid::Uuid::new_v4().to_string();
-    conn.execute(
+    conn.exec_cached(
         "INSERT INTO merchant(id, code, name, status, updated_at) VALUES (?1, ?2, ?3, 'active', ?4)",
         params![merchant_id, DEMO_MERCHANT_CODE, "示範商店 Demo Store (DEMO DATA)", now],
     )?;
     let levels = central_seed_levels();
     for l in &levels {
-        conn.execute(
+        conn.exec_cached(
             "INSERT INTO membership_levels(id, level, name, min_points, max_points, discount_milli, is_active, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7)",
             params![uuid::Uuid::new_v4().to_string(), l.level, l.name, l.min_points, l.max_points, l.discount, now],
@@ -137,7 +138,7 @@ pub fn load(conn: &Connection) -> AppResult<bool> {
     for (i, c) in cards().iter().enumerate() {
         let n = i + 1;
         let member_id = uuid::Uuid::new_v4().to_string();
-        conn.execute(
+        conn.exec_cached(
             "INSERT INTO members(id, member_no, name, status, updated_at) VALUES (?1, ?2, ?3, 'active', ?4)",
             params![member_id, format!("M{n:08}"), c.owner, now],
         )?;
@@ -146,7 +147,7 @@ pub fn load(conn: &Connection) -> AppResult<bool> {
         } else {
             (0, 1000)
         };
-        conn.execute(
+        conn.exec_cached(
             "INSERT INTO cards(id, card_no, card_type, owner_member_id, name, status, corporate_discount_milli,
                  fixed_discount_milli, snapshot_balance_cents, snapshot_points, snapshot_level,
                  snapshot_discount_milli, snapshot_updated_at, level, discount_milli, is_demo)

@@ -2,6 +2,7 @@
 //! transaction row, the outbox entry, the idempotency record and the audit row commit
 //! together or not at all.
 
+use crate::db::CachedExt;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::json;
@@ -52,7 +53,7 @@ fn idem_store(
     response: &str,
     now: &str,
 ) -> AppResult<()> {
-    conn.execute(
+    conn.exec_cached(
         "INSERT INTO idempotency_keys(scope, key, operation, request_hash, tx_id, response, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![idem.scope, idem.key, operation, idem.request_hash, tx_id, response, now],
@@ -152,7 +153,7 @@ pub fn commit_charge(conn: &Connection, cmd: ChargeCmd) -> AppResult<(String, bo
     );
     let created_at = cmd.now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let tag_text = cmd.tag.to_string();
-    conn.execute(
+    conn.exec_cached(
         "INSERT INTO transactions(id, tx_no, tx_type, card_id, merchant_id, raw_amount_cents, discount_milli,
             final_amount_cents, points_earned, status, external_order_id, tag, operator_user_id,
             operator_username, device_id, created_at, created_unix)
@@ -163,12 +164,12 @@ pub fn commit_charge(conn: &Connection, cmd: ChargeCmd) -> AppResult<(String, bo
             cmd.actor.device_id, created_at, now_unix
         ],
     )?;
-    conn.execute(
+    conn.exec_cached(
         "UPDATE cards SET pending_debit_cents = pending_debit_cents + ?2, pending_points = pending_points + ?3,
              level = ?4, discount_milli = ?5 WHERE id = ?1",
         params![cmd.card_id, plan.final_cents, plan.points_earned, plan.level_after, plan.level_discount_after],
     )?;
-    conn.execute(
+    conn.exec_cached(
         "UPDATE card_qr_state SET consumed_hash = token_hash, consumed_at = ?2 WHERE card_id = ?1",
         params![cmd.card_id, created_at],
     )?;
@@ -189,7 +190,7 @@ pub fn commit_charge(conn: &Connection, cmd: ChargeCmd) -> AppResult<(String, bo
         "external_order_id": cmd.external_order_id,
         "tag": cmd.tag,
     });
-    conn.execute(
+    conn.exec_cached(
         "INSERT INTO outbox(op_id, op_type, tx_id, card_id, delta_cents, points, payload, created_at, created_unix)
          VALUES (?1, 'charge', ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![op_id, tx_id, cmd.card_id, -plan.final_cents, plan.points_earned, payload.to_string(), created_at, now_unix],
@@ -284,7 +285,7 @@ pub fn commit_refund(conn: &Connection, cmd: RefundCmd) -> AppResult<(String, bo
         meta::next(conn, meta::TX_SEQ)?,
     );
     let created_at = cmd.now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    conn.execute(
+    conn.exec_cached(
         "INSERT INTO transactions(id, tx_no, tx_type, card_id, merchant_id, raw_amount_cents, discount_milli,
             final_amount_cents, points_earned, status, original_tx_id, original_tx_no, reason, tag,
             operator_user_id, operator_username, device_id, created_at, created_unix)
@@ -294,12 +295,12 @@ pub fn commit_refund(conn: &Connection, cmd: RefundCmd) -> AppResult<(String, bo
             cmd.tag.to_string(), cmd.actor.user_id, cmd.actor.username, cmd.actor.device_id, created_at, now_unix
         ],
     )?;
-    conn.execute(
+    conn.exec_cached(
         "UPDATE transactions SET refunded_cents = refunded_cents + ?2,
              status = CASE WHEN ?3 THEN 'refunded' ELSE status END WHERE id = ?1",
         params![orig_id, plan.amount_cents, plan.fully_refunded],
     )?;
-    conn.execute(
+    conn.exec_cached(
         "UPDATE cards SET pending_credit_cents = pending_credit_cents + ?2 WHERE id = ?1",
         params![card_id, plan.amount_cents],
     )?;
@@ -323,7 +324,7 @@ pub fn commit_refund(conn: &Connection, cmd: RefundCmd) -> AppResult<(String, bo
         "original_tx_id": orig_id,
         "reason": cmd.reason,
     });
-    conn.execute(
+    conn.exec_cached(
         "INSERT INTO outbox(op_id, op_type, tx_id, card_id, delta_cents, points, payload, created_at, created_unix)
          VALUES (?1, 'refund', ?2, ?3, ?4, 0, ?5, ?6, ?7)",
         params![op_id, tx_id, card_id, plan.amount_cents, payload.to_string(), created_at, now_unix],

@@ -1,5 +1,6 @@
 //! Installation facts and counters.
 
+use crate::db::CachedExt;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::error::AppResult;
@@ -17,7 +18,7 @@ pub fn get(conn: &Connection, key: &str) -> AppResult<Option<String>> {
 }
 
 pub fn set(conn: &Connection, key: &str, value: &str) -> AppResult<()> {
-    conn.execute(
+    conn.exec_cached(
         "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         params![key, value],
     )?;
@@ -26,7 +27,7 @@ pub fn set(conn: &Connection, key: &str, value: &str) -> AppResult<()> {
 
 /// Increments a named counter and returns its new value (inside the caller's transaction).
 pub fn next(conn: &Connection, name: &str) -> AppResult<i64> {
-    Ok(conn.query_row(
+    Ok(conn.row_cached(
         "INSERT INTO counters(name, value) VALUES (?1, 1)
          ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
         [name],
@@ -35,7 +36,7 @@ pub fn next(conn: &Connection, name: &str) -> AppResult<i64> {
 }
 
 pub fn add(conn: &Connection, name: &str, delta: i64) -> AppResult<i64> {
-    Ok(conn.query_row(
+    Ok(conn.row_cached(
         "INSERT INTO counters(name, value) VALUES (?1, ?2)
          ON CONFLICT(name) DO UPDATE SET value = value + excluded.value RETURNING value",
         params![name, delta],

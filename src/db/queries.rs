@@ -1,5 +1,6 @@
 //! Read models: transaction lists, details and daily figures.
 
+use crate::db::CachedExt;
 use rusqlite::types::ToSql;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -109,7 +110,7 @@ pub fn list_transactions(
         format!("WHERE {}", clauses.join(" AND "))
     };
     let from = "FROM transactions t LEFT JOIN cards c ON c.id = t.card_id";
-    let total: i64 = conn.query_row(
+    let total: i64 = conn.row_cached(
         &format!("SELECT COUNT(*) {from} {where_sql}"),
         rusqlite::params_from_iter(args.iter().map(|a| a.as_ref())),
         |r| r.get(0),

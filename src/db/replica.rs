@@ -2,6 +2,7 @@
 //! here is idempotent, and a card snapshot only replaces an older one (by central's
 //! per-row version), so re-delivered or out-of-order pages can never move a card back.
 
+use crate::db::CachedExt;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
@@ -108,7 +109,7 @@ impl CardSnapshot {
 
 /// Local operations on a card not yet reflected in a snapshot with `reflected_seq`.
 pub fn pending_for(conn: &Connection, card_id: &str, reflected_seq: i64) -> AppResult<Pending> {
-    Ok(conn.query_row(
+    Ok(conn.row_cached(
         "SELECT COALESCE(SUM(CASE WHEN delta_cents < 0 THEN -delta_cents ELSE 0 END), 0),
                 COALESCE(SUM(CASE WHEN delta_cents > 0 THEN delta_cents ELSE 0 END), 0),
                 COALESCE(SUM(points), 0)
@@ -146,7 +147,7 @@ pub fn merge_card(conn: &Connection, snap: &CardSnapshot, levels: &[Level]) -> A
         let (l, d) = level_for_points(levels, snap.points + pending.points);
         (Some(l), d)
     };
-    conn.execute(
+    conn.exec_cached(
         "INSERT INTO cards(id, card_no, card_type, owner_member_id, name, status, expires_at_unix,
              corporate_discount_milli, fixed_discount_milli, snapshot_balance_cents, snapshot_points,
              snapshot_level, snapshot_discount_milli, snapshot_version, snapshot_updated_at, reflected_seq,
@@ -184,7 +185,7 @@ pub fn apply_page(
             for r in rows {
                 let code = text(r, "code")?;
                 let id = text(r, "id")?;
-                conn.execute(
+                conn.exec_cached(
                     "INSERT INTO merchant(id, code, name, status, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT(id) DO UPDATE SET code = excluded.code, name = excluded.name,
                          status = excluded.status, updated_at = excluded.updated_at",
@@ -200,11 +201,11 @@ pub fn apply_page(
             for r in rows {
                 let id = text(r, "id")?;
                 let level = int(r, "level")?;
-                conn.execute(
+                conn.exec_cached(
                     "DELETE FROM membership_levels WHERE level = ?1 AND id <> ?2",
                     params![level, id],
                 )?;
-                conn.execute(
+                conn.exec_cached(
                     "INSERT INTO membership_levels(id, level, name, min_points, max_points, discount_milli, is_active, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                      ON CONFLICT(id) DO UPDATE SET level = excluded.level, name = excluded.name,
@@ -227,7 +228,7 @@ pub fn apply_page(
         }
         "members" => {
             for r in rows {
-                conn.execute(
+                conn.exec_cached(
                     "INSERT INTO members(id, member_no, name, status, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT(id) DO UPDATE SET member_no = excluded.member_no, name = excluded.name,
                          status = excluded.status, updated_at = excluded.updated_at",
@@ -329,7 +330,7 @@ pub fn apply_push_results(conn: &Connection, results: &[OpResult]) -> AppResult<
         };
         if state == "pending" {
             let new_state = if r.rejected() { "rejected" } else { "applied" };
-            conn.execute(
+            conn.exec_cached(
                 "UPDATE outbox SET state = ?2, done_at = ?3, last_error = ?4 WHERE op_id = ?1",
                 params![r.op_id, new_state, now, r.reason],
             )?;
@@ -337,7 +338,7 @@ pub fn apply_push_results(conn: &Connection, results: &[OpResult]) -> AppResult<
                 meta::add(conn, meta::SITE_UNSYNCED_DEBIT, delta)?; // delta is negative
             }
             if let Some(tx) = &tx_id {
-                conn.execute(
+                conn.exec_cached(
                     "UPDATE transactions SET sync_state = ?2 WHERE id = ?1",
                     params![tx, if r.rejected() { "exception" } else { "applied" }],
                 )?;
@@ -353,7 +354,7 @@ pub fn apply_push_results(conn: &Connection, results: &[OpResult]) -> AppResult<
                 };
                 // A settlement moves no balance (delta 0): its exception shows |total|.
                 let amount = if op_type == "settlement" {
-                    let total: Option<String> = conn.query_row(
+                    let total: Option<String> = conn.row_cached(
                         "SELECT CAST(json_extract(payload, '$.total_amount') AS TEXT) FROM outbox WHERE op_id = ?1",
                         [&r.op_id],
                         |x| x.get(0),
@@ -365,7 +366,7 @@ pub fn apply_push_results(conn: &Connection, results: &[OpResult]) -> AppResult<
                 } else {
                     delta.abs()
                 };
-                conn.execute(
+                conn.exec_cached(
                     "INSERT INTO sync_exceptions(id, op_id, op_type, tx_id, tx_no, card_id, amount_cents, reason,
                          central_exception_id, created_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT(op_id) DO NOTHING",
@@ -434,7 +435,7 @@ mod tests {
     }
 
     fn available(conn: &Connection) -> i64 {
-        conn.query_row(
+        conn.row_cached(
             "SELECT snapshot_balance_cents - pending_debit_cents + pending_credit_cents FROM cards WHERE id = 'card-1'",
             [],
             |r| r.get(0),
@@ -460,14 +461,14 @@ mod tests {
                 match s {
                     Step::LocalCharge(a) => {
                         if available(&conn) >= a {
-                            conn.execute("INSERT INTO outbox(op_id, op_type, card_id, delta_cents, payload, created_at, created_unix) VALUES (?1, 'charge', 'card-1', ?2, '{}', 'now', 0)", params![format!("op{}", ops.len()), -a]).unwrap();
-                            conn.execute("UPDATE cards SET pending_debit_cents = pending_debit_cents + ?1 WHERE id = 'card-1'", [a]).unwrap();
+                            conn.exec_cached("INSERT INTO outbox(op_id, op_type, card_id, delta_cents, payload, created_at, created_unix) VALUES (?1, 'charge', 'card-1', ?2, '{}', 'now', 0)", params![format!("op{}", ops.len()), -a]).unwrap();
+                            conn.exec_cached("UPDATE cards SET pending_debit_cents = pending_debit_cents + ?1 WHERE id = 'card-1'", [a]).unwrap();
                             ops.push((conn.last_insert_rowid(), format!("op{}", ops.len()), -a));
                         }
                     }
                     Step::LocalRefund(a) => {
-                        conn.execute("INSERT INTO outbox(op_id, op_type, card_id, delta_cents, payload, created_at, created_unix) VALUES (?1, 'refund', 'card-1', ?2, '{}', 'now', 0)", params![format!("op{}", ops.len()), a]).unwrap();
-                        conn.execute("UPDATE cards SET pending_credit_cents = pending_credit_cents + ?1 WHERE id = 'card-1'", [a]).unwrap();
+                        conn.exec_cached("INSERT INTO outbox(op_id, op_type, card_id, delta_cents, payload, created_at, created_unix) VALUES (?1, 'refund', 'card-1', ?2, '{}', 'now', 0)", params![format!("op{}", ops.len()), a]).unwrap();
+                        conn.exec_cached("UPDATE cards SET pending_credit_cents = pending_credit_cents + ?1 WHERE id = 'card-1'", [a]).unwrap();
                         ops.push((conn.last_insert_rowid(), format!("op{}", ops.len()), a));
                     }
                     Step::CentralApply => {
@@ -503,7 +504,7 @@ mod tests {
                 }
                 // Invariant at every instant: the edge holds the newest snapshot it has seen, and
                 // its pending sums are exactly the operations that snapshot does not reflect.
-                let (version, reflected, snap_bal, debit, credit): (i64, i64, i64, i64, i64) = conn.query_row(
+                let (version, reflected, snap_bal, debit, credit): (i64, i64, i64, i64, i64) = conn.row_cached(
                     "SELECT snapshot_version, reflected_seq, snapshot_balance_cents, pending_debit_cents, pending_credit_cents FROM cards WHERE id = 'card-1'",
                     [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))).unwrap();
                 let delivered = central.history.iter().find(|h| h["version"] == version).unwrap();

@@ -1,6 +1,7 @@
 //! What the sync engine remembers between runs (cursors, last success, last error) and
 //! the status it shows; plus the local exception list.
 
+use crate::db::CachedExt;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -28,7 +29,7 @@ pub fn set_cursor(conn: &Connection, kind: &str, c: &Cursor) -> AppResult<()> {
 }
 
 pub fn clear(conn: &Connection, key: &str) -> AppResult<()> {
-    conn.execute("DELETE FROM meta WHERE key = ?1", [key])?;
+    conn.exec_cached("DELETE FROM meta WHERE key = ?1", [key])?;
     Ok(())
 }
 
@@ -73,8 +74,8 @@ pub struct SyncStatus {
 }
 
 pub fn status(conn: &Connection, central_configured: bool) -> AppResult<SyncStatus> {
-    let count = |sql: &str| -> AppResult<i64> { Ok(conn.query_row(sql, [], |r| r.get(0))?) };
-    let (depth, oldest_at, oldest_unix): (i64, Option<String>, Option<i64>) = conn.query_row(
+    let count = |sql: &str| -> AppResult<i64> { Ok(conn.row_cached(sql, [], |r| r.get(0))?) };
+    let (depth, oldest_at, oldest_unix): (i64, Option<String>, Option<i64>) = conn.row_cached(
         "SELECT COUNT(*), MIN(created_at), MIN(created_unix) FROM outbox WHERE state = 'pending'",
         [],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -180,7 +181,7 @@ pub fn resolve_exception(
             "This exception is already resolved.",
         ));
     }
-    conn.execute(
+    conn.exec_cached(
         "UPDATE sync_exceptions SET resolved_at = ?2, resolved_by = ?3, resolution_note = ?4 WHERE id = ?1",
         params![id, super::now_rfc3339(), actor.username, note],
     )?;
@@ -195,7 +196,7 @@ pub fn resolve_exception(
 }
 
 pub fn mark_central_resolved(conn: &Connection, id: &str) -> AppResult<()> {
-    conn.execute(
+    conn.exec_cached(
         "UPDATE sync_exceptions SET central_resolved = 1 WHERE id = ?1",
         [id],
     )?;

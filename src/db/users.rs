@@ -1,5 +1,6 @@
 //! Staff accounts, refresh tokens and the audit log.
 
+use crate::db::CachedExt;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::domain::Role;
@@ -98,7 +99,7 @@ pub fn find_by_id(conn: &Connection, id: &str) -> AppResult<Option<UserRow>> {
 }
 
 pub fn count_users(conn: &Connection) -> AppResult<i64> {
-    Ok(conn.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?)
+    Ok(conn.row_cached("SELECT COUNT(*) FROM users", [], |r| r.get(0))?)
 }
 
 /// Creates a user, or resets the password and role of an existing one when `replace`.
@@ -115,7 +116,7 @@ pub fn upsert_user(
         if !replace {
             return Err(ErrorCode::UsernameTaken.into());
         }
-        conn.execute(
+        conn.exec_cached(
             "UPDATE users SET password_hash = ?2, role = ?3, disabled = 0, failed_logins = 0, locked_until = NULL,
                  token_epoch = token_epoch + 1, updated_at = ?4 WHERE id = ?1",
             params![existing.id, password_hash, role.as_str(), now],
@@ -130,7 +131,7 @@ pub fn upsert_user(
         return Ok(existing.id);
     }
     let id = super::new_id();
-    conn.execute(
+    conn.exec_cached(
         "INSERT INTO users(id, username, password_hash, role, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
         params![id, username, password_hash, role.as_str(), now],
     )?;
@@ -152,14 +153,14 @@ pub fn record_failed_login(
     lockout_secs: i64,
     now_unix: i64,
 ) -> AppResult<Option<i64>> {
-    let failed: i64 = conn.query_row(
+    let failed: i64 = conn.row_cached(
         "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = ?1 RETURNING failed_logins",
         [user_id],
         |r| r.get(0),
     )?;
     if failed >= max_failed {
         let until = now_unix + lockout_secs;
-        conn.execute(
+        conn.exec_cached(
             "UPDATE users SET locked_until = ?2, failed_logins = 0 WHERE id = ?1",
             params![user_id, until],
         )?;
@@ -169,7 +170,7 @@ pub fn record_failed_login(
 }
 
 pub fn record_successful_login(conn: &Connection, user_id: &str) -> AppResult<()> {
-    conn.execute(
+    conn.exec_cached(
         "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?1",
         [user_id],
     )?;
@@ -195,7 +196,7 @@ pub fn insert_refresh(
     device_id: Option<&str>,
     expires_unix: i64,
 ) -> AppResult<()> {
-    conn.execute(
+    conn.exec_cached(
         "INSERT INTO refresh_tokens(id, user_id, family_id, token_hash, device_id, expires_unix, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![super::new_id(), user_id, family_id, token_hash, device_id, expires_unix, super::now_rfc3339()],
@@ -225,7 +226,7 @@ pub fn find_refresh(conn: &Connection, token_hash: &str) -> AppResult<Option<Ref
 }
 
 pub fn mark_refresh_used(conn: &Connection, id: &str) -> AppResult<bool> {
-    let n = conn.execute(
+    let n = conn.exec_cached(
         "UPDATE refresh_tokens SET used_at = ?2 WHERE id = ?1 AND used_at IS NULL AND revoked_at IS NULL",
         params![id, super::now_rfc3339()],
     )?;
@@ -233,7 +234,7 @@ pub fn mark_refresh_used(conn: &Connection, id: &str) -> AppResult<bool> {
 }
 
 pub fn revoke_family(conn: &Connection, family_id: &str) -> AppResult<()> {
-    conn.execute(
+    conn.exec_cached(
         "UPDATE refresh_tokens SET revoked_at = ?2 WHERE family_id = ?1 AND revoked_at IS NULL",
         params![family_id, super::now_rfc3339()],
     )?;

@@ -11,6 +11,7 @@ use std::thread::JoinHandle;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use crate::db::CachedExt;
 use crate::error::{AppError, AppResult, ErrorCode};
 
 /// Most jobs committed in one transaction.
@@ -113,14 +114,13 @@ fn writer_gone() -> AppError {
 }
 
 fn run_job<T>(conn: &Connection, f: impl FnOnce(&Connection) -> AppResult<T>) -> AppResult<T> {
-    conn.execute_batch("SAVEPOINT job")?;
+    conn.exec_cached("SAVEPOINT job", [])?;
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| f(conn)))
         .unwrap_or_else(|_| Err(AppError::internal("a write job panicked")));
-    if outcome.is_ok() {
-        conn.execute_batch("RELEASE job")?;
-    } else {
-        conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
+    if outcome.is_err() {
+        conn.exec_cached("ROLLBACK TO job", [])?;
     }
+    conn.exec_cached("RELEASE job", [])?;
     outcome
 }
 

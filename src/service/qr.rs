@@ -6,9 +6,11 @@
 //! live states newest-issued first — a member shows the code they just generated.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use crate::db::cards::{live_qr_states, qr_generation, qr_state};
+use tokio::sync::Semaphore;
+
+use crate::db::cards::{live_qr_states, qr_generation, qr_state, QrState, ScanPass};
 use crate::db::Db;
 use crate::domain::qr::{classify, fingerprint, verify_fast, verify_legacy, TokenShape};
 use crate::error::{AppError, AppResult, ErrorCode};
@@ -22,14 +24,33 @@ pub struct Resolved {
     pub token_hash: String,
 }
 
-#[derive(Default)]
 pub struct QrResolver {
     positive: Mutex<HashMap<[u8; 32], Resolved>>,
     /// fingerprint → QR generation at the time nothing matched.
     negative: Mutex<HashMap<[u8; 32], i64>>,
+    /// token_hash → fingerprint of the token that matched it. A state matches exactly one
+    /// token, so a scan for any other token skips it: concurrent scans share their finds
+    /// instead of each paying bcrypt for states another scan has already matched.
+    claimed: Arc<Mutex<HashMap<String, [u8; 32]>>>,
+    /// Bcrypt scans are CPU-bound: more of them than cores only slows each one down and
+    /// starves fast-token charges of CPU. Scans wait here instead, holding nothing (no
+    /// pooled connection is held while hashing).
+    scans: Semaphore,
 }
 
-fn bounded_insert<V>(map: &Mutex<HashMap<[u8; 32], V>>, k: [u8; 32], v: V) {
+impl Default for QrResolver {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        QrResolver {
+            positive: Mutex::default(),
+            negative: Mutex::default(),
+            claimed: Arc::default(),
+            scans: Semaphore::new(cores),
+        }
+    }
+}
+
+fn bounded_insert<K: std::hash::Hash + Eq, V>(map: &Mutex<HashMap<K, V>>, k: K, v: V) {
     if let Ok(mut m) = map.lock() {
         if m.len() >= CACHE_CAP {
             m.clear();
@@ -46,113 +67,236 @@ impl QrResolver {
     /// Finds the card whose live token this is, or `QR_EXPIRED_OR_INVALID`.
     /// Does not consume the token and does not check the card's status.
     pub async fn resolve(&self, db: &Db, plain: &str) -> AppResult<Resolved> {
-        if plain.len() < 16 || classify(plain).is_none() {
+        if plain.len() < 16 {
             return Err(ErrorCode::InvalidQr.into());
         }
+        let shape = classify(plain).ok_or(ErrorCode::InvalidQr)?;
         let fp = fingerprint(plain);
-        let cached = self.positive.lock().ok().and_then(|m| m.get(&fp).cloned());
+        if let TokenShape::Fast { card_id } = shape {
+            let plain = plain.to_string();
+            return db
+                .read(move |conn| resolve_fast(conn, &plain, &card_id))
+                .await?
+                .ok_or_else(|| ErrorCode::QrExpiredOrInvalid.into());
+        }
+        if let Some(answer) = self.from_cache(db, fp).await? {
+            return answer;
+        }
+        // Legacy tokens name no card: scan live states, a bounded number of scans at once.
+        let _permit = self
+            .scans
+            .acquire()
+            .await
+            .map_err(|_| AppError::internal("QR scan gate closed"))?;
+        // Another request with the same token may have found it while this one waited.
+        if let Some(answer) = self.from_cache(db, fp).await? {
+            return answer;
+        }
+        let generation = db.read(qr_generation).await?;
+        let negative = self.negative.lock().ok().and_then(|m| m.get(&fp).copied());
+        if negative == Some(generation) {
+            return Err(ErrorCode::QrExpiredOrInvalid.into());
+        }
+        let claimed = self.claimed.clone();
+        let scan_db = db.clone();
         let plain = plain.to_string();
-        let negative_gen = self.negative.lock().ok().and_then(|m| m.get(&fp).copied());
-        let outcome = db
-            .read(move |conn| {
-                let now = chrono::Utc::now().timestamp();
-                if let Some(TokenShape::Fast { card_id }) = classify(&plain) {
-                    // O(1): the token names its card; check the secret against the verifier
-                    // that belongs to the card's current token.
-                    return Ok(match qr_state(conn, &card_id)? {
-                        Some(s)
-                            if s.expires_at_unix > now
-                                && s.fast_verifier
-                                    .as_deref()
-                                    .is_some_and(|v| verify_fast(&plain, v)) =>
-                        {
-                            Lookup::Found(
-                                Resolved {
-                                    card_id: s.card_id,
-                                    token_hash: s.token_hash,
-                                },
-                                false,
-                            )
-                        }
-                        Some(s)
-                            if s.fast_verifier.is_none()
-                                && s.expires_at_unix > now
-                                && verify_legacy(&plain, &s.token_hash) =>
-                        {
-                            // The verifier has not arrived yet, but the bcrypt hash is there.
-                            Lookup::Found(
-                                Resolved {
-                                    card_id: s.card_id,
-                                    token_hash: s.token_hash,
-                                },
-                                false,
-                            )
-                        }
-                        _ => Lookup::Miss(-1),
-                    });
-                }
-                if let Some(hit) = cached {
-                    // Still the card's current, live token?
-                    if let Some(s) = qr_state(conn, &hit.card_id)? {
-                        if s.token_hash == hit.token_hash && s.expires_at_unix > now {
-                            return Ok(Lookup::Found(hit, false));
-                        }
-                    }
-                    return Ok(Lookup::Gone);
-                }
-                let generation = qr_generation(conn)?;
-                if negative_gen == Some(generation) {
-                    return Ok(Lookup::Miss(generation));
-                }
-                if classify(&plain).is_none() {
-                    return Err(AppError::new(ErrorCode::InvalidQr));
-                }
-                let mut before = i64::MAX;
-                loop {
-                    let page = live_qr_states(conn, now, before, PAGE)?;
-                    if page.is_empty() {
-                        return Ok(Lookup::Miss(generation));
-                    }
-                    for (seq, state) in &page {
-                        if verify_legacy(&plain, &state.token_hash) {
-                            return Ok(Lookup::Found(
-                                Resolved {
-                                    card_id: state.card_id.clone(),
-                                    token_hash: state.token_hash.clone(),
-                                },
-                                true,
-                            ));
-                        }
-                        before = *seq;
-                    }
-                }
-            })
-            .await?;
-        match outcome {
-            Lookup::Found(r, learned) => {
-                if learned {
-                    bounded_insert(&self.positive, fp, r.clone());
-                }
+        let found =
+            tokio::task::spawn_blocking(move || scan_legacy(&scan_db, &plain, fp, &claimed))
+                .await
+                .map_err(|e| AppError::internal(format!("QR scan task failed: {e}")))??;
+        match found {
+            Some(r) => {
+                bounded_insert(&self.claimed, r.token_hash.clone(), fp);
+                bounded_insert(&self.positive, fp, r.clone());
                 Ok(r)
             }
-            Lookup::Gone => {
-                if let Ok(mut m) = self.positive.lock() {
-                    m.remove(&fp);
-                }
-                Err(ErrorCode::QrExpiredOrInvalid.into())
-            }
-            Lookup::Miss(generation) => {
-                if generation >= 0 {
-                    bounded_insert(&self.negative, fp, generation);
-                }
+            None => {
+                bounded_insert(&self.negative, fp, generation);
                 Err(ErrorCode::QrExpiredOrInvalid.into())
             }
         }
     }
+
+    /// A token matched before: still its card's current, live token? `None` when the
+    /// token is not cached.
+    async fn from_cache(&self, db: &Db, fp: [u8; 32]) -> AppResult<Option<AppResult<Resolved>>> {
+        let Some(hit) = self.positive.lock().ok().and_then(|m| m.get(&fp).cloned()) else {
+            return Ok(None);
+        };
+        let card_id = hit.card_id.clone();
+        let state = db.read(move |conn| qr_state(conn, &card_id)).await?;
+        let now = chrono::Utc::now().timestamp();
+        if state.is_some_and(|s| s.token_hash == hit.token_hash && s.expires_at_unix > now) {
+            return Ok(Some(Ok(hit)));
+        }
+        if let Ok(mut m) = self.positive.lock() {
+            m.remove(&fp);
+        }
+        Ok(Some(Err(ErrorCode::QrExpiredOrInvalid.into())))
+    }
 }
 
-enum Lookup {
-    Found(Resolved, bool),
-    Gone,
-    Miss(i64),
+/// O(1): an mq1 token names its card; its secret is checked against the verifier that
+/// belongs to the card's current token (or, before the verifier has arrived, the card's
+/// bcrypt hash: one verify).
+fn resolve_fast(
+    conn: &rusqlite::Connection,
+    plain: &str,
+    card_id: &str,
+) -> AppResult<Option<Resolved>> {
+    let now = chrono::Utc::now().timestamp();
+    let Some(s) = qr_state(conn, card_id)? else {
+        return Ok(None);
+    };
+    let live = s.expires_at_unix > now;
+    let matches = match s.fast_verifier.as_deref() {
+        Some(v) => verify_fast(plain, v),
+        None => verify_legacy(plain, &s.token_hash),
+    };
+    Ok((live && matches).then_some(Resolved {
+        card_id: s.card_id,
+        token_hash: s.token_hash,
+    }))
+}
+
+/// Newest-issued first: live legacy states not yet used here, then (so that a reused
+/// single-use code is still recognised and refused as used) the used ones. A pooled
+/// connection is held only while a page is read, never while hashing.
+fn scan_legacy(
+    db: &Db,
+    plain: &str,
+    fp: [u8; 32],
+    claimed: &Mutex<HashMap<String, [u8; 32]>>,
+) -> AppResult<Option<Resolved>> {
+    let now = chrono::Utc::now().timestamp();
+    for pass in [ScanPass::Unused, ScanPass::Used] {
+        let mut before = i64::MAX;
+        loop {
+            let page: Vec<(i64, QrState)> =
+                db.read_blocking(|conn| live_qr_states(conn, pass, now, before, PAGE))?;
+            let Some((last, _)) = page.last() else { break };
+            before = *last;
+            for (_, state) in page {
+                let taken = claimed
+                    .lock()
+                    .ok()
+                    .and_then(|m| m.get(&state.token_hash).copied())
+                    .is_some_and(|by| by != fp);
+                if taken {
+                    continue;
+                }
+                if verify_legacy(plain, &state.token_hash) {
+                    return Ok(Some(Resolved {
+                        card_id: state.card_id,
+                        token_hash: state.token_hash,
+                    }));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::cards::put_qr_state;
+    use crate::domain::qr::{issue_fast, issue_legacy};
+
+    async fn put(db: &Db, card: &str, hash: &str, verifier: Option<&str>) {
+        let (card, hash, verifier) = (
+            card.to_string(),
+            hash.to_string(),
+            verifier.map(str::to_string),
+        );
+        let exp = chrono::Utc::now().timestamp() + 600;
+        db.write(move |c| {
+            put_qr_state(
+                c,
+                &card,
+                &hash,
+                exp,
+                "2026-01-01T00:00:00Z",
+                verifier.as_deref(),
+            )
+        })
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_legacy_scans_each_find_their_own_card() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::db::open(&dir.path().join("t.db")).unwrap();
+        let mut tokens = Vec::new();
+        for i in 0..8 {
+            let (plain, hash) = issue_legacy().unwrap();
+            put(&db, &format!("card-{i}"), &hash, None).await;
+            tokens.push((format!("card-{i}"), plain));
+        }
+        let resolver = Arc::new(QrResolver::new());
+        // Every token twice, all at once: claims made by one scan must not hide a state
+        // from a second request presenting the same token.
+        let mut tasks = Vec::new();
+        for (card, plain) in tokens.iter().chain(tokens.iter()) {
+            let (r, db, card, plain) = (resolver.clone(), db.clone(), card.clone(), plain.clone());
+            tasks.push(tokio::spawn(
+                async move { (card, r.resolve(&db, &plain).await) },
+            ));
+        }
+        for t in tasks {
+            let (card, got) = t.await.unwrap();
+            assert_eq!(got.unwrap().card_id, card);
+        }
+        // A token that was never issued misses (and is then answered from the negative cache).
+        let (stranger, _) = issue_legacy().unwrap();
+        for _ in 0..2 {
+            let err = resolver.resolve(&db, &stranger).await.unwrap_err();
+            assert_eq!(err.code(), ErrorCode::QrExpiredOrInvalid);
+        }
+        tokio::task::spawn_blocking(move || db.shutdown())
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn scan_skips_fast_states_and_still_finds_used_codes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::db::open(&dir.path().join("t.db")).unwrap();
+        // A legacy token whose hash sits on a state that has a fast verifier is not a
+        // legacy state: the scan never looks at it.
+        let (legacy_plain, legacy_hash) = issue_legacy().unwrap();
+        put(&db, "card-f", &legacy_hash, Some("00")).await;
+        let resolver = QrResolver::new();
+        let err = resolver.resolve(&db, &legacy_plain).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::QrExpiredOrInvalid);
+        // The mq1 token itself resolves in O(1).
+        let card_g = uuid::Uuid::new_v4().to_string();
+        let (fast_plain, fast_hash, verifier) = issue_fast(&card_g).unwrap();
+        put(&db, &card_g, &fast_hash, Some(&verifier)).await;
+        assert_eq!(
+            resolver.resolve(&db, &fast_plain).await.unwrap().card_id,
+            card_g
+        );
+        // A used legacy code is still recognised (the charge then refuses it as used).
+        let (used_plain, used_hash) = issue_legacy().unwrap();
+        put(&db, "card-u", &used_hash, None).await;
+        db.write(|c| {
+            c.execute(
+                "UPDATE card_qr_state SET consumed_hash = token_hash WHERE card_id = 'card-u'",
+                [],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let fresh = QrResolver::new();
+        assert_eq!(
+            fresh.resolve(&db, &used_plain).await.unwrap().card_id,
+            "card-u"
+        );
+        tokio::task::spawn_blocking(move || db.shutdown())
+            .await
+            .unwrap();
+    }
 }
