@@ -79,7 +79,7 @@ impl QrResolver {
                 .await?
                 .ok_or_else(|| ErrorCode::QrExpiredOrInvalid.into());
         }
-        if let Some(answer) = self.from_cache(db, fp).await? {
+        if let Some(answer) = self.cached_answer(db, fp).await? {
             return answer;
         }
         // Legacy tokens name no card: scan live states, a bounded number of scans at once.
@@ -89,7 +89,7 @@ impl QrResolver {
             .await
             .map_err(|_| AppError::internal("QR scan gate closed"))?;
         // Another request with the same token may have found it while this one waited.
-        if let Some(answer) = self.from_cache(db, fp).await? {
+        if let Some(answer) = self.cached_answer(db, fp).await? {
             return answer;
         }
         let generation = db.read(qr_generation).await?;
@@ -119,7 +119,7 @@ impl QrResolver {
 
     /// A token matched before: still its card's current, live token? `None` when the
     /// token is not cached.
-    async fn from_cache(&self, db: &Db, fp: [u8; 32]) -> AppResult<Option<AppResult<Resolved>>> {
+    async fn cached_answer(&self, db: &Db, fp: [u8; 32]) -> AppResult<Option<AppResult<Resolved>>> {
         let Some(hit) = self.positive.lock().ok().and_then(|m| m.get(&fp).cloned()) else {
             return Ok(None);
         };
