@@ -71,6 +71,11 @@ pub fn sync_result(step: &'static str, ok: bool) {
     metrics::counter!("mps_edge_sync_total", "step" => step, "result" => if ok { "ok" } else { "error" }).increment(1);
 }
 
+/// bcrypt verifies spent resolving legacy QR tokens (the cost the fast format avoids).
+pub fn qr_bcrypt_verifies(n: u64) {
+    metrics::counter!("mps_edge_qr_bcrypt_verifies_total").increment(n);
+}
+
 pub fn write_batch(size: usize) {
     metrics::histogram!("mps_edge_db_write_batch_size").record(size as f64);
 }

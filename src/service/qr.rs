@@ -6,6 +6,7 @@
 //! live states newest-issued first — a member shows the code they just generated.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Semaphore;
@@ -16,6 +17,20 @@ use crate::domain::qr::{classify, fingerprint, verify_fast, verify_legacy, Token
 use crate::error::{AppError, AppResult, ErrorCode};
 
 const CACHE_CAP: usize = 50_000;
+
+/// bcrypt verifies this process has run for legacy tokens (also a Prometheus counter).
+static BCRYPT_VERIFIES: AtomicU64 = AtomicU64::new(0);
+
+pub fn bcrypt_verifies_total() -> u64 {
+    BCRYPT_VERIFIES.load(Ordering::Relaxed)
+}
+
+/// One counted bcrypt verify.
+fn verify_counted(plain: &str, hash: &str) -> bool {
+    BCRYPT_VERIFIES.fetch_add(1, Ordering::Relaxed);
+    crate::metrics::qr_bcrypt_verifies(1);
+    verify_legacy(plain, hash)
+}
 const PAGE: i64 = 64;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,7 +166,7 @@ fn resolve_fast(
     let live = s.expires_at_unix > now;
     let matches = match s.fast_verifier.as_deref() {
         Some(v) => verify_fast(plain, v),
-        None => verify_legacy(plain, &s.token_hash),
+        None => verify_counted(plain, &s.token_hash),
     };
     Ok((live && matches).then_some(Resolved {
         card_id: s.card_id,
@@ -185,7 +200,7 @@ fn scan_legacy(
                 if taken {
                     continue;
                 }
-                if verify_legacy(plain, &state.token_hash) {
+                if verify_counted(plain, &state.token_hash) {
                     return Ok(Some(Resolved {
                         card_id: state.card_id,
                         token_hash: state.token_hash,
