@@ -642,13 +642,14 @@ async fn fast_phase(
             r
         }));
     }
-    gather(tasks, started.elapsed().as_secs_f64(), writer, mark).await
+    gather(tasks, started.into(), writer, mark).await
 }
 
-/// Merges the clients' results of one phase that lasted `secs`.
+/// Merges the clients' results of one phase that began at `started` and ends when the
+/// last client is done.
 async fn gather(
     tasks: Vec<tokio::task::JoinHandle<PhaseResult>>,
-    secs: f64,
+    started: Instant,
     writer: Option<&Db>,
     mark: Option<WriterMark>,
 ) -> PhaseResult {
@@ -656,7 +657,7 @@ async fn gather(
     for t in tasks {
         total.merge(t.await.expect("client task"));
     }
-    total.secs = secs;
+    total.secs = started.elapsed().as_secs_f64();
     total.lat_ms = sorted(std::mem::take(&mut total.lat_ms));
     total.writer_jobs_per_batch = jobs_per_commit(writer, mark);
     total
@@ -712,7 +713,7 @@ async fn open_phase(
             r
         }));
     }
-    gather(tasks, started.elapsed().as_secs_f64(), writer, mark).await
+    gather(tasks, started.into(), writer, mark).await
 }
 
 /// Legacy tokens, in waves of `clients`: the wave's codes reach the edge together (one
