@@ -642,7 +642,7 @@ async fn fast_phase(
             r
         }));
     }
-    gather(tasks, started.into(), writer, mark).await
+    gather(tasks, started, writer, mark).await
 }
 
 /// Merges the clients' results of one phase that began at `started` and ends when the
