@@ -199,24 +199,29 @@ create index if not exists edge_transactions_refund_reason
 -- 6. Private helpers
 -- -----------------------------------------------------------------------------
 
+-- try_uuid and try_bigint have no SET clause on purpose: a SQL function with
+-- one is never inlined, and is then parsed and planned again on every call
+-- inside a statement (about 10 µs each, several per op). Without it the
+-- planner inlines them into the caller; every name in the body is
+-- schema-qualified, so the caller's search_path cannot change its meaning.
 create or replace function mps_edge.try_uuid(p_text text) returns uuid
 language sql immutable
-set search_path = ''
 as $fn$
-  select case when p_text ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-              then p_text::uuid end
+  select case when p_text operator(pg_catalog.~*) '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+              then p_text::pg_catalog.uuid end
 $fn$;
 
 create or replace function mps_edge.try_bigint(p_text text) returns bigint
 language sql immutable
-set search_path = ''
 as $fn$
-  select case when p_text ~ '^[0-9]{1,18}$' then p_text::bigint end
+  select case when p_text operator(pg_catalog.~) '^[0-9]{1,18}$' then p_text::pg_catalog.int8 end
 $fn$;
 
 -- Level and discount for a points total, the way upstream recomputes them after
 -- a payment: the highest active level whose [min, max] holds the total; level 0
--- and discount 1.000 when none does.
+-- and discount 1.000 when none does. apply_charge applies the same rule with
+-- one lookup inside its UPDATE (two SQL-function calls there cost two extra
+-- parse/plan/execute rounds per op).
 create or replace function mps_edge.level_for_points(p_points int) returns int
 language sql stable
 set search_path = ''
@@ -265,6 +270,7 @@ select c.id,
   left join mps_edge.card_versions v on v.card_id = c.id;
 
 -- One card as the given site sees it now (null when the card does not exist).
+-- edge_apply_batch reads the same join inline for the ops it applies.
 create or replace function mps_edge.card_snapshot(p_card_id uuid, p_site_code text) returns jsonb
 language sql stable
 set search_path = ''
@@ -314,24 +320,43 @@ $fn$;
 
 -- Fields every op carries. Malformed values raise class-22 errors, which the
 -- batch turns into EDGE_INVALID_OPERATION.
-create or replace function mps_edge.require(p_op jsonb, p_field text) returns text
-language plpgsql immutable
+--
+-- require is a one-line SQL function with no SET clause so the planner
+-- inlines it into each caller's expression: an op reads about ten fields, and
+-- a PL/pgSQL call with a SET clause per field was a measurable share of an
+-- op. The error comes from missing_field, reached through COALESCE only when
+-- the field is absent or blank; it is VOLATILE so the planner never evaluates
+-- it ahead of time (the field name is a constant), and require is VOLATILE
+-- too because an inlined body may not be more volatile than its function.
+create or replace function mps_edge.missing_field(p_field text) returns text
+language plpgsql volatile
 set search_path = ''
 as $fn$
-declare
-  v text := nullif(btrim(p_op ->> p_field), '');
 begin
-  if v is null then
-    raise exception 'EDGE_INVALID_OPERATION' using detail = format('missing field %s', p_field);
-  end if;
-  return v;
+  raise exception 'EDGE_INVALID_OPERATION' using detail = format('missing field %s', p_field);
 end
 $fn$;
+
+create or replace function mps_edge.require(p_op jsonb, p_field text) returns text
+language sql volatile
+as $fn$
+  select coalesce(nullif(pg_catalog.btrim(p_op operator(pg_catalog.->>) p_field), ''),
+                  mps_edge.missing_field(p_field))
+$fn$;
+
+-- The op appliers take p_now, upstream's now_utc() (the transaction start),
+-- from edge_apply_batch, which reads it once per batch: now_utc() is a SQL
+-- function with a SET clause, so each call inside a statement costs a parse
+-- and plan. The 3-argument versions of the first release are dropped.
+drop function if exists mps_edge.apply_charge(jsonb, text, public.merchants);
+drop function if exists mps_edge.apply_refund(jsonb, text, public.merchants);
+drop function if exists mps_edge.apply_settlement(jsonb, text, public.merchants);
 
 -- A charge made at the edge, applied with the edge's own amounts (the sale has
 -- already happened at that price). Returns the card id. Raises the upstream
 -- error string (or EDGE_*) to reject.
-create or replace function mps_edge.apply_charge(p_op jsonb, p_site_code text, p_merchant public.merchants)
+create or replace function mps_edge.apply_charge(p_op jsonb, p_site_code text, p_merchant public.merchants,
+                                                 p_now timestamptz)
 returns uuid
 language plpgsql
 set search_path = ''
@@ -389,7 +414,7 @@ begin
 
   if v_order is not null then
     insert into public.merchant_order_registry (merchant_id, external_order_id, tx_id, created_at)
-    values (p_merchant.id, v_order, v_tx_id, public.now_utc())
+    values (p_merchant.id, v_order, v_tx_id, p_now)
     on conflict do nothing;
     get diagnostics v_inserted = row_count;
     if v_inserted = 0 then
@@ -399,31 +424,42 @@ begin
   end if;
 
   insert into public.tx_registry (tx_no, tx_id, created_at)
-  values (v_tx_no, v_tx_id, public.now_utc())
+  values (v_tx_no, v_tx_id, p_now)
   on conflict do nothing;
 
+  -- updated_at: the column default's value (now_utc()), given explicitly
+  -- because a default that calls a SQL function is planned again per row
   insert into public.transactions (id, tx_no, tx_type, card_id, merchant_id, raw_amount, discount_applied,
-                                   final_amount, points_earned, status, payment_method, tag, created_at)
+                                   final_amount, points_earned, status, payment_method, tag, created_at,
+                                   updated_at)
   values (v_tx_id, v_tx_no, 'payment', c.id, p_merchant.id, v_raw, v_rate,
-          v_final, v_points, 'completed', 'balance', v_tag, v_sold_at);
+          v_final, v_points, 'completed', 'balance', v_tag, v_sold_at, p_now);
 
+  -- level and discount of the new total: level_for_points / discount_for_points
+  -- in one lookup (the highest active level holding it, else 0 and 1.000)
   update public.member_cards m
      set balance    = m.balance - v_final,
          points     = m.points + v_points,
-         level      = mps_edge.level_for_points(m.points + v_points),
-         discount   = mps_edge.discount_for_points(m.points + v_points),
-         updated_at = public.now_utc()
+         (level, discount) =
+           (select coalesce(l.level, 0), coalesce(l.discount, 1.000)
+              from (values (1)) as one (x)
+              left join lateral (
+                     select lv.level, lv.discount from public.membership_levels lv
+                      where lv.is_active and m.points + v_points >= lv.min_points
+                        and (lv.max_points is null or m.points + v_points <= lv.max_points)
+                      order by lv.level desc limit 1) l on true),
+         updated_at = p_now
    where m.id = c.id
   returning m.points into v_after;
 
   insert into public.point_ledger (card_id, tx_id, change, balance_before, balance_after, reason, created_at)
-  values (c.id, v_tx_id, v_points, c.points, v_after, 'payment_earn', public.now_utc());
+  values (c.id, v_tx_id, v_points, c.points, v_after, 'payment_earn', p_now);
 
   insert into audit.event_log (actor_user_id, action, object_type, object_id, context, happened_at)
   values (null, 'PAYMENT', 'transactions', v_tx_id,
           jsonb_build_object('merchant', p_merchant.code, 'final', v_final,
                              'edge', jsonb_build_object('site', p_site_code, 'op_id', p_op -> 'op_id')),
-          public.now_utc());
+          p_now);
 
   return c.id;
 end
@@ -432,7 +468,8 @@ $fn$;
 -- A refund made at the edge, with upstream's merchant_refund_tx effects.
 -- Unlike upstream it locks the card and the original, so concurrent refunds
 -- of one payment cannot over-refund. Returns the card id.
-create or replace function mps_edge.apply_refund(p_op jsonb, p_site_code text, p_merchant public.merchants)
+create or replace function mps_edge.apply_refund(p_op jsonb, p_site_code text, p_merchant public.merchants,
+                                                 p_now timestamptz)
 returns uuid
 language plpgsql
 set search_path = ''
@@ -495,18 +532,20 @@ begin
   end if;
 
   insert into public.tx_registry (tx_no, tx_id, created_at)
-  values (v_tx_no, v_tx_id, public.now_utc())
+  values (v_tx_no, v_tx_id, p_now)
   on conflict do nothing;
 
   -- like upstream: linked through reason only, original_tx_id stays null
+  -- updated_at given explicitly, as in apply_charge
   insert into public.transactions (id, tx_no, tx_type, card_id, merchant_id, raw_amount, discount_applied,
-                                   final_amount, points_earned, status, reason, payment_method, tag, created_at)
+                                   final_amount, points_earned, status, reason, payment_method, tag, created_at,
+                                   updated_at)
   values (v_tx_id, v_tx_no, 'refund', o.card_id, p_merchant.id, v_amount, 1.000,
-          v_amount, 0, 'completed', o.tx_no, o.payment_method, v_tag, v_made_at);
+          v_amount, 0, 'completed', o.tx_no, o.payment_method, v_tag, v_made_at, p_now);
 
   -- card status is not checked and points are not reversed (as upstream)
   update public.member_cards m
-     set balance = m.balance + v_amount, updated_at = public.now_utc()
+     set balance = m.balance + v_amount, updated_at = p_now
    where m.id = o.card_id;
 
   if v_amount >= v_left then
@@ -517,7 +556,7 @@ begin
   values (null, 'REFUND', 'transactions', v_tx_id,
           jsonb_build_object('merchant', p_merchant.code, 'amount', v_amount,
                              'edge', jsonb_build_object('site', p_site_code, 'op_id', p_op -> 'op_id')),
-          public.now_utc());
+          p_now);
 
   return o.card_id;
 end
@@ -531,7 +570,8 @@ $fn$;
 -- payload.edge.central_total / central_count when they differ. A negative total
 -- cannot be stored (settlements_check) and is rejected. Returns nothing: a
 -- settlement has no card.
-create or replace function mps_edge.apply_settlement(p_op jsonb, p_site_code text, p_merchant public.merchants)
+create or replace function mps_edge.apply_settlement(p_op jsonb, p_site_code text, p_merchant public.merchants,
+                                                     p_now timestamptz)
 returns void
 language plpgsql
 set search_path = ''
@@ -608,7 +648,7 @@ begin
   values (null, 'SETTLEMENT_GENERATE', 'settlements', v_id,
           jsonb_build_object('merchant_id', p_merchant.id, 'total', round(v_total, 2), 'count', v_count,
                              'edge', jsonb_build_object('site', p_site_code, 'op_id', p_op -> 'op_id')),
-          public.now_utc());
+          p_now);
 end
 $fn$;
 
@@ -772,6 +812,19 @@ begin
 end
 $fn$;
 
+-- Cost notes (a drain pushes 100,000s of ops through here, one batch at a
+-- time):
+--   * results are collected in a jsonb[] (appending to a PL/pgSQL array
+--     variable is done in place) and turned into one jsonb array at the end;
+--     `jsonb || jsonb` per op would copy the whole result so far every time;
+--   * the applied_ops rows of the batch are collected in arrays and written by
+--     one INSERT at the end (same transaction, so the registry commits or
+--     rolls back with the ops exactly as before). An op id seen earlier in the
+--     same batch is found in those arrays instead of the table;
+--   * now_utc() is read once per batch;
+--   * the card object of each result comes from one inline query that also
+--     serves as the card's existence check.
+-- The per-op BEGIN/EXCEPTION block stays: each op must roll back alone.
 create or replace function public.edge_apply_batch(
   p_site_code     text,
   p_merchant_code text,
@@ -783,11 +836,24 @@ set timezone = 'UTC'
 as $fn$
 declare
   v_merchant   public.merchants;
-  v_results    jsonb := '[]'::jsonb;
+  v_now        timestamptz;
+  v_results    jsonb[] := '{}';
+  -- the applied_ops rows of this batch, written at the end
+  v_reg_op     uuid[] := '{}';
+  v_reg_seq    bigint[] := '{}';
+  v_reg_type   text[] := '{}';
+  v_reg_tx     uuid[] := '{}';
+  v_reg_status text[] := '{}';
+  v_reg_reason text[] := '{}';
+  v_reg_result jsonb[] := '{}';
+  v_reg_at     timestamptz[] := '{}';
+  v_reg_ix     int;
   v_op         jsonb;
   v_op_id      uuid;
   v_prev       mps_edge.applied_ops;
   v_card_id    uuid;
+  v_card       jsonb;
+  v_last_seq   bigint;
   v_seq        bigint;
   v_status     text;
   v_reason     text;
@@ -815,6 +881,8 @@ begin
   end loop;
 
   select * into v_merchant from public.merchants m where m.code = p_merchant_code;
+  -- upstream's clock (the transaction start), once for the whole batch
+  v_now := public.now_utc();
 
   -- Lock every card of the batch in id order up front, so that concurrent
   -- batches touching the same cards queue instead of deadlocking.
@@ -832,11 +900,25 @@ begin
     v_reason  := null;
     v_detail  := null;
 
+    -- an op already processed earlier in this batch: a duplicate of that one
+    v_reg_ix := pg_catalog.array_position(v_reg_op, v_op_id);
+    if v_reg_ix is not null then
+      v_results := pg_catalog.array_append(v_results, jsonb_build_object(
+        'op_id',        v_op_id,
+        'status',       'duplicate',
+        'reason',       v_reg_reason[v_reg_ix],
+        'exception_id', v_reg_result[v_reg_ix] -> 'exception_id',
+        'tx_no',        v_reg_result[v_reg_ix] -> 'tx_no',
+        'card',         mps_edge.card_snapshot(mps_edge.try_uuid(v_reg_result[v_reg_ix] ->> 'card_id'),
+                                               p_site_code)));
+      continue;
+    end if;
+
     -- serialise with any concurrent call carrying the same op, then look it up
     perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('mps_edge.op:' || v_op_id::text, 0));
     select * into v_prev from mps_edge.applied_ops a where a.op_id = v_op_id;
     if found then
-      v_results := v_results || jsonb_build_array(jsonb_build_object(
+      v_results := pg_catalog.array_append(v_results, jsonb_build_object(
         'op_id',        v_op_id,
         'status',       'duplicate',
         'reason',       v_prev.reason,
@@ -848,11 +930,11 @@ begin
 
     begin
       case v_op ->> 'op_type'
-        when 'charge' then v_card_id := mps_edge.apply_charge(v_op, p_site_code, v_merchant);
-        when 'refund' then v_card_id := mps_edge.apply_refund(v_op, p_site_code, v_merchant);
+        when 'charge' then v_card_id := mps_edge.apply_charge(v_op, p_site_code, v_merchant, v_now);
+        when 'refund' then v_card_id := mps_edge.apply_refund(v_op, p_site_code, v_merchant, v_now);
         when 'settlement' then
           v_card_id := null;              -- no card: card_site_seq untouched, result card null
-          perform mps_edge.apply_settlement(v_op, p_site_code, v_merchant);
+          perform mps_edge.apply_settlement(v_op, p_site_code, v_merchant, v_now);
         else raise exception 'EDGE_INVALID_OPERATION'
                using detail = format('unknown op_type %L', v_op ->> 'op_type');
       end case;
@@ -885,29 +967,60 @@ begin
       returning id into v_exc_id;
     end if;
 
-    insert into mps_edge.applied_ops (op_id, site_code, seq, op_type, tx_id, status, reason, result)
-    values (v_op_id, p_site_code, v_seq, v_op ->> 'op_type', mps_edge.try_uuid(v_op ->> 'tx_id'),
-            v_status, v_reason,
-            jsonb_build_object('tx_no', v_op ->> 'tx_no', 'exception_id', v_exc_id,
-                               'card_id', v_card_id, 'detail', v_detail));
+    -- the registry row (written at the end of the batch); applied_at is the
+    -- time the op was processed, as when each row was inserted on its own
+    v_reg_op     := pg_catalog.array_append(v_reg_op, v_op_id);
+    v_reg_seq    := pg_catalog.array_append(v_reg_seq, v_seq);
+    v_reg_type   := pg_catalog.array_append(v_reg_type, v_op ->> 'op_type');
+    v_reg_tx     := pg_catalog.array_append(v_reg_tx, mps_edge.try_uuid(v_op ->> 'tx_id'));
+    v_reg_status := pg_catalog.array_append(v_reg_status, v_status);
+    v_reg_reason := pg_catalog.array_append(v_reg_reason, v_reason);
+    v_reg_result := pg_catalog.array_append(v_reg_result,
+                      jsonb_build_object('tx_no', v_op ->> 'tx_no', 'exception_id', v_exc_id,
+                                         'card_id', v_card_id, 'detail', v_detail));
+    v_reg_at     := pg_catalog.array_append(v_reg_at, pg_catalog.clock_timestamp());
 
-    if v_seq is not null and v_card_id is not null
-       and exists (select 1 from public.member_cards m where m.id = v_card_id) then
-      insert into mps_edge.card_site_seq as s (card_id, site_code, last_seq)
-      values (v_card_id, p_site_code, v_seq)
-      on conflict (card_id, site_code) do update set last_seq = greatest(s.last_seq, excluded.last_seq);
+    -- An op with a seq advances the site's last seq of its card, if the card
+    -- exists. The result carries the card as mps_edge.card_snapshot would show
+    -- it afterwards, read inline: the card read comes first and is the
+    -- existence check; with a seq, edge_seq is what the upsert leaves
+    -- (RETURNING), else the stored one. card_site_seq is not part of what
+    -- card_objects shows, so reading the card before the upsert is the same
+    -- as reading it after.
+    v_card := null;
+    if v_card_id is not null then
+      if v_seq is not null then
+        select o.card into v_card from mps_edge.card_objects o where o.id = v_card_id;
+        if found then
+          insert into mps_edge.card_site_seq as s (card_id, site_code, last_seq)
+          values (v_card_id, p_site_code, v_seq)
+          on conflict (card_id, site_code) do update set last_seq = greatest(s.last_seq, excluded.last_seq)
+          returning s.last_seq into v_last_seq;
+        end if;
+      else
+        select o.card, s.last_seq into v_card, v_last_seq
+          from mps_edge.card_objects o
+          left join mps_edge.card_site_seq s on s.card_id = o.id and s.site_code = p_site_code
+         where o.id = v_card_id;
+      end if;
+      v_card := v_card || jsonb_build_object('edge_seq', coalesce(v_last_seq, 0));
     end if;
 
-    v_results := v_results || jsonb_build_array(jsonb_build_object(
+    v_results := pg_catalog.array_append(v_results, jsonb_build_object(
       'op_id',        v_op_id,
       'status',       v_status,
       'reason',       v_reason,
       'exception_id', v_exc_id,
       'tx_no',        v_op ->> 'tx_no',
-      'card',         mps_edge.card_snapshot(v_card_id, p_site_code)));
+      'card',         v_card));
   end loop;
 
-  return jsonb_build_object('version', 1, 'results', v_results);
+  insert into mps_edge.applied_ops (op_id, site_code, seq, op_type, tx_id, status, reason, result, applied_at)
+  select r.op_id, p_site_code, r.seq, r.op_type, r.tx_id, r.status, r.reason, r.result, r.applied_at
+    from unnest(v_reg_op, v_reg_seq, v_reg_type, v_reg_tx, v_reg_status, v_reg_reason, v_reg_result, v_reg_at)
+         as r (op_id, seq, op_type, tx_id, status, reason, result, applied_at);
+
+  return jsonb_build_object('version', 1, 'results', to_jsonb(v_results));
 end
 $fn$;
 

@@ -295,11 +295,20 @@ begin
                                  and (p.proconfig is null or not exists (select 1 from unnest(p.proconfig) x
                                                                            where x like 'search_path=%'))),
                   'edge_* functions pin search_path');
+  -- except the one-line SQL helpers written to be inlined into their callers
+  -- (a SET clause would stop the inlining); those qualify every name and are
+  -- not SECURITY DEFINER
   perform t.check(not exists (select 1 from pg_proc p join pg_namespace n on n.oid = p.pronamespace
                                where n.nspname = 'mps_edge'
+                                 and p.proname not in ('try_uuid', 'try_bigint', 'require')
                                  and (p.proconfig is null or not exists (select 1 from unnest(p.proconfig) x
                                                                            where x like 'search_path=%'))),
                   'mps_edge functions pin search_path');
+  perform t.eq((select count(*)::int from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+                 where n.nspname = 'mps_edge' and p.proname in ('try_uuid', 'try_bigint', 'require')
+                   and p.prolang = (select oid from pg_language where lanname = 'sql')
+                   and not p.prosecdef and p.proconfig is null), 3,
+               'inlined helpers: SQL, no SET, not SECURITY DEFINER');
   -- run.sh snapshots the upstream function definitions before installing
   perform t.eq((select md5(string_agg(pg_get_functiondef(p.oid), E'\n' order by p.oid))
                   from pg_proc p join pg_namespace n on n.oid = p.pronamespace
@@ -1065,6 +1074,167 @@ begin
   perform t.check((t.card_row('SHOP1', 'S-A', v_k) ->> 'version')::bigint > v_v1, 'freeze bumps version');
   perform t.eq(t.card_row('SHOP1', 'S-A', v_k) ->> 'status', 'inactive', 'frozen card pulled');
   raise notice 'PASS: edge_seq and version';
+end
+$test$;
+
+-- TEST: one batch, several ops on one card: each result shows the card right after its op; registry and clock
+do $test$
+declare
+  v_card  uuid;
+  v_other uuid;
+  v_bad   jsonb;
+  v_ops   jsonb;
+  v_res   jsonb;
+  v_want  text[];
+  v_ver   bigint[];
+  v_tx    public.transactions;
+  i       int;
+begin
+  perform t.as_admin();
+  v_card := t.new_card('Many M', 100);
+  v_other := t.new_card('Many O', 100);
+  perform t.as_nobody();
+  v_bad := t.op_charge(4, v_card, 500, 1.000, 'PAY-SMANY-000004');              -- rejected: balance
+  v_ops := jsonb_build_array(
+    t.op_charge(1, v_card, 10, 1.000, 'PAY-SMANY-000001'),
+    t.op_charge(2, v_other, 10, 1.000, 'PAY-SMANY-000002'),
+    t.op_charge(3, v_card, 20, 1.000, 'PAY-SMANY-000003'),
+    v_bad,
+    v_bad,                                                                       -- the same op again
+    t.op_charge(5, v_card, 1, 1.000, 'PAY-SMANY-000005') || '{"seq": "+5"}',     -- applies; seq not plain digits
+    t.op_charge(6, v_card, 1, 1.000, 'PAY-SMANY-000006'));
+  v_res := public.edge_apply_batch('S-MANY', 'SHOP1', v_ops);
+
+  v_want := array['applied|90.00|1', 'applied|90.00|2', 'applied|70.00|3', 'rejected|70.00|4',
+                  'duplicate|70.00|4', 'applied|69.00|4', 'applied|68.00|6'];
+  for i in 0 .. 6 loop
+    perform t.eq(concat_ws('|', t.result_of(v_res, i) ->> 'status', t.result_of(v_res, i) -> 'card' ->> 'balance',
+                           t.result_of(v_res, i) -> 'card' ->> 'edge_seq'),
+                 v_want[i + 1], format('op #%s: status, balance and edge_seq right after it', i));
+  end loop;
+  select array_agg((t.result_of(v_res, g.k) -> 'card' ->> 'version')::bigint order by g.k) into v_ver
+    from generate_series(0, 6) as g (k);
+  perform t.check(v_ver[1] < v_ver[3] and v_ver[3] < v_ver[6] and v_ver[6] < v_ver[7], 'version grows with each applied op');
+  perform t.check(v_ver[4] = v_ver[3] and v_ver[5] = v_ver[3], 'a rejection and a duplicate keep the version');
+  perform t.eq(t.result_of(v_res, 6) -> 'card', t.card_row('SHOP1', 'S-MANY', v_card), 'last result = pulled card');
+  perform t.eq(t.result_of(v_res, 1) -> 'card', t.card_row('SHOP1', 'S-MANY', v_other), 'other card = pulled card');
+  perform t.eq(t.result_of(v_res, 4) -> 'reason', t.result_of(v_res, 3) -> 'reason', 'in-batch duplicate: stored reason');
+  perform t.eq(t.result_of(v_res, 4) -> 'exception_id', t.result_of(v_res, 3) -> 'exception_id',
+               'in-batch duplicate: same exception');
+  perform t.eq((select count(*)::int from mps_edge.exceptions where op_id = (v_bad ->> 'op_id')::uuid), 1,
+               'one exception for the op');
+
+  -- registry: one row per distinct op, as each op left it
+  perform t.eq((select string_agg(concat_ws(':', a.status, a.reason, a.seq, a.tx_id = (o.op ->> 'tx_id')::uuid,
+                                            a.result ->> 'card_id'), ',' order by o.n)
+                  from jsonb_array_elements(v_ops) with ordinality o (op, n)
+                  join mps_edge.applied_ops a on a.op_id = (o.op ->> 'op_id')::uuid
+                 where o.n <> 5),
+               concat_ws(',', 'applied:1:t:' || v_card, 'applied:2:t:' || v_other, 'applied:3:t:' || v_card,
+                         'rejected:INSUFFICIENT_BALANCE:4:t:' || v_card, 'applied:t:' || v_card,
+                         'applied:6:t:' || v_card),
+               'registry rows');
+  perform t.check((select bool_and(a.applied_at >= p.applied_at)
+                     from jsonb_array_elements(v_ops) with ordinality o (op, n)
+                     join mps_edge.applied_ops a on a.op_id = (o.op ->> 'op_id')::uuid
+                     join jsonb_array_elements(v_ops) with ordinality q (op, n) on q.n = o.n - 1 and q.n <> 5
+                     join mps_edge.applied_ops p on p.op_id = (q.op ->> 'op_id')::uuid
+                    where o.n <> 5), 'applied_at follows the op order');
+  perform t.eq((select last_seq from mps_edge.card_site_seq where card_id = v_card and site_code = 'S-MANY'), 6::bigint,
+               'card_site_seq');
+
+  -- every row the batch wrote carries upstream's clock (now_utc(), the transaction start)
+  select * into v_tx from public.transactions where tx_no = 'PAY-SMANY-000001';
+  perform t.eq(v_tx.updated_at, public.now_utc(), 'transactions.updated_at');
+  perform t.eq((select created_at from public.tx_registry where tx_no = 'PAY-SMANY-000001'), public.now_utc(), 'tx_registry');
+  perform t.eq((select created_at from public.point_ledger where tx_id = v_tx.id), public.now_utc(), 'point_ledger');
+  perform t.eq((select happened_at from audit.event_log where object_id = v_tx.id), public.now_utc(), 'audit');
+  perform t.eq((t.card(v_card)).updated_at, public.now_utc(), 'card updated_at');
+  raise notice 'PASS: several ops on one card';
+end
+$test$;
+
+-- TEST: level and discount after a charge follow level_for_points / discount_for_points
+do $test$
+declare
+  v_cards uuid[] := '{}';
+  v_start int[] := array[0, 950, 990, 4990, 9990, 20000];
+  v_ops   jsonb := '[]';
+  v_res   jsonb;
+  i       int;
+begin
+  perform t.as_admin();
+  for i in 1 .. array_length(v_start, 1) loop
+    v_cards := v_cards || t.new_card('Level ' || i, 200);
+    perform public.update_points_and_level(v_cards[i], v_start[i], 'manual_adjust');
+  end loop;
+  -- level 2 inactive: totals in its range fall back to the highest active level that holds them (none: 0)
+  update public.membership_levels set is_active = false where level = 2;
+  perform t.as_nobody();
+  for i in 1 .. array_length(v_start, 1) loop
+    v_ops := v_ops || jsonb_build_array(t.op_charge(i, v_cards[i], 30.50, 1.000, 'PAY-SLVL-' || i));
+  end loop;
+  v_res := public.edge_apply_batch('S-LVL', 'SHOP1', v_ops);
+  for i in 1 .. array_length(v_start, 1) loop
+    perform t.eq(t.result_of(v_res, i - 1) ->> 'status', 'applied', format('card %s applied', i));
+    perform t.eq(jsonb_build_object('level', (t.card(v_cards[i])).level, 'discount', (t.card(v_cards[i])).discount),
+                 jsonb_build_object('level', mps_edge.level_for_points((t.card(v_cards[i])).points),
+                                    'discount', mps_edge.discount_for_points((t.card(v_cards[i])).points)),
+                 format('card %s (%s points): level and discount', i, (t.card(v_cards[i])).points));
+  end loop;
+  update public.membership_levels set is_active = true where level = 2;
+  perform t.eq((t.card(v_cards[3])).level, 1, '990 + 30 → level 1');
+  perform t.eq((t.card(v_cards[4])).level, 0, '4990 + 30 → level 2 inactive → 0');
+  perform t.eq((t.card(v_cards[4])).discount, 1.000, '… discount 1.000');
+  perform t.eq((t.card(v_cards[6])).discount, 0.850, '20030 → level 3');
+  raise notice 'PASS: level and discount after a charge';
+end
+$test$;
+
+-- TEST: helpers: try_uuid, try_bigint and require keep their meaning and are inlined
+do $test$
+declare
+  v_plan   text := '';
+  v_line   text;
+  v_msg    text;
+  v_detail text;
+begin
+  perform t.eq(mps_edge.try_uuid('0193a5b4-7c1d-7e2f-8a9b-0c1d2e3f4a5b'), '0193a5b4-7c1d-7e2f-8a9b-0c1d2e3f4a5b'::uuid, 'canonical');
+  perform t.eq(mps_edge.try_uuid('0193A5B4-7C1D-7E2F-8A9B-0C1D2E3F4A5B'), '0193a5b4-7c1d-7e2f-8a9b-0c1d2e3f4a5b'::uuid, 'upper case');
+  perform t.eq(mps_edge.try_uuid('0193a5b47c1d7e2f8a9b0c1d2e3f4a5b'), null::uuid, 'no dashes');
+  perform t.eq(mps_edge.try_uuid('{0193a5b4-7c1d-7e2f-8a9b-0c1d2e3f4a5b}'), null::uuid, 'braces');
+  perform t.eq(mps_edge.try_uuid(' 0193a5b4-7c1d-7e2f-8a9b-0c1d2e3f4a5b'), null::uuid, 'blank');
+  perform t.eq(mps_edge.try_uuid('0193a5b4-7c1d-7e2f-8a9b-0c1d2e3f4a5g'), null::uuid, 'not hex');
+  perform t.eq(mps_edge.try_uuid(null), null::uuid, 'null');
+  perform t.eq(mps_edge.try_bigint('42'), 42::bigint, 'digits');
+  perform t.eq(mps_edge.try_bigint('0042'), 42::bigint, 'leading zeros');
+  perform t.eq(mps_edge.try_bigint('999999999999999999'), 999999999999999999::bigint, '18 digits');
+  perform t.eq(mps_edge.try_bigint('1000000000000000000'), null::bigint, '19 digits');
+  perform t.eq(mps_edge.try_bigint('+5'), null::bigint, 'sign');
+  perform t.eq(mps_edge.try_bigint('-5'), null::bigint, 'negative');
+  perform t.eq(mps_edge.try_bigint(''), null::bigint, 'empty');
+  perform t.eq(mps_edge.try_bigint(null), null::bigint, 'null');
+  perform t.eq(mps_edge.require('{"a": " x "}', 'a'), 'x', 'require trims');
+  perform t.eq(mps_edge.require('{"a": 7}', 'a'), '7', 'require: a number');
+  foreach v_line in array array['{}', '{"a": null}', '{"a": "  "}', '{"a": ""}'] loop
+    begin
+      perform mps_edge.require(v_line::jsonb, 'a');
+      raise exception 'ASSERT FAILED: require accepted %', v_line;
+    exception when raise_exception then
+      get stacked diagnostics v_msg = message_text, v_detail = pg_exception_detail;
+      perform t.eq(v_msg || ' / ' || v_detail, 'EDGE_INVALID_OPERATION / missing field a', 'require: ' || v_line);
+    end;
+  end loop;
+  -- inlined: the plan shows their bodies, not calls (missing_field stays a call)
+  for v_line in execute 'explain (verbose, costs off)
+                         select mps_edge.try_uuid(v.x), mps_edge.try_bigint(v.x), mps_edge.require(v.j, ''k'')
+                           from (select md5(g::text) as x, jsonb_build_object(''k'', g) as j
+                                   from generate_series(1, 3) g) v' loop
+    v_plan := v_plan || v_line || E'\n';
+  end loop;
+  perform t.check(v_plan not like '%try_uuid%' and v_plan not like '%try_bigint%' and v_plan not like '%require%'
+                  and v_plan like '%missing_field%', 'helpers inlined: ' || v_plan);
+  raise notice 'PASS: inlined helpers';
 end
 $test$;
 
