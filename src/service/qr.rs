@@ -97,6 +97,14 @@ impl QrResolver {
         if let Some(answer) = self.cached_answer(db, fp).await? {
             return answer;
         }
+        // A code that matched nothing since the last new QR state is refused without
+        // queueing behind running scans. A state arriving after this read only makes the
+        // miss recorded below older, so the next lookup scans again.
+        let generation = db.read(qr_generation).await?;
+        let negative = self.negative.lock().ok().and_then(|m| m.get(&fp).copied());
+        if negative == Some(generation) {
+            return Err(ErrorCode::QrExpiredOrInvalid.into());
+        }
         // Legacy tokens name no card: scan live states, a bounded number of scans at once.
         let _permit = self
             .scans
@@ -106,11 +114,6 @@ impl QrResolver {
         // Another request with the same token may have found it while this one waited.
         if let Some(answer) = self.cached_answer(db, fp).await? {
             return answer;
-        }
-        let generation = db.read(qr_generation).await?;
-        let negative = self.negative.lock().ok().and_then(|m| m.get(&fp).copied());
-        if negative == Some(generation) {
-            return Err(ErrorCode::QrExpiredOrInvalid.into());
         }
         let claimed = self.claimed.clone();
         let scan_db = db.clone();
@@ -163,12 +166,15 @@ fn resolve_fast(
     let Some(s) = qr_state(conn, card_id)? else {
         return Ok(None);
     };
-    let live = s.expires_at_unix > now;
+    // An expired state is refused before any hashing (bcrypt is the expensive part).
+    if s.expires_at_unix <= now {
+        return Ok(None);
+    }
     let matches = match s.fast_verifier.as_deref() {
         Some(v) => verify_fast(plain, v),
         None => verify_counted(plain, &s.token_hash),
     };
-    Ok((live && matches).then_some(Resolved {
+    Ok(matches.then_some(Resolved {
         card_id: s.card_id,
         token_hash: s.token_hash,
     }))
