@@ -355,11 +355,17 @@ drop function if exists mps_edge.apply_settlement(jsonb, text, public.merchants)
 -- A charge made at the edge, applied with the edge's own amounts (the sale has
 -- already happened at that price). Returns the card id. Raises the upstream
 -- error string (or EDGE_*) to reject.
+-- search_path: upstream's own, not ''. This function writes upstream tables whose
+-- triggers run upstream code (set_updated_at() calls now_utc() unqualified) or calls
+-- upstream functions that resolve their names through the caller's search_path;
+-- with '' they fail with 42883/42P01 (sync/README.md, "search_path"). Only
+-- upstream's schemas, pg_temp last so no temporary object can shadow them; every
+-- name written here stays schema-qualified.
 create or replace function mps_edge.apply_charge(p_op jsonb, p_site_code text, p_merchant public.merchants,
                                                  p_now timestamptz)
 returns uuid
 language plpgsql
-set search_path = ''
+set search_path = public, extensions, pg_temp
 set timezone = 'UTC'
 as $fn$
 declare
@@ -468,11 +474,17 @@ $fn$;
 -- A refund made at the edge, with upstream's merchant_refund_tx effects.
 -- Unlike upstream it locks the card and the original, so concurrent refunds
 -- of one payment cannot over-refund. Returns the card id.
+-- search_path: upstream's own, not ''. This function writes upstream tables whose
+-- triggers run upstream code (set_updated_at() calls now_utc() unqualified) or calls
+-- upstream functions that resolve their names through the caller's search_path;
+-- with '' they fail with 42883/42P01 (sync/README.md, "search_path"). Only
+-- upstream's schemas, pg_temp last so no temporary object can shadow them; every
+-- name written here stays schema-qualified.
 create or replace function mps_edge.apply_refund(p_op jsonb, p_site_code text, p_merchant public.merchants,
                                                  p_now timestamptz)
 returns uuid
 language plpgsql
-set search_path = ''
+set search_path = public, extensions, pg_temp
 set timezone = 'UTC'
 as $fn$
 declare
@@ -570,11 +582,17 @@ $fn$;
 -- payload.edge.central_total / central_count when they differ. A negative total
 -- cannot be stored (settlements_check) and is rejected. Returns nothing: a
 -- settlement has no card.
+-- search_path: upstream's own, not ''. This function writes upstream tables whose
+-- triggers run upstream code (set_updated_at() calls now_utc() unqualified) or calls
+-- upstream functions that resolve their names through the caller's search_path;
+-- with '' they fail with 42883/42P01 (sync/README.md, "search_path"). Only
+-- upstream's schemas, pg_temp last so no temporary object can shadow them; every
+-- name written here stays schema-qualified.
 create or replace function mps_edge.apply_settlement(p_op jsonb, p_site_code text, p_merchant public.merchants,
                                                      p_now timestamptz)
 returns void
 language plpgsql
-set search_path = ''
+set search_path = public, extensions, pg_temp
 set timezone = 'UTC'
 as $fn$
 declare
@@ -675,6 +693,19 @@ as $fn$
                   where b.card_id = p_card_id and b.status = 'active'
                     and (mp.id::text = pg_catalog.current_setting('app.user_id', true)
                          or (mp.binding_user_org = 'supabase' and mp.binding_org_id = auth.uid()::text)))
+$fn$;
+
+-- Clears upstream's session-level login identity (load_session and the login
+-- RPCs set app.user_role, app.user_id, app.merchant_id and app.member_id with
+-- set_config(..., false)); see edge_issue_qr.
+create or replace function mps_edge.forget_app_identity() returns void
+language sql volatile
+set search_path = ''
+as $fn$
+  select pg_catalog.set_config('app.user_role', '', false),
+         pg_catalog.set_config('app.user_id', '', false),
+         pg_catalog.set_config('app.merchant_id', '', false),
+         pg_catalog.set_config('app.member_id', '', false);
 $fn$;
 
 revoke all on all functions in schema mps_edge from public;
@@ -1099,13 +1130,19 @@ grant  execute on function public.edge_resolve_exception(uuid, text, text)      
 -- new verifier reaches the qr_states pull with the state itself.
 -- -----------------------------------------------------------------------------
 
+-- search_path: upstream's own, not ''. This function writes upstream tables whose
+-- triggers run upstream code (set_updated_at() calls now_utc() unqualified) or calls
+-- upstream functions that resolve their names through the caller's search_path;
+-- with '' they fail with 42883/42P01 (sync/README.md, "search_path"). Only
+-- upstream's schemas, pg_temp last so no temporary object can shadow them; every
+-- name written here stays schema-qualified.
 create or replace function public.edge_issue_qr(
   p_card_id     uuid,
   p_ttl_seconds integer default 900,
   p_session_id  text default null
 ) returns table (qr_plain text, qr_expires_at timestamptz)
 language plpgsql volatile security definer
-set search_path = ''
+set search_path = public, extensions, pg_temp
 set timezone = 'UTC'
 as $fn$
 declare
@@ -1115,8 +1152,14 @@ declare
   -- as rotate_card_qr: greatest() ignores a null TTL (→ the 60 s minimum); no maximum
   v_expires timestamptz := public.now_utc() + pg_catalog.make_interval(secs => greatest(p_ttl_seconds, 60));
 begin
-  -- who is calling: exactly rotate_card_qr's rules, through upstream's own
-  -- helpers (the session result is ignored, as upstream does)
+  -- who is calling: rotate_card_qr's rules, through upstream's own helpers, but
+  -- for THIS request only. Upstream keeps a login's identity in session-level
+  -- settings (app.*) that outlive the request on a pooled connection
+  -- (central-contract.md §6.1.6): forget any such identity first, so a stale
+  -- one cannot authorise this call, and again before returning, so this call
+  -- leaves none behind. (If the call fails, PostgreSQL restores the settings as
+  -- they were before it, as for any failed transaction.)
+  perform mps_edge.forget_app_identity();
   if p_session_id is not null then
     perform public.load_session(p_session_id);
   end if;
@@ -1160,6 +1203,7 @@ begin
          expires_at = excluded.expires_at,
          updated_at = pg_catalog.clock_timestamp();
 
+  perform mps_edge.forget_app_identity();
   qr_plain := v_token;
   qr_expires_at := v_expires;
   return next;

@@ -1584,6 +1584,42 @@ begin
 end
 $test$;
 
+-- TEST: edge_issue_qr honours only the identity of its own call, and leaves none
+-- behind (upstream's logins keep theirs in session-level settings, contract §6.1.6)
+do $test$
+declare
+  v_member uuid;
+  v_card   uuid;
+  v_sid    text;
+  v_qr     record;
+begin
+  perform t.as_nobody();
+  v_member := public.create_member_profile('Ida Leak', '0911000777', null, 'leakpw1');
+  select id into v_card from public.member_cards where owner_member_id = v_member;
+  -- a login on this connection leaves the member's identity behind ...
+  v_sid := public.member_login('0911000777', 'leakpw1') ->> 'session_id';
+  perform t.eq(current_setting('app.user_role', true), 'member', 'member_login leaves its identity (upstream quirk)');
+  -- ... which upstream's rotate_card_qr honours without a session id; ours does not
+  perform public.rotate_card_qr(v_card, 900);
+  perform t.expect_error(format('select * from public.edge_issue_qr(%L, 900)', v_card),
+                         'PERMISSION_DENIED: 需要登入才能生成 QR 碼');
+  perform t.expect_error(format('select * from public.edge_issue_qr(%L, 900, %L)', v_card, 'no-such-session'),
+                         'PERMISSION_DENIED: 需要登入才能生成 QR 碼');
+  -- with its own session it works, and clears what the session load set
+  select * into v_qr from public.edge_issue_qr(v_card, 900, v_sid);
+  perform t.eq(public.validate_qr_plain(v_qr.qr_plain), v_card, 'issued with the session');
+  perform t.eq(coalesce(current_setting('app.user_role', true), ''), '', 'no role left behind');
+  perform t.eq(coalesce(current_setting('app.user_id', true), ''), '', 'no user id left behind');
+  perform t.eq(coalesce(current_setting('app.member_id', true), ''), '', 'no member id left behind');
+  -- a Supabase-Auth admin still works (identity from the JWT of the same call)
+  perform t.as_admin();
+  select * into v_qr from public.edge_issue_qr(v_card, 900);
+  perform t.eq(public.validate_qr_plain(v_qr.qr_plain), v_card, 'admin issues');
+  perform t.as_nobody();
+  raise notice 'PASS: edge_issue_qr: identity of its own call only';
+end
+$test$;
+
 -- TEST: qr_states carries fast_verifier for the card's current mq1 token only
 do $test$
 declare
