@@ -143,14 +143,9 @@ pub fn load_or_create_secret(cfg: &crate::config::Config) -> anyhow::Result<Vec<
 /// Writes a file readable only by its owner.
 pub fn write_private(path: &std::path::Path, content: &str) -> anyhow::Result<()> {
     use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path)?;
+    let mut f = crate::db::open_private(path, true)?;
+    // an existing file keeps its mode on open: tighten it before writing the secret
+    crate::db::make_private(path)?;
     f.write_all(content.as_bytes())?;
     f.sync_all()?;
     Ok(())

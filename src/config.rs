@@ -112,7 +112,7 @@ pub struct QrConfig {
     pub single_use: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct CentralConfig {
     /// e.g. `https://xyz.supabase.co`; empty = standalone.
@@ -120,6 +120,25 @@ pub struct CentralConfig {
     pub service_key: Secret,
     pub service_key_file: Option<PathBuf>,
     pub merchant_code: String,
+    /// A push or pull that has failed this long (or is stopped) makes `/ready`, `doctor`
+    /// and the console banner report it. Sales go on regardless.
+    pub alert_after_secs: i64,
+    /// Seconds between pulls of the merchant, levels, members and cards (QR states are
+    /// pulled every 5 s and on a miss).
+    pub pull_interval_secs: i64,
+}
+
+impl Default for CentralConfig {
+    fn default() -> Self {
+        CentralConfig {
+            url: String::new(),
+            service_key: Secret::default(),
+            service_key_file: None,
+            merchant_code: String::new(),
+            alert_after_secs: 900,
+            pull_interval_secs: 60,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -269,6 +288,12 @@ impl Config {
         self.central.url.trim().is_empty()
     }
 
+    /// For the sync status: `None` standalone, else how long a pipeline may fail before
+    /// it is reported as a problem.
+    pub fn sync_alert(&self) -> Option<i64> {
+        (!self.standalone()).then_some(self.central.alert_after_secs)
+    }
+
     pub fn demo_allowed(&self) -> bool {
         self.standalone() && !self.production
     }
@@ -382,6 +407,18 @@ impl Config {
             }
             if self.central.merchant_code.trim().is_empty() {
                 errs.push("central.merchant_code: needed when central.url is set".into());
+            }
+            if !(10..=7 * 86400).contains(&self.central.alert_after_secs) {
+                errs.push(format!(
+                    "central.alert_after_secs: {} must be between 10 and 604800 (7 days)",
+                    self.central.alert_after_secs
+                ));
+            }
+            if !(5..=3600).contains(&self.central.pull_interval_secs) {
+                errs.push(format!(
+                    "central.pull_interval_secs: {} must be between 5 and 3600",
+                    self.central.pull_interval_secs
+                ));
             }
             if self.site.code == "DEMO" {
                 errs.push(

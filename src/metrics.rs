@@ -91,8 +91,8 @@ pub async fn render(State(state): State<AppState>) -> Response {
         )
             .into_response();
     };
-    let central = !state.cfg.standalone();
-    if let Ok(s) = state.db.read(move |c| syncstate::status(c, central)).await {
+    let alert = state.cfg.sync_alert();
+    if let Ok(s) = state.db.read(move |c| syncstate::status(c, alert)).await {
         metrics::gauge!("mps_edge_outbox_depth").set(s.queue_depth as f64);
         metrics::gauge!("mps_edge_outbox_oldest_pending_age_seconds")
             .set(s.oldest_pending_age_secs.unwrap_or(0) as f64);
@@ -102,6 +102,7 @@ pub async fn render(State(state): State<AppState>) -> Response {
             metrics::gauge!("mps_edge_replica_age_seconds").set(age as f64);
         }
         metrics::gauge!("mps_edge_replica_cards").set(s.replica.cards as f64);
+        metrics::gauge!("mps_edge_sync_problems").set(s.problems.len() as f64);
         metrics::gauge!("mps_edge_central_online").set(if s.online == Some(true) {
             1.0
         } else {

@@ -20,10 +20,11 @@ pub fn sync_command(cfg: Config, command: SyncCommand) -> anyhow::Result<ExitCod
     let opened = crate::startup::open(&cfg, false)?;
     match command {
         SyncCommand::Status { json } => {
-            let central = !cfg.standalone();
+            let alert = cfg.sync_alert();
+            let central = alert.is_some();
             let s = opened
                 .db
-                .read_blocking(|c| syncstate::status(c, central))
+                .read_blocking(|c| syncstate::status(c, alert))
                 .map_err(app_err)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&s)?);
@@ -42,8 +43,20 @@ pub fn sync_command(cfg: Config, command: SyncCommand) -> anyhow::Result<ExitCod
                         "not configured (standalone)"
                     }
                 );
-                if let Some(b) = &s.blocked {
-                    println!("STOPPED:            {b}");
+                if central {
+                    for (name, p) in [("push:", &s.push), ("pull:", &s.pull)] {
+                        let state = match (p.state.as_str(), p.failing_secs) {
+                            ("stopped", _) => "STOPPED".to_string(),
+                            ("failing", Some(secs)) => {
+                                format!("FAILING for {}", crate::sync::plan::human_secs(secs))
+                            }
+                            (other, _) => other.to_string(),
+                        };
+                        match &p.error {
+                            Some(e) => println!("{name:<20}{state}: {e}"),
+                            None => println!("{name:<20}{state}"),
+                        }
+                    }
                 }
                 println!(
                     "queue depth:        {} operations ({} unsynced charges)",
@@ -64,6 +77,9 @@ pub fn sync_command(cfg: Config, command: SyncCommand) -> anyhow::Result<ExitCod
                     s.last_error.clone().unwrap_or_else(|| "none".into())
                 );
                 println!("open exceptions:    {}", s.open_exceptions);
+                for p in &s.problems {
+                    println!("PROBLEM:            {p}");
+                }
                 println!(
                     "replica:            merchant {} · levels {} · members {} · cards {} · qr states {}",
                     s.replica.merchant, s.replica.levels, s.replica.members, s.replica.cards, s.replica.qr_states
@@ -80,36 +96,34 @@ pub fn sync_command(cfg: Config, command: SyncCommand) -> anyhow::Result<ExitCod
                 .enable_all()
                 .build()?;
             let db = opened.db.clone();
+            // The same cycle as POST /api/v1/sync/now: clear both stops, push, pull. A
+            // running server sees the cleared stops on its next check (within 5 s); the
+            // push lock file keeps its loop and this one from pushing at the same time.
             let result = runtime.block_on(async move {
                 let engine = SyncEngine::new(&cfg, db)?;
                 let bar = indicatif::ProgressBar::new_spinner();
-                let push = engine.push_all().await;
-                let pull = match &push {
-                    Ok(_) => Some(engine.pull(&crate::sync::plan::ALL_KINDS, Some(&bar)).await),
-                    Err(_) => None,
-                };
+                let r = engine.sync_now_with(Some(&bar)).await;
                 bar.finish_and_clear();
-                Ok::<_, anyhow::Error>((push, pull))
+                Ok::<_, anyhow::Error>(r)
             })?;
             opened.db.shutdown();
             match result {
-                (Ok(push), Some(Ok(pull))) => {
+                Ok((push, pull)) => {
                     println!("{}", json!({"ok": true, "push": push, "pull": pull}));
                     Ok(ExitCode::SUCCESS)
                 }
-                (Err(e), _) | (_, Some(Err(e))) => {
+                Err(e) => {
                     eprintln!(
                         "sync failed ({}): {}",
                         if e.is_transient() {
                             "transient, will retry"
                         } else {
-                            "permanent"
+                            "permanent: fix the cause, then run `mps-edge sync now` again"
                         },
                         e.message
                     );
                     Ok(ExitCode::from(1))
                 }
-                (Ok(_), None) => Ok(ExitCode::from(1)),
             }
         }
     }
@@ -127,10 +141,12 @@ pub fn doctor(cfg: Config) -> anyhow::Result<ExitCode> {
     } else {
         ok.push("configuration is valid".into());
     }
+    let mut info: Vec<String> = Vec::new();
     let db_path = cfg.db_path();
     if !db_path.exists() {
-        problems.push(format!(
-            "database: {} does not exist (start `mps-edge serve` once)",
+        // Normal before the first `serve`, which creates it (the README runs doctor first).
+        info.push(format!(
+            "no database yet at {} (the first `mps-edge serve` creates it)",
             db_path.display()
         ));
     } else {
@@ -156,8 +172,32 @@ pub fn doctor(cfg: Config) -> anyhow::Result<ExitCode> {
             }
             Err(e) => problems.push(format!("database: cannot open {}: {e}", db_path.display())),
         }
+        problems.extend(private_file_problems(&db_path, "database"));
+        if let Some(alert) = cfg.sync_alert() {
+            problems.extend(sync_state_problems(&db_path, alert));
+        }
+    }
+    for (path, what) in [
+        (&cfg.central.service_key_file, "central.service_key_file"),
+        (&cfg.auth.jwt_secret_file, "auth.jwt_secret_file"),
+    ] {
+        if let Some(p) = path {
+            problems.extend(private_file_problems(p, what));
+        }
+    }
+    let jwt_file = cfg.data_dir.join("jwt.secret");
+    if jwt_file.exists() {
+        problems.extend(private_file_problems(&jwt_file, "jwt.secret"));
+    }
+    let data_dir_exists = cfg.data_dir.exists();
+    if !data_dir_exists {
+        info.push(format!(
+            "no data directory yet at {} (the first `mps-edge serve` creates it)",
+            cfg.data_dir.display()
+        ));
     }
     match std::fs::metadata(&cfg.data_dir) {
+        Err(_) if !data_dir_exists => {}
         Ok(m) => {
             #[cfg(unix)]
             {
@@ -178,7 +218,13 @@ pub fn doctor(cfg: Config) -> anyhow::Result<ExitCode> {
         }
         Err(e) => problems.push(format!("data directory {}: {e}", cfg.data_dir.display())),
     }
-    match fs4::available_space(&cfg.data_dir) {
+    // Before the first serve, measure the disk the data directory will be created on.
+    let space_dir = cfg
+        .data_dir
+        .ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(std::path::Path::new("."));
+    match fs4::available_space(space_dir) {
         Ok(free) if free < MIN_FREE_BYTES => problems.push(format!(
             "disk: only {} MiB free for {} (need at least {} MiB)",
             free / (1 << 20),
@@ -244,6 +290,9 @@ pub fn doctor(cfg: Config) -> anyhow::Result<ExitCode> {
     for line in &ok {
         println!("ok: {line}");
     }
+    for line in &info {
+        println!("info: {line}");
+    }
     for p in &problems {
         println!("PROBLEM: {p}");
     }
@@ -252,6 +301,49 @@ pub fn doctor(cfg: Config) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// A secret or database file that others may read: one problem line, with the fix.
+fn private_file_problems(path: &std::path::Path, what: &str) -> Vec<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        match std::fs::metadata(path) {
+            Ok(m) if m.permissions().mode() & 0o004 != 0 => vec![format!(
+                "{what}: {} is readable by every user (mode {:o}); fix: chmod o-rwx {}",
+                path.display(),
+                m.permissions().mode() & 0o777,
+                path.display()
+            )],
+            Ok(_) => Vec::new(),
+            Err(e) => vec![format!("{what}: {}: {e}", path.display())],
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, what);
+        Vec::new()
+    }
+}
+
+/// The sync pipelines as the running (or last) server left them: a stop, or a failure
+/// older than `alert_after_secs`, with its cause and fix.
+fn sync_state_problems(db_path: &std::path::Path, alert_after_secs: i64) -> Vec<String> {
+    let conn = match rusqlite::Connection::open_with_flags(
+        db_path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    ) {
+        Ok(c) => c,
+        Err(e) => return vec![format!("sync: cannot read the sync state: {e}")],
+    };
+    match syncstate::status(&conn, Some(alert_after_secs)) {
+        Ok(s) => s
+            .problems
+            .into_iter()
+            .map(|p| format!("sync: {p}"))
+            .collect(),
+        Err(e) => vec![format!("sync: cannot read the sync state: {e}")],
+    }
 }
 
 /// A clock before this binary was built, or absurdly far ahead, breaks QR expiry and

@@ -129,6 +129,11 @@ async fn start_edge(site: &str, central_url: &str, key: &str) -> Edge {
     cfg.central.url = central_url.into();
     cfg.central.service_key = Secret::new(key);
     cfg.central.merchant_code = MERCHANT.into();
+    start_edge_with(cfg, dir).await
+}
+
+/// An in-process edge serving `cfg` (whose data lives in `dir`), with an owner signed in.
+async fn start_edge_with(cfg: Config, dir: TempDir) -> Edge {
     let c2 = cfg.clone();
     let opened = tokio::task::spawn_blocking(move || mps_edge::startup::open(&c2, true))
         .await
@@ -1038,6 +1043,7 @@ async fn doctor_and_sync_commands_check_the_link_to_central() {
     let write_config = |key: &str, merchant: &str| {
         let key_file = dir.path().join("key");
         std::fs::write(&key_file, key).unwrap();
+        set_mode(&key_file, 0o600);
         let config = dir.path().join("config.toml");
         std::fs::write(
             &config,
@@ -1098,4 +1104,286 @@ async fn doctor_and_sync_commands_check_the_link_to_central() {
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(!out.status.success());
     assert!(text.contains("PROBLEM: central: merchant NOPE"), "{text}");
+}
+
+fn set_mode(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// Runs the real binary with `--config` (logs kept quiet).
+fn cli(config: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mps-edge"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("MPS_EDGE_LOG__LEVEL", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// Polls `check` every 200 ms until it returns `Some`, for at most `secs`.
+async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The push and pull pipelines fail, stop and recover independently; a SQL error inside
+/// central's function is reported as what it is; `/ready`, `doctor` and `sync status` turn
+/// red once it lasts; the command line's `sync now` clears a stop of the running server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pushes_and_pulls_fail_apart_and_are_diagnosed_right() {
+    let central = setup_central().await;
+    let a = member(&central, 81, "300.00", 0).await;
+    let b = member(&central, 82, "300.00", 0).await;
+    let c = member(&central, 83, "300.00", 0).await;
+    let (qr_b, qr_c) = (
+        central_qr(&central, &b).await,
+        central_qr(&central, &c).await,
+    );
+
+    // A store configured through a file, as an operator does: key file 0600, short
+    // pull interval and alert threshold so the test stays short.
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("service_key");
+    std::fs::write(&key_file, &central.service_key).unwrap();
+    set_mode(&key_file, 0o600);
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\n[site]\ncode = \"S081\"\n[central]\nurl = {:?}\nservice_key_file = {:?}\nmerchant_code = \"{MERCHANT}\"\nalert_after_secs = 10\npull_interval_secs = 5\n",
+            dir.path().join("data"),
+            central.url(),
+            key_file
+        ),
+    )
+    .unwrap();
+
+    // doctor before the first serve: no database yet is information, the link is checked
+    let (ok, out, _) = cli(&config, &["doctor"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("info: no database yet"), "{out}");
+    assert!(out.contains("ok: central reachable, key accepted"), "{out}");
+    // ... and a key file others can read is a problem, with the fix
+    set_mode(&key_file, 0o644);
+    let (ok, out, _) = cli(&config, &["doctor"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("PROBLEM: central.service_key_file:") && out.contains("chmod o-rwx"),
+        "{out}"
+    );
+    set_mode(&key_file, 0o600);
+
+    let cfg = mps_edge::config::Config::load(Some(&config), &Default::default()).unwrap();
+    let edge = start_edge_with(cfg, dir).await;
+    edge.wait_bootstrap(3).await;
+    // the files the edge creates are its own: database, WAL, JWT secret
+    let data = edge._dir.path().join("data");
+    for f in ["mps-edge.db", "mps-edge.db-wal", "mps-edge.db-shm"] {
+        let p = data.join(f);
+        if p.exists() {
+            assert_eq!(mode_of(&p), 0o600, "{f}");
+        }
+    }
+    assert_eq!(mode_of(&data.join("mps-edge.db")), 0o600);
+
+    // 1. central's batch function fails INSIDE (the original bug: upstream's trigger
+    //    under search_path = ''). The charge is taken offline-first and waits.
+    central
+        .sql("alter function mps_edge.apply_charge(jsonb, text, public.merchants, timestamptz) set search_path = ''")
+        .unwrap();
+    edge.charge(&qr_b, "10.00").await;
+    let (code, body) = edge.sync_now().await;
+    assert_eq!(code, 503, "{body}");
+    let msg = body["error"]["message"].as_str().unwrap().to_string();
+    assert!(
+        msg.contains("SQLSTATE 42883") && msg.contains("now_utc"),
+        "{msg}"
+    );
+    assert!(
+        !msg.contains("has no function"),
+        "not 'not installed': {msg}"
+    );
+    let s = edge.status().await;
+    assert_eq!(s["push"]["state"], "failing", "{s}");
+    assert_eq!(s["queue_depth"], 1, "{s}");
+    assert_eq!(s["pull"]["state"], "ok", "pulls go on: {s}");
+
+    // 2. pulls never wait on pushes: a card frozen centrally is refused within one pull
+    //    interval (5 s here), while every push still fails
+    let qr_a2 = central_qr(&central, &a).await;
+    central
+        .sql(&format!(
+            "update public.member_cards set status = 'inactive' where id = '{}'",
+            a.card_id
+        ))
+        .unwrap();
+    let frozen = Instant::now();
+    eventually(20, "the central freeze pulled", || {
+        let id = a.card_id.clone();
+        let db = edge.db.clone();
+        async move {
+            let status: String = db
+                .read(move |c| {
+                    Ok(c.query_row("SELECT status FROM cards WHERE id = ?1", [id], |r| r.get(0))?)
+                })
+                .await
+                .unwrap();
+            (status != "active").then_some(())
+        }
+    })
+    .await;
+    eprintln!(
+        "central freeze reached the edge after {:?}",
+        frozen.elapsed()
+    );
+    assert!(
+        frozen.elapsed() < Duration::from_secs(12),
+        "{:?}",
+        frozen.elapsed()
+    );
+    let (code, refused) = edge
+        .post(
+            "/api/v1/merchant/charge",
+            &json!({"qr_plain": qr_a2, "amount": "1.00"}),
+        )
+        .await;
+    assert_eq!(code, 422, "{refused}");
+    assert_eq!(refused["error"]["code"], "CARD_NOT_ACTIVE", "{refused}");
+    let s = edge.status().await;
+    assert_eq!(s["push"]["state"], "failing", "{s}");
+    assert_eq!(s["queue_depth"], 1, "{s}");
+
+    // 3. past central.alert_after_secs (10 s) the failure is a problem: /ready, doctor,
+    //    sync status, with the cause
+    let reasons = eventually(20, "/ready turns not ready", || {
+        let edge = &edge;
+        async move {
+            let r = edge
+                .http
+                .get(format!("{}/ready", edge.url))
+                .send()
+                .await
+                .unwrap();
+            (r.status() == 503).then_some(())?;
+            Some(r.json::<Value>().await.unwrap()["reasons"].to_string())
+        }
+    })
+    .await;
+    assert!(
+        reasons.contains("push to central has failed for") && reasons.contains("SQLSTATE 42883"),
+        "{reasons}"
+    );
+    let (ok, out, _) = cli(&config, &["doctor"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("PROBLEM: sync: push to central has failed for") && out.contains("now_utc"),
+        "{out}"
+    );
+    let (_, out, _) = cli(&config, &["sync", "status"]);
+    assert!(out.contains("FAILING for"), "{out}");
+
+    // 4. the reverse: pulls stop (execute right revoked), pushes go on once central is fixed
+    central
+        .sql("alter function mps_edge.apply_charge(jsonb, text, public.merchants, timestamptz) set search_path = public, extensions, pg_temp")
+        .unwrap();
+    central
+        .sql("revoke execute on function public.edge_pull_changes(text, text, text, timestamptz, uuid, int) from service_role")
+        .unwrap();
+    let s = eventually(30, "pull stopped, push drained", || {
+        let edge = &edge;
+        async move {
+            let s = edge.status().await;
+            (s["pull"]["state"] == "stopped" && s["queue_depth"] == 0 && s["push"]["state"] == "ok")
+                .then_some(s)
+        }
+    })
+    .await;
+    assert!(
+        s["pull"]["error"].as_str().unwrap().contains("service key"),
+        "{s}"
+    );
+    assert_eq!(
+        card_row(&central, &b.card_id).0,
+        29_000,
+        "charged once centrally"
+    );
+    assert_eq!(
+        card_row(&central, &a.card_id).0,
+        30_000,
+        "the frozen card untouched"
+    );
+    // a charge while pulls are stopped still reaches central
+    edge.charge(&qr_c, "5.00").await;
+    eventually(20, "the second charge pushed", || {
+        let edge = &edge;
+        async move { (edge.status().await["queue_depth"] == 0).then_some(()) }
+    })
+    .await;
+    assert_eq!(card_row(&central, &c.card_id).0, 29_500);
+
+    // 5. the stop stays until someone acts; `mps-edge sync now` on the command line
+    //    clears it for the running server, like POST /api/v1/sync/now
+    central
+        .sql("grant execute on function public.edge_pull_changes(text, text, text, timestamptz, uuid, int) to service_role")
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(edge.status().await["pull"]["state"], "stopped");
+    let (ok, out, err) = cli(&config, &["sync", "now"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("\"ok\":true"), "{out}");
+    let s = edge.status().await;
+    assert_eq!(s["pull"]["state"], "ok", "{s}");
+    assert_eq!(s["push"]["state"], "ok", "{s}");
+    assert_eq!(s["problems"], json!([]), "{s}");
+    // the server's own loop runs again: a card unfrozen centrally comes back
+    central
+        .sql(&format!(
+            "update public.member_cards set status = 'active' where id = '{}'",
+            a.card_id
+        ))
+        .unwrap();
+    let qr = central_qr(&central, &a).await;
+    eventually(20, "the unfrozen card charges again", || {
+        let edge = &edge;
+        let qr = qr.clone();
+        async move {
+            let (code, _) = edge
+                .post(
+                    "/api/v1/merchant/charge",
+                    &json!({"qr_plain": qr, "amount": "1.00"}),
+                )
+                .await;
+            (code == 200).then_some(())
+        }
+    })
+    .await;
+    let r = edge
+        .http
+        .get(format!("{}/ready", edge.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
 }

@@ -10,14 +10,92 @@ use super::meta;
 use super::users::{audit, Actor};
 use crate::domain::money::{ser_cents, ser_opt_cents};
 use crate::error::{AppResult, ErrorCode};
-use crate::sync::plan::Cursor;
+use crate::sync::plan::{Cursor, PipelineStatus};
 
 pub const LAST_PUSH_OK: &str = "sync.last_push_ok";
 pub const LAST_PULL_OK: &str = "sync.last_pull_ok";
 pub const LAST_ERROR: &str = "sync.last_error";
 pub const LAST_ERROR_AT: &str = "sync.last_error_at";
-pub const BLOCKED: &str = "sync.blocked";
+/// Written by versions before the push and pull pipelines were separate; read as a
+/// push stop, cleared by `sync now`.
+pub const LEGACY_BLOCKED: &str = "sync.blocked";
 pub const ONLINE: &str = "sync.online";
+
+/// The push (outbox → central) and pull (central → replica) pipelines run and fail
+/// independently; each has its own stop and failure record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pipeline {
+    Push,
+    Pull,
+}
+
+impl Pipeline {
+    pub const ALL: [Pipeline; 2] = [Pipeline::Push, Pipeline::Pull];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Pipeline::Push => "push",
+            Pipeline::Pull => "pull",
+        }
+    }
+    /// Set while a permanent error stops the pipeline (the message); `sync now` clears it.
+    pub fn blocked_key(self) -> &'static str {
+        match self {
+            Pipeline::Push => "sync.push_blocked",
+            Pipeline::Pull => "sync.pull_blocked",
+        }
+    }
+    /// Unix time of the first failure since the last success.
+    pub fn failing_since_key(self) -> &'static str {
+        match self {
+            Pipeline::Push => "sync.push_failing_since",
+            Pipeline::Pull => "sync.pull_failing_since",
+        }
+    }
+    /// The latest error since the last success.
+    pub fn error_key(self) -> &'static str {
+        match self {
+            Pipeline::Push => "sync.push_error",
+            Pipeline::Pull => "sync.pull_error",
+        }
+    }
+}
+
+/// Records a failed step of `p`: the error, the start of the failure streak, and a stop
+/// when `permanent`.
+pub fn note_failure(conn: &Connection, p: Pipeline, msg: &str, permanent: bool) -> AppResult<()> {
+    let now = crate::db::now_rfc3339();
+    meta::set(conn, LAST_ERROR, msg)?;
+    meta::set(conn, LAST_ERROR_AT, &now)?;
+    meta::set(conn, p.error_key(), msg)?;
+    if meta::get(conn, p.failing_since_key())?.is_none() {
+        meta::set(
+            conn,
+            p.failing_since_key(),
+            &chrono::Utc::now().timestamp().to_string(),
+        )?;
+    }
+    if permanent {
+        meta::set(conn, p.blocked_key(), msg)?;
+    }
+    Ok(())
+}
+
+/// Records a successful step of `p`: ends its failure streak.
+pub fn note_success(conn: &Connection, p: Pipeline, ok_key: &str) -> AppResult<()> {
+    meta::set(conn, ok_key, &crate::db::now_rfc3339())?;
+    meta::set(conn, ONLINE, "1")?;
+    clear(conn, p.error_key())?;
+    clear(conn, p.failing_since_key())
+}
+
+/// Clears the stops of both pipelines (what `sync now` does first).
+pub fn clear_stops(conn: &Connection) -> AppResult<()> {
+    for p in Pipeline::ALL {
+        clear(conn, p.blocked_key())?;
+    }
+    clear(conn, LEGACY_BLOCKED)
+}
 
 pub fn cursor(conn: &Connection, kind: &str) -> AppResult<Option<Cursor>> {
     Ok(meta::get(conn, &format!("cursor.{kind}"))?.and_then(|t| serde_json::from_str(&t).ok()))
@@ -57,7 +135,14 @@ pub struct SyncStatus {
     pub mode: String,
     pub central_configured: bool,
     pub online: Option<bool>,
+    /// The push stop, else the pull stop (kept for older clients; see `push` and `pull`).
     pub blocked: Option<String>,
+    pub push: PipelineStatus,
+    pub pull: PipelineStatus,
+    /// What makes this store unhealthy now (a stopped pipeline, or one failing for longer
+    /// than `central.alert_after_secs`), each with its cause and fix. Empty = healthy.
+    /// `/ready`, `doctor` and the console banner show these.
+    pub problems: Vec<String>,
     pub queue_depth: i64,
     pub oldest_pending_at: Option<String>,
     pub oldest_pending_age_secs: Option<i64>,
@@ -73,7 +158,32 @@ pub struct SyncStatus {
     pub replica: ReplicaCounts,
 }
 
-pub fn status(conn: &Connection, central_configured: bool) -> AppResult<SyncStatus> {
+fn pipeline_status(conn: &Connection, p: Pipeline, now: i64) -> AppResult<PipelineStatus> {
+    let mut blocked = meta::get(conn, p.blocked_key())?;
+    if p == Pipeline::Push && blocked.is_none() {
+        blocked = meta::get(conn, LEGACY_BLOCKED)?;
+    }
+    let since: Option<i64> = meta::get(conn, p.failing_since_key())?.and_then(|v| v.parse().ok());
+    let error = blocked.clone().or(meta::get(conn, p.error_key())?);
+    let state = if blocked.is_some() {
+        "stopped"
+    } else if since.is_some() {
+        "failing"
+    } else {
+        "ok"
+    };
+    Ok(PipelineStatus {
+        state: state.into(),
+        error,
+        failing_since_unix: since,
+        failing_secs: since.map(|t| (now - t).max(0)),
+    })
+}
+
+/// `alert_after_secs`: `None` for a standalone store (no pipelines), else how long a
+/// pipeline may fail before it counts as a problem.
+pub fn status(conn: &Connection, alert_after_secs: Option<i64>) -> AppResult<SyncStatus> {
+    let central_configured = alert_after_secs.is_some();
     let count = |sql: &str| -> AppResult<i64> { Ok(conn.row_cached(sql, [], |r| r.get(0))?) };
     let (depth, oldest_at, oldest_unix): (i64, Option<String>, Option<i64>) = conn.row_cached(
         "SELECT COUNT(*), MIN(created_at), MIN(created_unix) FROM outbox WHERE state = 'pending'",
@@ -83,11 +193,24 @@ pub fn status(conn: &Connection, central_configured: bool) -> AppResult<SyncStat
     let now = chrono::Utc::now().timestamp();
     let refreshed: Option<i64> =
         meta::get(conn, meta::REPLICA_REFRESHED_UNIX)?.and_then(|v| v.parse().ok());
+    let push = pipeline_status(conn, Pipeline::Push, now)?;
+    let pull = pipeline_status(conn, Pipeline::Pull, now)?;
+    let problems = match alert_after_secs {
+        Some(alert) => crate::sync::plan::problems(&push, &pull, alert),
+        None => Vec::new(),
+    };
+    let blocked = [&push, &pull]
+        .iter()
+        .find(|p| p.state == "stopped")
+        .and_then(|p| p.error.clone());
     Ok(SyncStatus {
         mode: meta::get(conn, meta::MODE)?.unwrap_or_else(|| "standalone".into()),
         central_configured,
         online: meta::get(conn, ONLINE)?.map(|v| v == "1"),
-        blocked: meta::get(conn, BLOCKED)?,
+        blocked,
+        push,
+        pull,
+        problems,
         queue_depth: depth,
         oldest_pending_at: oldest_at,
         oldest_pending_age_secs: oldest_unix.map(|t| (now - t).max(0)),

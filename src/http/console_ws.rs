@@ -65,6 +65,9 @@ fn sync_key(status: &Value) -> Value {
     json!([
         status["online"],
         status["blocked"],
+        status["push"]["state"],
+        status["pull"]["state"],
+        status["problems"],
         status["queue_depth"],
         status["oldest_pending_at"],
         status["last_push_ok_at"],
@@ -86,7 +89,7 @@ async fn run(mut socket: WebSocket, state: AppState, token: String, manager: boo
     let mut tick = tokio::time::interval(POLL);
     let mut last_sync: Option<Value> = None;
     let mut last_open: Option<i64> = None;
-    let central = !state.cfg.standalone();
+    let alert = state.cfg.sync_alert();
     loop {
         tokio::select! {
             incoming = socket.recv() => match incoming {
@@ -121,7 +124,7 @@ async fn run(mut socket: WebSocket, state: AppState, token: String, manager: boo
                 if !manager {
                     continue;
                 }
-                let Ok(status) = state.db.read(move |c| syncstate::status(c, central)).await else {
+                let Ok(status) = state.db.read(move |c| syncstate::status(c, alert)).await else {
                     continue;
                 };
                 let status = serde_json::to_value(&status).unwrap_or(Value::Null);

@@ -95,12 +95,13 @@ pub async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
     }))
 }
 
-/// Ready = the database accepts a durable write and there is a merchant to sell for
-/// (demo data, or a replica bootstrapped from central).
+/// Ready = the database accepts a durable write, there is a merchant to sell for (demo
+/// data, or a replica bootstrapped from central) and, with a central, neither sync
+/// pipeline is stopped or has failed for longer than `central.alert_after_secs`.
 #[utoipa::path(get, path = "/ready", tag = "operations",
     responses((status = 200, body = Object), (status = 503, body = Object, description = "not ready, with reasons")))]
 pub async fn ready(State(state): State<AppState>) -> Response {
-    let mut problems = Vec::new();
+    let mut problems: Vec<String> = Vec::new();
     let writable = state
         .db
         .write(|c| {
@@ -109,13 +110,25 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         })
         .await;
     if writable.is_err() {
-        problems.push("database is not writable");
+        problems.push("database is not writable".into());
     }
     let merchant = state.db.read(|c| meta::get(c, meta::MERCHANT_ID)).await;
     match merchant {
         Ok(Some(_)) => {}
-        Ok(None) => problems.push("no replica yet: the merchant has not been loaded from central"),
-        Err(_) => problems.push("database is not readable"),
+        Ok(None) => {
+            problems.push("no replica yet: the merchant has not been loaded from central".into())
+        }
+        Err(_) => problems.push("database is not readable".into()),
+    }
+    if let Some(alert) = state.cfg.sync_alert() {
+        match state
+            .db
+            .read(move |c| crate::db::syncstate::status(c, Some(alert)))
+            .await
+        {
+            Ok(s) => problems.extend(s.problems),
+            Err(_) => problems.push("sync status is not readable".into()),
+        }
     }
     let mode = if state.cfg.standalone() {
         "standalone"

@@ -16,12 +16,9 @@ use crate::state::AppState;
     responses((status = 200, body = SyncStatus), (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody)))]
 pub async fn status(State(state): State<AppState>, user: AuthUser) -> AppResult<Json<SyncStatus>> {
     user.require_manager()?;
-    let central = !state.cfg.standalone();
+    let alert = state.cfg.sync_alert();
     Ok(Json(
-        state
-            .db
-            .read(move |c| syncstate::status(c, central))
-            .await?,
+        state.db.read(move |c| syncstate::status(c, alert)).await?,
     ))
 }
 

@@ -100,7 +100,22 @@ fn describe(e: &reqwest::Error) -> String {
     }
 }
 
+/// True for a PostgreSQL SQLSTATE (five characters of 0-9/A-Z), as opposed to
+/// PostgREST's own `PGRSTnnn` codes.
+fn is_sqlstate(code: &str) -> bool {
+    code.len() == 5
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+}
+
 /// The one response checker: status and PostgREST error body → value or classified error.
+///
+/// A missing function (`PGRST202`) and a refused key stop the pipeline. A PostgreSQL
+/// error raised *inside* an installed function (e.g. 42883 `function now_utc() does not
+/// exist`, which PostgREST also answers with 404) is a fault on central's side: it is
+/// reported as what it is — function, SQLSTATE, message — and retried with backoff, so
+/// the store recovers by itself once central is fixed.
 pub fn check_response(name: &str, status: u16, body: &str) -> Result<Value, SyncError> {
     if (200..300).contains(&status) {
         return serde_json::from_str(body).map_err(|_| {
@@ -110,19 +125,45 @@ pub fn check_response(name: &str, status: u16, body: &str) -> Result<Value, Sync
         });
     }
     let parsed: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-    let code = parsed.get("code").and_then(Value::as_str).unwrap_or("");
-    let message = parsed.get("message").and_then(Value::as_str).unwrap_or("");
-    let short: String = message.chars().take(300).collect();
+    let field = |k: &str| -> String {
+        parsed
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .chars()
+            .take(300)
+            .collect()
+    };
+    let (code, short) = (field("code"), field("message"));
+    let detail = match (field("details"), field("hint")) {
+        (d, h) if d.is_empty() && h.is_empty() => String::new(),
+        (d, h) if h.is_empty() => format!(" ({d})"),
+        (d, h) if d.is_empty() => format!(" (hint: {h})"),
+        (d, h) => format!(" ({d}; hint: {h})"),
+    };
     match status {
-        401 | 403 => Err(SyncError::permanent(format!(
-            "central refused the service key calling {name} (HTTP {status} {code}); check central.service_key"
-        ))),
-        404 if code == "PGRST202" || code == "42883" => Err(SyncError::permanent(format!(
+        404 if code == "PGRST202" => Err(SyncError::permanent(format!(
             "central has no function {name} (or an older version): install sync/central.sql on central"
         ))),
-        408 | 425 | 429 => Err(SyncError::transient(format!("central is busy (HTTP {status}) calling {name}"))),
-        500..=599 => Err(SyncError::transient(format!("central failed (HTTP {status} {code}) calling {name}: {short}"))),
-        _ => Err(SyncError::permanent(format!("central refused {name} (HTTP {status} {code}): {short}"))),
+        401 | 403 if !is_sqlstate(&code) || code == "42501" => Err(SyncError::permanent(format!(
+            "central refused the service key calling {name} (HTTP {status} {code}{}); check central.service_key",
+            if short.is_empty() { String::new() } else { format!(": {short}") }
+        ))),
+        408 | 425 | 429 => Err(SyncError::transient(format!(
+            "central is busy (HTTP {status}) calling {name}"
+        ))),
+        400..=599 if is_sqlstate(&code) && code != "P0001" => Err(SyncError::transient(format!(
+            "central's {name} failed inside the database: SQLSTATE {code}: {short}{detail} — \
+             sync/central.sql is installed, but fails on this central; install the current \
+             sync/central.sql on central (see sync/README.md, search_path) and check central's \
+             database log. Retrying."
+        ))),
+        500..=599 => Err(SyncError::transient(format!(
+            "central failed (HTTP {status} {code}) calling {name}: {short}"
+        ))),
+        _ => Err(SyncError::permanent(format!(
+            "central refused {name} (HTTP {status} {code}): {short}{detail}"
+        ))),
     }
 }
 
@@ -156,5 +197,76 @@ mod tests {
         assert!(!business.is_transient());
         assert!(business.message.contains("MERCHANT_NOT_FOUND"));
         assert!(!e(200, "not json").is_transient());
+    }
+
+    #[test]
+    fn an_error_inside_an_installed_function_is_not_called_missing() {
+        let e = |s, b: &str| check_response("edge_apply_batch", s, b).unwrap_err();
+        // upstream's trigger under search_path = '': PostgREST answers 404 with the SQLSTATE
+        let fault = e(
+            404,
+            r#"{"code":"42883","message":"function now_utc() does not exist","details":null,"hint":"No function matches the given name and argument types."}"#,
+        );
+        assert!(
+            !fault.message.contains("has no function"),
+            "{}",
+            fault.message
+        );
+        assert!(
+            fault.message.contains("edge_apply_batch"),
+            "{}",
+            fault.message
+        );
+        assert!(
+            fault.message.contains("SQLSTATE 42883"),
+            "{}",
+            fault.message
+        );
+        assert!(
+            fault.message.contains("function now_utc() does not exist"),
+            "{}",
+            fault.message
+        );
+        assert!(
+            fault.message.contains("hint: No function matches"),
+            "{}",
+            fault.message
+        );
+        assert!(
+            fault.is_transient(),
+            "retried: fixed on central, the store recovers by itself"
+        );
+        let relation = e(
+            404,
+            r#"{"code":"42P01","message":"relation \"admin_users\" does not exist"}"#,
+        );
+        assert!(
+            relation.message.contains("SQLSTATE 42P01"),
+            "{}",
+            relation.message
+        );
+        // a check violation inside the batch, a numeric error: same
+        assert!(e(400, r#"{"code":"23514","message":"violates check"}"#)
+            .message
+            .contains("SQLSTATE 23514"));
+        // the function itself missing from PostgREST's schema cache: not installed
+        let missing = e(
+            404,
+            r#"{"code":"PGRST202","message":"Could not find the function"}"#,
+        );
+        assert!(missing.message.contains("install sync/central.sql"));
+        assert!(!missing.is_transient());
+        // a business refusal raised on purpose (P0001) stays a permanent refusal
+        let refused = e(400, r#"{"code":"P0001","message":"MERCHANT_NOT_FOUND"}"#);
+        assert!(!refused.is_transient());
+        assert!(refused.message.contains("MERCHANT_NOT_FOUND"));
+        // the key: JWT errors and a denied execute right
+        assert!(!e(401, r#"{"code":"PGRST301"}"#).is_transient());
+        let denied = e(
+            403,
+            r#"{"code":"42501","message":"permission denied for function edge_apply_batch"}"#,
+        );
+        assert!(!denied.is_transient());
+        assert!(denied.message.contains("service key"));
     }
 }

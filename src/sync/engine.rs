@@ -2,6 +2,10 @@
 //! only after the previous is acknowledged), pulls replica changes (QR states often, the
 //! rest less often), retries transient failures with backoff and jitter, and stops on
 //! permanent ones with the cause shown — never discarding an operation.
+//!
+//! Push and pull are two independent loops with their own schedule, backoff, stop and
+//! failure record: a push that fails or is stopped never delays the pulls that keep
+//! frozen cards, levels and discounts current, and the reverse.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,11 +19,11 @@ use super::client::{CentralClient, SyncError};
 use super::plan::{self, Cursor, PULL_PAGE, PUSH_BATCH};
 use crate::config::Config;
 use crate::db::replica::{apply_page, apply_push_results, OpResult};
+use crate::db::syncstate::Pipeline;
 use crate::db::{meta, syncstate, Db};
 use crate::error::AppError;
 
 const QR_PULL_EVERY: Duration = Duration::from_secs(5);
-const FULL_PULL_EVERY: Duration = Duration::from_secs(60);
 const PUSH_EVERY: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -42,8 +46,29 @@ pub struct SyncEngine {
     merchant_code: String,
     site_code: String,
     push_lock: Mutex<()>,
+    /// Held (flock) around every push, so a `mps-edge sync now` from the command line
+    /// and the server's own loop never have two batches in flight at once.
+    push_lock_file: std::path::PathBuf,
     pull_lock: Mutex<()>,
+    /// Between pulls of everything but QR states (`central.pull_interval_secs`).
+    full_pull_every: Duration,
     wake: Notify,
+}
+
+/// A whole-file exclusive lock, released when dropped.
+struct FileLock(#[allow(dead_code)] std::fs::File);
+
+impl FileLock {
+    async fn acquire(path: std::path::PathBuf) -> Result<FileLock, SyncError> {
+        tokio::task::spawn_blocking(move || {
+            let file = crate::db::open_private(&path, false)?;
+            file.lock()?;
+            Ok::<_, std::io::Error>(FileLock(file))
+        })
+        .await
+        .map_err(|e| SyncError::permanent(format!("push lock task: {e}")))?
+        .map_err(|e| SyncError::permanent(format!("push lock file: {e}")))
+    }
 }
 
 fn db_err(e: AppError) -> SyncError {
@@ -58,7 +83,11 @@ impl SyncEngine {
             merchant_code: cfg.central.merchant_code.clone(),
             site_code: cfg.site.code.clone(),
             push_lock: Mutex::new(()),
+            push_lock_file: cfg.data_dir.join("sync-push.lock"),
             pull_lock: Mutex::new(()),
+            full_pull_every: Duration::from_secs(
+                cfg.central.pull_interval_secs.clamp(5, 3600) as u64
+            ),
             wake: Notify::new(),
         }))
     }
@@ -72,41 +101,38 @@ impl SyncEngine {
         self.wake.notify_one();
     }
 
-    async fn note_ok(&self, key: &'static str) {
-        let now = crate::db::now_rfc3339();
+    async fn note_ok(&self, p: Pipeline) {
+        let key = match p {
+            Pipeline::Push => syncstate::LAST_PUSH_OK,
+            Pipeline::Pull => syncstate::LAST_PULL_OK,
+        };
         let _ = self
             .db
-            .write(move |c| {
-                meta::set(c, key, &now)?;
-                meta::set(c, syncstate::ONLINE, "1")
-            })
+            .write(move |c| syncstate::note_success(c, p, key))
             .await;
     }
 
-    async fn note_err(&self, e: &SyncError) {
-        crate::metrics::sync_result("cycle", false);
+    async fn note_err(&self, p: Pipeline, e: &SyncError) {
+        crate::metrics::sync_result(p.name(), false);
         let msg = e.message.clone();
         let permanent = !e.is_transient();
-        let now = crate::db::now_rfc3339();
         let _ = self
             .db
             .write(move |c| {
-                meta::set(c, syncstate::LAST_ERROR, &msg)?;
-                meta::set(c, syncstate::LAST_ERROR_AT, &now)?;
-                if permanent {
-                    meta::set(c, syncstate::BLOCKED, &msg)?;
-                } else {
+                syncstate::note_failure(c, p, &msg, permanent)?;
+                if !permanent {
                     meta::set(c, syncstate::ONLINE, "0")?;
                 }
                 Ok(())
             })
             .await;
-        tracing::warn!(permanent, error = %e.message, "sync step failed");
+        tracing::warn!(pipeline = p.name(), permanent, error = %e.message, "sync step failed");
     }
 
     /// Pushes every pending operation, batch after batch, in outbox order.
     pub async fn push_all(&self) -> Result<PushReport, SyncError> {
         let _guard = self.push_lock.lock().await;
+        let _file_guard = FileLock::acquire(self.push_lock_file.clone()).await?;
         let mut report = PushReport::default();
         loop {
             let rows = self
@@ -157,7 +183,7 @@ impl SyncEngine {
                 tracing::warn!(rejected, "central rejected operations; see sync exceptions");
             }
         }
-        self.note_ok(syncstate::LAST_PUSH_OK).await;
+        self.note_ok(Pipeline::Push).await;
         crate::metrics::sync_result("push", true);
         Ok(report)
     }
@@ -241,7 +267,7 @@ impl SyncEngine {
                 .await
                 .map_err(db_err)?;
         }
-        self.note_ok(syncstate::LAST_PULL_OK).await;
+        self.note_ok(Pipeline::Pull).await;
         crate::metrics::sync_result("pull", true);
         Ok(report)
     }
@@ -254,35 +280,42 @@ impl SyncEngine {
         match tokio::time::timeout(Duration::from_secs(3), self.pull(&["qr_states"], None)).await {
             Ok(Ok(_)) => true,
             Ok(Err(e)) => {
-                self.note_err(&e).await;
+                self.note_err(Pipeline::Pull, &e).await;
                 false
             }
             Err(_) => false,
         }
     }
 
-    /// One manual cycle: clear a stop, push everything, pull everything.
+    /// One manual cycle, the same from the API and the command line: clear both stops,
+    /// push everything, then pull everything (also when the push failed). The first
+    /// error is returned; each pipeline's own record shows its outcome.
     pub async fn sync_now(&self) -> Result<(PushReport, PullReport), SyncError> {
-        let _ = self
-            .db
-            .write(|c| syncstate::clear(c, syncstate::BLOCKED))
-            .await;
-        let result = async {
-            let push = self.push_all().await?;
-            let pull = self.pull(&plan::ALL_KINDS, None).await?;
-            Ok::<_, SyncError>((push, pull))
+        self.sync_now_with(None).await
+    }
+
+    /// [`SyncEngine::sync_now`] with a progress bar for the pull (command line).
+    pub async fn sync_now_with(
+        &self,
+        progress: Option<&indicatif::ProgressBar>,
+    ) -> Result<(PushReport, PullReport), SyncError> {
+        let _ = self.db.write(syncstate::clear_stops).await;
+        let push = self.push_all().await;
+        if let Err(e) = &push {
+            self.note_err(Pipeline::Push, e).await;
         }
-        .await;
-        if let Err(e) = &result {
-            self.note_err(e).await;
-        } else {
+        let pull = self.pull(&plan::ALL_KINDS, progress).await;
+        if let Err(e) = &pull {
+            self.note_err(Pipeline::Pull, e).await;
+        }
+        if push.is_ok() && pull.is_ok() {
             let _ = self
                 .db
                 .write(|c| syncstate::clear(c, syncstate::LAST_ERROR))
                 .await;
         }
         self.wake.notify_one();
-        result
+        Ok((push?, pull?))
     }
 
     /// Tells central an exception was resolved here (best effort; the local record stands).
@@ -301,24 +334,29 @@ impl SyncEngine {
             .map(|_| ())
     }
 
-    async fn blocked(&self) -> bool {
+    async fn blocked(&self, p: Pipeline) -> bool {
         matches!(
-            self.db.read(|c| meta::get(c, syncstate::BLOCKED)).await,
+            self.db
+                .read(move |c| {
+                    let mut b = meta::get(c, p.blocked_key())?;
+                    if p == Pipeline::Push && b.is_none() {
+                        b = meta::get(c, syncstate::LEGACY_BLOCKED)?;
+                    }
+                    Ok(b)
+                })
+                .await,
             Ok(Some(_))
         )
     }
 
-    /// The background loop. A first bootstrap pulls everything (with progress on a
-    /// terminal) before the regular schedule starts.
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+    /// The background loops. A first bootstrap pulls everything (with progress on a
+    /// terminal) before the regular schedule starts; then push and pull run side by side.
+    pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
         let bootstrapped = matches!(
             self.db.read(|c| meta::get(c, meta::MERCHANT_ID)).await,
             Ok(Some(_))
         );
-        let mut next_push = Instant::now();
-        let mut next_qr = Instant::now();
-        let mut next_full = Instant::now();
-        let (mut push_failures, mut pull_failures) = (0u32, 0u32);
+        let mut first_full = Instant::now();
         if !bootstrapped {
             let bar = indicatif::ProgressBar::new_spinner();
             bar.set_style(
@@ -331,72 +369,98 @@ impl SyncEngine {
                 Ok(r) => {
                     bar.finish_with_message(format!("done: {} rows", r.rows));
                     tracing::info!(rows = r.rows, "replica bootstrapped from central");
-                    next_full = Instant::now() + FULL_PULL_EVERY;
-                    next_qr = Instant::now() + QR_PULL_EVERY;
+                    first_full = Instant::now() + self.full_pull_every;
                 }
                 Err(e) => {
                     bar.abandon();
-                    self.note_err(&e).await;
+                    self.note_err(Pipeline::Pull, &e).await;
                 }
             }
         }
+        tokio::join!(
+            self.push_loop(shutdown.clone()),
+            self.pull_loop(shutdown, first_full)
+        );
+    }
+
+    /// Waits until `at`, an early wake-up (push only) or shutdown; true = shut down.
+    async fn wait(
+        &self,
+        at: Instant,
+        wakeable: bool,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> bool {
+        tokio::select! {
+            _ = tokio::time::sleep_until(at) => {}
+            () = self.wake.notified(), if wakeable => {}
+            r = shutdown.changed() => { if r.is_err() { return true; } }
+        }
+        *shutdown.borrow()
+    }
+
+    async fn push_loop(&self, mut shutdown: watch::Receiver<bool>) {
+        let mut next = Instant::now();
+        let mut failures = 0u32;
         loop {
-            let due = next_push.min(next_qr).min(next_full);
-            tokio::select! {
-                _ = tokio::time::sleep_until(due) => {}
-                () = self.wake.notified() => { next_push = Instant::now(); }
-                _ = shutdown.changed() => {}
-            }
-            if *shutdown.borrow() {
+            if self.wait(next, true, &mut shutdown).await {
                 break;
             }
-            if self.blocked().await {
-                // A permanent error stopped the pipeline; `sync now` clears it.
-                let later = Instant::now() + Duration::from_secs(5);
-                next_push = later;
-                next_qr = later;
-                next_full = later;
+            if self.blocked(Pipeline::Push).await {
+                // A permanent error stopped the push; `sync now` clears it.
+                next = Instant::now() + Duration::from_secs(5);
                 continue;
             }
-            let now = Instant::now();
-            if now >= next_push {
-                match self.push_all().await {
-                    Ok(_) => {
-                        push_failures = 0;
-                        next_push = Instant::now() + PUSH_EVERY;
-                    }
-                    Err(e) => {
-                        self.note_err(&e).await;
-                        next_push =
-                            Instant::now() + plan::backoff(push_failures, rand::thread_rng().gen());
-                        push_failures += 1;
-                    }
+            match self.push_all().await {
+                Ok(_) => {
+                    failures = 0;
+                    next = Instant::now() + PUSH_EVERY;
+                }
+                Err(e) => {
+                    self.note_err(Pipeline::Push, &e).await;
+                    next = Instant::now() + plan::backoff(failures, rand::thread_rng().gen());
+                    failures += 1;
                 }
             }
-            let now = Instant::now();
-            if now >= next_full || now >= next_qr {
-                let full = now >= next_full;
-                let kinds: &[&str] = if full {
-                    &plan::ALL_KINDS
-                } else {
-                    &["qr_states"]
-                };
-                match self.pull(kinds, None).await {
-                    Ok(_) => {
-                        pull_failures = 0;
-                        next_qr = Instant::now() + QR_PULL_EVERY;
-                        if full {
-                            next_full = Instant::now() + FULL_PULL_EVERY;
-                        }
+        }
+    }
+
+    async fn pull_loop(&self, mut shutdown: watch::Receiver<bool>, first_full: Instant) {
+        let mut next_qr = Instant::now();
+        let mut next_full = first_full;
+        let mut failures = 0u32;
+        loop {
+            if self
+                .wait(next_qr.min(next_full), false, &mut shutdown)
+                .await
+            {
+                break;
+            }
+            if self.blocked(Pipeline::Pull).await {
+                let later = Instant::now() + Duration::from_secs(5);
+                (next_qr, next_full) = (later, later);
+                continue;
+            }
+            let full = Instant::now() >= next_full;
+            let kinds: &[&str] = if full {
+                &plan::ALL_KINDS
+            } else {
+                &["qr_states"]
+            };
+            match self.pull(kinds, None).await {
+                Ok(_) => {
+                    failures = 0;
+                    next_qr = Instant::now() + QR_PULL_EVERY;
+                    if full {
+                        next_full = Instant::now() + self.full_pull_every;
                     }
-                    Err(e) => {
-                        self.note_err(&e).await;
-                        let wait = plan::backoff(pull_failures, rand::thread_rng().gen());
-                        pull_failures += 1;
-                        next_qr = Instant::now() + wait;
-                        if full {
-                            next_full = Instant::now() + wait;
-                        }
+                }
+                Err(e) => {
+                    self.note_err(Pipeline::Pull, &e).await;
+                    let wait = plan::backoff(failures, rand::thread_rng().gen());
+                    failures += 1;
+                    next_qr = Instant::now() + wait;
+                    if full {
+                        next_full = Instant::now() + wait;
                     }
                 }
             }

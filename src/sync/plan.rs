@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
+use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 /// Most operations sent in one `edge_apply_batch` call.
 pub const PUSH_BATCH: usize = 200;
@@ -73,9 +75,99 @@ pub fn later(a: Option<Cursor>, b: Cursor) -> Cursor {
     }
 }
 
+/// One pipeline's state: `ok` (last step succeeded, or none yet), `failing` (retrying
+/// since `failing_since`), `stopped` (a permanent error; `sync now` after fixing it).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PipelineStatus {
+    pub state: String,
+    pub error: Option<String>,
+    /// Unix time of the first failure since the last success.
+    pub failing_since_unix: Option<i64>,
+    pub failing_secs: Option<i64>,
+}
+
+/// What makes the sync unhealthy, one line per pipeline, each with cause and fix: a
+/// stopped pipeline at once, a failing one once it has failed for `alert_after_secs`.
+/// Sales go on either way (they wait in the outbox); this is for `/ready`, `doctor` and
+/// the console banner.
+pub fn problems(
+    push: &PipelineStatus,
+    pull: &PipelineStatus,
+    alert_after_secs: i64,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (what, p) in [("push to central", push), ("pull from central", pull)] {
+        let cause = p.error.as_deref().unwrap_or("unknown error");
+        match p.state.as_str() {
+            "stopped" => out.push(format!(
+                "{what} is stopped: {cause} — after fixing that, run `mps-edge sync now` (or Sync now in the console)"
+            )),
+            "failing" if p.failing_secs.unwrap_or(0) >= alert_after_secs => out.push(format!(
+                "{what} has failed for {}: {cause} — it retries by itself; sales wait in the outbox",
+                human_secs(p.failing_secs.unwrap_or(0))
+            )),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// `95` → "1 min 35 s", `7260` → "2 h 1 min".
+pub fn human_secs(secs: i64) -> String {
+    let secs = secs.max(0);
+    match secs {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} min {} s", s / 60, s % 60),
+        s => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pipe(state: &str, error: Option<&str>, failing_secs: Option<i64>) -> PipelineStatus {
+        PipelineStatus {
+            state: state.into(),
+            error: error.map(String::from),
+            failing_since_unix: failing_secs.map(|s| 1_000_000 - s),
+            failing_secs,
+        }
+    }
+
+    #[test]
+    fn problems_name_the_pipeline_cause_and_fix() {
+        let ok = pipe("ok", None, None);
+        assert!(problems(&ok, &ok, 600).is_empty());
+        // failing, but not for long: no problem yet; at the threshold: one
+        let young = pipe("failing", Some("central unreachable"), Some(599));
+        assert!(problems(&young, &ok, 600).is_empty());
+        let old = pipe("failing", Some("central unreachable"), Some(600));
+        let p = problems(&old, &ok, 600);
+        assert_eq!(p.len(), 1);
+        assert!(
+            p[0].starts_with("push to central has failed for 10 min 0 s: central unreachable"),
+            "{p:?}"
+        );
+        // a stop counts at once, whatever its age, and says how to clear it
+        let stopped = pipe("stopped", Some("central refused the key"), Some(1));
+        let p = problems(&ok, &stopped, 600);
+        assert_eq!(p.len(), 1);
+        assert!(
+            p[0].starts_with("pull from central is stopped: central refused the key"),
+            "{p:?}"
+        );
+        assert!(p[0].contains("mps-edge sync now"));
+        assert_eq!(problems(&stopped, &old, 600).len(), 2);
+    }
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(human_secs(-5), "0 s");
+        assert_eq!(human_secs(59), "59 s");
+        assert_eq!(human_secs(95), "1 min 35 s");
+        assert_eq!(human_secs(7260), "2 h 1 min");
+    }
 
     #[test]
     fn backoff_grows_with_jitter_and_caps() {

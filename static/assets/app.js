@@ -180,13 +180,20 @@ function renderBanner(s) {
   else if (s.online === true) { kind = 'online'; text = t('banner_online'); }
   else if (s.online === false) { kind = 'offline'; text = t('banner_offline'); }
   else { kind = 'offline'; text = t('banner_unknown'); }
+  // A stopped pipeline, or one failing past central.alert_after_secs, outranks the rest:
+  // sales go on, but someone has to act (the server's text names cause and fix).
+  const problems = Array.isArray(s.problems) ? s.problems : [];
+  if (s.central_configured && problems.length) { kind = 'problem'; text = t('banner_problem'); }
   const waiting = s.queue_depth > 0
     ? `${t('banner_waiting', { n: s.queue_depth })} · ${t('banner_oldest', { age: duration(s.oldest_pending_age_secs) })}`
     : t('banner_none_waiting');
   els.banner.className = `banner ${kind}`;
   els.banner.dataset.mode = kind;
   els.banner.dataset.queue = s.queue_depth;
-  clear(els.banner, h('span', { id: 'banner-text' }, text), h('span', { class: 'sub', id: 'banner-queue' }, waiting));
+  clear(els.banner, h('span', { id: 'banner-text' }, text), h('span', { class: 'sub', id: 'banner-queue' }, waiting),
+    ...(kind === 'problem'
+      ? [h('ul', { class: 'problems', id: 'banner-problems', lang: 'en' }, ...problems.map((p) => h('li', {}, p)))]
+      : []));
 }
 
 // ---------------------------------------------------------------------------------------
