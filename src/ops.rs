@@ -380,11 +380,7 @@ impl ServerLock {
                 cfg.data_dir.display()
             )
         })?;
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(Self::path(cfg))?;
+        let file = crate::db::open_private(&Self::path(cfg), false)?;
         match file.try_lock() {
             Ok(()) => Ok(ServerLock { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
@@ -468,6 +464,10 @@ pub fn backup(cfg: Config, to: &std::path::Path) -> anyhow::Result<ExitCode> {
         rusqlite::Connection::open_with_flags(&src, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)?;
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
     let started = std::time::Instant::now();
+    // The copy holds balances and password hashes: owner-only. VACUUM INTO accepts an
+    // existing empty file and keeps its mode.
+    crate::db::open_private(&tmp, true)?;
+    crate::db::make_private(&tmp)?;
     conn.execute("VACUUM INTO ?1", [tmp.to_string_lossy()])?;
     verify_database(&tmp)?;
     std::fs::rename(&tmp, to)?;
@@ -530,6 +530,7 @@ pub fn restore(cfg: Config, from: &std::path::Path) -> anyhow::Result<ExitCode> 
     }
     let tmp = db.with_file_name("mps-edge.db.restoring");
     std::fs::copy(from, &tmp)?;
+    crate::db::make_private(&tmp)?;
     std::fs::File::open(&tmp)?.sync_all()?;
     std::fs::rename(&tmp, &db)?;
     verify_database(&db)?;

@@ -229,6 +229,14 @@ async fn backup_under_load_restores_every_acknowledged_charge() {
     );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["integrity"], "ok");
+    // balances and password hashes: the copy is the owner's only, like the database
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for f in [backup.clone(), data.join("mps-edge.db")] {
+            let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", f.display());
+        }
+    }
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Restoring under a running server is refused.
     let refused = cli(&data, &["restore", "--from", backup.to_str().unwrap()]);
@@ -260,6 +268,14 @@ async fn backup_under_load_restores_every_acknowledged_charge() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("mps-edge.db"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the restored database");
+    }
     let restored = stored_tx(&data.join("mps-edge.db"));
     for tx in &before {
         assert!(
