@@ -271,6 +271,28 @@ pub fn doctor(cfg: Config) -> anyhow::Result<ExitCode> {
                     return;
                 }
             }
+            // Does the installed sync code run on this central (upstream's triggers and
+            // helpers under each function's own search_path)? Nothing is written.
+            match client.rpc("edge_self_test", &json!({})).await {
+                Ok(v) if v["ok"] == json!(true) => ok.push(format!(
+                    "central runs the sync functions ({} probes of upstream's triggers and helpers passed)",
+                    v["probes"]
+                )),
+                Ok(v) => {
+                    for f in v["failures"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                        problems.push(format!(
+                            "central: {} cannot run on this central ({} probe): SQLSTATE {}: {} — install the current sync/central.sql on central (sync/README.md, search_path)",
+                            f["function"].as_str().unwrap_or("?"),
+                            f["probe"].as_str().unwrap_or("?"),
+                            f["sqlstate"].as_str().unwrap_or("?"),
+                            f["message"].as_str().unwrap_or("?"),
+                        ));
+                    }
+                }
+                // an install without the feature was reported above
+                Err(e) if e.message.contains("has no function") => {}
+                Err(e) => problems.push(format!("central: self test: {}", e.message)),
+            }
             let args = json!({"p_merchant_code": cfg.central.merchant_code, "p_site_code": cfg.site.code, "p_kind": "merchant", "p_limit": 1});
             match client.rpc("edge_pull_changes", &args).await {
                 Ok(v) if v["rows"].as_array().is_some_and(|r| !r.is_empty()) => {

@@ -721,9 +721,9 @@ set search_path = ''
 set timezone = 'UTC'
 as $fn$
   -- features: optional capabilities of this install within the version
-  -- ("mq1": edge_issue_qr and qr_states.fast_verifier)
+  -- ("mq1": edge_issue_qr and qr_states.fast_verifier; "self_test": edge_self_test)
   select jsonb_build_object('version', v.version, 'installed_at', v.installed_at,
-                            'features', jsonb_build_array('mq1', 'settlements'))
+                            'features', jsonb_build_array('mq1', 'settlements', 'self_test'))
     from mps_edge.schema_versions v
    order by v.version desc
    limit 1
@@ -1099,14 +1099,94 @@ begin
 end
 $fn$;
 
+-- edge_self_test: does the INSTALLED code run on THIS central? For each function
+-- here that runs upstream code, it runs what that function makes upstream run
+-- (upstream's updated_at trigger on member_cards / transactions / settlements, the
+-- card-number trigger, load_session, get_user_role) under that function's own
+-- installed search_path, read from the catalog, inside a subtransaction that is
+-- always rolled back. `mps-edge doctor` calls it: a central.sql older than the
+-- search_path fix, an upstream change that breaks us, or a hand-edited function
+-- shows up as {function, probe, sqlstate, message} before any sale is pushed.
+-- Nothing is written: each probe ends by raising the sentinel SQLSTATE MPSOK.
+create or replace function public.edge_self_test() returns jsonb
+language plpgsql volatile security definer
+set search_path = ''
+set timezone = 'UTC'
+as $fn$
+declare
+  v_check    record;
+  v_path     text;
+  v_state    text;
+  v_message  text;
+  v_failures jsonb := '[]'::jsonb;
+  v_probes   int := 0;
+begin
+  for v_check in
+    select * from (values
+      ('mps_edge.apply_charge(jsonb,text,public.merchants,timestamp with time zone)', 'member_cards'),
+      ('mps_edge.apply_charge(jsonb,text,public.merchants,timestamp with time zone)', 'transactions'),
+      ('mps_edge.apply_refund(jsonb,text,public.merchants,timestamp with time zone)', 'member_cards'),
+      ('mps_edge.apply_refund(jsonb,text,public.merchants,timestamp with time zone)', 'transactions'),
+      ('mps_edge.apply_settlement(jsonb,text,public.merchants,timestamp with time zone)', 'settlements'),
+      ('public.edge_issue_qr(uuid,integer,text)', 'identity')
+    ) as c(fn, probe)
+  loop
+    select coalesce((select pg_catalog.substr(x, 13) from pg_catalog.unnest(p.proconfig) x
+                      where x operator(pg_catalog.~~) 'search_path=%'), '')
+      into v_path
+      from pg_catalog.pg_proc p
+     where p.oid = pg_catalog.to_regprocedure(v_check.fn);
+    if not found then
+      v_failures := v_failures || jsonb_build_object('function', v_check.fn, 'probe', v_check.probe,
+                                                     'sqlstate', '42883', 'message', 'function is not installed');
+      continue;
+    end if;
+    v_probes := v_probes + 1;
+    begin
+      perform pg_catalog.set_config('search_path', v_path, true);
+      case v_check.probe
+        when 'member_cards' then
+          update public.member_cards set updated_at = updated_at
+           where id = (select id from public.member_cards limit 1);
+          -- the card-number trigger (BEFORE INSERT) runs before any constraint check
+          insert into public.member_cards (id, card_type, owner_member_id)
+          values (gen_random_uuid(), 'standard', null);
+        when 'transactions' then
+          update public.transactions set updated_at = updated_at
+           where id = (select id from public.transactions limit 1);
+        when 'settlements' then
+          update public.settlements set updated_at = updated_at
+           where id = (select id from public.settlements limit 1);
+        when 'identity' then
+          perform public.load_session('mps-edge-self-test: no such session');
+          perform public.get_user_role();
+      end case;
+      raise exception using errcode = 'MPSOK', message = 'EDGE_SELF_TEST_OK';
+    exception when others then
+      get stacked diagnostics v_state = returned_sqlstate, v_message = message_text;
+      -- the insert probe may stop at a constraint after the trigger ran: also fine
+      if v_state <> 'MPSOK' and not (v_check.probe = 'member_cards' and v_state operator(pg_catalog.~~) '23%') then
+        v_failures := v_failures || jsonb_build_object('function', v_check.fn, 'probe', v_check.probe,
+                                                       'search_path', v_path,
+                                                       'sqlstate', v_state, 'message', v_message);
+      end if;
+    end;
+  end loop;
+  return jsonb_build_object('ok', jsonb_array_length(v_failures) = 0, 'probes', v_probes,
+                            'failures', v_failures);
+end
+$fn$;
+
 -- Only the service role may call the edge RPCs (Supabase's default privileges
 -- grant EXECUTE on new public functions to anon and authenticated).
 revoke execute on function public.edge_sync_version()                                              from public, anon, authenticated;
+revoke execute on function public.edge_self_test()                                                 from public, anon, authenticated;
 revoke execute on function public.edge_pull_changes(text, text, text, timestamptz, uuid, int)      from public, anon, authenticated;
 revoke execute on function public.edge_apply_batch(text, text, jsonb)                              from public, anon, authenticated;
 revoke execute on function public.edge_list_exceptions(text, boolean)                              from public, anon, authenticated;
 revoke execute on function public.edge_resolve_exception(uuid, text, text)                         from public, anon, authenticated;
 grant  execute on function public.edge_sync_version()                                              to service_role;
+grant  execute on function public.edge_self_test()                                                 to service_role;
 grant  execute on function public.edge_pull_changes(text, text, text, timestamptz, uuid, int)      to service_role;
 grant  execute on function public.edge_apply_batch(text, text, jsonb)                              to service_role;
 grant  execute on function public.edge_list_exceptions(text, boolean)                              to service_role;

@@ -1185,6 +1185,10 @@ async fn pushes_and_pulls_fail_apart_and_are_diagnosed_right() {
     assert!(ok, "{out}");
     assert!(out.contains("info: no database yet"), "{out}");
     assert!(out.contains("ok: central reachable, key accepted"), "{out}");
+    assert!(
+        out.contains("ok: central runs the sync functions (6 probes"),
+        "{out}"
+    );
     // ... and a key file others can read is a problem, with the fix
     set_mode(&key_file, 0o644);
     let (ok, out, _) = cli(&config, &["doctor"]);
@@ -1213,6 +1217,14 @@ async fn pushes_and_pulls_fail_apart_and_are_diagnosed_right() {
     central
         .sql("alter function mps_edge.apply_charge(jsonb, text, public.merchants, timestamptz) set search_path = ''")
         .unwrap();
+    // doctor sees it at once, before any sale is pushed (central's self test)
+    let (ok, out, _) = cli(&config, &["doctor"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("PROBLEM: central: mps_edge.apply_charge(")
+            && out.contains("SQLSTATE 42883: function now_utc() does not exist"),
+        "{out}"
+    );
     edge.charge(&qr_b, "10.00").await;
     let (code, body) = edge.sync_now().await;
     assert_eq!(code, 503, "{body}");

@@ -81,10 +81,18 @@ pub fn note_failure(conn: &Connection, p: Pipeline, msg: &str, permanent: bool) 
     Ok(())
 }
 
-/// Records a successful step of `p`: ends its failure streak.
-pub fn note_success(conn: &Connection, p: Pipeline, ok_key: &str) -> AppResult<()> {
+/// Records a successful step of `p`: ends its failure streak. `contacted`: central
+/// answered (a push with an empty outbox sends nothing, so it says nothing about the link).
+pub fn note_success(
+    conn: &Connection,
+    p: Pipeline,
+    ok_key: &str,
+    contacted: bool,
+) -> AppResult<()> {
     meta::set(conn, ok_key, &crate::db::now_rfc3339())?;
-    meta::set(conn, ONLINE, "1")?;
+    if contacted {
+        meta::set(conn, ONLINE, "1")?;
+    }
     clear(conn, p.error_key())?;
     clear(conn, p.failing_since_key())
 }

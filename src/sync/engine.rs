@@ -101,14 +101,14 @@ impl SyncEngine {
         self.wake.notify_one();
     }
 
-    async fn note_ok(&self, p: Pipeline) {
+    async fn note_ok(&self, p: Pipeline, contacted: bool) {
         let key = match p {
             Pipeline::Push => syncstate::LAST_PUSH_OK,
             Pipeline::Pull => syncstate::LAST_PULL_OK,
         };
         let _ = self
             .db
-            .write(move |c| syncstate::note_success(c, p, key))
+            .write(move |c| syncstate::note_success(c, p, key, contacted))
             .await;
     }
 
@@ -183,7 +183,7 @@ impl SyncEngine {
                 tracing::warn!(rejected, "central rejected operations; see sync exceptions");
             }
         }
-        self.note_ok(Pipeline::Push).await;
+        self.note_ok(Pipeline::Push, report.batches > 0).await;
         crate::metrics::sync_result("push", true);
         Ok(report)
     }
@@ -267,7 +267,7 @@ impl SyncEngine {
                 .await
                 .map_err(db_err)?;
         }
-        self.note_ok(Pipeline::Pull).await;
+        self.note_ok(Pipeline::Pull, true).await;
         crate::metrics::sync_result("pull", true);
         Ok(report)
     }

@@ -269,7 +269,7 @@ begin
   perform t.eq((select count(*)::int from pg_policy p join pg_class c on c.oid = p.polrelid
                   join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'mps_edge'), 0, 'no policies on mps_edge');
   perform t.eq((public.edge_sync_version() ->> 'version')::int, 1, 'edge_sync_version().version');
-  perform t.eq(public.edge_sync_version() -> 'features', '["mq1", "settlements"]'::jsonb, 'edge_sync_version().features');
+  perform t.eq(public.edge_sync_version() -> 'features', '["mq1", "settlements", "self_test"]'::jsonb, 'edge_sync_version().features');
   perform t.eq((select array_agg(k order by k) from jsonb_object_keys(public.edge_sync_version()) k),
                array['features', 'installed_at', 'version'], 'edge_sync_version() fields');
   perform t.check((public.edge_sync_version() ->> 'installed_at')::timestamptz <= now(), 'installed_at');
@@ -284,8 +284,8 @@ begin
   perform t.eq((select count(*)::int from pg_trigger where tgname in ('edge_card_version', 'edge_qr_state_touch')), 2,
                'each trigger exactly once');
   perform t.eq((select count(*)::int from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-                 where n.nspname = 'public' and p.proname like 'edge\_%'), 6,
-               'six edge_* RPCs (five for the edge, edge_issue_qr), no overloads');
+                 where n.nspname = 'public' and p.proname like 'edge\_%'), 7,
+               'seven edge_* RPCs (six for the edge, edge_issue_qr), no overloads');
   perform t.check(not exists (select 1 from public.member_cards c
                                where not exists (select 1 from mps_edge.card_versions v where v.card_id = c.id)),
                   'every card has a version');
@@ -1413,6 +1413,7 @@ begin
   foreach v_role in array array['anon', 'authenticated'] loop
     foreach v_fn in array array[
       $$select public.edge_sync_version()$$,
+      $$select public.edge_self_test()$$,
       $$select public.edge_pull_changes('SHOP1', 'S-X', 'cards')$$,
       $$select public.edge_apply_batch('S-X', 'SHOP1', '[]')$$,
       $$select public.edge_list_exceptions('S-X')$$,
@@ -1617,6 +1618,49 @@ begin
   perform t.eq(public.validate_qr_plain(v_qr.qr_plain), v_card, 'admin issues');
   perform t.as_nobody();
   raise notice 'PASS: edge_issue_qr: identity of its own call only';
+end
+$test$;
+
+-- TEST: edge_self_test runs upstream code under each installed function's own
+-- search_path, writes nothing, and names a function that cannot run on this central
+do $test$
+declare
+  v_r       jsonb;
+  v_before  jsonb;
+  v_after   jsonb;
+  v_f       jsonb;
+begin
+  v_before := jsonb_build_object(
+    'cards', (select jsonb_agg(to_jsonb(m) order by id) from public.member_cards m),
+    'txs', (select count(*) from public.transactions),
+    'seq', (select last_value from public.seq_card_no));
+  v_r := public.edge_self_test();
+  perform t.eq(v_r -> 'ok', 'true'::jsonb, 'self test passes on a good install: ' || v_r::text);
+  perform t.eq((v_r ->> 'probes')::int, 6, 'six probes');
+  v_after := jsonb_build_object(
+    'cards', (select jsonb_agg(to_jsonb(m) order by id) from public.member_cards m),
+    'txs', (select count(*) from public.transactions),
+    'seq', (select last_value from public.seq_card_no));
+  perform t.eq(v_after - 'seq', v_before - 'seq', 'nothing written (updated_at unchanged, no card inserted)');
+
+  -- the original defect: a function that runs upstream code pinned to ''
+  alter function mps_edge.apply_charge(jsonb, text, public.merchants, timestamptz) set search_path = '';
+  alter function public.edge_issue_qr(uuid, integer, text) set search_path = '';
+  v_r := public.edge_self_test();
+  perform t.eq(v_r -> 'ok', 'false'::jsonb, 'self test fails');
+  perform t.eq(jsonb_array_length(v_r -> 'failures'), 3, 'apply_charge twice, edge_issue_qr once: ' || (v_r -> 'failures')::text);
+  v_f := v_r -> 'failures' -> 0;
+  perform t.eq(v_f ->> 'function', 'mps_edge.apply_charge(jsonb,text,public.merchants,timestamp with time zone)', 'names the function');
+  perform t.eq(v_f ->> 'probe', 'member_cards', 'names the probe');
+  perform t.eq(v_f ->> 'sqlstate', '42883', 'SQLSTATE');
+  perform t.check(v_f ->> 'message' like 'function now_utc() does not exist%', 'message: ' || (v_f ->> 'message'));
+  v_f := v_r -> 'failures' -> 2;
+  perform t.eq(v_f ->> 'probe', 'identity', 'edge_issue_qr probe');
+  perform t.eq(v_f ->> 'sqlstate', '42883', 'load_session fails the same way');
+  alter function mps_edge.apply_charge(jsonb, text, public.merchants, timestamptz) set search_path = public, extensions, pg_temp;
+  alter function public.edge_issue_qr(uuid, integer, text) set search_path = public, extensions, pg_temp;
+  perform t.eq(public.edge_self_test() -> 'ok', 'true'::jsonb, 'passes again');
+  raise notice 'PASS: edge_self_test';
 end
 $test$;
 

@@ -10,6 +10,9 @@
 #   MPS_EXPLAIN=1 sync/tests/run.sh   also print the plans of the pull queries
 #                                     over ~20k cards (the README's evidence)
 #   KEEP_CLUSTER=1 ...             leave the cluster running for inspection
+#   MPS_UPSTREAM_DIR=DIR ...       load the REAL upstream SQL from a checkout
+#                                  (after tests/fixtures/central/supabase-shim.sql)
+#                                  instead of the fixture
 #
 # Server binaries come from PATH or the newest /usr/lib/postgresql/*/bin.
 set -euo pipefail
@@ -126,7 +129,17 @@ step() {
   fi
 }
 
-step "load tests/fixtures/central/upstream.sql" "${db[@]}" -v ON_ERROR_STOP=1 -f "$upstream_sql"
+if [ -n "${MPS_UPSTREAM_DIR:-}" ]; then
+  # The real upstream SQL from a checkout (scripts/upstream-acceptance.sh), after our
+  # Supabase stand-in; nothing of it is copied into this repository.
+  step "load tests/fixtures/central/supabase-shim.sql" "${db[@]}" -v ON_ERROR_STOP=1 \
+    -f "$repo/tests/fixtures/central/supabase-shim.sql"
+  for f in schema/mps_schema.sql rpc/mps_rpc.sql rpc/mps_identifier_rpc.sql; do
+    step "load upstream $f" "${db[@]}" -v ON_ERROR_STOP=1 -f "$MPS_UPSTREAM_DIR/$f"
+  done
+else
+  step "load tests/fixtures/central/upstream.sql" "${db[@]}" -v ON_ERROR_STOP=1 -f "$upstream_sql"
+fi
 # fingerprint of the upstream functions, checked after central.sql is installed
 step "fingerprint upstream functions" "${db[@]}" -v ON_ERROR_STOP=1 -c "
   create schema t_snap;

@@ -1,6 +1,8 @@
 // End-to-end tests of the web console in a real headless Chromium (Debian's), driven by
 // playwright-core. Run by scripts/browser-test.sh, which starts a real `mps-edge serve`
-// in standalone demo mode and passes its URL, owner password, binary and data dir.
+// in standalone demo mode and passes its URL, owner password, binary and data dir. One
+// test starts a second server of its own, configured with a stub central that refuses
+// the service key, to show the console's sync-problem banner.
 //
 // Every page is screenshotted (both languages; the dashboard also at tablet size) into
 // target/console-screenshots/. Console errors and uncaught page errors fail the run; the
@@ -9,9 +11,11 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -38,19 +42,19 @@ const tolerated = [];
 // Helpers
 // ---------------------------------------------------------------------------------------
 
-async function api(method, p, { token, body } = {}) {
+async function api(method, p, { token, body, base = URL } = {}) {
   const headers = { accept: 'application/json' };
   if (token) headers.authorization = `Bearer ${token}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${URL}/api/v1${p}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(`${base}/api/v1${p}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await res.text();
   let json = null;
   try { json = JSON.parse(text); } catch { /* not JSON */ }
   return { status: res.status, json, text };
 }
 
-async function bearer(username, password, extra = {}) {
-  const r = await api('POST', '/auth/login', { body: { username, password, ...extra } });
+async function bearer(username, password, extra = {}, base = URL) {
+  const r = await api('POST', '/auth/login', { base, body: { username, password, ...extra } });
   assert.equal(r.status, 200, r.text);
   return r.json.access_token;
 }
@@ -90,8 +94,8 @@ async function newPage(label, viewport = DESKTOP) {
   return watch(await context.newPage(), label);
 }
 
-async function signIn(page, username, password) {
-  await page.goto(`${URL}/console/`);
+async function signIn(page, username, password, base = URL) {
+  await page.goto(`${base}/console/`);
   await page.waitForSelector('#login-form');
   await page.fill('#username', username);
   await page.fill('#password', password);
@@ -433,6 +437,123 @@ test('keyboard: sign-in works with the keyboard alone and focus is visible', asy
   const focused = await page.evaluate(() => document.activeElement?.tagName);
   assert.ok(['A', 'BUTTON'].includes(focused), `focus on ${focused}`);
   await page.context().close();
+});
+
+/** A stand-in for a central that refuses the service key: 401 PGRST301 on every path. */
+async function refusingCentral() {
+  const body = JSON.stringify({ code: 'PGRST301', message: 'JWSError', details: null, hint: null });
+  const server = createServer((req, res) => {
+    req.resume();
+    res.writeHead(401, { 'content-type': 'application/json' });
+    res.end(body);
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  return { url: `http://127.0.0.1:${server.address().port}`, server };
+}
+
+/** Starts `BIN --config cfg serve`; resolves with the child and its URL (from stdout). */
+async function serveWithConfig(cfg) {
+  const child = spawn(BIN, ['--config', cfg, 'serve'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (d) => { err += d; });
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no URL from the server within 20 s:\n${out}\n${err}`)), 20000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /listening on (http:\/\/[0-9.:]+)/.exec(out);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    });
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`the server exited (${code}):\n${out}\n${err}`)); });
+  });
+  return { child, url, logs: () => `${out}\n${err}` };
+}
+
+async function stopChild(child) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+test('a stopped sync pipeline turns the banner red with cause and fix', async () => {
+  const central = await refusingCentral();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'mps-stop-'));
+  let served;
+  let page;
+  try {
+    const cfg = path.join(dir, 'config.toml');
+    writeFileSync(cfg, [
+      `data_dir = ${JSON.stringify(path.join(dir, 'data'))}`,
+      '',
+      '[server]',
+      'listen = "127.0.0.1:0"',
+      '',
+      '[site]',
+      'code = "S9"',
+      'name = "Stop Test"',
+      '',
+      '[central]',
+      `url = ${JSON.stringify(central.url)}`,
+      'service_key = "some-key"',
+      'merchant_code = "M1"',
+      '',
+    ].join('\n'));
+    const password = 'boss-password-9';
+    execFileSync(BIN, ['--config', cfg, 'admin', 'create-user', '--username', 'boss', '--role', 'owner', '--password-stdin'],
+      { input: `${password}\n`, encoding: 'utf8' });
+    served = await serveWithConfig(cfg);
+    const base = served.url;
+    const token = await bearer('boss', password, {}, base);
+
+    // The bootstrap pull is refused (401): the pull pipeline stops at once.
+    let status;
+    const deadline = Date.now() + 20000;
+    for (;;) {
+      status = await api('GET', '/sync/status', { token, base });
+      assert.equal(status.status, 200, status.text);
+      if (status.json.problems?.length) break;
+      assert.ok(Date.now() < deadline, `no problem reported within 20 s: ${status.text}\n${served.logs()}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const s = status.json;
+    assert.equal(s.central_configured, true);
+    assert.equal(s.pull.state, 'stopped', status.text);
+    assert.ok(s.pull.error, status.text);
+    const problem = s.problems.find((p) => p.startsWith('pull from central'));
+    assert.ok(problem, status.text);
+    assert.match(problem, /service key/);
+    assert.match(problem, /stopped/);
+    assert.match(problem, /mps-edge sync now/);
+
+    const ready = await fetch(`${base}/ready`);
+    const readyText = await ready.text();
+    assert.equal(ready.status, 503, readyText);
+    assert.ok(JSON.parse(readyText).reasons.includes(problem), readyText);
+
+    page = await newPage('stopped-sync');
+    await signIn(page, 'boss', password, base);
+    await page.waitForSelector('#status-banner.problem');
+    assert.equal(await page.getAttribute('#status-banner', 'data-mode'), 'problem');
+    assert.equal(await page.isVisible('#status-banner'), true);
+    assert.equal(await page.textContent('#banner-text'), '同步需要處理 — 交易照常進行，但作業無法送達中央或資料無法更新');
+    const items = await page.locator('#banner-problems li').allTextContents();
+    assert.ok(items.length >= 1, 'one <li> per problem');
+    assert.ok(items.some((t) => t.includes('stopped') && t.includes('mps-edge sync now')), JSON.stringify(items));
+    assert.ok(items.includes(problem), JSON.stringify(items));
+    await shot(page, 'banner-problem-zh-Hant-1280x800');
+  } finally {
+    if (page) await page.context().close();
+    if (served) await stopChild(served.child);
+    central.server.closeAllConnections();
+    await new Promise((r) => central.server.close(r));
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('no console errors or page errors anywhere', () => {

@@ -4,7 +4,9 @@
 //!
 //! [`Central::start`] wires the first two together: a cluster with
 //! `tests/fixtures/central/upstream.sql` + `sync/central.sql` loaded into
-//! [`pg::CENTRAL_DB`] and a gateway on 127.0.0.1:0 using [`JWT_SECRET`].
+//! [`pg::CENTRAL_DB`] and a gateway on 127.0.0.1:0 using [`JWT_SECRET`]. With
+//! `MPS_UPSTREAM_DIR` naming an upstream checkout, the real upstream SQL
+//! replaces the fixture ([`pg::central_flavour`], [`pg::PgCluster::load_central`]).
 
 #![allow(dead_code)]
 

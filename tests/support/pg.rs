@@ -171,10 +171,27 @@ impl PgCluster {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
 
-    /// Loads `tests/fixtures/central/upstream.sql`, then `sync/central.sql` into `db`.
+    /// Loads the central schema into `db`, then `sync/central.sql`.
+    ///
+    /// By default the central schema is our fixture,
+    /// `tests/fixtures/central/upstream.sql`. When [`UPSTREAM_DIR_ENV`] names a
+    /// checkout of the upstream repository, it is instead our Supabase stand-in
+    /// `tests/fixtures/central/supabase-shim.sql` followed by upstream's own
+    /// [`UPSTREAM_FILES`], read from the checkout at run time (see
+    /// [`central_flavour`]).
     pub fn load_central(&self, db: &str) -> anyhow::Result<()> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        self.psql_file(db, &root.join("tests/fixtures/central/upstream.sql"))?;
+        match upstream_dir()? {
+            None => {
+                self.psql_file(db, &root.join("tests/fixtures/central/upstream.sql"))?;
+            }
+            Some(dir) => {
+                self.psql_file(db, &root.join("tests/fixtures/central/supabase-shim.sql"))?;
+                for f in UPSTREAM_FILES {
+                    self.psql_file(db, &dir.join(f))?;
+                }
+            }
+        }
         self.psql_file(db, &root.join("sync/central.sql"))?;
         Ok(())
     }
@@ -281,6 +298,48 @@ impl Drop for PgCluster {
         }
         // the TempDir field removes the directory after this
     }
+}
+
+/// Environment variable naming a checkout (work tree) of the upstream
+/// repository superkevinyen/MemberPaymentSystem. When set and non-empty,
+/// [`PgCluster::load_central`] loads the real upstream SQL from it instead of
+/// our fixture (`scripts/upstream-acceptance.sh` sets it).
+pub const UPSTREAM_DIR_ENV: &str = "MPS_UPSTREAM_DIR";
+
+/// Upstream's SQL files, relative to the checkout, in load order.
+pub const UPSTREAM_FILES: [&str; 3] = [
+    "schema/mps_schema.sql",
+    "rpc/mps_rpc.sql",
+    "rpc/mps_identifier_rpc.sql",
+];
+
+/// Which central [`PgCluster::load_central`] loads: `"upstream"` (the real
+/// upstream SQL from [`UPSTREAM_DIR_ENV`]) or `"fixture"`
+/// (`tests/fixtures/central/upstream.sql`).
+pub fn central_flavour() -> &'static str {
+    match std::env::var_os(UPSTREAM_DIR_ENV) {
+        Some(v) if !v.is_empty() => "upstream",
+        _ => "fixture",
+    }
+}
+
+/// The upstream checkout named by [`UPSTREAM_DIR_ENV`], if set; an error when
+/// it is set but does not hold [`UPSTREAM_FILES`] (a typo must not silently
+/// fall back to the fixture).
+pub fn upstream_dir() -> anyhow::Result<Option<PathBuf>> {
+    let Some(v) = std::env::var_os(UPSTREAM_DIR_ENV).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let dir = PathBuf::from(v);
+    for f in UPSTREAM_FILES {
+        if !dir.join(f).is_file() {
+            bail!(
+                "{UPSTREAM_DIR_ENV}={} is not an upstream checkout: {f} is missing",
+                dir.display()
+            );
+        }
+    }
+    Ok(Some(dir))
 }
 
 /// `"name"` with inner quotes doubled.
