@@ -8,17 +8,13 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use mps_edge::config::{Config, Secret};
-use mps_edge::db::{users, Db};
-use mps_edge::domain::money::{cents_from_json, parse_decimal_cents};
-use mps_edge::domain::Role;
+use mps_edge::config::Config;
+use mps_edge::domain::money::parse_decimal_cents;
 use serde_json::{json, Value};
+use support::edge::{money, Edge, MERCHANT, OWNER_PW};
 use support::proxy::{spawn_proxy, FaultProxy, Mode};
 use support::Central;
 use tempfile::TempDir;
-
-const MERCHANT: &str = "M001";
-const OWNER_PW: &str = "owner-password-1";
 
 struct Member {
     phone: String,
@@ -110,186 +106,12 @@ fn card_row(central: &Central, card_id: &str) -> (i64, i64, i64, String) {
     )
 }
 
-struct Edge {
-    url: String,
-    db: Db,
-    http: reqwest::Client,
-    token: String,
-    stop: tokio::sync::watch::Sender<bool>,
-    _dir: TempDir,
-}
-
 async fn start_edge(site: &str, central_url: &str, key: &str) -> Edge {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = Config {
-        data_dir: dir.path().join("data"),
-        ..Config::default()
-    };
-    cfg.site.code = site.into();
-    cfg.central.url = central_url.into();
-    cfg.central.service_key = Secret::new(key);
-    cfg.central.merchant_code = MERCHANT.into();
-    start_edge_with(cfg, dir).await
+    Edge::start(site, central_url, key).await
 }
 
-/// An in-process edge serving `cfg` (whose data lives in `dir`), with an owner signed in.
 async fn start_edge_with(cfg: Config, dir: TempDir) -> Edge {
-    let c2 = cfg.clone();
-    let opened = tokio::task::spawn_blocking(move || mps_edge::startup::open(&c2, true))
-        .await
-        .unwrap()
-        .unwrap();
-    let db = opened.db.clone();
-    let hash = mps_edge::auth::hash_password(OWNER_PW).unwrap();
-    let d2 = db.clone();
-    tokio::task::spawn_blocking(move || {
-        d2.write_blocking(move |c| {
-            users::upsert_user(
-                c,
-                "owner",
-                &hash,
-                Role::Owner,
-                false,
-                &users::Actor::system("test"),
-            )
-        })
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    let (stop, rx) = tokio::sync::watch::channel(false);
-    let state = mps_edge::startup::build_state(
-        cfg,
-        db.clone(),
-        b"sync-e2e-jwt-secret-0123456789abcdef",
-        rx.clone(),
-    )
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let mut rx2 = rx;
-    tokio::spawn(mps_edge::serve(listener, state, async move {
-        let _ = rx2.wait_for(|v| *v).await;
-    }));
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    let login: Value = http
-        .post(format!("{url}/api/v1/auth/login"))
-        .json(&json!({"username": "owner", "password": OWNER_PW}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"].as_str().unwrap().to_string();
-    Edge {
-        url,
-        db,
-        http,
-        token,
-        stop,
-        _dir: dir,
-    }
-}
-
-impl Edge {
-    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.url))
-            .bearer_auth(&self.token)
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        let s = r.status().as_u16();
-        (s, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        self.http
-            .get(format!("{}{path}", self.url))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    async fn status(&self) -> Value {
-        self.get("/api/v1/sync/status").await
-    }
-
-    /// Waits for the first bootstrap (the merchant and at least `cards` cards).
-    async fn wait_bootstrap(&self, cards: i64) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let s = self.status().await;
-            if s["replica"]["merchant"] == 1 && s["replica"]["cards"].as_i64().unwrap_or(0) >= cards
-            {
-                return;
-            }
-            assert!(Instant::now() < deadline, "bootstrap did not finish: {s}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn charge(&self, qr: &str, amount: &str) -> Value {
-        let (s, b) = self
-            .post(
-                "/api/v1/merchant/charge",
-                &json!({"qr_plain": qr, "amount": amount}),
-            )
-            .await;
-        assert_eq!(s, 200, "{b}");
-        b
-    }
-
-    async fn sync_now(&self) -> (u16, Value) {
-        self.post("/api/v1/sync/now", &json!({})).await
-    }
-
-    async fn wait_drained(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let s = self.status().await;
-            if s["queue_depth"] == 0 {
-                return;
-            }
-            assert!(Instant::now() < deadline, "outbox not drained: {s}");
-            let _ = self.sync_now().await;
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    fn available(&self, card_id: &str) -> i64 {
-        let id = card_id.to_string();
-        self.db
-            .read_blocking(move |c| {
-                Ok(c.query_row(
-                    "SELECT snapshot_balance_cents - pending_debit_cents + pending_credit_cents FROM cards WHERE id = ?1",
-                    [id],
-                    |r| r.get::<_, i64>(0),
-                )?)
-            })
-            .unwrap()
-    }
-}
-
-impl Drop for Edge {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-    }
-}
-
-fn money(v: &Value) -> i64 {
-    cents_from_json(v).unwrap_or_else(|_| parse_decimal_cents(&v.to_string()).unwrap())
+    Edge::start_with(cfg, dir).await
 }
 
 async fn edge_via_proxy(central: &Central, site: &str) -> (FaultProxy, Edge) {
@@ -1203,7 +1025,7 @@ async fn pushes_and_pulls_fail_apart_and_are_diagnosed_right() {
     let edge = start_edge_with(cfg, dir).await;
     edge.wait_bootstrap(3).await;
     // the files the edge creates are its own: database, WAL, JWT secret
-    let data = edge._dir.path().join("data");
+    let data = edge.dir.path().join("data");
     for f in ["mps-edge.db", "mps-edge.db-wal", "mps-edge.db-shm"] {
         let p = data.join(f);
         if p.exists() {

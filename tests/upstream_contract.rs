@@ -18,20 +18,13 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
-use mps_edge::config::{Config, Secret};
-use mps_edge::db::{users, Db};
-use mps_edge::domain::money::{cents_from_json, parse_decimal_cents};
-use mps_edge::domain::Role;
+use mps_edge::domain::money::parse_decimal_cents;
 use serde_json::{json, Value};
+use support::edge::{money, Edge, MERCHANT};
 use support::{pg, Central, RpcResponse, JWT_SECRET};
-use tempfile::TempDir;
 
-const MERCHANT: &str = "M001";
 const MERCHANT_PW: &str = "merchant-pass";
 const MEMBER_PW: &str = "member-pass";
-const OWNER_PW: &str = "owner-password-1";
 
 fn flavour_banner(test: &str) {
     eprintln!("[{test}] central: {}", pg::central_flavour());
@@ -201,176 +194,8 @@ fn central_effects(central: &Central, card_id: &str) -> String {
 // ---------------------------------------------------------------------------
 // an in-process edge (as tests/sync_e2e.rs starts one)
 
-struct Edge {
-    url: String,
-    db: Db,
-    http: reqwest::Client,
-    token: String,
-    stop: tokio::sync::watch::Sender<bool>,
-    _dir: TempDir,
-}
-
 async fn start_edge(site: &str, central_url: &str, key: &str) -> Edge {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = Config {
-        data_dir: dir.path().join("data"),
-        ..Config::default()
-    };
-    cfg.site.code = site.into();
-    cfg.central.url = central_url.into();
-    cfg.central.service_key = Secret::new(key);
-    cfg.central.merchant_code = MERCHANT.into();
-    let c2 = cfg.clone();
-    let opened = tokio::task::spawn_blocking(move || mps_edge::startup::open(&c2, true))
-        .await
-        .unwrap()
-        .unwrap();
-    let db = opened.db.clone();
-    let hash = mps_edge::auth::hash_password(OWNER_PW).unwrap();
-    let d2 = db.clone();
-    tokio::task::spawn_blocking(move || {
-        d2.write_blocking(move |c| {
-            users::upsert_user(
-                c,
-                "owner",
-                &hash,
-                Role::Owner,
-                false,
-                &users::Actor::system("test"),
-            )
-        })
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    let (stop, rx) = tokio::sync::watch::channel(false);
-    let state = mps_edge::startup::build_state(
-        cfg,
-        db.clone(),
-        b"upstream-contract-jwt-secret-0123456789",
-        rx.clone(),
-    )
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let mut rx2 = rx;
-    tokio::spawn(mps_edge::serve(listener, state, async move {
-        let _ = rx2.wait_for(|v| *v).await;
-    }));
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    let login: Value = http
-        .post(format!("{url}/api/v1/auth/login"))
-        .json(&json!({"username": "owner", "password": OWNER_PW}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"].as_str().unwrap().to_string();
-    Edge {
-        url,
-        db,
-        http,
-        token,
-        stop,
-        _dir: dir,
-    }
-}
-
-impl Edge {
-    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.url))
-            .bearer_auth(&self.token)
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        let s = r.status().as_u16();
-        (s, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn status(&self) -> Value {
-        self.http
-            .get(format!("{}/api/v1/sync/status", self.url))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    async fn wait_bootstrap(&self, cards: i64) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let s = self.status().await;
-            if s["replica"]["merchant"] == 1 && s["replica"]["cards"].as_i64().unwrap_or(0) >= cards
-            {
-                return;
-            }
-            assert!(Instant::now() < deadline, "bootstrap did not finish: {s}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn charge(&self, qr: &str, amount: &str) -> Value {
-        let (s, b) = self
-            .post(
-                "/api/v1/merchant/charge",
-                &json!({"qr_plain": qr, "amount": amount}),
-            )
-            .await;
-        assert_eq!(s, 200, "edge charge {amount}: {b}");
-        b
-    }
-
-    async fn wait_drained(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let s = self.status().await;
-            if s["queue_depth"] == 0 {
-                assert_eq!(
-                    s["open_exceptions"], 0,
-                    "central refused an edge operation: {s}"
-                );
-                return;
-            }
-            assert!(Instant::now() < deadline, "outbox not drained: {s}");
-            let _ = self.post("/api/v1/sync/now", &json!({})).await;
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    fn available(&self, card_id: &str) -> i64 {
-        let id = card_id.to_string();
-        self.db
-            .read_blocking(move |c| {
-                Ok(c.query_row(
-                    "SELECT snapshot_balance_cents - pending_debit_cents + pending_credit_cents FROM cards WHERE id = ?1",
-                    [id],
-                    |r| r.get::<_, i64>(0),
-                )?)
-            })
-            .unwrap()
-    }
-}
-
-impl Drop for Edge {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-    }
-}
-
-fn money(v: &Value) -> i64 {
-    cents_from_json(v).unwrap_or_else(|_| parse_decimal_cents(&v.to_string()).unwrap())
+    Edge::start(site, central_url, key).await
 }
 
 fn discount_text(v: &Value) -> String {
@@ -544,6 +369,11 @@ async fn twin_charges_central_and_edge_leave_identical_effects() {
             );
         }
         edge.wait_drained().await;
+        let s = edge.status().await;
+        assert_eq!(
+            s["open_exceptions"], 0,
+            "central refused an edge operation: {s}"
+        );
         for t in &twins {
             let (ea, eb) = (
                 central_effects(&central, &t.a.card_id),
@@ -658,6 +488,11 @@ async fn edge_issue_qr_as_real_callers() {
     let res = edge.charge(&token, "25.00").await;
     assert_eq!(money(&res["customer_info"]["balance_after"]), 27_500);
     edge.wait_drained().await;
+    let s = edge.status().await;
+    assert_eq!(
+        s["open_exceptions"], 0,
+        "central refused an edge operation: {s}"
+    );
     assert_eq!(
         central
             .sql(&format!(

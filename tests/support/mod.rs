@@ -10,6 +10,7 @@
 
 #![allow(dead_code)]
 
+pub mod edge;
 pub mod gateway;
 pub mod pg;
 pub mod proxy;

@@ -1,0 +1,207 @@
+//! An in-process edge for the sync tests: its own data directory, a server on
+//! 127.0.0.1:0 wired to a (stand-in or real upstream) central, and an owner
+//! signed in over HTTP. Shared by `tests/sync_e2e.rs` and
+//! `tests/upstream_contract.rs`.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use mps_edge::config::{Config, Secret};
+use mps_edge::db::{users, Db};
+use mps_edge::domain::money::{cents_from_json, parse_decimal_cents};
+use mps_edge::domain::Role;
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+/// The central merchant code the sync tests sell for.
+pub const MERCHANT: &str = "M001";
+/// The edge owner's password.
+pub const OWNER_PW: &str = "owner-password-1";
+
+pub struct Edge {
+    pub url: String,
+    pub db: Db,
+    pub http: reqwest::Client,
+    pub token: String,
+    stop: tokio::sync::watch::Sender<bool>,
+    pub dir: TempDir,
+}
+
+impl Edge {
+    /// An edge for site `site` selling for [`MERCHANT`] at `central_url` with `key`.
+    pub async fn start(site: &str, central_url: &str, key: &str) -> Edge {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = Config {
+            data_dir: dir.path().join("data"),
+            ..Config::default()
+        };
+        cfg.site.code = site.into();
+        cfg.central.url = central_url.into();
+        cfg.central.service_key = Secret::new(key);
+        cfg.central.merchant_code = MERCHANT.into();
+        Edge::start_with(cfg, dir).await
+    }
+
+    /// An edge serving `cfg` (whose data lives in `dir`), with an owner signed in.
+    pub async fn start_with(cfg: Config, dir: TempDir) -> Edge {
+        let c2 = cfg.clone();
+        let opened = tokio::task::spawn_blocking(move || mps_edge::startup::open(&c2, true))
+            .await
+            .unwrap()
+            .unwrap();
+        let db = opened.db.clone();
+        let hash = mps_edge::auth::hash_password(OWNER_PW).unwrap();
+        let d2 = db.clone();
+        tokio::task::spawn_blocking(move || {
+            d2.write_blocking(move |c| {
+                users::upsert_user(
+                    c,
+                    "owner",
+                    &hash,
+                    Role::Owner,
+                    false,
+                    &users::Actor::system("test"),
+                )
+            })
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let state = mps_edge::startup::build_state(
+            cfg,
+            db.clone(),
+            b"sync-e2e-jwt-secret-0123456789abcdef",
+            rx.clone(),
+        )
+        .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let mut rx2 = rx;
+        tokio::spawn(mps_edge::serve(listener, state, async move {
+            let _ = rx2.wait_for(|v| *v).await;
+        }));
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let login: Value = http
+            .post(format!("{url}/api/v1/auth/login"))
+            .json(&json!({"username": "owner", "password": OWNER_PW}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = login["access_token"].as_str().unwrap().to_string();
+        Edge {
+            url,
+            db,
+            http,
+            token,
+            stop,
+            dir,
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn status(&self) -> Value {
+        self.get("/api/v1/sync/status").await
+    }
+
+    /// Waits for the first bootstrap (the merchant and at least `cards` cards).
+    pub async fn wait_bootstrap(&self, cards: i64) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let s = self.status().await;
+            if s["replica"]["merchant"] == 1 && s["replica"]["cards"].as_i64().unwrap_or(0) >= cards
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "bootstrap did not finish: {s}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A charge that must be accepted.
+    pub async fn charge(&self, qr: &str, amount: &str) -> Value {
+        let (s, b) = self
+            .post(
+                "/api/v1/merchant/charge",
+                &json!({"qr_plain": qr, "amount": amount}),
+            )
+            .await;
+        assert_eq!(s, 200, "edge charge {amount}: {b}");
+        b
+    }
+
+    pub async fn sync_now(&self) -> (u16, Value) {
+        self.post("/api/v1/sync/now", &json!({})).await
+    }
+
+    /// Pushes until the outbox is empty (at most 60 s).
+    pub async fn wait_drained(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = self.status().await;
+            if s["queue_depth"] == 0 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "outbox not drained: {s}");
+            let _ = self.sync_now().await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The card's spendable balance in the replica, in cents.
+    pub fn available(&self, card_id: &str) -> i64 {
+        let id = card_id.to_string();
+        self.db
+            .read_blocking(move |c| {
+                Ok(c.query_row(
+                    "SELECT snapshot_balance_cents - pending_debit_cents + pending_credit_cents FROM cards WHERE id = ?1",
+                    [id],
+                    |r| r.get::<_, i64>(0),
+                )?)
+            })
+            .unwrap()
+    }
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Money from a JSON number or decimal string, in cents.
+pub fn money(v: &Value) -> i64 {
+    cents_from_json(v).unwrap_or_else(|_| parse_decimal_cents(&v.to_string()).unwrap())
+}
