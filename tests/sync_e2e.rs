@@ -863,47 +863,19 @@ async fn doctor_and_sync_commands_check_the_link_to_central() {
     member(&central, 70, "10.00", 0).await;
     let dir = tempfile::tempdir().unwrap();
     let write_config = |key: &str, merchant: &str| {
-        let key_file = dir.path().join("key");
-        std::fs::write(&key_file, key).unwrap();
-        set_mode(&key_file, 0o600);
-        let config = dir.path().join("config.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "data_dir = {:?}\n[site]\ncode = \"S008\"\n[central]\nurl = {:?}\nservice_key_file = {:?}\nmerchant_code = \"{merchant}\"\n",
-                dir.path().join("data"),
-                central.url(),
-                key_file
-            ),
-        )
-        .unwrap();
-        config
-    };
-    let run = |config: &std::path::Path, args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_mps-edge"))
-            .arg("--config")
-            .arg(config)
-            .args(args)
-            .env("MPS_EDGE_LOG__LEVEL", "warn")
-            .output()
-            .unwrap()
+        store_config(dir.path(), "S008", &central.url(), key, merchant, "")
     };
     let good = write_config(&central.service_key, MERCHANT);
     // `sync now` bootstraps the replica; `sync status --json` reports it.
-    let out = run(&good, &["sync", "now"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = run(&good, &["sync", "status", "--json"]);
-    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (ok, _, err) = cli(&good, &["sync", "now"]);
+    assert!(ok, "{err}");
+    let (_, out, _) = cli(&good, &["sync", "status", "--json"]);
+    let status: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(status["replica"]["merchant"], 1);
     assert_eq!(status["replica"]["cards"], 1);
     assert_eq!(status["queue_depth"], 0);
-    let out = run(&good, &["doctor"]);
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "{text}");
+    let (ok, text, _) = cli(&good, &["doctor"]);
+    assert!(ok, "{text}");
     assert!(
         text.contains("ok: central reachable, key accepted"),
         "{text}"
@@ -914,18 +886,41 @@ async fn doctor_and_sync_commands_check_the_link_to_central() {
     );
     // A key central does not accept, and an unknown merchant, are each one problem line.
     let bad = write_config(&central.anon_key, MERCHANT);
-    let out = run(&bad, &["doctor"]);
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(!out.status.success());
+    let (ok, text, _) = cli(&bad, &["doctor"]);
+    assert!(!ok);
     assert!(
         text.contains("PROBLEM: central: central refused the service key"),
         "{text}"
     );
     let unknown = write_config(&central.service_key, "NOPE");
-    let out = run(&unknown, &["doctor"]);
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(!out.status.success());
+    let (ok, text, _) = cli(&unknown, &["doctor"]);
+    assert!(!ok);
     assert!(text.contains("PROBLEM: central: merchant NOPE"), "{text}");
+}
+
+/// `<dir>/config.toml` for a store at `url` (key in `<dir>/service_key`, 0600; data in
+/// `<dir>/data`); `central_extra` is appended to the `[central]` section.
+fn store_config(
+    dir: &std::path::Path,
+    site: &str,
+    url: &str,
+    key: &str,
+    merchant: &str,
+    central_extra: &str,
+) -> std::path::PathBuf {
+    let key_file = dir.join("service_key");
+    std::fs::write(&key_file, key).unwrap();
+    set_mode(&key_file, 0o600);
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\n[site]\ncode = \"{site}\"\n[central]\nurl = {url:?}\nservice_key_file = {key_file:?}\nmerchant_code = \"{merchant}\"\n{central_extra}",
+            dir.join("data"),
+        ),
+    )
+    .unwrap();
+    config
 }
 
 fn set_mode(path: &std::path::Path, mode: u32) {
@@ -987,20 +982,15 @@ async fn pushes_and_pulls_fail_apart_and_are_diagnosed_right() {
     // A store configured through a file, as an operator does: key file 0600, short
     // pull interval and alert threshold so the test stays short.
     let dir = tempfile::tempdir().unwrap();
+    let config = store_config(
+        dir.path(),
+        "S081",
+        &central.url(),
+        &central.service_key,
+        MERCHANT,
+        "alert_after_secs = 10\npull_interval_secs = 5\n",
+    );
     let key_file = dir.path().join("service_key");
-    std::fs::write(&key_file, &central.service_key).unwrap();
-    set_mode(&key_file, 0o600);
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = {:?}\n[site]\ncode = \"S081\"\n[central]\nurl = {:?}\nservice_key_file = {:?}\nmerchant_code = \"{MERCHANT}\"\nalert_after_secs = 10\npull_interval_secs = 5\n",
-            dir.path().join("data"),
-            central.url(),
-            key_file
-        ),
-    )
-    .unwrap();
 
     // doctor before the first serve: no database yet is information, the link is checked
     let (ok, out, _) = cli(&config, &["doctor"]);
