@@ -25,7 +25,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     fi
 fi
 
-if [ ! -d tests/browser/node_modules/playwright-core ]; then
+# node_modules is not in git: install from the lock file when missing, or again when the
+# lock file changed since the last install (npm ci writes node_modules/.package-lock.json).
+if [ ! -d tests/browser/node_modules/playwright-core ] ||
+    [ tests/browser/package-lock.json -nt tests/browser/node_modules/.package-lock.json ]; then
     (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 fi
 

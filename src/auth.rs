@@ -136,19 +136,8 @@ pub fn load_or_create_secret(cfg: &crate::config::Config) -> anyhow::Result<Vec<
     let mut bytes = [0u8; 48];
     rand::thread_rng().fill_bytes(&mut bytes);
     let secret = hex::encode(bytes);
-    write_private(&path, &secret)?;
+    crate::files::write_private(&path, &secret)?;
     Ok(secret.into_bytes())
-}
-
-/// Writes a file readable only by its owner.
-pub fn write_private(path: &std::path::Path, content: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut f = crate::db::open_private(path, true)?;
-    // an existing file keeps its mode on open: tighten it before writing the secret
-    crate::db::make_private(path)?;
-    f.write_all(content.as_bytes())?;
-    f.sync_all()?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The command line: `serve`, `demo …`, `admin …`.
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -79,7 +79,7 @@ pub enum Command {
     /// Sync with central: status and a manual cycle.
     Sync {
         #[command(subcommand)]
-        command: SyncCommand,
+        command: crate::ops::SyncCommand,
     },
     /// Check this installation and its link to central; one line per problem.
     Doctor,
@@ -127,17 +127,6 @@ pub enum DemoCommand {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum SyncCommand {
-    /// Queue depth, oldest pending, last push/pull, last error, exceptions, replica counts.
-    Status {
-        #[arg(long)]
-        json: bool,
-    },
-    /// Push every pending operation and pull every change now.
-    Now,
-}
-
-#[derive(Subcommand, Debug)]
 pub enum AdminCommand {
     /// Create a staff account (or, with --reset, reset an existing one).
     CreateUser {
@@ -174,6 +163,9 @@ fn init_tracing(cfg: &Config) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colour only for a person at a terminal: under systemd, a pipe or a log file
+        // the escape codes would land in the log as text.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if cfg.log.format == "json" {
         let _ = builder.json().try_init();

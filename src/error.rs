@@ -301,3 +301,21 @@ impl IntoResponse for AppError {
         (status, axum::Json(self.body())).into_response()
     }
 }
+/// The envelope as the OpenAPI document describes it (responses are built by
+/// `AppError`'s `IntoResponse`).
+/// The error envelope every failure uses: `{"error": {code, message, details}}`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine code, e.g. `INSUFFICIENT_BALANCE`.
+    pub code: String,
+    /// Human-readable explanation.
+    pub message: String,
+    /// Code-specific details (field names, limits, amounts), or null.
+    #[schema(value_type = Option<Object>)]
+    pub details: serde_json::Value,
+}

@@ -1,11 +1,11 @@
 //! Operator commands that inspect or drive an installation: `sync status`, `sync now`,
 //! `doctor`. They open the database directly, so they work while the server runs.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use serde_json::json;
 
-use crate::cli::SyncCommand;
 use crate::config::Config;
 use crate::db::migrate::SCHEMA_VERSION;
 use crate::db::syncstate;
@@ -14,6 +14,20 @@ use crate::sync::{SyncEngine, CENTRAL_SQL_VERSION};
 
 fn app_err(e: crate::error::AppError) -> anyhow::Error {
     anyhow::anyhow!("{e}")
+}
+
+/// `mps-edge sync …` (defined here, beside what runs it, so `cli` imports `ops` and not
+/// the reverse).
+#[derive(clap::Subcommand, Debug)]
+pub enum SyncCommand {
+    /// Queue depth, oldest pending, last push/pull, last error, exceptions, replica counts.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Clear stops, push every pending operation and pull every change now (what
+    /// `POST /api/v1/sync/now` does).
+    Now,
 }
 
 pub fn sync_command(cfg: Config, command: SyncCommand) -> anyhow::Result<ExitCode> {
@@ -101,9 +115,13 @@ pub fn sync_command(cfg: Config, command: SyncCommand) -> anyhow::Result<ExitCod
             // push lock file keeps its loop and this one from pushing at the same time.
             let result = runtime.block_on(async move {
                 let engine = SyncEngine::new(&cfg, db)?;
-                let bar = indicatif::ProgressBar::new_spinner();
-                let r = engine.sync_now_with(Some(&bar)).await;
-                bar.finish_and_clear();
+                let bar = std::io::stderr()
+                    .is_terminal()
+                    .then(indicatif::ProgressBar::new_spinner);
+                let r = engine.sync_now_with(bar.as_ref()).await;
+                if let Some(b) = &bar {
+                    b.finish_and_clear();
+                }
                 Ok::<_, anyhow::Error>(r)
             })?;
             opened.db.shutdown();
@@ -402,7 +420,7 @@ impl ServerLock {
                 cfg.data_dir.display()
             )
         })?;
-        let file = crate::db::open_private(&Self::path(cfg), false)?;
+        let file = crate::files::open_private(&Self::path(cfg), false)?;
         match file.try_lock() {
             Ok(()) => Ok(ServerLock { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
@@ -428,7 +446,7 @@ pub fn init(cfg: Config, tls: bool, hosts: &[String], force: bool) -> anyhow::Re
         }
         let (cert_pem, key_pem, fingerprint) = self_signed(hosts)?;
         std::fs::write(&cert_path, cert_pem)?;
-        crate::auth::write_private(&key_path, &key_pem)?;
+        crate::files::write_private(&key_path, &key_pem)?;
         println!(
             "certificate: {} (hosts: {})",
             cert_path.display(),
@@ -488,8 +506,8 @@ pub fn backup(cfg: Config, to: &std::path::Path) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     // The copy holds balances and password hashes: owner-only. VACUUM INTO accepts an
     // existing empty file and keeps its mode.
-    crate::db::open_private(&tmp, true)?;
-    crate::db::make_private(&tmp)?;
+    crate::files::open_private(&tmp, true)?;
+    crate::files::make_private(&tmp)?;
     conn.execute("VACUUM INTO ?1", [tmp.to_string_lossy()])?;
     verify_database(&tmp)?;
     std::fs::rename(&tmp, to)?;
@@ -552,7 +570,7 @@ pub fn restore(cfg: Config, from: &std::path::Path) -> anyhow::Result<ExitCode> 
     }
     let tmp = db.with_file_name("mps-edge.db.restoring");
     std::fs::copy(from, &tmp)?;
-    crate::db::make_private(&tmp)?;
+    crate::files::make_private(&tmp)?;
     std::fs::File::open(&tmp)?.sync_all()?;
     std::fs::rename(&tmp, &db)?;
     verify_database(&db)?;

@@ -6,8 +6,8 @@ use std::time::Instant;
 use crate::auth::JwtKeys;
 use crate::config::Config;
 use crate::db::Db;
-use crate::service::auth::IpThrottle;
 use crate::service::qr::QrResolver;
+use crate::service::throttle::IpThrottle;
 use crate::sync::SyncEngine;
 
 #[derive(Clone)]
@@ -21,7 +21,7 @@ pub struct AppState {
     /// Present when a central is configured.
     pub sync: Option<Arc<SyncEngine>>,
     /// Console settings in force (config file + console overrides), applied at runtime.
-    pub settings: Arc<parking_lot::RwLock<crate::service::console::Effective>>,
+    pub settings: Arc<parking_lot::RwLock<crate::settings::Effective>>,
     /// Live events for the console's WebSocket feed.
     pub events: crate::service::events::Events,
     /// Mark the console cookie `Secure` (set when the server is reached over TLS).
@@ -35,7 +35,7 @@ impl AppState {
     }
 
     pub fn new(cfg: Config, db: Db, jwt_secret: &[u8]) -> AppState {
-        let settings = crate::service::console::Effective::load(&cfg, &db);
+        let settings = crate::settings::Effective::load(&cfg, &db);
         // Served over TLS: the console cookie is marked Secure.
         let cookie_secure = cfg.server.tls_cert.is_some();
         AppState {

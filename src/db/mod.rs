@@ -1,15 +1,20 @@
 //! Storage: connection setup, migrations, the single writer and the reader pool.
 //! Every database call goes through here on a blocking thread, never on the executor.
 
+pub mod audit;
 pub mod cards;
 pub mod checkpoint;
-pub mod console;
 pub mod demo;
+pub mod devices;
 pub mod ledger;
 pub mod meta;
 pub mod migrate;
 pub mod queries;
 pub mod replica;
+pub mod sessions;
+pub mod settings;
+pub mod settlements;
+pub mod staff;
 pub mod syncstate;
 pub mod users;
 pub mod writer;
@@ -77,13 +82,13 @@ pub fn open(path: &Path) -> anyhow::Result<Db> {
     // The database holds members' balances and staff password hashes: owner-only. SQLite
     // gives its -wal and -shm files the database file's mode, so creating the file 0600
     // first covers all three; an older install's files are tightened here too.
-    open_private(path, false)
-        .and_then(|_| make_private(path))
+    crate::files::open_private(path, false)
+        .and_then(|_| crate::files::make_private(path))
         .map_err(|e| anyhow::anyhow!("cannot create database {}: {e}", path.display()))?;
     for suffix in ["-wal", "-shm"] {
-        let side = sidecar(path, suffix);
+        let side = crate::files::sidecar(path, suffix);
         if side.exists() {
-            make_private(&side)
+            crate::files::make_private(&side)
                 .map_err(|e| anyhow::anyhow!("cannot restrict {}: {e}", side.display()))?;
         }
     }
@@ -165,37 +170,10 @@ impl Db {
     }
 }
 
-/// Opens `path` for writing, creating it readable and writable by its owner only (0600)
-/// when it does not exist; `truncate` empties it. An existing file keeps its mode.
-pub fn open_private(path: &Path, truncate: bool) -> std::io::Result<std::fs::File> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(truncate);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    opts.open(path)
-}
-
-/// Takes group and other permissions away from an existing file.
-pub fn make_private(path: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)?.permissions().mode();
-        if mode & 0o077 != 0 {
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))?;
-        }
-    }
-    Ok(())
-}
-
-/// `mps-edge.db` + `-wal` → `mps-edge.db-wal`.
-pub fn sidecar(path: &Path, suffix: &str) -> std::path::PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    std::path::PathBuf::from(name)
+/// Unix seconds as RFC 3339 (seconds precision), as the console shows times.
+pub(crate) fn unix_to_rfc3339(t: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
 /// Current UTC time as RFC 3339 with microseconds, the wire format.

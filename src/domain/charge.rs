@@ -259,12 +259,24 @@ mod tests {
                 corporate_discount: corp,
                 ..card()
             };
-            if let Ok(p) = plan_charge(&c, raw, &central_seed_levels(), &limits(), Exposure::default(), 0) {
-                prop_assert!(p.available_after_cents >= 0);
-                prop_assert!(p.final_cents <= p.raw_cents);
-                prop_assert_eq!(p.available_after_cents, c.available_cents() - p.final_cents);
+            // The only reasons to refuse here: too little balance, then the per-transaction limit.
+            let f = final_amount(raw, effective_discount(disc, corp));
+            let expected = if c.available_cents() < f {
+                Some(ErrorCode::InsufficientBalance)
+            } else if f > limits().max_tx_cents {
+                Some(ErrorCode::OfflineLimitExceeded)
             } else {
-                prop_assert!(c.available_cents() < final_amount(raw, effective_discount(disc, corp)) || raw > 10_000_000 || final_amount(raw, effective_discount(disc, corp)) > 1_000_000);
+                None
+            };
+            match plan_charge(&c, raw, &central_seed_levels(), &limits(), Exposure::default(), 0) {
+                Ok(p) => {
+                    prop_assert_eq!(expected, None);
+                    prop_assert!(p.available_after_cents >= 0);
+                    prop_assert!(p.final_cents <= p.raw_cents);
+                    prop_assert_eq!(p.final_cents, f);
+                    prop_assert_eq!(p.available_after_cents, c.available_cents() - p.final_cents);
+                }
+                Err(e) => prop_assert_eq!(Some(e.code()), expected),
             }
         }
     }

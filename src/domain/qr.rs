@@ -154,9 +154,16 @@ mod tests {
             verify_legacy(&plain, &hash),
             "central's bcrypt check accepts it too"
         );
+        // Change the last character (always to a different one, so this can never pass
+        // vacuously): the verifier no longer matches.
+        let last = if plain.ends_with('A') { "E" } else { "A" };
         let mut tampered = plain.clone();
-        tampered.replace_range(FAST_TOKEN_LEN - 1.., "A");
-        assert!(!verify_fast(&tampered, &verifier) || tampered == plain);
+        tampered.replace_range(FAST_TOKEN_LEN - 1.., last);
+        assert_ne!(tampered, plain);
+        assert!(!verify_fast(&tampered, &verifier));
+        assert!(!verify_fast(&plain, &fast_verifier(&tampered)));
+        assert!(!verify_fast(&plain, &verifier[..verifier.len() - 1]));
+        assert!(!verify_fast(&plain, ""));
         assert_eq!(classify("mq1.0f8c2d4e1a2b4c3d8e9f0123456789AB.xxx"), None);
         assert_eq!(classify(&plain.replace("mq1.", "mq2.")), None);
     }

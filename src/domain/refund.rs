@@ -111,18 +111,39 @@ mod tests {
 
     proptest! {
         /// However refund requests arrive, applied one after another they never sum past
-        /// the payment's final amount, and the original is `refunded` exactly when none remains.
+        /// the payment's final amount, every request that fits is granted in full (so a
+        /// rule that refuses too much fails too), and the original is `refunded` exactly
+        /// when none remains.
         #[test]
         fn never_over_refunds(final_cents in 1i64..1_000_000, asks in prop::collection::vec(1i64..500_000, 0..30)) {
             let mut refunded = 0;
             for ask in asks {
                 let o = pay(final_cents, refunded);
-                if let Ok(plan) = plan_refund(&o, ask) {
-                    refunded += plan.amount_cents;
-                    prop_assert_eq!(plan.fully_refunded, refunded == final_cents);
+                let fits = ask <= final_cents - refunded;
+                match plan_refund(&o, ask) {
+                    Ok(plan) => {
+                        prop_assert!(fits, "granted {} with {} remaining", ask, final_cents - refunded);
+                        prop_assert_eq!(plan.amount_cents, ask);
+                        refunded += plan.amount_cents;
+                        prop_assert_eq!(plan.remaining_after_cents, final_cents - refunded);
+                        prop_assert_eq!(plan.fully_refunded, refunded == final_cents);
+                    }
+                    Err(e) => {
+                        prop_assert!(!fits, "refused {} with {} remaining", ask, final_cents - refunded);
+                        prop_assert_eq!(e.code(), ErrorCode::RefundExceedsRemaining);
+                    }
                 }
                 prop_assert!(refunded <= final_cents);
             }
+        }
+
+        /// The last cent can be refunded: asking for exactly what remains is granted and
+        /// marks the original refunded.
+        #[test]
+        fn exact_remainder_is_granted(final_cents in 1i64..1_000_000, done in 0i64..1_000_000) {
+            let done = done % final_cents;
+            let plan = plan_refund(&pay(final_cents, done), final_cents - done);
+            prop_assert!(plan.is_ok_and(|p| p.fully_refunded && p.remaining_after_cents == 0));
         }
     }
 }

@@ -5,7 +5,8 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{ApiJson, ClientIp};
+use super::extract::ApiJson;
+use super::identity::ClientIp;
 use super::validate;
 use crate::error::{AppError, AppResult};
 use crate::service::auth::{self, AuthUser, TokenPair};
@@ -22,9 +23,9 @@ pub struct LoginRequest {
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = TokenPair), (status = 401, body = super::openapi::ErrorBody),
-              (status = 429, description = "LOGIN_LOCKED / TOO_MANY_REQUESTS", body = super::openapi::ErrorBody),
-              (status = 400, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = TokenPair), (status = 401, body = crate::error::ErrorBody),
+              (status = 429, description = "LOGIN_LOCKED / TOO_MANY_REQUESTS", body = crate::error::ErrorBody),
+              (status = 400, body = crate::error::ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -37,7 +38,7 @@ pub async fn login(
         (Some(id), Some(secret)) => {
             validate::key(&id, "device_id", 64)?;
             validate::key(&secret, "device_secret", 128)?;
-            crate::service::console::verify_device(&state, &id, &secret, ip).await?;
+            crate::service::devices::verify_device(&state, &id, &secret, ip).await?;
             Some(id)
         }
         _ => {
@@ -59,7 +60,7 @@ pub struct RefreshRequest {
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
-    responses((status = 200, body = TokenPair), (status = 401, body = super::openapi::ErrorBody), (status = 400, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = TokenPair), (status = 401, body = crate::error::ErrorBody), (status = 400, body = crate::error::ErrorBody)))]
 pub async fn refresh(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RefreshRequest>,
@@ -69,14 +70,14 @@ pub async fn refresh(
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 401, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn logout(State(state): State<AppState>, user: AuthUser) -> AppResult<Json<Value>> {
     auth::logout(&state, &user).await?;
     Ok(Json(json!({"success": true})))
 }
 
 #[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 401, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn me(user: AuthUser) -> Json<Value> {
     Json(json!({"user": user.info(), "session": {"device_id": user.device_id}}))
 }

@@ -14,12 +14,12 @@ use axum::response::Response;
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::console::{session_cookie, ConsoleSession};
+use super::identity::{session_cookie, ConsoleSession};
 use crate::db::syncstate;
 use crate::domain::Role;
 use crate::error::{AppError, AppResult, ErrorCode};
-use crate::service::console::{authenticate_session, Csrf};
 use crate::service::events::Event;
+use crate::service::session::{authenticate_session, Csrf};
 use crate::state::AppState;
 
 const POLL: Duration = Duration::from_secs(3);
@@ -41,7 +41,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
 }
 
 #[utoipa::path(get, path = "/api/v1/console/ws", tag = "console", security(("session_cookie" = [])),
-    responses((status = 101, description = "WebSocket: {type: transaction|refund|sync|exception, data}"), (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody)))]
+    responses((status = 101, description = "WebSocket: {type: transaction|refund|sync|exception, data}"), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn handler(
     State(state): State<AppState>,
     s: ConsoleSession,

@@ -1,15 +1,11 @@
 //! Extractors that turn every rejection into the project's error envelope.
 
-use std::net::{IpAddr, SocketAddr};
-
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::error::{AppError, ErrorCode};
-use crate::service::auth::{authenticate, AuthUser};
-use crate::state::AppState;
 
 /// JSON body: requires `Content-Type: application/json`, respects the body limit, and
 /// reports malformed JSON, wrong types and unknown fields as 400 `INVALID_JSON`.
@@ -89,53 +85,5 @@ where
             .await
             .map(|axum::extract::Path(v)| ApiPath(v))
             .map_err(|e| AppError::msg(ErrorCode::ValidationError, format!("Invalid path: {e}")))
-    }
-}
-
-pub fn client_ip(parts: &Parts) -> Option<IpAddr> {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
-}
-
-/// The client address, when the server was started with connect info.
-pub struct ClientIp(pub Option<IpAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(client_ip(parts)))
-    }
-}
-
-/// A signed-in staff member from `Authorization: Bearer <access token>`, or else from the
-/// console's session cookie (then a state-changing request also needs `X-CSRF-Token`).
-impl FromRequestParts<AppState> for AuthUser {
-    type Rejection = AppError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let Some(header) = parts.headers.get(header::AUTHORIZATION) else {
-            return super::console::cookie_user(parts, state)
-                .await
-                .map(|(user, _)| user);
-        };
-        let header = header.to_str().map_err(|_| ErrorCode::NotAuthenticated)?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                AppError::msg(
-                    ErrorCode::NotAuthenticated,
-                    "Use Authorization: Bearer <access token>.",
-                )
-            })?;
-        authenticate(state, token, client_ip(parts)).await
     }
 }

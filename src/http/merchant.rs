@@ -79,9 +79,9 @@ fn json_body(body: String, replayed: bool) -> Response {
 
 #[utoipa::path(post, path = "/api/v1/merchant/charge", tag = "pos", request_body = ChargeRequest, security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "POS retry key (or idempotency_key in the body)")),
-    responses((status = 200, body = crate::model::ChargeResponse), (status = 400, body = super::openapi::ErrorBody), (status = 401, body = super::openapi::ErrorBody),
-              (status = 403, body = super::openapi::ErrorBody), (status = 409, body = super::openapi::ErrorBody), (status = 413, body = super::openapi::ErrorBody), (status = 415, body = super::openapi::ErrorBody),
-              (status = 422, description = "declined by a business rule", body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = crate::model::ChargeResponse), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 413, body = crate::error::ErrorBody), (status = 415, body = crate::error::ErrorBody),
+              (status = 422, description = "declined by a business rule", body = crate::error::ErrorBody)))]
 pub async fn charge(
     State(state): State<AppState>,
     user: AuthUser,
@@ -137,8 +137,8 @@ pub struct RefundRequest {
 
 #[utoipa::path(post, path = "/api/v1/merchant/refund", tag = "pos", request_body = RefundRequest, security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "retry key")),
-    responses((status = 200, body = crate::model::RefundResponse), (status = 400, body = super::openapi::ErrorBody), (status = 401, body = super::openapi::ErrorBody),
-              (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody), (status = 409, body = super::openapi::ErrorBody), (status = 422, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = crate::model::RefundResponse), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn refund(
     State(state): State<AppState>,
     user: AuthUser,
@@ -188,8 +188,8 @@ pub struct ValidateRequest {
 }
 
 #[utoipa::path(post, path = "/api/v1/common/qr/validate", tag = "pos", request_body = ValidateRequest, security(("bearer" = [])),
-    responses((status = 200, body = crate::model::QrValidateResponse), (status = 400, body = super::openapi::ErrorBody), (status = 401, body = super::openapi::ErrorBody),
-              (status = 403, body = super::openapi::ErrorBody), (status = 422, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = crate::model::QrValidateResponse), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn validate_qr(
     State(state): State<AppState>,
     user: AuthUser,
@@ -204,8 +204,8 @@ pub async fn validate_qr(
 
 #[utoipa::path(get, path = "/api/v1/common/transactions/{tx_no}", tag = "pos", security(("bearer" = [])),
     params(("tx_no" = String, Path, description = "transaction number")),
-    responses((status = 200, body = Object, description = "{transaction, refunds}"), (status = 400, body = super::openapi::ErrorBody),
-              (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = Object, description = "{transaction, refunds}"), (status = 400, body = crate::error::ErrorBody),
+              (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn transaction_detail(
     State(state): State<AppState>,
     user: AuthUser,
@@ -294,7 +294,7 @@ fn optional_amount(value: Option<String>, field: &str) -> AppResult<Option<i64>>
 }
 
 #[utoipa::path(get, path = "/api/v1/merchant/transactions", tag = "pos", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, body = crate::model::TransactionList), (status = 400, body = super::openapi::ErrorBody), (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = crate::model::TransactionList), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn transactions(
     State(state): State<AppState>,
     user: AuthUser,
@@ -358,7 +358,7 @@ pub struct SummaryQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/merchant/daily-summary", tag = "pos", security(("bearer" = [])), params(SummaryQuery),
-    responses((status = 200, body = crate::model::DailySummary), (status = 400, body = super::openapi::ErrorBody), (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = crate::model::DailySummary), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn daily_summary(
     State(state): State<AppState>,
     user: AuthUser,

@@ -1,13 +1,22 @@
 //! The HTTP API: routes, middleware, and the server loop.
 
+pub mod audit;
 pub mod auth;
 pub mod console;
 pub mod console_assets;
 pub mod console_ws;
+pub mod devices;
+pub mod export;
 pub mod extract;
+pub mod identity;
 pub mod merchant;
+pub mod metrics;
 pub mod openapi;
 pub mod security;
+pub mod session;
+pub mod settings;
+pub mod settlements;
+pub mod staff;
 pub mod sync;
 pub mod validate;
 
@@ -59,11 +68,11 @@ pub fn build_router(state: AppState) -> Router {
         .merge(console::page_routes())
         .route("/health", get(health))
         .route("/ready", get(ready))
-        .route("/metrics", get(crate::metrics::render))
+        .route("/metrics", get(metrics::render))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/docs", get(openapi::docs_page))
         .route("/api/docs/{file}", get(openapi::docs_asset))
-        .route_layer(axum::middleware::from_fn(crate::metrics::track))
+        .route_layer(axum::middleware::from_fn(metrics::track))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

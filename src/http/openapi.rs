@@ -5,26 +5,8 @@ use axum::extract::Path;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
-
-/// The error envelope every failure uses.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// Stable machine code, e.g. `INSUFFICIENT_BALANCE`.
-    pub code: String,
-    /// Human-readable explanation.
-    pub message: String,
-    /// Code-specific details (field names, limits, amounts), or null.
-    #[schema(value_type = Option<Object>)]
-    pub details: serde_json::Value,
-}
+use utoipa::{Modify, OpenApi};
 
 struct Security;
 
@@ -63,31 +45,31 @@ impl Modify for Security {
         super::sync::sync_now,
         super::health,
         super::ready,
-        crate::metrics::render,
+        super::metrics::render,
         document,
-        super::console::login,
-        super::console::logout,
-        super::console::session,
-        super::console::sign_out_everywhere,
-        super::console::update_me,
-        super::console::list_users,
-        super::console::create_user,
-        super::console::disable_user,
-        super::console::reset_password,
-        super::console::list_devices,
-        super::console::enrollment_code,
-        super::console::enroll,
-        super::console::revoke_device,
-        super::console::audit,
-        super::console::get_settings,
-        super::console::put_settings,
-        super::console::export_csv,
-        super::console::create_settlement,
-        super::console::list_settlements,
-        super::console::settlement,
+        super::session::login,
+        super::session::logout,
+        super::session::session,
+        super::session::sign_out_everywhere,
+        super::session::update_me,
+        super::staff::list_users,
+        super::staff::create_user,
+        super::staff::disable_user,
+        super::staff::reset_password,
+        super::devices::list_devices,
+        super::devices::enrollment_code,
+        super::devices::enroll,
+        super::devices::revoke_device,
+        super::audit::audit,
+        super::settings::get_settings,
+        super::settings::put_settings,
+        super::export::export_csv,
+        super::settlements::create_settlement,
+        super::settlements::list_settlements,
+        super::settlements::settlement,
         super::console_ws::handler,
     ),
-    components(schemas(ErrorBody, ErrorDetail, crate::db::syncstate::ExceptionView)),
+    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail, crate::db::syncstate::ExceptionView)),
     modifiers(&Security),
     tags(
         (name = "auth", description = "Staff sign-in and tokens"),

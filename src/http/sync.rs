@@ -13,7 +13,7 @@ use crate::service::auth::AuthUser;
 use crate::state::AppState;
 
 #[utoipa::path(get, path = "/api/v1/sync/status", tag = "sync", security(("bearer" = [])),
-    responses((status = 200, body = SyncStatus), (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = SyncStatus), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn status(State(state): State<AppState>, user: AuthUser) -> AppResult<Json<SyncStatus>> {
     user.require_manager()?;
     let alert = state.cfg.sync_alert();
@@ -30,7 +30,7 @@ pub struct ExceptionQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/sync/exceptions", tag = "sync", security(("bearer" = [])), params(ExceptionQuery),
-    responses((status = 200, body = Object, description = "{exceptions: [ExceptionView]}"), (status = 400, body = super::openapi::ErrorBody), (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = Object, description = "{exceptions: [ExceptionView]}"), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn exceptions(
     State(state): State<AppState>,
     user: AuthUser,
@@ -62,8 +62,8 @@ pub struct ResolveRequest {
 
 #[utoipa::path(post, path = "/api/v1/sync/exceptions/{id}/resolve", tag = "sync", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = ResolveRequest,
-    responses((status = 200, body = Object), (status = 400, body = super::openapi::ErrorBody), (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody),
-              (status = 404, body = super::openapi::ErrorBody), (status = 409, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn resolve(
     State(state): State<AppState>,
     user: AuthUser,
@@ -100,7 +100,7 @@ pub async fn resolve(
 }
 
 #[utoipa::path(post, path = "/api/v1/sync/now", tag = "sync", security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 401, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody), (status = 503, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
 pub async fn sync_now(State(state): State<AppState>, user: AuthUser) -> AppResult<Json<Value>> {
     user.require_manager()?;
     let Some(sync) = &state.sync else {

@@ -77,6 +77,22 @@ pub fn idempotency_key(body: Option<String>, header: Option<&str>) -> AppResult<
     Ok(key)
 }
 
+/// `limit` (1..=200, default `default`) and `offset` (0..=10,000,000, default 0) of a page.
+pub fn paging(limit: Option<i64>, offset: Option<i64>, default: i64) -> AppResult<(i64, i64)> {
+    let limit = limit.unwrap_or(default);
+    if !(1..=200).contains(&limit) {
+        return Err(AppError::validation(
+            "limit",
+            "limit must be between 1 and 200.",
+        ));
+    }
+    let offset = offset.unwrap_or(0);
+    if !(0..=10_000_000).contains(&offset) {
+        return Err(AppError::validation("offset", "offset must be 0 or more."));
+    }
+    Ok((limit, offset))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,8 +1,15 @@
 //! Orchestration between HTTP and storage: resolve the QR, then hand the decision and
 //! the write to the single writer. No SQL and no money arithmetic here.
 
+pub mod audit;
 pub mod auth;
-pub mod console;
+pub mod devices;
 pub mod events;
+pub mod export;
 pub mod payments;
 pub mod qr;
+pub mod session;
+pub mod settings;
+pub mod settlements;
+pub mod staff;
+pub mod throttle;

@@ -44,8 +44,8 @@ pub async fn charge(
         tag: input.tag,
         actor,
         site_code: state.cfg.site.code.clone(),
-        limits: crate::service::console::current_limits(state),
-        single_use: crate::service::console::qr_single_use(state),
+        limits: crate::service::settings::current_limits(state),
+        single_use: crate::service::settings::qr_single_use(state),
         now: chrono::Utc::now(),
     };
     let out = state.db.write(move |c| commit_charge(c, cmd)).await?;
@@ -109,7 +109,7 @@ pub async fn refund(
 pub async fn validate(state: &AppState, qr_plain: &str) -> AppResult<QrValidateResponse> {
     let resolved = resolve_with_refresh(state, qr_plain).await?;
     let card_id = resolved.card_id.clone();
-    if crate::service::console::qr_single_use(state) {
+    if crate::service::settings::qr_single_use(state) {
         let (id, hash) = (resolved.card_id.clone(), resolved.token_hash.clone());
         let used = state
             .db

@@ -7,6 +7,7 @@
 //! failure record: a push that fails or is stopped never delays the pulls that keep
 //! frozen cards, levels and discounts current, and the reverse.
 
+use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +26,15 @@ use crate::error::AppError;
 
 const QR_PULL_EVERY: Duration = Duration::from_secs(5);
 const PUSH_EVERY: Duration = Duration::from_secs(2);
+
+/// How a pull shows its progress: a terminal spinner, log lines (the daemon's bootstrap
+/// off a terminal), or not at all (the regular schedule).
+#[derive(Clone, Copy)]
+enum Progress<'a> {
+    Quiet,
+    Bar(&'a indicatif::ProgressBar),
+    Log,
+}
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct PushReport {
@@ -61,7 +71,7 @@ struct FileLock(#[allow(dead_code)] std::fs::File);
 impl FileLock {
     async fn acquire(path: std::path::PathBuf) -> Result<FileLock, SyncError> {
         tokio::task::spawn_blocking(move || {
-            let file = crate::db::open_private(&path, false)?;
+            let file = crate::files::open_private(&path, false)?;
             file.lock()?;
             Ok::<_, std::io::Error>(FileLock(file))
         })
@@ -195,6 +205,18 @@ impl SyncEngine {
         kinds: &[&str],
         progress: Option<&indicatif::ProgressBar>,
     ) -> Result<PullReport, SyncError> {
+        let progress = match progress {
+            Some(bar) => Progress::Bar(bar),
+            None => Progress::Quiet,
+        };
+        self.pull_reporting(kinds, progress).await
+    }
+
+    async fn pull_reporting(
+        &self,
+        kinds: &[&str],
+        progress: Progress<'_>,
+    ) -> Result<PullReport, SyncError> {
         let _guard = self.pull_lock.lock().await;
         let mut report = PullReport::default();
         for kind in kinds {
@@ -205,6 +227,7 @@ impl SyncEngine {
                 .await
                 .map_err(db_err)?;
             let mut at = plan::cycle_start(stored.as_ref());
+            let (pages_before, rows_before) = (report.pages, report.rows);
             loop {
                 let page = self
                     .client
@@ -250,14 +273,29 @@ impl SyncEngine {
                 report.pages += 1;
                 report.rows += n;
                 report.changed += changed;
-                if let Some(p) = progress {
-                    p.inc(n as u64);
-                    p.set_message(kind.to_string());
+                match progress {
+                    Progress::Bar(p) => {
+                        p.inc(n as u64);
+                        p.set_message(kind.to_string());
+                    }
+                    Progress::Log => {
+                        tracing::debug!(kind = %kind, rows = n, total = report.rows, "pulled a page");
+                    }
+                    Progress::Quiet => {}
                 }
                 if !has_more || next.is_none() {
                     break;
                 }
                 at = next;
+            }
+            if matches!(progress, Progress::Log) {
+                tracing::info!(
+                    kind = %kind,
+                    rows = report.rows - rows_before,
+                    pages = report.pages - pages_before,
+                    total_rows = report.rows,
+                    "bootstrap: pulled"
+                );
             }
         }
         if kinds.contains(&"cards") {
@@ -358,21 +396,38 @@ impl SyncEngine {
         );
         let mut first_full = Instant::now();
         if !bootstrapped {
-            let bar = indicatif::ProgressBar::new_spinner();
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "bootstrapping replica from central {spinner} {pos} rows ({msg})",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-            );
-            match self.pull(&plan::ALL_KINDS, Some(&bar)).await {
+            // A spinner only for a person watching a terminal; under systemd or a pipe
+            // the same progress goes to the log, one line per kind.
+            let bar = std::io::stderr().is_terminal().then(|| {
+                let bar = indicatif::ProgressBar::new_spinner();
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "bootstrapping replica from central {spinner} {pos} rows ({msg})",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                );
+                bar
+            });
+            let progress = match &bar {
+                Some(bar) => Progress::Bar(bar),
+                None => {
+                    tracing::info!("bootstrapping replica from central");
+                    Progress::Log
+                }
+            };
+            match self.pull_reporting(&plan::ALL_KINDS, progress).await {
                 Ok(r) => {
-                    bar.finish_with_message(format!("done: {} rows", r.rows));
+                    if let Some(bar) = &bar {
+                        // Cleared, not left on screen: the log line below says the same.
+                        bar.finish_and_clear();
+                    }
                     tracing::info!(rows = r.rows, "replica bootstrapped from central");
                     first_full = Instant::now() + self.full_pull_every;
                 }
                 Err(e) => {
-                    bar.abandon();
+                    if let Some(bar) = &bar {
+                        bar.abandon();
+                    }
                     self.note_err(Pipeline::Pull, &e).await;
                 }
             }

@@ -1,0 +1,60 @@
+//! `/api/v1/console/audit`: the audit log, filtered and paged.
+
+use axum::extract::State;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::extract::ApiQuery;
+use super::merchant::parse_bound;
+use super::validate;
+use crate::db::audit::AuditFilter;
+use crate::error::AppResult;
+use crate::service::audit as svc;
+use crate::service::auth::AuthUser;
+use crate::state::AppState;
+
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    action: Option<String>,
+    actor: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+fn rfc3339(unix: i64) -> String {
+    chrono::DateTime::from_timestamp(unix, 0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+        .unwrap_or_default()
+}
+
+#[utoipa::path(get, path = "/api/v1/console/audit", tag = "console", params(AuditQuery), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+pub async fn audit(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> AppResult<Json<Value>> {
+    let (limit, offset) = validate::paging(q.limit, q.offset, 50)?;
+    let tz = state.cfg.timezone();
+    let nonempty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+    let filter = AuditFilter {
+        action: nonempty(q.action)
+            .map(|a| validate::key(&a, "action", 64).map(|()| a))
+            .transpose()?,
+        actor: nonempty(q.actor)
+            .map(|a| validate::text(&a, "actor", 64).map(|()| a))
+            .transpose()?,
+        from: nonempty(q.from)
+            .map(|f| parse_bound(&f, "from", tz, false).map(rfc3339))
+            .transpose()?,
+        to: nonempty(q.to)
+            .map(|t| parse_bound(&t, "to", tz, true).map(rfc3339))
+            .transpose()?,
+    };
+    let (entries, pagination) = svc::audit_log(&state, &user, filter, limit, offset).await?;
+    Ok(Json(json!({"entries": entries, "pagination": pagination})))
+}

@@ -1,0 +1,45 @@
+//! `/api/v1/merchant/transactions/export.csv`: the transactions of the current filter as CSV.
+
+use axum::extract::State;
+use axum::http::header::{self, HeaderValue};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use super::extract::ApiQuery;
+use super::merchant::{tx_filter, ListQuery};
+use crate::error::AppResult;
+use crate::service::auth::AuthUser;
+use crate::service::export as svc;
+use crate::state::AppState;
+
+#[utoipa::path(get, path = "/api/v1/merchant/transactions/export.csv", tag = "pos", params(super::merchant::ListQuery), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = String, content_type = "text/csv", description = "UTF-8 with BOM"), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+pub async fn export_csv(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> AppResult<Response> {
+    let tz = state.cfg.timezone();
+    let filter = tx_filter(q, tz)?;
+    let body = svc::export_csv(&state, &user, filter).await?;
+    let day = chrono::Utc::now().with_timezone(&tz).format("%Y%m%d");
+    let disposition = format!(
+        "attachment; filename=\"transactions-{}-{day}.csv\"",
+        state.cfg.site.code
+    );
+    Ok((
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&disposition)
+                    .unwrap_or_else(|_| HeaderValue::from_static("attachment")),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}

@@ -1,0 +1,78 @@
+//! `/api/v1/console/users`: staff accounts (owners and managers).
+
+use axum::extract::State;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::extract::{ApiJson, ApiPath};
+use super::validate;
+use crate::domain::Role;
+use crate::error::{AppError, AppResult};
+use crate::service::auth::AuthUser;
+use crate::service::staff as svc;
+use crate::state::AppState;
+
+#[utoipa::path(get, path = "/api/v1/console/users", tag = "console", security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+pub async fn list_users(State(state): State<AppState>, user: AuthUser) -> AppResult<Json<Value>> {
+    let users = svc::list_staff(&state, &user).await?;
+    Ok(Json(json!({"users": users})))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    username: String,
+    password: String,
+    role: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/console/users", tag = "console", request_body = CreateUser, security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn create_user(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(req): ApiJson<CreateUser>,
+) -> AppResult<Json<Value>> {
+    let username = req.username.trim().to_string();
+    validate::text(&username, "username", 64)?;
+    let role = Role::parse(&req.role)
+        .ok_or_else(|| AppError::validation("role", "role must be owner, manager or cashier."))?;
+    let created = svc::create_staff(&state, &user, username, req.password, role).await?;
+    Ok(Json(json!({"user": created})))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisableRequest {
+    disabled: bool,
+}
+
+#[utoipa::path(post, path = "/api/v1/console/users/{id}/disable", tag = "console", request_body = DisableRequest, params(("id" = String, Path)), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn disable_user(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<DisableRequest>,
+) -> AppResult<Json<Value>> {
+    validate::key(&id, "id", 64)?;
+    let view = svc::set_disabled(&state, &user, id, req.disabled).await?;
+    Ok(Json(json!({"user": view})))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequest {
+    password: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/console/users/{id}/reset-password", tag = "console", request_body = ResetRequest, params(("id" = String, Path)), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn reset_password(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<ResetRequest>,
+) -> AppResult<Json<Value>> {
+    validate::key(&id, "id", 64)?;
+    let view = svc::reset_password(&state, &user, id, req.password).await?;
+    Ok(Json(json!({"user": view})))
+}
