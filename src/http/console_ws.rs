@@ -15,7 +15,6 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::identity::{session_cookie, ConsoleSession};
-use crate::db::syncstate;
 use crate::domain::Role;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::service::events::Event;
@@ -89,7 +88,6 @@ async fn run(mut socket: WebSocket, state: AppState, token: String, manager: boo
     let mut tick = tokio::time::interval(POLL);
     let mut last_sync: Option<Value> = None;
     let mut last_open: Option<i64> = None;
-    let alert = state.cfg.sync_alert();
     loop {
         tokio::select! {
             incoming = socket.recv() => match incoming {
@@ -124,7 +122,7 @@ async fn run(mut socket: WebSocket, state: AppState, token: String, manager: boo
                 if !manager {
                     continue;
                 }
-                let Ok(status) = state.db.read(move |c| syncstate::status(c, alert)).await else {
+                let Ok(status) = crate::service::sync::status(&state).await else {
                     continue;
                 };
                 let status = serde_json::to_value(&status).unwrap_or(Value::Null);

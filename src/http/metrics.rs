@@ -10,7 +10,6 @@ use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::db::syncstate;
 use crate::metrics::handle;
 use crate::state::AppState;
 
@@ -42,8 +41,7 @@ pub async fn render(State(state): State<AppState>) -> Response {
         )
             .into_response();
     };
-    let alert = state.cfg.sync_alert();
-    if let Ok(s) = state.db.read(move |c| syncstate::status(c, alert)).await {
+    if let Ok(s) = crate::service::sync::status(&state).await {
         metrics::gauge!("mps_edge_outbox_depth").set(s.queue_depth as f64);
         metrics::gauge!("mps_edge_outbox_oldest_pending_age_seconds")
             .set(s.oldest_pending_age_secs.unwrap_or(0) as f64);

@@ -32,7 +32,6 @@ use serde_json::json;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::db::meta;
 use crate::error::{AppError, ErrorCode};
 use crate::state::AppState;
 
@@ -110,35 +109,7 @@ pub async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
 #[utoipa::path(get, path = "/ready", tag = "operations",
     responses((status = 200, body = Object), (status = 503, body = Object, description = "not ready, with reasons")))]
 pub async fn ready(State(state): State<AppState>) -> Response {
-    let mut problems: Vec<String> = Vec::new();
-    let writable = state
-        .db
-        .write(|c| {
-            c.execute_batch("SELECT 1")?;
-            Ok(())
-        })
-        .await;
-    if writable.is_err() {
-        problems.push("database is not writable".into());
-    }
-    let merchant = state.db.read(|c| meta::get(c, meta::MERCHANT_ID)).await;
-    match merchant {
-        Ok(Some(_)) => {}
-        Ok(None) => {
-            problems.push("no replica yet: the merchant has not been loaded from central".into())
-        }
-        Err(_) => problems.push("database is not readable".into()),
-    }
-    if let Some(alert) = state.cfg.sync_alert() {
-        match state
-            .db
-            .read(move |c| crate::db::syncstate::status(c, Some(alert)))
-            .await
-        {
-            Ok(s) => problems.extend(s.problems),
-            Err(_) => problems.push("sync status is not readable".into()),
-        }
-    }
+    let problems = crate::service::sync::readiness_problems(&state).await;
     let mode = if state.cfg.standalone() {
         "standalone"
     } else {

@@ -12,4 +12,5 @@ pub mod session;
 pub mod settings;
 pub mod settlements;
 pub mod staff;
+pub mod sync;
 pub mod throttle;

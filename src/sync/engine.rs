@@ -36,14 +36,14 @@ enum Progress<'a> {
     Log,
 }
 
-#[derive(Debug, Default, Clone, serde::Serialize)]
+#[derive(Debug, Default, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct PushReport {
     pub batches: usize,
     pub applied: usize,
     pub rejected: usize,
 }
 
-#[derive(Debug, Default, Clone, serde::Serialize)]
+#[derive(Debug, Default, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct PullReport {
     pub pages: usize,
     pub rows: usize,
