@@ -8,9 +8,9 @@
 //! What it measures (see docs/performance.md for the method and the recorded results):
 //!
 //! 1. bcrypt ceiling: the time of one cost-6 verify, measured; ceiling = cores ÷ that time.
-//! 2. raw SQLite ceiling: commit_charge's write statements, executed directly through the
-//!    project's group-commit writer (`mps_edge::db::open` → `db.write`, synchronous=FULL)
-//!    from 64 concurrent tasks.
+//! 2. raw SQLite ceiling: the production `commit_charge` (its reads, checks and writes),
+//!    called directly through the project's group-commit writer (`db.write`,
+//!    synchronous=FULL) from 64 concurrent tasks: no HTTP, no token matching.
 //! 3. charges through the real HTTP API (in-process server on 127.0.0.1:0, real config,
 //!    temp dir, durable writes, a real JWT from /api/v1/auth/login) with 1, 8 and 64
 //!    concurrent POS clients, for fast (mq1) and legacy tokens. Single-use QR stays on: every
@@ -25,7 +25,6 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -37,14 +36,16 @@ use base64::Engine;
 use clap::Parser;
 use mps_edge::config::{Config, Secret};
 use mps_edge::db::cards::put_qr_state;
-use mps_edge::db::ledger::{commit_charge, ChargeCmd};
+use mps_edge::db::ledger::{commit_charge, ChargeCmd, Idem};
 use mps_edge::db::users::Actor;
 use mps_edge::db::{self, Db};
 use mps_edge::domain::qr::{classify, fast_verifier, issue_legacy, verify_legacy, TokenShape};
 use mps_edge::error::AppError;
 use rand::{Rng, RngCore};
 use rusqlite::{params, Connection};
-use serde_json::{json, Value};
+use serde_json::json;
+use support::binary::{EdgeProcess, Install};
+use support::in_process::InProcess;
 use tempfile::TempDir;
 
 #[derive(Parser, Debug)]
@@ -396,9 +397,7 @@ async fn open_installation(cfg: &Config) -> anyhow::Result<(Db, String)> {
 struct Server {
     url: String,
     jwt: String,
-    stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-    runtime: tokio::runtime::Runtime,
+    inner: InProcess,
     _dir: TempDir,
 }
 
@@ -412,54 +411,27 @@ fn http_client() -> reqwest::Client {
 }
 
 async fn login(url: &str, password: &str) -> anyhow::Result<String> {
-    let r: Value = http_client()
-        .post(format!("{url}/api/v1/auth/login"))
-        .json(&json!({"username": OWNER, "password": password}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    r["access_token"]
-        .as_str()
-        .map(String::from)
-        .ok_or_else(|| anyhow!("login failed: {r}"))
+    support::http::login(&http_client(), url, OWNER, password).await
 }
 
 async fn start_server(cfg: Config, db: Db, password: &str, dir: TempDir) -> anyhow::Result<Server> {
     let mut secret = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut secret);
-    let (stop, rx) = tokio::sync::watch::channel(false);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    std_listener.set_nonblocking(true)?;
-    let url = format!("http://{}", std_listener.local_addr()?);
-    let task = {
-        let _in_server_runtime = runtime.enter();
-        let state = mps_edge::startup::build_state(cfg, db.clone(), &secret, rx.clone())?;
-        let listener = tokio::net::TcpListener::from_std(std_listener)?;
-        let mut rx2 = rx;
-        runtime.spawn(mps_edge::serve(listener, state, async move {
-            let _ = rx2.wait_for(|v| *v).await;
-        }))
-    };
-    let jwt = login(&url, password).await?;
+    let inner = InProcess::start_own_runtime(move |stop| {
+        mps_edge::startup::build_state(cfg, db, &secret, stop)
+    })?;
+    let jwt = login(&inner.url, password).await?;
     Ok(Server {
-        url,
+        url: inner.url.clone(),
         jwt,
-        stop,
-        task,
-        runtime,
+        inner,
         _dir: dir,
     })
 }
 
 impl Server {
     async fn stop(self) {
-        let _ = self.stop.send(true);
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
-        self.runtime.shutdown_background();
+        self.inner.stop().await;
     }
 }
 
@@ -546,21 +518,18 @@ fn jobs_per_commit(db: Option<&Db>, mark: Option<WriterMark>) -> f64 {
     }
 }
 
-/// One POS charge request; Ok(latency ms) or Err(what went wrong).
+/// One POS charge request to the server at `url`; Ok(latency ms) or Err(what went wrong).
 async fn post_charge(
     http: &reqwest::Client,
-    charge_url: &str,
+    url: &str,
     jwt: &str,
     key: String,
     plain: &str,
     amount: String,
 ) -> Result<f64, String> {
     let t0 = Instant::now();
-    let resp = http
-        .post(charge_url)
-        .bearer_auth(jwt)
+    let resp = support::http::charge(http, url, jwt, plain, &amount)
         .header("Idempotency-Key", key)
-        .json(&json!({"qr_plain": plain, "amount": amount}))
         .send()
         .await
         .map_err(|e| e.to_string())?;
@@ -621,7 +590,7 @@ async fn fast_phase(
     let mut tasks = Vec::new();
     for w in 0..clients {
         let (pool, budget) = (pool.clone(), budget.clone());
-        let charge_url = format!("{url}/api/v1/merchant/charge");
+        let url = url.to_string();
         let jwt = jwt.to_string();
         tasks.push(tokio::spawn(async move {
             let http = http_client();
@@ -635,8 +604,7 @@ async fn fast_phase(
                 };
                 n += 1;
                 let key = idem_key();
-                let outcome =
-                    post_charge(&http, &charge_url, &jwt, key, plain, amount_for(n + w)).await;
+                let outcome = post_charge(&http, &url, &jwt, key, plain, amount_for(n + w)).await;
                 record(&mut r, outcome);
             }
             r
@@ -684,7 +652,7 @@ async fn open_phase(
     let mut tasks = Vec::new();
     for w in 0..clients {
         let pool = pool.clone();
-        let charge_url = format!("{url}/api/v1/merchant/charge");
+        let url = url.to_string();
         let jwt = jwt.to_string();
         // Terminals are spread evenly over one period.
         let first = started + period.mul_f64(w as f64 / clients as f64);
@@ -700,7 +668,7 @@ async fn open_phase(
                 };
                 let outcome = post_charge(
                     &http,
-                    &charge_url,
+                    &url,
                     &jwt,
                     idem_key(),
                     plain,
@@ -732,7 +700,6 @@ async fn legacy_phase(
 ) -> PhaseResult {
     let mark = writer_mark(Some(db));
     let https: Vec<reqwest::Client> = (0..clients).map(|_| http_client()).collect();
-    let charge_url = format!("{url}/api/v1/merchant/charge");
     let mut total = PhaseResult::default();
     let mut waves = 0;
     while total.secs < dur.as_secs_f64() {
@@ -764,11 +731,11 @@ async fn legacy_phase(
         let verifies_before = mps_edge::service::qr::bcrypt_verifies_total();
         let mut tasks = Vec::new();
         for (k, t) in wave.iter().enumerate() {
-            let (http, charge_url, jwt) = (https[k].clone(), charge_url.clone(), jwt.to_string());
+            let (http, url, jwt) = (https[k].clone(), url.to_string(), jwt.to_string());
             let plain = t.plain.clone();
             let key = idem_key();
             tasks.push(tokio::spawn(async move {
-                post_charge(&http, &charge_url, &jwt, key, &plain, amount_for(k)).await
+                post_charge(&http, &url, &jwt, key, &plain, amount_for(k)).await
             }));
         }
         for task in tasks {
@@ -1045,71 +1012,58 @@ struct RawCeiling {
     n: usize,
 }
 
-/// commit_charge's writes (tx sequence, transaction row, card, QR state, outbox, site
-/// counter, audit row, idempotency row), without its reads and checks.
-fn raw_charge(c: &Connection, card_id: &str, i: u64) -> rusqlite::Result<()> {
-    let tx_id = db::new_id();
-    let now = chrono::Utc::now();
-    let created_at = now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    let seq: i64 = c
-        .prepare_cached(
-            "INSERT INTO counters(name, value) VALUES ('tx_seq', 1)
-         ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
-        )?
-        .query_row([], |r| r.get(0))?;
-    let tx_no = format!("PAY-RAW-{seq:010}");
-    let cents = 100 + (i % 5000) as i64;
-    c.prepare_cached(
-        "INSERT INTO transactions(id, tx_no, tx_type, card_id, merchant_id, raw_amount_cents, discount_milli,
-            final_amount_cents, points_earned, status, external_order_id, tag, operator_user_id,
-            operator_username, device_id, created_at, created_unix)
-         VALUES (?1, ?2, 'payment', ?3, 'm', ?4, 1000, ?4, ?5, 'completed', NULL, '{}', 'u', 'owner', NULL, ?6, ?7)",
-    )?
-    .execute(params![tx_id, tx_no, card_id, cents, cents / 100, created_at, now.timestamp()])?;
-    c.prepare_cached(
-        "UPDATE cards SET pending_debit_cents = pending_debit_cents + ?2, pending_points = pending_points + ?3,
-             level = 0, discount_milli = 1000 WHERE id = ?1",
-    )?
-    .execute(params![card_id, cents, cents / 100])?;
-    c.prepare_cached(
-        "UPDATE card_qr_state SET consumed_hash = token_hash, consumed_at = ?2 WHERE card_id = ?1",
-    )?
-    .execute(params![card_id, created_at])?;
-    let op_id = db::new_id();
-    let payload = json!({"op_id": op_id, "op_type": "charge", "tx_id": tx_id, "tx_no": tx_no,
-        "card_id": card_id, "raw_amount": "1.00", "discount": "1.000", "final_amount": "1.00",
-        "points_earned": 1, "created_at": created_at, "terminal": null, "operator": "owner",
-        "external_order_id": null, "tag": {}});
-    c.prepare_cached(
-        "INSERT INTO outbox(op_id, op_type, tx_id, card_id, delta_cents, points, payload, created_at, created_unix)
-         VALUES (?1, 'charge', ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![op_id, tx_id, card_id, -cents, cents / 100, payload.to_string(), created_at, now.timestamp()])?;
-    c.prepare_cached(
-        "INSERT INTO counters(name, value) VALUES ('site_unsynced_debit_cents', ?1)
-         ON CONFLICT(name) DO UPDATE SET value = value + excluded.value RETURNING value",
-    )?
-    .query_row([cents], |r| r.get::<_, i64>(0))?;
-    c.prepare_cached(
-        "INSERT INTO audit_log(at, actor_user_id, actor, action, object_type, object_id, ip, device_id, details)
-         VALUES (?1, 'u', 'owner', 'charge', 'transaction', ?2, '127.0.0.1', NULL, ?3)",
-    )?
-    .execute(params![db::now_rfc3339(), tx_no, json!({"final_amount": "1.00", "card_no": "X"}).to_string()])?;
-    let body =
-        json!({"transaction": {"tx_id": tx_id, "tx_no": tx_no}, "customer_info": {}}).to_string();
-    c.prepare_cached(
-        "INSERT INTO idempotency_keys(scope, key, operation, request_hash, tx_id, response, created_at)
-         VALUES ('user:u', ?1, 'charge', ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![op_id, mps_edge::auth::sha256_hex(&op_id), tx_id, body, created_at])?;
+/// One charge through the production `commit_charge`, as the charge path runs it inside a
+/// writer job (with a POS idempotency key), without HTTP, token matching or bcrypt.
+fn raw_charge(
+    c: &Connection,
+    (card_id, token_hash): &(String, String),
+    i: u64,
+    limits: &mps_edge::domain::limits::Limits,
+) -> mps_edge::error::AppResult<()> {
+    let key = format!("raw-{i}");
+    commit_charge(
+        c,
+        ChargeCmd {
+            card_id: card_id.clone(),
+            token_hash: token_hash.clone(),
+            raw_cents: 100 + (i % 5000) as i64,
+            idem: Some(Idem {
+                scope: "user:u".into(),
+                request_hash: mps_edge::auth::sha256_hex(&key),
+                key,
+            }),
+            external_order_id: None,
+            tag: json!({}),
+            actor: Actor {
+                user_id: Some("u".into()),
+                username: Some(OWNER.into()),
+                ip: Some("127.0.0.1".into()),
+                device_id: None,
+            },
+            site_code: "RAW".into(),
+            limits: limits.clone(),
+            single_use: false,
+            now: chrono::Utc::now(),
+        },
+    )?;
     Ok(())
 }
 
 async fn bench_raw(plan: &Plan, hash_pool: &[String]) -> anyhow::Result<RawCeiling> {
     let dir = tempfile::tempdir()?;
-    let db = db::open(&dir.path().join("raw.db"))?;
+    let cfg = bench_config(dir.path().join("data"));
+    let limits = Arc::new(cfg.limits());
+    let (db, _) = open_installation(&cfg).await?;
     let cards = db
-        .write(|c| Ok(insert_cards(c, "RW", 5_000)?))
+        .write(|c| {
+            let ids = insert_cards(c, "RW", 5_000)?;
+            // Enough for every charge the timed phase can make (1.00 to 50.99 each).
+            c.execute(
+                "UPDATE cards SET snapshot_balance_cents = 100000000 WHERE card_no LIKE 'RW%'",
+                [],
+            )?;
+            Ok(ids)
+        })
         .await
         .map_err(ae)?;
     let c2 = cards.clone();
@@ -1118,6 +1072,12 @@ async fn bench_raw(plan: &Plan, hash_pool: &[String]) -> anyhow::Result<RawCeili
     db.write(move |c| live_states(c, &c2, &hashes, None, exp))
         .await
         .map_err(ae)?;
+    // Each card with the token hash live_states gave it.
+    let cards: Vec<(String, String)> = cards
+        .into_iter()
+        .enumerate()
+        .map(|(i, id)| (id, hash_pool[i % hash_pool.len()].clone()))
+        .collect();
     let cards = Arc::new(cards);
     let counter = Arc::new(AtomicU64::new(0));
     let mut result = None;
@@ -1130,14 +1090,16 @@ async fn bench_raw(plan: &Plan, hash_pool: &[String]) -> anyhow::Result<RawCeili
         let deadline = started + dur;
         let mut tasks = Vec::new();
         for _ in 0..64 {
-            let (db, cards, counter) = (db.clone(), cards.clone(), counter.clone());
+            let (db, cards, counter, limits) =
+                (db.clone(), cards.clone(), counter.clone(), limits.clone());
             tasks.push(tokio::spawn(async move {
                 let mut lat = Vec::new();
                 while Instant::now() < deadline {
                     let i = counter.fetch_add(1, Ordering::Relaxed);
                     let card = cards[(i as usize * 7919) % cards.len()].clone();
+                    let limits = limits.clone();
                     let t = Instant::now();
-                    db.write(move |c| Ok(raw_charge(c, &card, i)?))
+                    db.write(move |c| raw_charge(c, &card, i, &limits))
                         .await
                         .expect("raw charge");
                     lat.push(ms(t.elapsed()));
@@ -1575,29 +1537,10 @@ async fn bench_binary(plan: &Plan, hash_pool: &[String]) -> anyhow::Result<Binar
         .map_err(ae)?;
     tokio::task::spawn_blocking(move || db.shutdown()).await?;
 
-    let mut child = Command::new(&bin)
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .envs(CHILD_ENV)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {}", bin.display()))?;
-    let pid = child.id().to_string();
-    let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                let _ = tx.send(rest.trim().to_string());
-            }
-        }
-    });
+    let mut edge = EdgeProcess::spawn_with(&bin, Install::DataDir(&data), &[], &CHILD_ENV)?;
+    let pid = edge.pid().to_string();
     let result = async {
-        let url = rx
-            .recv_timeout(Duration::from_secs(30))
-            .context("the binary did not print its URL")?;
+        let url = edge.url.clone();
         let jwt = login(&url, &password).await?;
         out.rss_idle_mb = status_mb(&pid, "VmRSS:");
         let pool = Pool::new(plains);
@@ -1623,18 +1566,7 @@ async fn bench_binary(plan: &Plan, hash_pool: &[String]) -> anyhow::Result<Binar
     }
     .await;
     // SIGTERM: a graceful stop, as systemd would.
-    let _ = Command::new("kill").args(["-TERM", &pid]).status();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if child.try_wait()?.is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    if child.try_wait()?.is_none() {
-        child.kill()?;
-        child.wait()?;
-    }
+    edge.terminate_within(Duration::from_secs(15))?;
     result?;
     Ok(out)
 }
@@ -1833,7 +1765,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(raw) = &raw {
         let _ = writeln!(
             o,
-            "| raw SQLite: commit_charge's writes via db.write, 64 tasks, synchronous=FULL | {} tx/s | p50 {:.2} ms, p99 {:.2} ms, {:.1} jobs/commit, {} tx |",
+            "| raw SQLite: commit_charge via db.write, 64 tasks, synchronous=FULL | {} tx/s | p50 {:.2} ms, p99 {:.2} ms, {:.1} jobs/commit, {} tx |",
             thousands(raw.per_sec),
             raw.p50,
             raw.p99,

@@ -2,15 +2,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+mod support;
 
 use std::collections::{BTreeMap, HashSet};
 
-use common::{amt, cents, concurrent_posts, fmt_cents, Resp, TestServer, API};
 use mps_edge::config::Secret;
 use mps_edge::domain::Role;
 use reqwest::Method;
 use serde_json::{json, Value};
+use support::server::{amt, cents, concurrent_posts, fmt_cents, Resp, TestServer, API};
 
 // ---------------------------------------------------------------------------------
 // Basics
@@ -930,7 +930,7 @@ async fn offline_limit_site_unsynced() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn offline_limit_stale_replica_with_a_configured_central() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = common::default_config();
+    let mut cfg = support::server::default_config();
     cfg.data_dir = dir.path().to_path_buf();
     cfg.central.url = "http://127.0.0.1:9".into();
     cfg.central.service_key = Secret::new("test-service-key");

@@ -4,10 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+mod support;
 
-use common::{raw_request, TestServer, API, JWT_SECRET};
 use mps_edge::auth::{Claims, JwtKeys};
+use support::server::{raw_request, TestServer, API, JWT_SECRET};
 
 #[derive(Clone)]
 enum Auth {

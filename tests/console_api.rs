@@ -4,13 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+mod support;
 
-use common::{cents, TestServer, API};
 use futures_util::StreamExt;
 use mps_edge::domain::Role;
 use reqwest::Method;
 use serde_json::{json, Value};
+use support::server::{amt, cents, Resp, TestServer, API};
 
 /// A signed-in console session: the cookie as the browser would send it, and the CSRF
 /// token from the sign-in answer.
@@ -20,7 +20,7 @@ struct Console {
     body: Value,
 }
 
-async fn console_login(srv: &TestServer, user: &str, pw: &str) -> common::Resp {
+async fn console_login(srv: &TestServer, user: &str, pw: &str) -> Resp {
     srv.post(
         &format!("{API}/console/login"),
         None,
@@ -59,7 +59,7 @@ impl Console {
         path: &str,
         body: Option<&Value>,
         csrf: bool,
-    ) -> common::Resp {
+    ) -> Resp {
         let mut headers = vec![("cookie", self.cookie.as_str())];
         if csrf {
             headers.push(("x-csrf-token", self.csrf.as_str()));
@@ -67,13 +67,13 @@ impl Console {
         srv.send(method, &format!("{API}{path}"), None, &headers, body)
             .await
     }
-    async fn get(&self, srv: &TestServer, path: &str) -> common::Resp {
+    async fn get(&self, srv: &TestServer, path: &str) -> Resp {
         self.send(srv, Method::GET, path, None, false).await
     }
-    async fn post(&self, srv: &TestServer, path: &str, body: &Value) -> common::Resp {
+    async fn post(&self, srv: &TestServer, path: &str, body: &Value) -> Resp {
         self.send(srv, Method::POST, path, Some(body), true).await
     }
-    async fn put(&self, srv: &TestServer, path: &str, body: &Value) -> common::Resp {
+    async fn put(&self, srv: &TestServer, path: &str, body: &Value) -> Resp {
         self.send(srv, Method::PUT, path, Some(body), true).await
     }
 }
@@ -595,9 +595,9 @@ async fn settlements_total_may_be_negative_and_periods_never_overlap() {
         )
         .await;
     let s2 = r.assert_ok()["settlement"].clone();
-    assert_eq!(common::amt(&s2["total_amount"]), "-40.00");
+    assert_eq!(amt(&s2["total_amount"]), "-40.00");
     assert_eq!(s2["refund_count"], 1);
-    assert_eq!(common::amt(&s2["refund_amount"]), "40.00");
+    assert_eq!(amt(&s2["refund_amount"]), "40.00");
     assert_eq!(s2["payment_count"], 0);
 
     // Overlaps are refused, naming the settlement they hit.
@@ -759,10 +759,7 @@ async fn settings_are_validated_audited_and_applied_at_once() {
     let c = owner_console(&srv).await;
     let s = c.get(&srv, "/console/settings").await;
     let s = s.assert_ok();
-    assert_eq!(
-        common::amt(&s["settings"]["limits"]["max_tx_amount"]),
-        "2000.00"
-    );
+    assert_eq!(amt(&s["settings"]["limits"]["max_tx_amount"]), "2000.00");
     assert_eq!(s["settings"]["qr_single_use"], true);
     assert_eq!(s["settings"]["store_name"], "Demo Store");
 
@@ -800,10 +797,7 @@ async fn settings_are_validated_audited_and_applied_at_once() {
         )
         .await;
     let v = r.assert_ok();
-    assert_eq!(
-        common::amt(&v["settings"]["limits"]["max_tx_amount"]),
-        "10.00"
-    );
+    assert_eq!(amt(&v["settings"]["limits"]["max_tx_amount"]), "10.00");
     assert_eq!(v["settings"]["store_name"], "台北信義店");
     assert_eq!(
         c.get(&srv, "/console/session").await.json["store"]["name"],
@@ -990,8 +984,8 @@ async fn websocket_pushes_a_transaction_after_a_charge() {
                 Some("transaction") => {
                     assert_eq!(ev["data"]["transaction"]["tx_no"], tx_no.as_str());
                     assert_eq!(
-                        common::amt(&ev["data"]["transaction"]["final_amount"]),
-                        common::amt(&paid["transaction"]["final_amount"])
+                        amt(&ev["data"]["transaction"]["final_amount"]),
+                        amt(&paid["transaction"]["final_amount"])
                     );
                     seen.push("transaction");
                 }

@@ -3,79 +3,28 @@
 //! every card's available balance equals its starting balance minus its charges.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_mps-edge");
+use support::binary::{demo_json, demo_qr, EdgeProcess, Install, QUIET};
+use support::http;
 
-struct Server {
-    child: Child,
-    url: String,
-    password: Option<String>,
-}
-
-fn start(data: &Path) -> Server {
-    let mut child = Command::new(BIN)
-        .args([
-            "--data-dir",
-            data.to_str().unwrap(),
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        // Many charges per card and token in a short burst.
-        .env("MPS_EDGE_QR__SINGLE_USE", "false")
-        .env("MPS_EDGE_LIMITS__MAX_TX_AMOUNT", "100000.00")
-        .env("MPS_EDGE_LIMITS__MAX_CARD_UNSYNCED", "9999999.00")
-        .env("MPS_EDGE_LIMITS__MAX_SITE_UNSYNCED", "99999999.00")
-        .env("MPS_EDGE_LOG__LEVEL", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start mps-edge");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let mut url = None;
-    let mut password = None;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        let Some(Ok(line)) = lines.next() else { break };
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            url = Some(rest.trim().to_string());
-        }
-        if let Some(rest) = line.split("password ").nth(1) {
-            password = Some(rest.trim().to_string());
-        }
-        if line.contains("test charge") || line.contains("owner account exists") {
-            break;
-        }
-    }
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Server {
-        child,
-        url: url.expect("server printed its URL"),
-        password,
-    }
-}
-
-fn demo_json(data: &Path, args: &[&str]) -> serde_json::Value {
-    let out = Command::new(BIN)
-        .args(["--data-dir", data.to_str().unwrap(), "demo"])
-        .args(args)
-        .env("MPS_EDGE_LOG__LEVEL", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+/// Many charges per card and token in a short burst.
+fn start(data: &std::path::Path) -> EdgeProcess {
+    EdgeProcess::start(
+        Install::DataDir(data),
+        &[],
+        &[
+            ("MPS_EDGE_QR__SINGLE_USE", "false"),
+            ("MPS_EDGE_LIMITS__MAX_TX_AMOUNT", "100000.00"),
+            ("MPS_EDGE_LIMITS__MAX_CARD_UNSYNCED", "9999999.00"),
+            ("MPS_EDGE_LIMITS__MAX_SITE_UNSYNCED", "99999999.00"),
+            QUIET,
+        ],
+    )
 }
 
 fn cents(v: &serde_json::Value) -> i64 {
@@ -91,7 +40,7 @@ async fn acknowledged_charges_survive_kill_9() {
         .password
         .clone()
         .expect("first start prints the owner password");
-    let http = reqwest::Client::new();
+    let client = reqwest::Client::new();
 
     let start_balances: HashMap<String, i64> = demo_json(&data, &["cards", "--json"])
         .as_array()
@@ -107,29 +56,22 @@ async fn acknowledged_charges_survive_kill_9() {
     let mut tokens = Vec::new();
     for i in 1..=20 {
         let card = format!("STD{i:08}");
-        let q = demo_json(&data, &["qr", "--card", &card, "--ttl", "3600", "--json"]);
-        tokens.push((card, q["qr_plain"].as_str().unwrap().to_string()));
+        let q = demo_qr(&data, &card);
+        tokens.push((card, q));
     }
     let tokens = Arc::new(tokens);
 
     let mut acknowledged: Vec<(String, String, i64)> = Vec::new();
     for round in 0..3 {
-        let login: serde_json::Value = http
-            .post(format!("{}/api/v1/auth/login", server.url))
-            .json(&serde_json::json!({"username": "owner", "password": password}))
-            .send()
-            .await
-            .unwrap()
-            .json()
+        let token = http::login(&client, &server.url, "owner", &password)
             .await
             .unwrap();
-        let token = login["access_token"].as_str().unwrap().to_string();
         let acks = Arc::new(Mutex::new(Vec::new()));
         let stop_at = Instant::now() + Duration::from_millis(1500);
         let mut tasks = Vec::new();
         for worker in 0..16usize {
-            let (http, url, token, tokens, acks) = (
-                http.clone(),
+            let (client, url, token, tokens, acks) = (
+                client.clone(),
                 server.url.clone(),
                 token.clone(),
                 tokens.clone(),
@@ -141,10 +83,7 @@ async fn acknowledged_charges_survive_kill_9() {
                     let (card, qr) = &tokens[(worker + n) % tokens.len()];
                     n += 1;
                     let amount = format!("{}.{:02}", 1 + (worker + n) % 7, (n * 13) % 100);
-                    let res = http
-                        .post(format!("{url}/api/v1/merchant/charge"))
-                        .bearer_auth(&token)
-                        .json(&serde_json::json!({"qr_plain": qr, "amount": amount}))
+                    let res = http::charge(&client, &url, &token, qr, &amount)
                         .send()
                         .await;
                     let Ok(res) = res else { break };
@@ -169,8 +108,7 @@ async fn acknowledged_charges_survive_kill_9() {
                 break;
             }
         }
-        server.child.kill().unwrap();
-        server.child.wait().unwrap();
+        server.kill9().unwrap();
         for t in tasks {
             let _ = t.await;
         }
@@ -185,8 +123,7 @@ async fn acknowledged_charges_survive_kill_9() {
             "a restart must not recreate the owner"
         );
     }
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    server.kill9().unwrap();
 
     let conn = rusqlite::Connection::open(data.join("mps-edge.db")).unwrap();
     let mut stored: HashMap<String, (String, i64)> = HashMap::new();

@@ -4,12 +4,12 @@
 //! documenting it fails here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+mod support;
 
 use std::collections::BTreeSet;
 
-use common::TestServer;
 use serde_json::Value;
+use support::server::TestServer;
 
 /// Pages and assets that are not part of the JSON API.
 const NOT_API: &[&str] = &[

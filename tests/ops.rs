@@ -2,141 +2,85 @@
 //! restore under load, the server lock. Most drive the real binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
+use support::binary::{demo_qr, EdgeProcess, Install, QUIET};
+use support::http;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mps-edge");
-
-struct Server {
-    child: Child,
-    url: String,
-    password: Option<String>,
-}
-
-fn start(data: &Path, extra: &[&str]) -> Server {
-    let mut args = vec![
-        "--data-dir",
-        data.to_str().unwrap(),
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-    ];
-    args.extend_from_slice(extra);
-    let mut child = Command::new(BIN)
-        .args(&args)
-        .env("MPS_EDGE_QR__SINGLE_USE", "false")
-        .env("MPS_EDGE_LIMITS__MAX_CARD_UNSYNCED", "9999999.00")
-        .env("MPS_EDGE_LIMITS__MAX_SITE_UNSYNCED", "99999999.00")
-        .env("MPS_EDGE_LOG__LEVEL", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut url, mut password) = (None, None);
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            url = Some(rest.trim().to_string());
-        }
-        if let Some(rest) = line.split("password ").nth(1) {
-            password = Some(rest.trim().to_string());
-        }
-        if line.contains("test charge") || line.contains("owner account exists") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    Server {
-        child,
-        url: url.expect("url"),
-        password,
-    }
+fn start(data: &Path, extra: &[&str]) -> EdgeProcess {
+    EdgeProcess::start(
+        Install::DataDir(data),
+        extra,
+        &[
+            ("MPS_EDGE_QR__SINGLE_USE", "false"),
+            ("MPS_EDGE_LIMITS__MAX_CARD_UNSYNCED", "9999999.00"),
+            ("MPS_EDGE_LIMITS__MAX_SITE_UNSYNCED", "99999999.00"),
+            QUIET,
+        ],
+    )
 }
 
 fn cli(data: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .env("MPS_EDGE_LOG__LEVEL", "warn")
-        .output()
-        .unwrap()
-}
-
-fn sigterm(child: &Child) {
-    let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-}
-
-async fn login(http: &reqwest::Client, url: &str, password: &str) -> String {
-    let v: Value = http
-        .post(format!("{url}/api/v1/auth/login"))
-        .json(&json!({"username": "owner", "password": password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["access_token"].as_str().unwrap().to_string()
-}
-
-fn qr(data: &Path, card: &str) -> String {
-    let out = cli(
-        data,
-        &["demo", "qr", "--card", card, "--ttl", "3600", "--json"],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["qr_plain"].as_str().unwrap().to_string()
+    support::binary::cli(Install::DataDir(data), args)
 }
 
 /// Acknowledged tx_nos with the instant each acknowledgement arrived.
 type Acks = Arc<Mutex<Vec<(String, Instant)>>>;
 
-/// Fires charges from `workers` tasks until `stop` flips; returns acknowledged tx_nos with
-/// the instant each acknowledgement arrived.
-fn load(
-    http: &reqwest::Client,
-    url: &str,
-    token: &str,
-    tokens: Arc<Vec<String>>,
-    workers: usize,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-) -> (Vec<tokio::task::JoinHandle<()>>, Acks) {
-    let acks = Arc::new(Mutex::new(Vec::new()));
+/// POS clients charging until [`Load::finish`].
+struct Load {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    acks: Acks,
+    stop: Arc<AtomicBool>,
+}
+
+impl Load {
+    /// Stops the clients and waits until they are done.
+    async fn finish(self) -> Acks {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.acks
+    }
+}
+
+/// The binary on a fresh demo installation at `data`, the owner signed in, and `workers`
+/// tasks charging 1.25 on the first ten demo cards (one live token each) until
+/// [`Load::finish`].
+async fn serve_under_load(data: &Path, workers: usize) -> (EdgeProcess, reqwest::Client, Load) {
+    let server = start(data, &[]);
+    let client = reqwest::Client::new();
+    let token = owner_token(&client, &server).await;
+    let tokens = Arc::new(
+        (1..=10)
+            .map(|i| demo_qr(data, &format!("STD{i:08}")))
+            .collect::<Vec<_>>(),
+    );
+    let acks: Acks = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for w in 0..workers {
-        let (http, url, token, tokens, acks, stop) = (
-            http.clone(),
-            url.to_string(),
-            token.to_string(),
+        let (client, url, token, tokens, acks, stop) = (
+            client.clone(),
+            server.url.clone(),
+            token.clone(),
             tokens.clone(),
             acks.clone(),
             stop.clone(),
         );
         tasks.push(tokio::spawn(async move {
             let mut n = w;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            while !stop.load(Ordering::Relaxed) {
                 n += workers;
-                let res = http
-                    .post(format!("{url}/api/v1/merchant/charge"))
-                    .bearer_auth(&token)
-                    .json(&json!({"qr_plain": tokens[n % tokens.len()], "amount": "1.25"}))
+                let res = http::charge(&client, &url, &token, &tokens[n % tokens.len()], "1.25")
                     .send()
                     .await;
                 let Ok(res) = res else { break };
@@ -150,7 +94,15 @@ fn load(
             }
         }));
     }
-    (tasks, acks)
+    (server, client, Load { tasks, acks, stop })
+}
+
+/// Signs the owner in with the password the first start printed.
+async fn owner_token(client: &reqwest::Client, server: &EdgeProcess) -> String {
+    let password = server.password.as_deref().expect("first start");
+    http::login(client, &server.url, "owner", password)
+        .await
+        .unwrap()
 }
 
 fn stored_tx(db: &Path) -> HashSet<String> {
@@ -170,23 +122,10 @@ fn integrity(db: &Path) -> String {
 async fn sigterm_during_load_exits_cleanly_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut server = start(&data, &[]);
-    let http = reqwest::Client::new();
-    let token = login(&http, &server.url, server.password.as_deref().unwrap()).await;
-    let tokens = Arc::new(
-        (1..=10)
-            .map(|i| qr(&data, &format!("STD{i:08}")))
-            .collect::<Vec<_>>(),
-    );
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (tasks, acks) = load(&http, &server.url, &token, tokens, 12, stop.clone());
+    let (mut server, _, load) = serve_under_load(&data, 12).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
-    sigterm(&server.child);
-    let status = server.child.wait().unwrap();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for t in tasks {
-        let _ = t.await;
-    }
+    let status = server.terminate();
+    let acks = load.finish().await;
     assert!(
         status.success(),
         "SIGTERM must end with exit 0, got {status:?}"
@@ -208,16 +147,7 @@ async fn sigterm_during_load_exits_cleanly_and_loses_nothing() {
 async fn backup_under_load_restores_every_acknowledged_charge() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut server = start(&data, &[]);
-    let http = reqwest::Client::new();
-    let token = login(&http, &server.url, server.password.as_deref().unwrap()).await;
-    let tokens = Arc::new(
-        (1..=10)
-            .map(|i| qr(&data, &format!("STD{i:08}")))
-            .collect::<Vec<_>>(),
-    );
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (tasks, acks) = load(&http, &server.url, &token, tokens, 8, stop.clone());
+    let (mut server, client, load) = serve_under_load(&data, 8).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     let backup = dir.path().join("backup.db");
     let backup_started = Instant::now();
@@ -246,12 +176,8 @@ async fn backup_under_load_restores_every_acknowledged_charge() {
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for t in tasks {
-        let _ = t.await;
-    }
-    sigterm(&server.child);
-    assert!(server.child.wait().unwrap().success());
+    let acks = load.finish().await;
+    assert!(server.terminate().success());
 
     let before: Vec<String> = acks
         .lock()
@@ -296,14 +222,13 @@ async fn backup_under_load_restores_every_acknowledged_charge() {
     assert!(kept, "the previous database is kept");
     // The restored store serves again.
     let mut again = start(&data, &[]);
-    let ok = http
+    let ok = client
         .get(format!("{}/ready", again.url))
         .send()
         .await
         .unwrap();
     assert_eq!(ok.status(), 200);
-    sigterm(&again.child);
-    assert!(again.child.wait().unwrap().success());
+    assert!(again.terminate().success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -311,20 +236,13 @@ async fn a_second_server_on_the_same_data_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut server = start(&data, &[]);
-    let second = Command::new(BIN)
-        .args([
-            "--data-dir",
-            data.to_str().unwrap(),
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ])
+    let second = support::binary::command(Install::DataDir(&data))
+        .args(["serve", "--listen", "127.0.0.1:0"])
         .output()
         .unwrap();
     assert!(!second.status.success());
     assert!(String::from_utf8_lossy(&second.stderr).contains("another mps-edge server"));
-    sigterm(&server.child);
-    assert!(server.child.wait().unwrap().success());
+    assert!(server.terminate().success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -377,11 +295,11 @@ async fn tls_serve_works_with_a_generated_certificate() {
     );
     assert!(server.url.starts_with("https://"));
     let pem = std::fs::read(&cert).unwrap();
-    let http = reqwest::Client::builder()
+    let client = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
         .build()
         .unwrap();
-    let res = http
+    let res = client
         .get(format!("{}/health", server.url))
         .send()
         .await
@@ -394,8 +312,7 @@ async fn tls_serve_works_with_a_generated_certificate() {
         .send()
         .await;
     assert!(plain.is_err() || plain.unwrap().status() != 200);
-    sigterm(&server.child);
-    assert!(server.child.wait().unwrap().success());
+    assert!(server.terminate().success());
 }
 
 /// Minimal Prometheus text-format check: every sample line is `name{labels} value`.
@@ -462,10 +379,10 @@ async fn metrics_parse_and_move_with_traffic_and_headers_are_set() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut server = start(&data, &[]);
-    let http = reqwest::Client::new();
-    let token = login(&http, &server.url, server.password.as_deref().unwrap()).await;
+    let client = reqwest::Client::new();
+    let token = owner_token(&client, &server).await;
     let before = parse_prometheus(
-        &http
+        &client
             .get(format!("{}/metrics", server.url))
             .send()
             .await
@@ -474,12 +391,9 @@ async fn metrics_parse_and_move_with_traffic_and_headers_are_set() {
             .await
             .unwrap(),
     );
-    let q = qr(&data, "STD00000002");
+    let q = demo_qr(&data, "STD00000002");
     for _ in 0..3 {
-        let r = http
-            .post(format!("{}/api/v1/merchant/charge", server.url))
-            .bearer_auth(&token)
-            .json(&json!({"qr_plain": q, "amount": "2.00"}))
+        let r = http::charge(&client, &server.url, &token, &q, "2.00")
             .send()
             .await
             .unwrap();
@@ -488,15 +402,12 @@ async fn metrics_parse_and_move_with_traffic_and_headers_are_set() {
         assert_eq!(r.headers()["x-content-type-options"], "nosniff");
         assert_eq!(r.headers()["cache-control"], "no-store");
     }
-    let declined = http
-        .post(format!("{}/api/v1/merchant/charge", server.url))
-        .bearer_auth(&token)
-        .json(&json!({"qr_plain": q, "amount": "99999.00"}))
+    let declined = http::charge(&client, &server.url, &token, &q, "99999.00")
         .send()
         .await
         .unwrap();
     assert_eq!(declined.status(), 422);
-    let res = http
+    let res = client
         .get(format!("{}/metrics", server.url))
         .send()
         .await
@@ -541,7 +452,7 @@ async fn metrics_parse_and_move_with_traffic_and_headers_are_set() {
     assert_eq!(sample(&after, &["mps_edge_outbox_depth"]), 3.0);
     assert!(sample(&after, &["mps_edge_db_write_batch_size_count"]) >= 3.0);
     // CORS is closed by default: a preflight from a foreign origin gets no allow header.
-    let pre = http
+    let pre = client
         .request(
             reqwest::Method::OPTIONS,
             format!("{}/api/v1/merchant/charge", server.url),
@@ -552,6 +463,5 @@ async fn metrics_parse_and_move_with_traffic_and_headers_are_set() {
         .await
         .unwrap();
     assert!(!pre.headers().contains_key("access-control-allow-origin"));
-    sigterm(&server.child);
-    assert!(server.child.wait().unwrap().success());
+    assert!(server.terminate().success());
 }

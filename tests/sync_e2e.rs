@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use mps_edge::config::Config;
 use mps_edge::domain::money::parse_decimal_cents;
 use serde_json::{json, Value};
+use support::binary::{EdgeProcess, Install};
 use support::edge::{money, Edge, MERCHANT, OWNER_PW};
+use support::http::login;
 use support::proxy::{spawn_proxy, FaultProxy, Mode};
 use support::Central;
 use tempfile::TempDir;
@@ -475,43 +477,6 @@ async fn two_sites_never_collide() {
     assert_eq!(e2.available(&m1.card_id), 94_000);
 }
 
-struct EdgeProcess {
-    child: std::process::Child,
-    url: String,
-}
-
-fn spawn_edge_process(config: &std::path::Path) -> EdgeProcess {
-    use std::io::{BufRead, BufReader};
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mps-edge"))
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut url = None;
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            url = Some(rest.trim().to_string());
-        }
-        if line.contains("mode:") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    EdgeProcess {
-        child,
-        url: url.expect("edge printed its URL"),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killing_the_edge_mid_push_loses_nothing_and_applies_nothing_twice() {
     let central = setup_central().await;
@@ -534,10 +499,8 @@ async fn killing_the_edge_mid_push_loses_nothing_and_applies_nothing_twice() {
         ),
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mps-edge"))
+    let out = support::binary::command(Install::Config(&config))
         .args([
-            "--config",
-            config.to_str().unwrap(),
             "admin",
             "create-user",
             "--username",
@@ -554,26 +517,13 @@ async fn killing_the_edge_mid_push_loses_nothing_and_applies_nothing_twice() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap();
+    let http = support::http::client(Duration::from_secs(20));
     let mut spent = vec![0i64; members.len()];
     let mut charges = 0;
     for round in 0..4 {
         proxy.set_mode(Mode::Pass);
-        let mut edge = spawn_edge_process(&config);
-        let login: Value = http
-            .post(format!("{}/api/v1/auth/login", edge.url))
-            .json(&json!({"username": "owner", "password": OWNER_PW}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = login["access_token"].as_str().unwrap().to_string();
+        let mut edge = EdgeProcess::start(Install::Config(&config), &[], &[]);
+        let token = login(&http, &edge.url, "owner", OWNER_PW).await.unwrap();
         let post = |path: &str, body: Value| {
             http.post(format!("{}{path}", edge.url))
                 .bearer_auth(&token)
@@ -615,17 +565,17 @@ async fn killing_the_edge_mid_push_loses_nothing_and_applies_nothing_twice() {
         }
         // The link returns slowly: central commits the batch, the answer is held back,
         // and the edge is killed before it arrives.
-        let before = proxy.forwarded();
+        // (the pull loop talks to central on its own schedule: wait for the push itself)
+        let before = proxy.forwarded_to("/rpc/edge_apply_batch");
         proxy.set_mode(Mode::DelayAfterCommit(Duration::from_secs(5)));
         let trigger = tokio::spawn(post("/api/v1/sync/now", json!({})));
         let deadline = Instant::now() + Duration::from_secs(20);
-        while proxy.forwarded() == before {
+        while proxy.forwarded_to("/rpc/edge_apply_batch") == before {
             assert!(Instant::now() < deadline, "the push never reached central");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
-        edge.child.kill().unwrap();
-        edge.child.wait().unwrap();
+        edge.kill9().unwrap();
         let _ = trigger.await;
         let applied = central
             .sql("select count(*) from public.transactions where tag->'edge'->>'site' = 'S005'")
@@ -638,17 +588,8 @@ async fn killing_the_edge_mid_push_loses_nothing_and_applies_nothing_twice() {
 
         // Restart: the edge pushes the same operations again; central answers duplicate.
         proxy.set_mode(Mode::Pass);
-        let mut edge = spawn_edge_process(&config);
-        let login: Value = http
-            .post(format!("{}/api/v1/auth/login", edge.url))
-            .json(&json!({"username": "owner", "password": OWNER_PW}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = login["access_token"].as_str().unwrap().to_string();
+        let mut edge = EdgeProcess::start(Install::Config(&config), &[], &[]);
+        let token = login(&http, &edge.url, "owner", OWNER_PW).await.unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let s: Value = http
@@ -670,8 +611,7 @@ async fn killing_the_edge_mid_push_loses_nothing_and_applies_nothing_twice() {
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        edge.child.kill().unwrap();
-        edge.child.wait().unwrap();
+        edge.kill9().unwrap();
     }
     let count = central
         .sql("select count(*), count(distinct id) from public.transactions where tag->'edge'->>'site' = 'S005'")
@@ -935,13 +875,7 @@ fn mode_of(path: &std::path::Path) -> u32 {
 
 /// Runs the real binary with `--config` (logs kept quiet).
 fn cli(config: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mps-edge"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env("MPS_EDGE_LOG__LEVEL", "warn")
-        .output()
-        .unwrap();
+    let out = support::binary::cli(Install::Config(config), args);
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).to_string(),

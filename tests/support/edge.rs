@@ -1,6 +1,6 @@
 //! An in-process edge for the sync tests: its own data directory, a server on
-//! 127.0.0.1:0 wired to a (stand-in or real upstream) central, and an owner
-//! signed in over HTTP. Shared by `tests/sync_e2e.rs` and
+//! 127.0.0.1:0 ([`InProcess`]) wired to a (stand-in or real upstream) central, and an
+//! owner signed in over HTTP ([`http::login`]). Shared by `tests/sync_e2e.rs` and
 //! `tests/upstream_contract.rs`.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
@@ -14,6 +14,9 @@ use mps_edge::domain::Role;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
+use super::http;
+use super::in_process::InProcess;
+
 /// The central merchant code the sync tests sell for.
 pub const MERCHANT: &str = "M001";
 /// The edge owner's password.
@@ -24,7 +27,8 @@ pub struct Edge {
     pub db: Db,
     pub http: reqwest::Client,
     pub token: String,
-    stop: tokio::sync::watch::Sender<bool>,
+    /// Dropping it stops the server.
+    server: InProcess,
     pub dir: TempDir,
 }
 
@@ -68,41 +72,27 @@ impl Edge {
         .await
         .unwrap()
         .unwrap();
-        let (stop, rx) = tokio::sync::watch::channel(false);
-        let state = mps_edge::startup::build_state(
-            cfg,
-            db.clone(),
-            b"sync-e2e-jwt-secret-0123456789abcdef",
-            rx.clone(),
-        )
+        let state_db = db.clone();
+        let server = InProcess::start(move |stop| {
+            mps_edge::startup::build_state(
+                cfg,
+                state_db,
+                b"sync-e2e-jwt-secret-0123456789abcdef",
+                stop,
+            )
+        })
+        .await
         .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let mut rx2 = rx;
-        tokio::spawn(mps_edge::serve(listener, state, async move {
-            let _ = rx2.wait_for(|v| *v).await;
-        }));
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap();
-        let login: Value = http
-            .post(format!("{url}/api/v1/auth/login"))
-            .json(&json!({"username": "owner", "password": OWNER_PW}))
-            .send()
-            .await
-            .unwrap()
-            .json()
+        let http = http::client(Duration::from_secs(30));
+        let token = http::login(&http, &server.url, "owner", OWNER_PW)
             .await
             .unwrap();
-        let token = login["access_token"].as_str().unwrap().to_string();
         Edge {
-            url,
+            url: server.url.clone(),
             db,
             http,
             token,
-            stop,
+            server,
             dir,
         }
     }
@@ -152,12 +142,12 @@ impl Edge {
 
     /// A charge that must be accepted.
     pub async fn charge(&self, qr: &str, amount: &str) -> Value {
-        let (s, b) = self
-            .post(
-                "/api/v1/merchant/charge",
-                &json!({"qr_plain": qr, "amount": amount}),
-            )
-            .await;
+        let r = http::charge(&self.http, &self.url, &self.token, qr, amount)
+            .send()
+            .await
+            .unwrap();
+        let s = r.status().as_u16();
+        let b = r.json().await.unwrap_or(Value::Null);
         assert_eq!(s, 200, "edge charge {amount}: {b}");
         b
     }
@@ -192,12 +182,6 @@ impl Edge {
                 )?)
             })
             .unwrap()
-    }
-}
-
-impl Drop for Edge {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
     }
 }
 

@@ -1,6 +1,15 @@
-//! Test support for running the edge against a stand-in central MPS:
-//! a throwaway PostgreSQL cluster ([`pg`]), a PostgREST-compatible HTTP front
-//! ([`gateway`]) and a fault-injecting proxy ([`proxy`]).
+//! The one test-support module of the project, used by every integration test
+//! (`mod support;`) and by the benchmark (`examples/bench.rs`):
+//!
+//! - [`binary`]: the real binary (`mps-edge serve` on 127.0.0.1:0, its URL and owner
+//!   password read from its banner; one-shot commands such as `demo qr`);
+//! - [`in_process`]: the server started in-process on 127.0.0.1:0;
+//! - [`http`]: signing in (a bearer token) and a charge, over HTTP;
+//! - [`server`]: the standalone demo server in-process for the HTTP API tests;
+//! - [`edge`]: an in-process edge wired to a central, an owner signed in;
+//! - the stand-in central MPS: a throwaway PostgreSQL cluster ([`pg`]), a
+//!   PostgREST-compatible HTTP front ([`gateway`]) and a fault-injecting proxy
+//!   ([`proxy`]).
 //!
 //! [`Central::start`] wires the first two together: a cluster with
 //! `tests/fixtures/central/upstream.sql` + `sync/central.sql` loaded into
@@ -10,10 +19,14 @@
 
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod edge;
 pub mod gateway;
+pub mod http;
+pub mod in_process;
 pub mod pg;
 pub mod proxy;
+pub mod server;
 
 use anyhow::Context;
 use serde_json::Value;
@@ -86,10 +99,7 @@ impl Central {
             .context("cluster start task")??;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let gateway = gateway::spawn_gateway(&pg.url(pg::CENTRAL_DB), JWT_SECRET, listener).await?;
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()?;
+        let http = http::client(std::time::Duration::from_secs(30));
         Ok(Central {
             gateway,
             pg,

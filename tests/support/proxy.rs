@@ -142,6 +142,14 @@ impl FaultProxy {
         self.state.connections.load(Ordering::SeqCst)
     }
 
+    /// Requests sent on to the upstream whose path ends with `suffix` (e.g. one RPC).
+    pub fn forwarded_to(&self, suffix: &str) -> usize {
+        lock(&self.state.log)
+            .iter()
+            .filter(|r| r.forwarded && r.path.ends_with(suffix))
+            .count()
+    }
+
     /// Every request read so far, in arrival order.
     pub fn requests(&self) -> Vec<Recorded> {
         lock(&self.state.log).clone()

@@ -1,9 +1,11 @@
-//! Shared harness for the HTTP integration tests: starts the real server in-process on
-//! 127.0.0.1:0 with a temporary data directory and talks to it with reqwest.
+//! The standalone demo server in-process for the HTTP API tests: a fresh temporary data
+//! directory, the server on 127.0.0.1:0 ([`InProcess`]), requests and assertions with
+//! reqwest, signing in, charges and refunds, direct reads and writes of its database.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use mps_edge::config::Config;
 use mps_edge::db::Db;
@@ -12,6 +14,8 @@ use mps_edge::state::AppState;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tempfile::TempDir;
+
+use super::in_process::InProcess;
 
 pub const JWT_SECRET: &[u8] = b"a-test-jwt-secret-that-is-long-enough-0123";
 pub const API: &str = "/api/v1";
@@ -24,17 +28,10 @@ pub struct TestServer {
     pub db: Db,
     pub owner: (String, String),
     pub cfg: Config,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Dropping it stops the server.
+    server: InProcess,
     // Last: the directory must outlive the database handles above.
     _dir: TempDir,
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-    }
 }
 
 /// A response: status, headers and the body parsed as JSON (Null when not JSON).
@@ -137,28 +134,18 @@ impl TestServer {
     }
 
     pub async fn serve(dir: TempDir, cfg: Config, db: Db, owner: (String, String)) -> TestServer {
-        let state = AppState::new(cfg.clone(), db.clone(), JWT_SECRET);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let (state_cfg, state_db) = (cfg.clone(), db.clone());
+        let server = InProcess::start(move |_| Ok(AppState::new(state_cfg, state_db, JWT_SECRET)))
             .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("local addr");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(mps_edge::serve(listener, state, async move {
-            let _ = rx.await;
-        }));
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()
-            .expect("client");
+            .expect("start the server");
         TestServer {
-            addr,
-            base: format!("http://{addr}"),
-            client,
+            addr: server.addr,
+            base: server.url.clone(),
+            client: super::http::client(Duration::from_secs(30)),
             db,
             owner,
             cfg,
-            shutdown: Some(tx),
+            server,
             _dir: dir,
         }
     }
