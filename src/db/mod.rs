@@ -7,6 +7,7 @@ pub mod checkpoint;
 pub mod demo;
 pub mod devices;
 pub mod ledger;
+pub mod maintenance;
 pub mod meta;
 pub mod migrate;
 pub mod queries;
