@@ -63,25 +63,24 @@ pub fn build_id() -> &'static str {
     &built().build
 }
 
-fn content_type(name: &str) -> &'static str {
-    match name.rsplit('.').next().unwrap_or("") {
-        "js" | "mjs" => "text/javascript; charset=utf-8",
-        "css" => "text/css; charset=utf-8",
-        "html" => "text/html; charset=utf-8",
-        "svg" => "image/svg+xml",
-        "png" => "image/png",
-        "ico" => "image/x-icon",
-        "json" => "application/json",
-        "txt" => "text/plain; charset=utf-8",
-        "woff2" => "font/woff2",
-        _ => "application/octet-stream",
-    }
+/// The type rust-embed's `mime-guess` gives the file; text gets `charset=utf-8` (the
+/// console's files are UTF-8, and the browser must not guess).
+fn content_type(file: &rust_embed::EmbeddedFile) -> HeaderValue {
+    let mime = file.metadata.mimetype();
+    let text = mime.starts_with("text/") || mime == "application/javascript";
+    let value = if text && !mime.contains("charset") {
+        format!("{mime}; charset=utf-8")
+    } else {
+        mime.to_string()
+    };
+    HeaderValue::from_str(&value)
+        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"))
 }
 
-fn with_headers(body: Vec<u8>, ctype: &'static str, cache: &'static str) -> Response {
+fn with_headers(body: Vec<u8>, ctype: HeaderValue, cache: &'static str) -> Response {
     let mut res = (StatusCode::OK, body).into_response();
     let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    h.insert(header::CONTENT_TYPE, ctype);
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -103,7 +102,7 @@ fn with_headers(body: Vec<u8>, ctype: &'static str, cache: &'static str) -> Resp
 pub async fn shell() -> Response {
     with_headers(
         built().shell.clone().into_bytes(),
-        "text/html; charset=utf-8",
+        HeaderValue::from_static("text/html; charset=utf-8"),
         "no-cache",
     )
 }
@@ -123,10 +122,25 @@ pub async fn page_or_asset(Path(path): Path<String>) -> Response {
     }
     match Files::get(&format!("assets/{file}")) {
         Some(f) => with_headers(
-            f.data.into_owned(),
-            content_type(file),
+            f.data.clone().into_owned(),
+            content_type(&f),
             "public, max-age=31536000, immutable",
         ),
         None => not_found(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn embedded_files_get_their_types_and_text_is_utf8() {
+        let ct = |name: &str| content_type(&Files::get(name).unwrap());
+        assert_eq!(ct("assets/app.js"), "text/javascript; charset=utf-8");
+        assert_eq!(ct("assets/app.css"), "text/css; charset=utf-8");
+        assert_eq!(ct("index.html"), "text/html; charset=utf-8");
+        assert_eq!(ct("assets/favicon.svg"), "image/svg+xml");
     }
 }

@@ -20,7 +20,18 @@ pub async fn export_csv(
 ) -> AppResult<Response> {
     let tz = state.cfg.timezone();
     let filter = tx_filter(q, tz)?;
-    let body = svc::export_csv(&state, &user, filter).await?;
+    let chunks = svc::export_csv(&state, &user, filter).await?;
+    let body = axum::body::Body::from_stream(futures_util::stream::unfold(
+        chunks,
+        |mut chunks| async move {
+            let item = chunks.next().await?.map_err(|e| {
+                // The status is sent already: the client sees a cut-off download.
+                tracing::error!(error = %e, "csv export failed mid-stream");
+                std::io::Error::other("csv export failed")
+            });
+            Some((item, chunks))
+        },
+    ));
     let day = chrono::Utc::now().with_timezone(&tz).format("%Y%m%d");
     let disposition = format!(
         "attachment; filename=\"transactions-{}-{day}.csv\"",

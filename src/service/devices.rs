@@ -112,7 +112,14 @@ pub async fn verify_device(
     let row = state.db.read(move |c| store::device_secret(c, &id)).await?;
     let given = sha256_hex(secret);
     match row {
-        Some((hash, false)) if hash == given => Ok(()),
+        Some((hash, false))
+            if bool::from(subtle::ConstantTimeEq::ct_eq(
+                hash.as_bytes(),
+                given.as_bytes(),
+            )) =>
+        {
+            Ok(())
+        }
         _ => {
             state.throttle.fail(ip, now);
             Err(AppError::msg(

@@ -5,10 +5,11 @@
 //! matched nothing until a new QR state arrives (negative cache), and otherwise checks
 //! live states newest-issued first — a member shows the code they just generated.
 
-use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use lru::LruCache;
 use tokio::sync::Semaphore;
 
 use crate::db::cards::{live_qr_states, qr_generation, qr_state, QrState, ScanPass};
@@ -16,7 +17,18 @@ use crate::db::Db;
 use crate::domain::qr::{classify, fingerprint, verify_fast, verify_legacy, TokenShape};
 use crate::error::{AppError, AppResult, ErrorCode};
 
-const CACHE_CAP: usize = 50_000;
+/// Entries per cache. Least recently used entries go first, so a flood of junk codes
+/// cannot flush the codes members are using right now.
+const CACHE_CAP: NonZeroUsize = match NonZeroUsize::new(50_000) {
+    Some(n) => n,
+    None => NonZeroUsize::MIN,
+};
+
+type Cache<K, V> = Mutex<LruCache<K, V>>;
+
+fn cache<K: std::hash::Hash + Eq, V>() -> Cache<K, V> {
+    Mutex::new(LruCache::new(CACHE_CAP))
+}
 
 /// bcrypt verifies this process has run for legacy tokens (also a Prometheus counter).
 static BCRYPT_VERIFIES: AtomicU64 = AtomicU64::new(0);
@@ -40,13 +52,13 @@ pub struct Resolved {
 }
 
 pub struct QrResolver {
-    positive: Mutex<HashMap<[u8; 32], Resolved>>,
+    positive: Cache<[u8; 32], Resolved>,
     /// fingerprint → QR generation at the time nothing matched.
-    negative: Mutex<HashMap<[u8; 32], i64>>,
+    negative: Cache<[u8; 32], i64>,
     /// token_hash → fingerprint of the token that matched it. A state matches exactly one
     /// token, so a scan for any other token skips it: concurrent scans share their finds
     /// instead of each paying bcrypt for states another scan has already matched.
-    claimed: Arc<Mutex<HashMap<String, [u8; 32]>>>,
+    claimed: Arc<Cache<String, [u8; 32]>>,
     /// Bcrypt scans are CPU-bound: more of them than cores only slows each one down and
     /// starves fast-token charges of CPU. Scans wait here instead, holding nothing (no
     /// pooled connection is held while hashing).
@@ -57,20 +69,17 @@ impl Default for QrResolver {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         QrResolver {
-            positive: Mutex::default(),
-            negative: Mutex::default(),
-            claimed: Arc::default(),
+            positive: cache(),
+            negative: cache(),
+            claimed: Arc::new(cache()),
             scans: Semaphore::new(cores),
         }
     }
 }
 
-fn bounded_insert<K: std::hash::Hash + Eq, V>(map: &Mutex<HashMap<K, V>>, k: K, v: V) {
+fn bounded_insert<K: std::hash::Hash + Eq, V>(map: &Cache<K, V>, k: K, v: V) {
     if let Ok(mut m) = map.lock() {
-        if m.len() >= CACHE_CAP {
-            m.clear();
-        }
-        m.insert(k, v);
+        m.put(k, v);
     }
 }
 
@@ -101,7 +110,11 @@ impl QrResolver {
         // queueing behind running scans. A state arriving after this read only makes the
         // miss recorded below older, so the next lookup scans again.
         let generation = db.read(qr_generation).await?;
-        let negative = self.negative.lock().ok().and_then(|m| m.get(&fp).copied());
+        let negative = self
+            .negative
+            .lock()
+            .ok()
+            .and_then(|mut m| m.get(&fp).copied());
         if negative == Some(generation) {
             return Err(ErrorCode::QrExpiredOrInvalid.into());
         }
@@ -138,7 +151,12 @@ impl QrResolver {
     /// A token matched before: still its card's current, live token? `None` when the
     /// token is not cached.
     async fn cached_answer(&self, db: &Db, fp: [u8; 32]) -> AppResult<Option<AppResult<Resolved>>> {
-        let Some(hit) = self.positive.lock().ok().and_then(|m| m.get(&fp).cloned()) else {
+        let Some(hit) = self
+            .positive
+            .lock()
+            .ok()
+            .and_then(|mut m| m.get(&fp).cloned())
+        else {
             return Ok(None);
         };
         let card_id = hit.card_id.clone();
@@ -148,7 +166,7 @@ impl QrResolver {
             return Ok(Some(Ok(hit)));
         }
         if let Ok(mut m) = self.positive.lock() {
-            m.remove(&fp);
+            m.pop(&fp);
         }
         Ok(Some(Err(ErrorCode::QrExpiredOrInvalid.into())))
     }
@@ -187,7 +205,7 @@ fn scan_legacy(
     db: &Db,
     plain: &str,
     fp: [u8; 32],
-    claimed: &Mutex<HashMap<String, [u8; 32]>>,
+    claimed: &Cache<String, [u8; 32]>,
 ) -> AppResult<Option<Resolved>> {
     let now = chrono::Utc::now().timestamp();
     for pass in [ScanPass::Unused, ScanPass::Used] {
@@ -201,7 +219,7 @@ fn scan_legacy(
                 let taken = claimed
                     .lock()
                     .ok()
-                    .and_then(|m| m.get(&state.token_hash).copied())
+                    .and_then(|m| m.peek(&state.token_hash).copied())
                     .is_some_and(|by| by != fp);
                 if taken {
                     continue;
@@ -243,6 +261,21 @@ mod tests {
         })
         .await
         .unwrap();
+    }
+
+    #[test]
+    fn caches_are_bounded_and_drop_the_least_recently_used() {
+        let c: Cache<u32, u32> = cache();
+        bounded_insert(&c, 0, 0);
+        for i in 1..=CACHE_CAP.get() as u32 {
+            // The code in use is looked up again and again while junk pours in.
+            assert_eq!(c.lock().unwrap().get(&0), Some(&0));
+            bounded_insert(&c, i, i);
+        }
+        let m = c.lock().unwrap();
+        assert_eq!(m.len(), CACHE_CAP.get());
+        assert!(m.contains(&0), "the entry in use survives");
+        assert!(!m.contains(&1), "the oldest junk goes first");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

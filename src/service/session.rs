@@ -178,8 +178,8 @@ pub async fn authenticate_session(
     }
     if let Csrf::Header(given) = csrf {
         let ok = given.is_some_and(|g| {
-            // Compare digests so the comparison time says nothing about the token.
-            sha256_hex(g) == sha256_hex(&session.csrf_token)
+            // Constant time: the comparison time says nothing about the token.
+            subtle::ConstantTimeEq::ct_eq(g.as_bytes(), session.csrf_token.as_bytes()).into()
         });
         if !ok {
             return Err(AppError::msg(
