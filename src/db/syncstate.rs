@@ -10,7 +10,7 @@ use super::meta;
 use super::users::{audit, Actor};
 use crate::domain::money::{ser_cents, ser_opt_cents};
 use crate::error::{AppResult, ErrorCode};
-use crate::sync::plan::{Cursor, PipelineStatus};
+use crate::sync::plan::{Cursor, PipelineState, PipelineStatus};
 
 pub const LAST_PUSH_OK: &str = "sync.last_push_ok";
 pub const LAST_PULL_OK: &str = "sync.last_pull_ok";
@@ -166,22 +166,29 @@ pub struct SyncStatus {
     pub replica: ReplicaCounts,
 }
 
-fn pipeline_status(conn: &Connection, p: Pipeline, now: i64) -> AppResult<PipelineStatus> {
+/// Why `p` is stopped, if it is. A push stop written by an older version (before the
+/// pipelines were separate) still counts.
+pub fn stop_reason(conn: &Connection, p: Pipeline) -> AppResult<Option<String>> {
     let mut blocked = meta::get(conn, p.blocked_key())?;
     if p == Pipeline::Push && blocked.is_none() {
         blocked = meta::get(conn, LEGACY_BLOCKED)?;
     }
+    Ok(blocked)
+}
+
+fn pipeline_status(conn: &Connection, p: Pipeline, now: i64) -> AppResult<PipelineStatus> {
+    let blocked = stop_reason(conn, p)?;
     let since: Option<i64> = meta::get(conn, p.failing_since_key())?.and_then(|v| v.parse().ok());
     let error = blocked.clone().or(meta::get(conn, p.error_key())?);
     let state = if blocked.is_some() {
-        "stopped"
+        PipelineState::Stopped
     } else if since.is_some() {
-        "failing"
+        PipelineState::Failing
     } else {
-        "ok"
+        PipelineState::Ok
     };
     Ok(PipelineStatus {
-        state: state.into(),
+        state,
         error,
         failing_since_unix: since,
         failing_secs: since.map(|t| (now - t).max(0)),
@@ -209,7 +216,7 @@ pub fn status(conn: &Connection, alert_after_secs: Option<i64>) -> AppResult<Syn
     };
     let blocked = [&push, &pull]
         .iter()
-        .find(|p| p.state == "stopped")
+        .find(|p| p.state == PipelineState::Stopped)
         .and_then(|p| p.error.clone());
     Ok(SyncStatus {
         mode: meta::get(conn, meta::MODE)?.unwrap_or_else(|| "standalone".into()),

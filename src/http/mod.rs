@@ -9,6 +9,7 @@ pub mod devices;
 pub mod export;
 pub mod extract;
 pub mod identity;
+pub mod limits;
 pub mod merchant;
 pub mod metrics;
 pub mod openapi;

@@ -68,12 +68,14 @@ pub fn sync_command(cfg: Config, command: SyncCommand) -> anyhow::Result<ExitCod
                 );
                 if central {
                     for (name, p) in [("push:", &s.push), ("pull:", &s.pull)] {
-                        let state = match (p.state.as_str(), p.failing_secs) {
-                            ("stopped", _) => "STOPPED".to_string(),
-                            ("failing", Some(secs)) => {
-                                format!("FAILING for {}", crate::sync::plan::human_secs(secs))
+                        use crate::sync::plan::{human_secs, PipelineState};
+                        let state = match (p.state, p.failing_secs) {
+                            (PipelineState::Stopped, _) => "STOPPED".to_string(),
+                            (PipelineState::Failing, Some(secs)) => {
+                                format!("FAILING for {}", human_secs(secs))
                             }
-                            (other, _) => other.to_string(),
+                            (PipelineState::Failing, None) => "failing".to_string(),
+                            (PipelineState::Ok, _) => "ok".to_string(),
                         };
                         match &p.error {
                             Some(e) => println!("{name:<20}{state}: {e}"),

@@ -374,15 +374,7 @@ impl SyncEngine {
 
     async fn blocked(&self, p: Pipeline) -> bool {
         matches!(
-            self.db
-                .read(move |c| {
-                    let mut b = meta::get(c, p.blocked_key())?;
-                    if p == Pipeline::Push && b.is_none() {
-                        b = meta::get(c, syncstate::LEGACY_BLOCKED)?;
-                    }
-                    Ok(b)
-                })
-                .await,
+            self.db.read(move |c| syncstate::stop_reason(c, p)).await,
             Ok(Some(_))
         )
     }

@@ -75,11 +75,22 @@ pub fn later(a: Option<Cursor>, b: Cursor) -> Cursor {
     }
 }
 
-/// One pipeline's state: `ok` (last step succeeded, or none yet), `failing` (retrying
-/// since `failing_since`), `stopped` (a permanent error; `sync now` after fixing it).
+/// A pipeline's state, as `/sync/status`, `/ready`, `doctor` and the console show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PipelineState {
+    /// The last step succeeded, or none has run yet.
+    Ok,
+    /// Retrying since `failing_since`.
+    Failing,
+    /// A permanent error; `sync now` after fixing it.
+    Stopped,
+}
+
+/// One pipeline's state, its error and how long it has been failing.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PipelineStatus {
-    pub state: String,
+    pub state: PipelineState,
     pub error: Option<String>,
     /// Unix time of the first failure since the last success.
     pub failing_since_unix: Option<i64>,
@@ -98,11 +109,11 @@ pub fn problems(
     let mut out = Vec::new();
     for (what, p) in [("push to central", push), ("pull from central", pull)] {
         let cause = p.error.as_deref().unwrap_or("unknown error");
-        match p.state.as_str() {
-            "stopped" => out.push(format!(
+        match p.state {
+            PipelineState::Stopped => out.push(format!(
                 "{what} is stopped: {cause} — after fixing that, run `mps-edge sync now` (or Sync now in the console)"
             )),
-            "failing" if p.failing_secs.unwrap_or(0) >= alert_after_secs => out.push(format!(
+            PipelineState::Failing if p.failing_secs.unwrap_or(0) >= alert_after_secs => out.push(format!(
                 "{what} has failed for {}: {cause} — it retries by itself; sales wait in the outbox",
                 human_secs(p.failing_secs.unwrap_or(0))
             )),
@@ -128,10 +139,22 @@ mod tests {
 
     fn pipe(state: &str, error: Option<&str>, failing_secs: Option<i64>) -> PipelineStatus {
         PipelineStatus {
-            state: state.into(),
+            state: match state {
+                "stopped" => PipelineState::Stopped,
+                "failing" => PipelineState::Failing,
+                _ => PipelineState::Ok,
+            },
             error: error.map(String::from),
             failing_since_unix: failing_secs.map(|s| 1_000_000 - s),
             failing_secs,
+        }
+    }
+
+    #[test]
+    fn states_keep_their_wire_names() {
+        for name in ["ok", "failing", "stopped"] {
+            let v = serde_json::to_value(pipe(name, None, None)).unwrap_or_default();
+            assert_eq!(v["state"], name);
         }
     }
 

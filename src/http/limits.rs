@@ -1,0 +1,93 @@
+//! Flood limits on every route: a request rate per client address (tower_governor, a
+//! token bucket per peer IP) and a time limit per request (tower-http's `TimeoutLayer`).
+//! Both answer in the API's error envelope. Sign-in has its own, stricter throttle
+//! (service/throttle.rs): it counts failed passwords, which no rate limiter knows about.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::middleware::NoOpMiddleware;
+use tower_governor::governor::GovernorConfigBuilder;
+use tower_governor::key_extractor::PeerIpKeyExtractor;
+use tower_governor::{GovernorError, GovernorLayer};
+use tower_http::timeout::TimeoutLayer;
+
+use crate::error::{AppError, ErrorCode};
+
+pub type RateLayer = GovernorLayer<PeerIpKeyExtractor, NoOpMiddleware, Body>;
+
+/// How often addresses that have been quiet long enough to be back at a full bucket
+/// are forgotten, so the table of addresses stays as small as the set of active clients.
+const FORGET_EVERY: Duration = Duration::from_secs(60);
+
+/// `per_sec` requests per second per client address, with bursts of `burst`; `None`
+/// when `per_sec` is 0 (off).
+pub fn per_ip_rate(per_sec: u32, burst: u32) -> Option<RateLayer> {
+    if per_sec == 0 {
+        return None;
+    }
+    let config = GovernorConfigBuilder::default()
+        .period(Duration::from_nanos(1_000_000_000 / u64::from(per_sec)))
+        .burst_size(burst.max(1))
+        .finish()?;
+    let limiter = Arc::downgrade(config.limiter());
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        rt.spawn(async move {
+            loop {
+                tokio::time::sleep(FORGET_EVERY).await;
+                // The server (and its limiter) is gone: stop.
+                let Some(l) = limiter.upgrade() else { break };
+                l.retain_recent();
+                l.shrink_to_fit();
+            }
+        });
+    }
+    Some(GovernorLayer::new(config).error_handler(too_many))
+}
+
+fn too_many(e: GovernorError) -> Response {
+    match e {
+        GovernorError::TooManyRequests { wait_time, .. } => {
+            let mut res = AppError::msg(
+                ErrorCode::TooManyRequests,
+                "Too many requests from this address; wait a moment and try again.",
+            )
+            .with_details(serde_json::json!({ "retry_after_secs": wait_time.max(1) }))
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&wait_time.max(1).to_string()) {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            res
+        }
+        // Every listener passes the peer address (ConnectInfo); without it this is a bug.
+        GovernorError::UnableToExtractKey | GovernorError::Other { .. } => {
+            AppError::internal(format!("rate limiter: {e}")).into_response()
+        }
+    }
+}
+
+/// Handlers that run longer than `secs` are stopped with 503. Writes already handed to
+/// the writer still commit: a POS retries a charge with its idempotency key.
+pub fn timeout(secs: u64) -> TimeoutLayer {
+    TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(secs))
+}
+
+/// `TimeoutLayer` answers with an empty body; this puts the envelope in it (the API never
+/// answers 408 otherwise). Outside the timeout layer.
+pub async fn timeout_envelope(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    if res.status() == StatusCode::REQUEST_TIMEOUT {
+        return AppError::msg(
+            ErrorCode::Unavailable,
+            "The server took too long to answer. A charge or refund may still have been \
+             made: retry it with the same Idempotency-Key, or look it up before charging again.",
+        )
+        .into_response();
+    }
+    res
+}
