@@ -89,7 +89,13 @@ pub async fn sync_now(state: &AppState) -> AppResult<SyncNowReport> {
             "No central is configured; this store runs standalone.",
         ));
     };
-    match sync.sync_now().await {
+    // Its own task: a request that times out or a client that hangs up does not cut a
+    // cycle short (a cut push is safe, central dedups by op_id, but wasted).
+    let sync = sync.clone();
+    let cycle = tokio::spawn(async move { sync.sync_now().await })
+        .await
+        .map_err(|e| AppError::internal(format!("sync task failed: {e}")))?;
+    match cycle {
         Ok((push, pull)) => Ok(SyncNowReport {
             ok: true,
             push,
