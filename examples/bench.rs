@@ -289,9 +289,9 @@ fn bench_config(data_dir: PathBuf) -> Config {
         ..Config::default()
     };
     cfg.server.listen = "127.0.0.1:0".into();
-    cfg.limits.max_tx_amount = "100000.00".into();
-    cfg.limits.max_card_unsynced = "9999999999.00".into();
-    cfg.limits.max_site_unsynced = "9999999999.00".into();
+    cfg.limits.max_tx_amount = "100000.00".parse().unwrap();
+    cfg.limits.max_card_unsynced = "9999999999.00".parse().unwrap();
+    cfg.limits.max_site_unsynced = "9999999999.00".parse().unwrap();
     cfg.log.level = "warn".into();
     cfg
 }

@@ -1,32 +1,153 @@
 //! The settings in force: the config file's values with what a manager saved in the
 //! console on top, validated by the config's own rules, and the limits the charge path
 //! applies. `AppState` holds one `Effective`; `service::settings` reads and changes it.
+//!
+//! Every console setting is a field of `ConsoleSettings`; the limits are the config's own
+//! `[limits]` struct (`config::LimitSettings`). Keys are config paths ("site.name",
+//! "limits.max_tx_amount"), which is also how the settings table stores them. A stored
+//! row, a console update and a config-file value all go through that struct's serde, so
+//! the keys and their types are declared once.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use crate::config::Config;
+use crate::config::{Config, LimitSettings};
 use crate::db::settings as store;
 use crate::domain::limits::Limits;
-use crate::domain::money::{parse_cents, ser_cents};
+use crate::domain::Role;
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct LimitSettings {
-    #[serde(serialize_with = "ser_cents")]
-    pub max_tx_amount: i64,
-    #[serde(serialize_with = "ser_cents")]
-    pub max_card_unsynced: i64,
-    #[serde(serialize_with = "ser_cents")]
-    pub max_site_unsynced: i64,
-    pub stale_after_secs: i64,
-    #[serde(serialize_with = "ser_cents")]
-    pub stale_max_tx_amount: i64,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// What the console shows and changes (GET/PUT /api/v1/console/settings `settings`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ConsoleSettings {
     pub store_name: String,
     pub qr_single_use: bool,
     pub limits: LimitSettings,
+}
+
+/// The console settings whose config key differs from their place in `ConsoleSettings`
+/// (a JSON pointer). Every other key is `limits.<field>` ↔ `/limits/<field>`.
+const RENAMED: [(&str, &str); 2] = [
+    ("site.name", "/store_name"),
+    ("qr.single_use", "/qr_single_use"),
+];
+
+/// Keys only the owner may change; a manager may change the others. Empty: a manager may
+/// change every setting, limits included (issue 13 asks whether raising a limit should be
+/// owner-only; this is where that is decided).
+const OWNER_ONLY: [&str; 0] = [];
+
+/// Whether `role` may change `key` (the caller has already required a manager).
+pub fn may_change(role: Role, key: &str) -> bool {
+    role == Role::Owner || !OWNER_ONLY.contains(&key)
+}
+
+/// The `LimitSettings` field names, read from the struct itself.
+fn limit_fields() -> Vec<String> {
+    match serde_json::to_value(LimitSettings::default()) {
+        Ok(Value::Object(map)) => map.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Every key the console may override, as config paths.
+pub fn setting_keys() -> Vec<String> {
+    let mut keys: Vec<String> = RENAMED.iter().map(|(k, _)| k.to_string()).collect();
+    keys.extend(limit_fields().into_iter().map(|f| format!("limits.{f}")));
+    keys
+}
+
+/// Where `key` lives inside `ConsoleSettings`' JSON, `None` for a key the console does
+/// not own.
+fn pointer(key: &str) -> Option<String> {
+    if let Some((_, p)) = RENAMED.iter().find(|(k, _)| *k == key) {
+        return Some((*p).to_string());
+    }
+    let field = key.strip_prefix("limits.")?;
+    limit_fields()
+        .iter()
+        .any(|f| f == field)
+        .then(|| format!("/limits/{field}"))
+}
+
+impl ConsoleSettings {
+    pub fn from_config(cfg: &Config) -> ConsoleSettings {
+        ConsoleSettings {
+            store_name: cfg.site.name.clone(),
+            qr_single_use: cfg.qr.single_use,
+            limits: cfg.limits.clone(),
+        }
+    }
+
+    /// Writes these settings into `cfg`, so the config's validation can judge them.
+    fn apply_to(&self, cfg: &mut Config) {
+        cfg.site.name = self.store_name.clone();
+        cfg.qr.single_use = self.qr_single_use;
+        cfg.limits = self.limits.clone();
+    }
+
+    fn to_json(&self, key: &str) -> Result<Value, String> {
+        serde_json::to_value(self).map_err(|e| format!("{key}: {e}"))
+    }
+
+    /// Sets one key from a JSON value (the console's update), judged by the field's type:
+    /// an amount must be a `Money`, a switch a bool, and so on.
+    pub fn set(&mut self, key: &str, value: Value) -> Result<(), String> {
+        let ptr = pointer(key).ok_or_else(|| format!("{key}: not a console setting"))?;
+        let mut json = self.to_json(key)?;
+        match json.pointer_mut(&ptr) {
+            Some(slot) => *slot = value,
+            None => return Err(format!("{key}: not a console setting")),
+        }
+        *self = serde_json::from_value(json).map_err(|e| format!("{key}: {e}"))?;
+        Ok(())
+    }
+
+    /// Sets one key from its text in the settings table ("Shop", "true", "2000.00",
+    /// "3600"): the field's current JSON type says how to read the text.
+    pub fn set_text(&mut self, key: &str, text: &str) -> Result<(), String> {
+        let ptr = pointer(key).ok_or_else(|| format!("{key}: not a console setting"))?;
+        let value = match self.to_json(key)?.pointer(&ptr) {
+            Some(Value::Bool(_)) => Value::Bool(
+                text.parse()
+                    .map_err(|_| format!("{key}: must be true or false"))?,
+            ),
+            // Anything not a number is handed over as text, so an amount gets its own
+            // message ("\"abc\" must be a positive amount…").
+            Some(Value::Number(_)) => text
+                .parse::<serde_json::Number>()
+                .map_or_else(|_| Value::String(text.to_string()), Value::Number),
+            _ => Value::String(text.to_string()),
+        };
+        self.set(key, value)
+    }
+
+    /// The text the settings table holds for `key`: the inverse of `set_text`, amounts
+    /// normalised to two decimals.
+    pub fn text(&self, key: &str) -> Result<String, String> {
+        let ptr = pointer(key).ok_or_else(|| format!("{key}: not a console setting"))?;
+        match self.to_json(key)?.pointer(&ptr) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(Value::Number(n)) => Ok(n.to_string()),
+            Some(Value::Bool(b)) => Ok(b.to_string()),
+            _ => Err(format!("{key}: not a console setting")),
+        }
+    }
+
+    /// The config validation's messages about console keys, for these settings on top of
+    /// `base`: the config file's rules are the console's rules.
+    pub fn problems(&self, base: &Config) -> Vec<String> {
+        let mut trial = base.clone();
+        self.apply_to(&mut trial);
+        let keys = setting_keys();
+        trial
+            .validate()
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| keys.iter().any(|k| e.starts_with(k.as_str())))
+            .collect()
+    }
 }
 
 /// The settings in force: the config file's values with the console's overrides on top,
@@ -39,50 +160,23 @@ pub struct Effective {
     pub overridden: Vec<String>,
 }
 
-/// The keys the console may override, as config paths.
-pub(crate) const SETTING_KEYS: [&str; 7] = [
-    "site.name",
-    "qr.single_use",
-    "limits.max_tx_amount",
-    "limits.max_card_unsynced",
-    "limits.max_site_unsynced",
-    "limits.stale_after_secs",
-    "limits.stale_max_tx_amount",
-];
-
-pub(crate) fn apply_override(cfg: &mut Config, key: &str, value: &str) -> Result<(), String> {
-    match key {
-        "site.name" => cfg.site.name = value.to_string(),
-        "qr.single_use" => {
-            cfg.qr.single_use = value
-                .parse()
-                .map_err(|_| format!("{key}: must be true or false"))?;
-        }
-        "limits.max_tx_amount" => cfg.limits.max_tx_amount = value.to_string(),
-        "limits.max_card_unsynced" => cfg.limits.max_card_unsynced = value.to_string(),
-        "limits.max_site_unsynced" => cfg.limits.max_site_unsynced = value.to_string(),
-        "limits.stale_after_secs" => {
-            cfg.limits.stale_after_secs = value
-                .parse()
-                .map_err(|_| format!("{key}: must be a whole number of seconds"))?;
-        }
-        "limits.stale_max_tx_amount" => cfg.limits.stale_max_tx_amount = value.to_string(),
-        _ => return Err(format!("{key}: not a console setting")),
-    }
-    Ok(())
-}
-
 impl Effective {
     /// Applies stored overrides to the config; a stored value that no longer validates is
     /// skipped (with a warning) so a store always starts.
     pub fn build(cfg: &Config, overrides: &[(String, String)]) -> Effective {
-        let mut merged = cfg.clone();
+        let mut merged = ConsoleSettings::from_config(cfg);
         let mut overridden = Vec::new();
         for (k, v) in overrides {
             let mut trial = merged.clone();
-            match apply_override(&mut trial, k, v)
-                .and_then(|()| setting_errors(&trial).map_or(Ok(()), |e| Err(e.join("; "))))
-            {
+            let checked = trial.set_text(k, v).and_then(|()| {
+                let errs = trial.problems(cfg);
+                if errs.is_empty() {
+                    Ok(())
+                } else {
+                    Err(errs.join("; "))
+                }
+            });
+            match checked {
                 Ok(()) => {
                     merged = trial;
                     overridden.push(k.clone());
@@ -90,20 +184,9 @@ impl Effective {
                 Err(e) => tracing::warn!(key = %k, error = %e, "ignoring a stored console setting"),
             }
         }
-        let cents = |s: &str| parse_cents(s).unwrap_or(0);
         Effective {
-            settings: ConsoleSettings {
-                store_name: merged.site.name.clone(),
-                qr_single_use: merged.qr.single_use,
-                limits: LimitSettings {
-                    max_tx_amount: cents(&merged.limits.max_tx_amount),
-                    max_card_unsynced: cents(&merged.limits.max_card_unsynced),
-                    max_site_unsynced: cents(&merged.limits.max_site_unsynced),
-                    stale_after_secs: merged.limits.stale_after_secs,
-                    stale_max_tx_amount: cents(&merged.limits.stale_max_tx_amount),
-                },
-            },
-            limits: merged.limits(),
+            limits: merged.limits.in_force(cfg.standalone()),
+            settings: merged,
             overridden,
         }
     }
@@ -120,20 +203,10 @@ impl Effective {
     }
 }
 
-/// The config validation's messages about console-settable keys.
-pub(crate) fn setting_errors(cfg: &Config) -> Option<Vec<String>> {
-    let errs: Vec<String> = cfg
-        .validate()
-        .err()?
-        .into_iter()
-        .filter(|e| SETTING_KEYS.iter().any(|k| e.starts_with(k)))
-        .collect();
-    (!errs.is_empty()).then_some(errs)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn settings_follow_config_rules() {
@@ -143,12 +216,136 @@ mod tests {
             &[
                 ("limits.max_tx_amount".into(), "150.50".into()),
                 ("limits.max_card_unsynced".into(), "1.234".into()),
+                ("limits.stale_after_secs".into(), "-5".into()),
+                ("qr.single_use".into(), "maybe".into()),
+                ("limits.nope".into(), "1".into()),
                 ("site.name".into(), "Shop".into()),
             ],
         );
         assert_eq!(e.limits.max_tx_cents, 15_050);
-        assert_eq!(e.settings.limits.max_card_unsynced, 500_000);
+        assert_eq!(e.settings.limits.max_card_unsynced.cents(), 500_000);
+        assert_eq!(e.settings.limits.stale_after_secs, 86_400);
+        assert!(e.settings.qr_single_use);
         assert_eq!(e.settings.store_name, "Shop");
         assert_eq!(e.overridden, vec!["limits.max_tx_amount", "site.name"]);
+    }
+
+    /// The keys the console shows (GET) are exactly the keys it stores, and each is
+    /// declared once: as a field of `ConsoleSettings` / `LimitSettings`.
+    #[test]
+    fn every_key_is_declared_once() {
+        let keys = setting_keys();
+        let mut unique = keys.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), keys.len(), "{keys:?}");
+        assert_eq!(
+            keys,
+            [
+                "site.name",
+                "qr.single_use",
+                "limits.max_card_unsynced",
+                "limits.max_site_unsynced",
+                "limits.max_tx_amount",
+                "limits.stale_after_secs",
+                "limits.stale_max_tx_amount",
+            ]
+        );
+        // The GET body's leaves are these keys, one to one.
+        let shown = serde_json::to_value(ConsoleSettings::from_config(&Config::default())).unwrap();
+        let mut leaves = Vec::new();
+        for (k, v) in shown.as_object().unwrap() {
+            match v.as_object() {
+                Some(inner) => leaves.extend(inner.keys().map(|f| format!("{k}.{f}"))),
+                None => leaves.push(k.clone()),
+            }
+        }
+        assert_eq!(leaves.len(), keys.len(), "{leaves:?}");
+        for key in &keys {
+            assert!(pointer(key).is_some(), "{key}");
+            assert!(ConsoleSettings::from_config(&Config::default())
+                .text(key)
+                .is_ok());
+        }
+        // Every `[limits]` key in the config file is a console key.
+        for k in crate::config::known_keys() {
+            if k.starts_with("limits.") {
+                assert!(keys.contains(&k), "{k}");
+            }
+        }
+    }
+
+    #[test]
+    fn overrides_round_trip_through_their_stored_text() {
+        let base = ConsoleSettings::from_config(&Config::default());
+        let mut changed = base.clone();
+        changed.set("site.name", json!("台北信義店")).unwrap();
+        changed.set("qr.single_use", json!(false)).unwrap();
+        changed.set("limits.max_tx_amount", json!(10)).unwrap();
+        changed
+            .set("limits.max_card_unsynced", json!("30.5"))
+            .unwrap();
+        changed.set("limits.stale_after_secs", json!(0)).unwrap();
+        let rows: Vec<(String, String)> = setting_keys()
+            .into_iter()
+            .map(|k| {
+                let t = changed.text(&k).unwrap();
+                (k, t)
+            })
+            .collect();
+        // The on-disk form is what older versions wrote and read.
+        assert!(rows.contains(&("limits.max_tx_amount".into(), "10.00".into())));
+        assert!(rows.contains(&("limits.max_card_unsynced".into(), "30.50".into())));
+        assert!(rows.contains(&("qr.single_use".into(), "false".into())));
+        assert!(rows.contains(&("limits.stale_after_secs".into(), "0".into())));
+        let mut back = base;
+        for (k, t) in &rows {
+            back.set_text(k, t).unwrap();
+        }
+        assert_eq!(back, changed);
+        // A store name that looks like a number or a bool stays text.
+        back.set_text("site.name", "123").unwrap();
+        back.set_text("site.name", "true").unwrap();
+        assert_eq!(back.store_name, "true");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let mut s = ConsoleSettings::from_config(&Config::default());
+        for (key, value, msg) in [
+            (
+                "limits.max_tx_amount",
+                json!("1.234"),
+                "limits.max_tx_amount: \"1.234\" must be a positive amount with at most 2 decimals",
+            ),
+            (
+                "limits.max_site_unsynced",
+                json!("-5"),
+                "limits.max_site_unsynced: \"-5\" must be a positive amount with at most 2 decimals",
+            ),
+            ("limits.nope", json!(1), "limits.nope: not a console setting"),
+            ("site.code", json!("X"), "site.code: not a console setting"),
+        ] {
+            assert_eq!(s.set(key, value), Err(msg.to_string()));
+        }
+        assert!(s.set("limits.max_tx_amount", json!(true)).is_err());
+        assert!(s.set("limits.stale_after_secs", json!("5")).is_err());
+        assert!(s.set("qr.single_use", json!("no")).is_err());
+        assert_eq!(s, ConsoleSettings::from_config(&Config::default()));
+        s.set("limits.stale_after_secs", json!(-1)).unwrap();
+        assert_eq!(
+            s.problems(&Config::default()),
+            vec!["limits.stale_after_secs: must be 0 (off) or more"]
+        );
+        s.set("site.name", json!("")).unwrap();
+        assert_eq!(s.problems(&Config::default()).len(), 2);
+    }
+
+    #[test]
+    fn nobody_but_a_manager_gets_here_and_a_manager_may_change_every_key() {
+        for key in setting_keys() {
+            assert!(may_change(Role::Manager, &key), "{key}");
+            assert!(may_change(Role::Owner, &key), "{key}");
+        }
     }
 }

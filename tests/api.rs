@@ -863,7 +863,7 @@ async fn cashier_can_charge_but_not_refund() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn offline_limit_per_transaction() {
-    let srv = TestServer::start_with(|c| c.limits.max_tx_amount = "10.00".into()).await;
+    let srv = TestServer::start_with(|c| c.limits.max_tx_amount = "10.00".parse().unwrap()).await;
     let t = srv.owner_token().await;
     let qr = srv.qr("STD00000001").await;
     let d = srv
@@ -883,7 +883,8 @@ async fn offline_limit_per_transaction() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn offline_limit_per_card_unsynced() {
-    let srv = TestServer::start_with(|c| c.limits.max_card_unsynced = "30.00".into()).await;
+    let srv =
+        TestServer::start_with(|c| c.limits.max_card_unsynced = "30.00".parse().unwrap()).await;
     let t = srv.owner_token().await;
     srv.charge_card(&t, "STD00000011", "20.00").await;
     let qr = srv.qr("STD00000011").await;
@@ -908,7 +909,8 @@ async fn offline_limit_per_card_unsynced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn offline_limit_site_unsynced() {
-    let srv = TestServer::start_with(|c| c.limits.max_site_unsynced = "50.00".into()).await;
+    let srv =
+        TestServer::start_with(|c| c.limits.max_site_unsynced = "50.00".parse().unwrap()).await;
     let t = srv.owner_token().await;
     srv.charge_card(&t, "STD00000011", "30.00").await;
     srv.charge_card(&t, "STD00000012", "20.00").await;
@@ -937,7 +939,7 @@ async fn offline_limit_stale_replica_with_a_configured_central() {
     cfg.central.merchant_code = "DEMO".into();
     cfg.site.code = "S001".into();
     cfg.limits.stale_after_secs = 3600;
-    cfg.limits.stale_max_tx_amount = "100.00".into();
+    cfg.limits.stale_max_tx_amount = "100.00".parse().unwrap();
     let open_cfg = cfg.clone();
     let db = tokio::task::spawn_blocking(move || {
         let opened = mps_edge::startup::open(&open_cfg, true).unwrap();

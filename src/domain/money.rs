@@ -168,6 +168,76 @@ impl fmt::Display for Cents {
     }
 }
 
+/// A positive amount of money — what a limit, a price or a refund is — as integer cents
+/// in 1..=`MAX_CENTS`. Holding one means the text was checked once, where it came in;
+/// nothing downstream re-parses it or falls back to a default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Money(i64);
+
+impl Money {
+    /// `None` outside 1..=`MAX_CENTS`.
+    pub const fn from_cents(cents: i64) -> Option<Money> {
+        if cents >= 1 && cents <= MAX_CENTS {
+            Some(Money(cents))
+        } else {
+            None
+        }
+    }
+
+    pub const fn cents(self) -> i64 {
+        self.0
+    }
+
+    /// An amount written as JSON: a string ("12.30") or a number (`12.30`, kept as written
+    /// thanks to serde_json's arbitrary_precision, so `10.005` is refused, not rounded).
+    pub fn from_json(value: &serde_json::Value) -> Result<Money, String> {
+        let text = match value {
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::String(s) => s.clone(),
+            other => return Err(format!("{other} must be an amount such as \"12.30\"")),
+        };
+        text.parse()
+    }
+}
+
+impl std::str::FromStr for Money {
+    /// The message the config file and the console have always shown for a bad amount.
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Money, String> {
+        parse_cents(text)
+            .map(Money)
+            .map_err(|_| format!("{text:?} must be a positive amount with at most 2 decimals"))
+    }
+}
+
+/// "12.30": the form the config file, the settings table and the logs hold.
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&format_cents(self.0))
+    }
+}
+
+/// An exact JSON number with two decimals (`12.30`), like every amount the API returns.
+/// Meant for serde_json (the API, the audit log); other formats would see serde_json's
+/// number token, which is why the config loader does not serialise its defaults.
+impl serde::Serialize for Money {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        ser_cents(&self.0, s)
+    }
+}
+
+/// Accepts a decimal string, an integer or a float (TOML numbers, and the environment
+/// layer, which hands `150.50` over as a float: its shortest form "150.5" is what is
+/// judged, so `1.234` is still refused). Going through `serde_json::Value` keeps a JSON
+/// number's original text.
+impl<'de> serde::Deserialize<'de> for Money {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Money, D::Error> {
+        let value = <serde_json::Value as serde::Deserialize>::deserialize(d)?;
+        Money::from_json(&value).map_err(serde::de::Error::custom)
+    }
+}
+
 /// Serialises cents as a JSON number with exactly two decimals (`12.30`, not `12.3`),
 /// without ever passing through a float.
 pub fn json_amount(cents: i64) -> serde_json::Value {
@@ -313,6 +383,64 @@ mod tests {
         assert_eq!(final_amount(1, 850), 1);
         assert_eq!(final_amount(1, 400), 0);
         assert_eq!(points_for(99), 0);
+    }
+
+    #[test]
+    fn money_from_every_input_form() {
+        use serde_json::json;
+        let ok = |v: serde_json::Value| Money::from_json(&v).map(Money::cents);
+        // Good: strings and numbers, integers and up to 2 decimals, up to central's maximum.
+        for (v, cents) in [
+            (json!("500.00"), 50_000),
+            (json!("500"), 50_000),
+            (json!("0.01"), 1),
+            (json!("12.5"), 1250),
+            (json!(12), 1200),
+            (json!(12.5), 1250),
+            (json!("9999999999.99"), MAX_CENTS),
+            (serde_json::from_str("10.10").unwrap(), 1010),
+        ] {
+            assert_eq!(ok(v.clone()), Ok(cents), "{v}");
+        }
+        // Bad: zero, negative, too many decimals, not a number, empty, too big, wrong type.
+        for v in [
+            json!("0"),
+            json!("0.00"),
+            json!(0),
+            json!("-1"),
+            json!(-1),
+            json!("1.234"),
+            json!("abc"),
+            json!(""),
+            json!("1e3"),
+            json!("10000000000"),
+            json!(10_000_000_000_i64),
+            json!(u64::MAX),
+            json!(1e20),
+            json!(true),
+            json!(null),
+            json!([1]),
+            serde_json::from_str("10.005").unwrap(),
+        ] {
+            assert!(ok(v.clone()).is_err(), "{v}");
+        }
+        assert_eq!(
+            Money::from_json(&json!("1.234")),
+            Err("\"1.234\" must be a positive amount with at most 2 decimals".into())
+        );
+        assert_eq!(Money::from_cents(0), None);
+        assert_eq!(Money::from_cents(MAX_CENTS + 1), None);
+    }
+
+    #[test]
+    fn money_round_trips_as_an_exact_json_number() {
+        let m: Money = "2000".parse().unwrap();
+        assert_eq!(m.to_string(), "2000.00");
+        assert_eq!(serde_json::to_string(&m).unwrap(), "2000.00");
+        let back: Money = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+        assert_eq!(back, m);
+        assert!(serde_json::from_str::<Money>("10.005").is_err());
+        assert!(serde_json::from_str::<Money>("\"abc\"").is_err());
     }
 
     proptest! {

@@ -5,10 +5,9 @@ use serde_json::{json, Value};
 
 use crate::db::settings as store;
 use crate::domain::limits::Limits;
-use crate::domain::money::{format_cents, parse_cents};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::service::auth::AuthUser;
-use crate::settings::{apply_override, setting_errors, Effective, SETTING_KEYS};
+use crate::settings::{may_change, setting_keys, ConsoleSettings, Effective};
 use crate::state::AppState;
 
 /// The per-charge limits and the QR rule in force.
@@ -29,42 +28,24 @@ pub fn settings_view(state: &AppState) -> Value {
     })
 }
 
-/// A partial update; amounts as JSON numbers or strings.
+/// A partial update. `limits` holds any of `LimitSettings`' fields, each judged by that
+/// field's type (amounts as JSON numbers or strings), so a new limit needs nothing here.
 #[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsUpdate {
     pub store_name: Option<String>,
     pub qr_single_use: Option<bool>,
-    pub limits: Option<LimitsUpdate>,
+    #[schema(value_type = Option<crate::config::LimitSettings>)]
+    pub limits: Option<serde_json::Map<String, Value>>,
 }
 
-#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LimitsUpdate {
-    #[schema(value_type = Option<String>)]
-    pub max_tx_amount: Option<Value>,
-    #[schema(value_type = Option<String>)]
-    pub max_card_unsynced: Option<Value>,
-    #[schema(value_type = Option<String>)]
-    pub max_site_unsynced: Option<Value>,
-    pub stale_after_secs: Option<i64>,
-    #[schema(value_type = Option<String>)]
-    pub stale_max_tx_amount: Option<Value>,
-}
-
-fn amount_text(v: &Value, field: &str) -> AppResult<String> {
-    let text = match v {
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.clone(),
-        _ => {
-            return Err(AppError::validation(
-                field,
-                format!("{field} must be an amount."),
-            ))
-        }
-    };
-    // Stored normalised ("2000" → "2000.00"); config validation judges the raw text first.
-    Ok(parse_cents(&text).map_or(text, format_cents))
+/// A settings error: the first message, the key as `field`, and every message.
+fn settings_error(field: &str, errs: Vec<String>) -> AppError {
+    let first = errs.first().cloned().unwrap_or_default();
+    AppError::msg(ErrorCode::ValidationError, first).with_details(json!({
+        "field": field,
+        "errors": errs,
+    }))
 }
 
 /// Validates with the config's own rules, stores, audits, then applies at once.
@@ -74,7 +55,7 @@ pub async fn update_settings(
     update: SettingsUpdate,
 ) -> AppResult<Value> {
     user.require_manager()?;
-    let mut values: Vec<(String, String)> = Vec::new();
+    let mut changes: Vec<(String, Value)> = Vec::new();
     if let Some(n) = &update.store_name {
         if n.chars().count() > 100 || n.chars().any(char::is_control) {
             return Err(AppError::validation(
@@ -82,45 +63,58 @@ pub async fn update_settings(
                 "The store name may have at most 100 characters, without control characters.",
             ));
         }
-        values.push(("site.name".into(), n.trim().to_string()));
+        changes.push(("site.name".into(), Value::String(n.trim().to_string())));
     }
     if let Some(b) = update.qr_single_use {
-        values.push(("qr.single_use".into(), b.to_string()));
+        changes.push(("qr.single_use".into(), Value::Bool(b)));
     }
-    if let Some(l) = &update.limits {
-        for (key, v) in [
-            ("limits.max_tx_amount", &l.max_tx_amount),
-            ("limits.max_card_unsynced", &l.max_card_unsynced),
-            ("limits.max_site_unsynced", &l.max_site_unsynced),
-            ("limits.stale_max_tx_amount", &l.stale_max_tx_amount),
-        ] {
-            if let Some(v) = v {
-                values.push((key.into(), amount_text(v, key)?));
-            }
+    let keys = setting_keys();
+    for (field, v) in update.limits.unwrap_or_default() {
+        let key = format!("limits.{field}");
+        if !keys.contains(&key) {
+            // As serde's deny_unknown_fields reported it when the limits were a struct.
+            return Err(AppError::msg(
+                ErrorCode::InvalidJson,
+                format!("Invalid request body: unknown field `{field}` in limits"),
+            ));
         }
-        if let Some(s) = l.stale_after_secs {
-            values.push(("limits.stale_after_secs".into(), s.to_string()));
+        changes.push((key, v));
+    }
+    for (key, _) in &changes {
+        if !may_change(user.role, key) {
+            return Err(AppError::msg(
+                ErrorCode::PermissionDenied,
+                format!("Only the owner may change {key}."),
+            )
+            .with_details(json!({"field": key, "role": user.role.as_str()})));
         }
     }
     // Judge the result as a whole, exactly as a config file would be judged.
     let stored = state.db.read(store::load_settings).await?;
-    let mut trial = state.cfg.as_ref().clone();
-    for (k, v) in stored.iter().chain(values.iter()) {
-        apply_override(&mut trial, k, v).map_err(|m| AppError::validation(k, m))?;
+    let mut trial = ConsoleSettings::from_config(&state.cfg);
+    for (k, v) in &stored {
+        trial
+            .set_text(k, v)
+            .map_err(|m| settings_error(k, vec![m]))?;
     }
-    if let Some(errs) = setting_errors(&trial) {
-        let first = errs.first().cloned().unwrap_or_default();
-        let field = SETTING_KEYS
+    for (k, v) in &changes {
+        trial
+            .set(k, v.clone())
+            .map_err(|m| settings_error(k, vec![m]))?;
+    }
+    let errs = trial.problems(&state.cfg);
+    if !errs.is_empty() {
+        let field = keys
             .iter()
-            .find(|k| first.starts_with(*k))
-            .copied()
-            .unwrap_or("settings");
-        return Err(
-            AppError::msg(ErrorCode::ValidationError, first).with_details(json!({
-                "field": field,
-                "errors": errs,
-            })),
-        );
+            .find(|k| errs.first().is_some_and(|e| e.starts_with(k.as_str())))
+            .map_or("settings", String::as_str);
+        return Err(settings_error(field, errs));
+    }
+    // Stored as text, amounts normalised ("2000" → "2000.00"), as always.
+    let mut values: Vec<(String, String)> = Vec::with_capacity(changes.len());
+    for (k, _) in &changes {
+        let text = trial.text(k).map_err(|m| settings_error(k, vec![m]))?;
+        values.push((k.clone(), text));
     }
     let before = state.settings.read().settings.clone();
     let mut all = stored;

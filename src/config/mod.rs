@@ -1,44 +1,26 @@
 //! One typed configuration, layered: embedded defaults → TOML file → environment
 //! (`MPS_EDGE_…`, `__` between levels, e.g. `MPS_EDGE_SERVER__LISTEN`) → command line.
 
-use std::fmt;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+//!
+//! Files: this one holds the sections and their validation; `load` the layering and the
+//! environment filter; `limits` the `[limits]` section (also the console's limits);
+//! `secret` the redacting `Secret` type.
 
-use figment::providers::{Env, Format, Serialized, Toml};
-use figment::Figment;
+mod limits;
+mod load;
+mod secret;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 use crate::domain::limits::Limits;
-use crate::domain::money::{format_cents, parse_cents};
 use crate::domain::txno::valid_site_code;
-
-/// A secret string: never printed by `Debug`, never serialised back out in full.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() {
-            f.write_str("\"\"")
-        } else {
-            f.write_str("\"<redacted>\"")
-        }
-    }
-}
+pub use limits::{describe_limits, LimitSettings};
+pub use load::{known_keys, Overrides};
+use secret::weak_secret;
+pub use secret::{Secret, MIN_JWT_SECRET_LEN};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -49,7 +31,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub site: SiteConfig,
     pub auth: AuthConfig,
-    pub limits: LimitsConfig,
+    pub limits: LimitSettings,
     pub qr: QrConfig,
     pub central: CentralConfig,
     pub log: LogConfig,
@@ -87,22 +69,6 @@ pub struct AuthConfig {
     pub refresh_ttl_secs: i64,
     pub max_failed_logins: i64,
     pub lockout_secs: i64,
-}
-
-/// Amounts are decimal strings ("2000.00") so the file never holds a float.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct LimitsConfig {
-    #[serde(deserialize_with = "amount_text")]
-    pub max_tx_amount: String,
-    #[serde(deserialize_with = "amount_text")]
-    pub max_card_unsynced: String,
-    #[serde(deserialize_with = "amount_text")]
-    pub max_site_unsynced: String,
-    /// Seconds without a successful pull after which only small charges pass.
-    pub stale_after_secs: i64,
-    #[serde(deserialize_with = "amount_text")]
-    pub stale_max_tx_amount: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -158,7 +124,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             site: SiteConfig::default(),
             auth: AuthConfig::default(),
-            limits: LimitsConfig::default(),
+            limits: LimitSettings::default(),
             qr: QrConfig::default(),
             central: CentralConfig::default(),
             log: LogConfig::default(),
@@ -201,18 +167,6 @@ impl Default for AuthConfig {
     }
 }
 
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        LimitsConfig {
-            max_tx_amount: "2000.00".into(),
-            max_card_unsynced: "5000.00".into(),
-            max_site_unsynced: "200000.00".into(),
-            stale_after_secs: 24 * 3600,
-            stale_max_tx_amount: "100.00".into(),
-        }
-    }
-}
-
 impl Default for QrConfig {
     fn default() -> Self {
         QrConfig { single_use: true }
@@ -228,61 +182,7 @@ impl Default for LogConfig {
     }
 }
 
-/// Command-line overrides (the last layer).
-#[derive(Debug, Default, Clone)]
-pub struct Overrides {
-    pub data_dir: Option<PathBuf>,
-    pub listen: Option<String>,
-    pub log_format: Option<String>,
-    pub tls_cert: Option<PathBuf>,
-    pub tls_key: Option<PathBuf>,
-}
-
-pub const MIN_JWT_SECRET_LEN: usize = 32;
-
 impl Config {
-    /// Loads the layers. `file` must exist when given.
-    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config> {
-        let mut fig = Figment::from(Serialized::defaults(Config::default()));
-        if let Some(path) = file {
-            if !path.exists() {
-                anyhow::bail!("config file {} does not exist", path.display());
-            }
-            fig = fig.merge(Toml::file_exact(path));
-        }
-        fig = fig.merge(env_provider());
-        if let Some(d) = &overrides.data_dir {
-            fig = fig.merge(("data_dir", d));
-        }
-        if let Some(l) = &overrides.listen {
-            fig = fig.merge(("server.listen", l));
-        }
-        if let Some(f) = &overrides.log_format {
-            fig = fig.merge(("log.format", f));
-        }
-        if let Some(p) = &overrides.tls_cert {
-            fig = fig.merge(("server.tls_cert", p));
-        }
-        if let Some(p) = &overrides.tls_key {
-            fig = fig.merge(("server.tls_key", p));
-        }
-        let mut cfg: Config = fig
-            .extract()
-            .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
-        cfg.read_secret_files()?;
-        Ok(cfg)
-    }
-
-    fn read_secret_files(&mut self) -> anyhow::Result<()> {
-        if let Some(p) = &self.auth.jwt_secret_file {
-            self.auth.jwt_secret = Secret::new(read_secret(p)?);
-        }
-        if let Some(p) = &self.central.service_key_file {
-            self.central.service_key = Secret::new(read_secret(p)?);
-        }
-        Ok(())
-    }
-
     /// Standalone = no central configured; demo data may be loaded (unless production).
     pub fn standalone(&self) -> bool {
         self.central.url.trim().is_empty()
@@ -370,24 +270,8 @@ impl Config {
                 ));
             }
         }
-        for (name, value) in [
-            ("limits.max_tx_amount", &self.limits.max_tx_amount),
-            ("limits.max_card_unsynced", &self.limits.max_card_unsynced),
-            ("limits.max_site_unsynced", &self.limits.max_site_unsynced),
-            (
-                "limits.stale_max_tx_amount",
-                &self.limits.stale_max_tx_amount,
-            ),
-        ] {
-            if parse_cents(value).is_err() {
-                errs.push(format!(
-                    "{name}: {value:?} must be a positive amount with at most 2 decimals"
-                ));
-            }
-        }
-        if self.limits.stale_after_secs < 0 {
-            errs.push("limits.stale_after_secs: must be 0 (off) or more".into());
-        }
+        // Amounts were checked when the file was read (`Money`); the rest of the rules here.
+        errs.extend(self.limits.problems());
         if !matches!(self.log.format.as_str(), "text" | "json") {
             errs.push(format!(
                 "log.format: {:?} must be text or json",
@@ -434,106 +318,14 @@ impl Config {
         }
     }
 
+    /// The limits the charge rule applies, from the file alone (no console overrides).
     pub fn limits(&self) -> Limits {
-        let cents = |s: &str| parse_cents(s).unwrap_or(0);
-        Limits {
-            max_tx_cents: cents(&self.limits.max_tx_amount),
-            max_card_unsynced_cents: cents(&self.limits.max_card_unsynced),
-            max_site_unsynced_cents: cents(&self.limits.max_site_unsynced),
-            // Standalone has no central to be stale against.
-            stale_after_secs: (!self.standalone() && self.limits.stale_after_secs > 0)
-                .then_some(self.limits.stale_after_secs),
-            stale_max_tx_cents: cents(&self.limits.stale_max_tx_amount),
-        }
+        self.limits.in_force(self.standalone())
     }
 
     pub fn timezone(&self) -> chrono_tz::Tz {
         self.site.timezone.parse().unwrap_or(chrono_tz::UTC)
     }
-}
-
-/// Amounts in the config are decimal text; the environment layer hands numbers over
-/// already parsed, so accept those too and keep their shortest decimal form.
-fn amount_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Text(String),
-        Int(i64),
-        Float(f64),
-    }
-    Ok(match Raw::deserialize(d)? {
-        Raw::Text(s) => s,
-        Raw::Int(i) => i.to_string(),
-        Raw::Float(f) => format!("{f}"),
-    })
-}
-
-fn weak_secret(s: &str) -> bool {
-    let distinct: std::collections::HashSet<char> = s.chars().collect();
-    s.len() < MIN_JWT_SECRET_LEN || distinct.len() < 8
-}
-
-fn read_secret(path: &Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| anyhow::anyhow!("cannot read secret file {}: {e}", path.display()))?;
-    Ok(text.trim().to_string())
-}
-
-/// Environment layer. Unknown `MPS_EDGE_` variables are warned about and ignored, so
-/// a typo is visible without stopping a store.
-fn env_provider() -> Env {
-    let known = known_keys();
-    Env::prefixed("MPS_EDGE_").split("__").filter(move |key| {
-        let k = key.as_str().to_ascii_lowercase();
-        if k == "config" {
-            // MPS_EDGE_CONFIG names the file; it is not a setting.
-            return false;
-        }
-        let ok = known.contains(&k);
-        if !ok {
-            eprintln!(
-                "warning: ignoring unknown environment variable MPS_EDGE_{}",
-                key.as_str().to_ascii_uppercase().replace('.', "__")
-            );
-        }
-        ok
-    })
-}
-
-/// Dotted paths of every configuration key, from the defaults.
-pub fn known_keys() -> Vec<String> {
-    fn walk(prefix: &str, v: &serde_json::Value, out: &mut Vec<String>) {
-        if let serde_json::Value::Object(map) = v {
-            for (k, v) in map {
-                let path = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                if v.is_object() {
-                    walk(&path, v, out);
-                } else {
-                    out.push(path);
-                }
-            }
-        }
-    }
-    let mut out = Vec::new();
-    if let Ok(v) = serde_json::to_value(Config::default()) {
-        walk("", &v, &mut out);
-    }
-    out
-}
-
-/// The limits in display form, for startup output.
-pub fn describe_limits(l: &Limits) -> String {
-    format!(
-        "per charge {}, per card unsynced {}, site unsynced {}",
-        format_cents(l.max_tx_cents),
-        format_cents(l.max_card_unsynced_cents),
-        format_cents(l.max_site_unsynced_cents)
-    )
 }
 
 #[cfg(test)]
@@ -555,7 +347,7 @@ mod tests {
         c.server.listen = "nope".into();
         c.site.code = "bad code".into();
         c.site.timezone = "Mars/Base".into();
-        c.limits.max_tx_amount = "1.234".into();
+        c.limits.stale_after_secs = -1;
         c.log.format = "xml".into();
         c.production = true;
         let errs = c.validate().unwrap_err();
@@ -563,7 +355,7 @@ mod tests {
             "server.listen",
             "site.code",
             "site.timezone",
-            "limits.max_tx_amount",
+            "limits.stale_after_secs",
             "log.format",
             "auth.jwt_secret",
         ] {
@@ -607,36 +399,5 @@ mod tests {
         assert!(errs.iter().any(|e| e.starts_with("central.merchant_code")));
         assert!(errs.iter().any(|e| e.starts_with("site.code")));
         assert!(!c.demo_allowed());
-    }
-
-    #[test]
-    #[allow(clippy::result_large_err)]
-    fn layers_file_then_env_then_cli() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.toml");
-        std::fs::write(
-            &path,
-            "[site]\ncode = \"S001\"\nname = \"Shop\"\n[server]\nlisten = \"127.0.0.1:9000\"\n",
-        )
-        .unwrap();
-        figment::Jail::expect_with(|jail| {
-            jail.set_env("MPS_EDGE_SITE__NAME", "From Env");
-            jail.set_env("MPS_EDGE_LIMITS__MAX_TX_AMOUNT", "150.50");
-            let c = Config::load(
-                Some(&path),
-                &Overrides {
-                    listen: Some("127.0.0.1:9100".into()),
-                    ..Overrides::default()
-                },
-            )
-            .map_err(|e| e.to_string())?;
-            assert_eq!(c.site.code, "S001");
-            assert_eq!(c.site.name, "From Env");
-            assert_eq!(c.limits().max_tx_cents, 15_050);
-            assert_eq!(c.server.listen, "127.0.0.1:9100");
-            Ok(())
-        });
-        std::fs::write(&path, "[site]\ncod = \"typo\"\n").unwrap();
-        assert!(Config::load(Some(&path), &Overrides::default()).is_err());
     }
 }

@@ -1,0 +1,215 @@
+//! The `[limits]` section: the offline risk limits. This one struct is also the console's
+//! `settings.limits` object (GET and PUT /api/v1/console/settings) and the rows of the
+//! settings table (`limits.<field>`, see `crate::settings`), so a new limit is a field
+//! here, its default, a rule in `problems` unless its type already bounds it, and its use
+//! in `in_force`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::limits::Limits;
+use crate::domain::money::{format_cents, Money};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    /// Largest single charge (final amount).
+    pub max_tx_amount: Money,
+    /// Largest unsynced spend one card may accumulate at this edge.
+    pub max_card_unsynced: Money,
+    /// Largest unsynced spend the whole site may accumulate.
+    pub max_site_unsynced: Money,
+    /// Seconds without a successful pull after which only small charges pass; 0 = off.
+    pub stale_after_secs: i64,
+    /// The largest charge allowed while the replica is stale.
+    pub stale_max_tx_amount: Money,
+}
+
+/// Defaults are written as units × 100 cents and built in `const` blocks: a bad one stops
+/// the build, so a `Money` default cannot fail at run time.
+const fn money(cents: i64) -> Money {
+    match Money::from_cents(cents) {
+        Some(m) => m,
+        // Only ever evaluated at compile time (see `Default` below).
+        None => panic!("default limit out of range"),
+    }
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        LimitSettings {
+            max_tx_amount: const { money(2_000 * 100) },
+            max_card_unsynced: const { money(5_000 * 100) },
+            max_site_unsynced: const { money(200_000 * 100) },
+            stale_after_secs: 24 * 3600,
+            stale_max_tx_amount: const { money(100 * 100) },
+        }
+    }
+}
+
+impl LimitSettings {
+    /// The rules the field types do not already enforce (a `Money` is always a positive
+    /// amount), one "limits.<key>: …" line each. The config file and the console share it.
+    pub fn problems(&self) -> Vec<String> {
+        let mut errs = Vec::new();
+        if self.stale_after_secs < 0 {
+            errs.push("limits.stale_after_secs: must be 0 (off) or more".into());
+        }
+        errs
+    }
+
+    /// What the charge rule applies: the only conversion from settings to
+    /// `domain::limits::Limits`, which stays free of serde and configuration.
+    pub fn in_force(&self, standalone: bool) -> Limits {
+        Limits {
+            max_tx_cents: self.max_tx_amount.cents(),
+            max_card_unsynced_cents: self.max_card_unsynced.cents(),
+            max_site_unsynced_cents: self.max_site_unsynced.cents(),
+            // Standalone has no central to be stale against.
+            stale_after_secs: (!standalone && self.stale_after_secs > 0)
+                .then_some(self.stale_after_secs),
+            stale_max_tx_cents: self.stale_max_tx_amount.cents(),
+        }
+    }
+}
+
+/// The OpenAPI form of an amount: a decimal string such as "12.30" (numbers are accepted
+/// too). Here rather than in `domain::money` so the domain does not depend on utoipa.
+impl utoipa::PartialSchema for Money {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(
+                "A positive amount with at most 2 decimals, e.g. \"12.30\"",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Money {}
+
+/// The limits in display form, for startup output.
+pub fn describe_limits(l: &Limits) -> String {
+    format!(
+        "per charge {}, per card unsynced {}, site unsynced {}",
+        format_cents(l.max_tx_cents),
+        format_cents(l.max_card_unsynced_cents),
+        format_cents(l.max_site_unsynced_cents)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Overrides};
+
+    /// Loads a config file holding `[limits]` + `line`. Inside a jail: the environment
+    /// layer must not see another test's `MPS_EDGE_…` variables.
+    #[allow(clippy::result_large_err)]
+    fn load_limits(line: &str) -> Result<LimitSettings, String> {
+        let mut out = Err("not run".to_string());
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("c.toml", &format!("[limits]\n{line}\n"))?;
+            out = Config::load(Some(std::path::Path::new("c.toml")), &Overrides::default())
+                .map(|c| c.limits)
+                .map_err(|e| e.to_string());
+            Ok(())
+        });
+        out
+    }
+
+    #[test]
+    fn money_fields_accept_what_the_file_always_accepted() {
+        for field in [
+            "max_tx_amount",
+            "max_card_unsynced",
+            "max_site_unsynced",
+            "stale_max_tx_amount",
+        ] {
+            for (value, cents) in [
+                ("\"500.00\"", 50_000),
+                ("\"500\"", 50_000),
+                ("\"0.01\"", 1),
+                ("\"12.3\"", 1230),
+                ("500", 50_000),
+                ("12.5", 1250),
+                ("\"9999999999.99\"", 999_999_999_999),
+            ] {
+                let l = load_limits(&format!("{field} = {value}"))
+                    .unwrap_or_else(|e| panic!("{field} = {value}: {e}"));
+                let got = serde_json::to_value(&l).unwrap()[field].to_string();
+                assert_eq!(got, format_cents(cents), "{field} = {value}");
+            }
+        }
+    }
+
+    #[test]
+    fn money_fields_refuse_bad_amounts_naming_the_key() {
+        for (value, why) in [
+            ("\"0\"", "positive amount"),
+            ("\"0.00\"", "positive amount"),
+            ("0", "positive amount"),
+            ("\"1.234\"", "at most 2 decimals"),
+            ("1.234", "at most 2 decimals"),
+            ("\"-1\"", "positive amount"),
+            ("-1", "positive amount"),
+            ("\"abc\"", "positive amount"),
+            ("\"\"", "positive amount"),
+            ("\"10000000000\"", "positive amount"),
+            ("1e20", "positive amount"),
+            ("true", "must be an amount"),
+        ] {
+            let err = load_limits(&format!("max_site_unsynced = {value}")).expect_err(value);
+            assert!(
+                err.contains("limits.max_site_unsynced") && err.contains(why),
+                "{value}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn env_overrides_money_as_number_or_text() {
+        figment::Jail::expect_with(|jail| {
+            for (value, cents) in [("150.50", 15_050), ("150", 15_000), ("\"7.05\"", 705)] {
+                jail.set_env("MPS_EDGE_LIMITS__STALE_MAX_TX_AMOUNT", value);
+                let c = Config::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+                assert_eq!(c.limits.stale_max_tx_amount.cents(), cents, "{value}");
+            }
+            jail.set_env("MPS_EDGE_LIMITS__STALE_MAX_TX_AMOUNT", "1.234");
+            let err = Config::load(None, &Overrides::default())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            // figment names an environment key in capitals.
+            assert!(
+                err.to_ascii_lowercase()
+                    .contains("limits.stale_max_tx_amount")
+                    && err.contains("at most 2 decimals"),
+                "{err}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn in_force_limits_and_rules() {
+        let l = LimitSettings::default();
+        assert!(l.problems().is_empty());
+        assert_eq!(l.in_force(true).stale_after_secs, None);
+        assert_eq!(l.in_force(false).stale_after_secs, Some(86_400));
+        assert_eq!(l.in_force(false).max_tx_cents, 200_000);
+        let off = LimitSettings {
+            stale_after_secs: 0,
+            ..l.clone()
+        };
+        assert_eq!(off.in_force(false).stale_after_secs, None);
+        let bad = LimitSettings {
+            stale_after_secs: -1,
+            ..l
+        };
+        assert_eq!(
+            bad.problems(),
+            vec!["limits.stale_after_secs: must be 0 (off) or more"]
+        );
+    }
+}
