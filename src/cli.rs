@@ -217,11 +217,15 @@ fn serve(cfg: Config) -> anyhow::Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.server.listen))?;
         let addr = listener.local_addr()?;
         let tls = cfg.server.tls_cert.clone().zip(cfg.server.tls_key.clone());
+        // Take over SIGTERM before announcing the server: a stop asked for as soon as the
+        // banner shows (systemd, tests) must be a clean one, not the signal's default
+        // kill while the router is still being built.
+        let stop = StopSignal::install()?;
         print_banner(&cfg, &opened, addr);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let state = crate::startup::build_state(cfg, opened.db, &secret, stop_rx)?;
         let shutdown = async move {
-            shutdown_signal().await;
+            stop.recv().await;
             let _ = stop_tx.send(true);
         };
         match tls {
@@ -237,26 +241,42 @@ fn serve(cfg: Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGTERM and Ctrl-C, listened for from `install` on (registering at the first poll
+/// would leave the default action, an unclean kill, in force until then).
+struct StopSignal {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignal {
+    fn install() -> std::io::Result<StopSignal> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(StopSignal {
+                term: signal(SignalKind::terminate())?,
+                interrupt: signal(SignalKind::interrupt())?,
+            })
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+        #[cfg(not(unix))]
+        Ok(StopSignal {})
     }
-    tracing::info!("shutdown signal received; finishing in-flight requests");
+
+    async fn recv(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {},
+            _ = self.interrupt.recv() => {},
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = &mut self;
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutdown signal received; finishing in-flight requests");
+    }
 }
 
 fn shell_quote(s: &str) -> String {

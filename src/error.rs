@@ -31,12 +31,13 @@ pub enum ErrorCode {
     PermissionDenied,
     CsrfTokenInvalid,
     EnrollmentCodeInvalid,
-    // 404
+    // 404 / 405
     NotFound,
     TxNotFound,
     OriginalTxNotFound,
     CardNotFound,
     UserNotFound,
+    MethodNotAllowed,
     // 409
     IdempotencyKeyReused,
     Conflict,
@@ -88,6 +89,7 @@ impl ErrorCode {
             OriginalTxNotFound => "ORIGINAL_TX_NOT_FOUND",
             CardNotFound => "CARD_NOT_FOUND",
             UserNotFound => "USER_NOT_FOUND",
+            MethodNotAllowed => "METHOD_NOT_ALLOWED",
             IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             Conflict => "CONFLICT",
             UsernameTaken => "USERNAME_TAKEN",
@@ -127,6 +129,7 @@ impl ErrorCode {
             NotFound | TxNotFound | OriginalTxNotFound | CardNotFound | UserNotFound => {
                 StatusCode::NOT_FOUND
             }
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             IdempotencyKeyReused | Conflict | UsernameTaken | SettlementOverlap => {
                 StatusCode::CONFLICT
             }
@@ -171,6 +174,7 @@ impl ErrorCode {
             OriginalTxNotFound => "The original transaction was not found for this merchant.",
             CardNotFound => "No such card.",
             UserNotFound => "No such user.",
+            MethodNotAllowed => "This route does not accept that method.",
             IdempotencyKeyReused => {
                 "This idempotency key was already used for a different request."
             }

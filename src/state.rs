@@ -29,6 +29,15 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Lets the writer finish its queued batch and run a last checkpoint. Both block, so
+    /// they run off the async workers; call it once the server takes no more requests.
+    pub async fn shutdown(&self) {
+        let db = self.db.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || db.shutdown()).await {
+            tracing::error!(error = %e, "database shutdown task failed");
+        }
+    }
+
     pub fn with_sync(mut self, engine: Arc<SyncEngine>) -> AppState {
         self.sync = Some(engine);
         self

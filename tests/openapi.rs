@@ -1,7 +1,9 @@
-//! The OpenAPI document covers every route the server has, and describes no route it
-//! does not have. Routes are found by scanning the router source for `.route(` calls
-//! and resolved against the live server (nested prefixes), so adding a route without
-//! documenting it fails here.
+//! The OpenAPI document describes exactly what the router serves. Since the router is
+//! built with utoipa-axum (each documented route registered together with its
+//! operation), coverage holds by construction; this test checks it from the outside,
+//! against the served document: every documented operation is routed (a request with
+//! its placeholders filled in does not reach the router's fallback 404 or 405), every
+//! JSON success response names a schema, and every reference resolves.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -11,67 +13,16 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 use support::server::TestServer;
 
-/// Pages and assets that are not part of the JSON API.
-const NOT_API: &[&str] = &[
-    "/",
-    "/console",
-    "/console/",
-    "/api/docs",
-    "/api/docs/{file}",
+/// Documented responses that are not a named JSON schema, and why.
+const UNTYPED_OK: &[&str] = &[
+    // Prometheus text exposition format.
+    "/metrics",
+    // The OpenAPI document itself (its shape is the OpenAPI specification's).
+    "/api/v1/openapi.json",
+    // Still `Json<Value>`: the settings rewrite (another change) replaces it with a typed
+    // struct; drop this entry then.
+    "/api/v1/console/settings",
 ];
-
-fn scan_routes() -> BTreeSet<(String, String)> {
-    let mut out = BTreeSet::new();
-    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/http")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().and_then(|e| e.to_str()) != Some("rs") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).unwrap();
-        let mut rest = text.as_str();
-        while let Some(i) = rest.find(".route(") {
-            rest = &rest[i + ".route(".len()..];
-            let Some(q1) = rest.find('"') else { break };
-            if !rest[..q1].trim().is_empty() {
-                continue; // not a literal path
-            }
-            let after = &rest[q1 + 1..];
-            let q2 = after.find('"').unwrap();
-            let route = after[..q2].to_string();
-            // The method routers inside this call's parentheses (depth 1).
-            let body = &after[q2 + 1..];
-            let mut depth = 1i32;
-            let mut end = body.len();
-            for (j, ch) in body.char_indices() {
-                match ch {
-                    '(' => depth += 1,
-                    ')' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            end = j;
-                            break;
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            let call = &body[..end];
-            for m in ["get", "post", "put", "delete", "patch"] {
-                let needle = format!("{m}(");
-                let mut k = 0;
-                while let Some(pos) = call[k..].find(&needle) {
-                    let at = k + pos;
-                    let prev = call[..at].chars().last().unwrap_or(' ');
-                    if !(prev.is_alphanumeric() || prev == '_' || prev == ':') {
-                        out.insert((m.to_string(), route.clone()));
-                    }
-                    k = at + needle.len();
-                }
-            }
-        }
-    }
-    out
-}
 
 fn concrete(path: &str) -> String {
     path.split('/')
@@ -80,7 +31,9 @@ fn concrete(path: &str) -> String {
         .join("/")
 }
 
-async fn exists(srv: &TestServer, method: &str, path: &str) -> bool {
+/// Whether the router has a route for this method and path: not the fallback's
+/// `NOT_FOUND "No such route."` and not 405 (the path exists, the method does not).
+async fn routed(srv: &TestServer, method: &str, path: &str) -> Result<(), String> {
     let http = reqwest::Client::new();
     let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
     let res = http
@@ -90,86 +43,176 @@ async fn exists(srv: &TestServer, method: &str, path: &str) -> bool {
         .unwrap();
     let status = res.status().as_u16();
     let body: Value = res.json().await.unwrap_or(Value::Null);
-    let unknown = status == 404 && body["error"]["message"] == "No such route.";
-    !unknown && status != 405
+    if status == 404 && body["error"]["message"] == "No such route." {
+        return Err(format!("fallback 404: {body}"));
+    }
+    if status == 405 {
+        return Err(format!("405: {body}"));
+    }
+    Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_route_is_documented_and_every_documented_route_exists() {
-    let srv = TestServer::start().await;
-    let doc: Value = reqwest::get(srv.url("/api/v1/openapi.json"))
-        .await
+/// Every `$ref` in `v`, with where it was found.
+fn refs<'a>(v: &'a Value, at: &str, out: &mut Vec<(String, &'a str)>) {
+    match v {
+        Value::Object(map) => {
+            for (k, x) in map {
+                if k == "$ref" {
+                    if let Some(r) = x.as_str() {
+                        out.push((at.to_string(), r));
+                    }
+                } else {
+                    refs(x, &format!("{at}/{k}"), out);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, x) in items.iter().enumerate() {
+                refs(x, &format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+async fn document(srv: &TestServer) -> Value {
+    let res = reqwest::get(srv.url("/api/v1/openapi.json")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+fn operations(doc: &Value) -> BTreeSet<(String, String)> {
+    doc["paths"]
+        .as_object()
         .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        doc["openapi"].as_str().map(|v| v.starts_with("3.")),
-        Some(true)
-    );
-    let paths = doc["paths"].as_object().unwrap();
-    let documented: BTreeSet<(String, String)> = paths
         .iter()
         .flat_map(|(p, ops)| {
             ops.as_object()
                 .unwrap()
                 .keys()
+                .filter(|m| {
+                    ["get", "put", "post", "delete", "patch", "head", "options"]
+                        .contains(&m.as_str())
+                })
                 .map(move |m| (m.clone(), p.clone()))
         })
-        .collect();
+        .collect()
+}
 
-    let scanned = scan_routes();
-    assert!(scanned.len() > 15, "the scan found the router: {scanned:?}");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_documented_operation_is_routed_and_typed() {
+    let srv = TestServer::start().await;
+    let doc = document(&srv).await;
+    assert_eq!(
+        doc["openapi"].as_str().map(|v| v.starts_with("3.")),
+        Some(true)
+    );
+    let ops = operations(&doc);
+    // The router's documented surface: all of it, not a handful (a router that lost its
+    // nested API would still serve a valid document).
+    assert!(ops.len() >= 39, "{} operations: {ops:?}", ops.len());
     for probe in [
-        ("get", "/console/users"),
-        ("post", "/console/users"),
-        ("put", "/console/settings"),
-        ("post", "/merchant/charge"),
+        ("post", "/api/v1/merchant/charge"),
+        ("get", "/api/v1/console/users"),
+        ("post", "/api/v1/console/users"),
+        ("put", "/api/v1/console/settings"),
+        ("get", "/api/v1/console/ws"),
+        ("get", "/health"),
+        ("get", "/metrics"),
+        ("get", "/api/v1/openapi.json"),
     ] {
         assert!(
-            scanned.contains(&(probe.0.to_string(), probe.1.to_string())),
-            "scanner missed {probe:?}: {scanned:?}"
+            ops.contains(&(probe.0.to_string(), probe.1.to_string())),
+            "{probe:?} is not documented: {ops:?}"
         );
     }
-    let mut missing = Vec::new();
-    for (method, route) in &scanned {
-        let candidates = [route.clone(), format!("/api/v1{route}")];
-        let mut found = None;
-        for c in &candidates {
-            if exists(&srv, method, c).await {
-                found = Some(c.clone());
-                break;
+
+    let schemes = &doc["components"]["securitySchemes"];
+    let schemas = &doc["components"]["schemas"];
+    let mut problems = Vec::new();
+    for (method, path) in &ops {
+        if let Err(e) = routed(&srv, method, path).await {
+            problems.push(format!(
+                "{method} {path} is documented but not routed ({e})"
+            ));
+        }
+        let op = &doc["paths"][path][method];
+        let responses = op["responses"].as_object();
+        if responses.is_none_or(|r| r.is_empty()) {
+            problems.push(format!("{method} {path} has no responses"));
+        }
+        for (status, response) in responses.into_iter().flatten() {
+            let json = &response["content"]["application/json"];
+            if !status.starts_with('2') || json.is_null() || UNTYPED_OK.contains(&path.as_str()) {
+                continue;
+            }
+            if json["schema"]["$ref"].as_str().is_none() {
+                problems.push(format!(
+                    "{method} {path} {status}: the JSON body names no schema: {}",
+                    json["schema"]
+                ));
             }
         }
-        let full =
-            found.unwrap_or_else(|| panic!("{method} {route} from the source is not served"));
-        if NOT_API.contains(&full.as_str()) || full.starts_with("/console/") {
-            continue;
-        }
-        if !documented.contains(&(method.clone(), full.clone())) {
-            missing.push(format!("{} {full}", method.to_uppercase()));
+        for requirement in op["security"].as_array().into_iter().flatten() {
+            for name in requirement
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, _)| k)
+            {
+                if !schemes[name].is_object() {
+                    problems.push(format!(
+                        "{method} {path}: security scheme {name:?} is not in components"
+                    ));
+                }
+            }
         }
     }
-    assert!(
-        missing.is_empty(),
-        "routes missing from the OpenAPI document:\n{}",
-        missing.join("\n")
-    );
+    let mut found = Vec::new();
+    refs(&doc, "", &mut found);
+    assert!(found.len() > 50, "few references: {found:?}");
+    for (at, r) in found {
+        let resolved = r
+            .strip_prefix("#/components/schemas/")
+            .is_some_and(|name| schemas[name].is_object());
+        if !resolved {
+            problems.push(format!("{at}: {r} does not resolve"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 
-    for (method, path) in &documented {
-        assert!(
-            exists(&srv, method, path).await,
-            "documented {method} {path} is not served"
-        );
-        let op = &paths[path][method];
-        assert!(
-            op["responses"].as_object().is_some_and(|r| !r.is_empty()),
-            "{method} {path} has no responses"
-        );
-    }
     // The error envelope is a named schema.
-    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
-    // The docs page and its vendored assets are served.
+    assert!(schemas["ErrorBody"].is_object());
+    // Both ways to authenticate are described.
+    assert!(schemes["bearer"].is_object());
+    assert!(schemes["session_cookie"].is_object());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fallbacks_answer_as_the_probe_expects() {
+    // The probe above recognises an unrouted request by these two answers; if either
+    // changed, it would pass everything.
+    let srv = TestServer::start().await;
+    assert!(routed(&srv, "get", "/api/v1/no-such-route").await.is_err());
+    assert!(routed(&srv, "delete", "/api/v1/merchant/charge")
+        .await
+        .is_err());
+    let res = reqwest::Client::new()
+        .delete(srv.url("/api/v1/merchant/charge"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"error": {"code": "METHOD_NOT_ALLOWED", "message": "This route does not accept that method.", "details": null}})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_docs_page_and_its_assets_are_served() {
+    let srv = TestServer::start().await;
     let page = reqwest::get(srv.url("/api/docs")).await.unwrap();
     assert_eq!(page.status(), 200);
     let js = reqwest::get(srv.url("/api/docs/swagger-ui-bundle.js"))

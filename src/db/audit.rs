@@ -19,7 +19,7 @@ pub struct AuditFilter {
     pub to: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditView {
     pub id: i64,
     pub at: String,
@@ -30,6 +30,8 @@ pub struct AuditView {
     pub object_id: Option<String>,
     pub ip: Option<String>,
     pub device_id: Option<String>,
+    /// What the action recorded (free-form per action).
+    #[schema(value_type = Object)]
     pub details: serde_json::Value,
 }
 

@@ -125,7 +125,7 @@ pub fn revoke_device(conn: &Connection, id: &str, actor: &Actor) -> AppResult<()
     )
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeviceView {
     pub id: String,
     pub name: String,
@@ -136,7 +136,7 @@ pub struct DeviceView {
     pub last_login_at: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PendingCode {
     pub name: String,
     pub created_at: String,

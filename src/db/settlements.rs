@@ -12,7 +12,7 @@ use crate::domain::money::{format_cents, ser_cents};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::model::Pagination;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SettlementView {
     pub id: String,
     pub settlement_no: String,
@@ -20,11 +20,14 @@ pub struct SettlementView {
     pub period_start: String,
     pub period_end: String,
     pub payment_count: i64,
+    #[schema(value_type = f64)]
     #[serde(serialize_with = "ser_cents")]
     pub payment_amount: i64,
     pub refund_count: i64,
+    #[schema(value_type = f64)]
     #[serde(serialize_with = "ser_cents")]
     pub refund_amount: i64,
+    #[schema(value_type = f64)]
     #[serde(serialize_with = "ser_cents")]
     pub total_amount: i64,
     pub tx_count: i64,

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::domain::Role;
 use crate::error::{AppError, AppResult, ErrorCode};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StaffView {
     pub id: String,
     pub username: String,

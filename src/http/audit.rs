@@ -3,7 +3,6 @@
 use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
 use super::extract::ApiQuery;
 use super::merchant::parse_bound;
@@ -32,12 +31,12 @@ fn rfc3339(unix: i64) -> String {
         .unwrap_or_default()
 }
 
-#[utoipa::path(get, path = "/api/v1/console/audit", tag = "console", params(AuditQuery), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/console/audit", tag = "console", params(AuditQuery), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = svc::AuditLog), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn audit(
     State(state): State<AppState>,
     user: AuthUser,
     ApiQuery(q): ApiQuery<AuditQuery>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<svc::AuditLog>> {
     let (limit, offset) = validate::paging(q.limit, q.offset, 50)?;
     let tz = state.cfg.timezone();
     let nonempty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
@@ -55,6 +54,7 @@ pub async fn audit(
             .map(|t| parse_bound(&t, "to", tz, true).map(rfc3339))
             .transpose()?,
     };
-    let (entries, pagination) = svc::audit_log(&state, &user, filter, limit, offset).await?;
-    Ok(Json(json!({"entries": entries, "pagination": pagination})))
+    Ok(Json(
+        svc::audit_log(&state, &user, filter, limit, offset).await?,
+    ))
 }

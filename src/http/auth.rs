@@ -2,13 +2,13 @@
 
 use axum::extract::State;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use super::extract::ApiJson;
 use super::identity::ClientIp;
 use super::validate;
 use crate::error::{AppError, AppResult};
+use crate::model::UserInfo;
 use crate::service::auth::{self, AuthUser, TokenPair};
 use crate::state::AppState;
 
@@ -22,7 +22,7 @@ pub struct LoginRequest {
     device_secret: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenPair), (status = 401, body = crate::error::ErrorBody),
               (status = 429, description = "LOGIN_LOCKED / TOO_MANY_REQUESTS", body = crate::error::ErrorBody),
               (status = 400, body = crate::error::ErrorBody)))]
@@ -59,7 +59,7 @@ pub struct RefreshRequest {
     refresh_token: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses((status = 200, body = TokenPair), (status = 401, body = crate::error::ErrorBody), (status = 400, body = crate::error::ErrorBody)))]
 pub async fn refresh(
     State(state): State<AppState>,
@@ -69,15 +69,39 @@ pub async fn refresh(
     Ok(Json(auth::refresh(&state, req.refresh_token).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody)))]
-pub async fn logout(State(state): State<AppState>, user: AuthUser) -> AppResult<Json<Value>> {
-    auth::logout(&state, &user).await?;
-    Ok(Json(json!({"success": true})))
+/// The answer of a sign-out (`success` is always true; failures are errors). Shared by
+/// the console's sign-outs.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Success {
+    pub success: bool,
 }
 
-#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody)))]
-pub async fn me(user: AuthUser) -> Json<Value> {
-    Json(json!({"user": user.info(), "session": {"device_id": user.device_id}}))
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = Success), (status = 401, body = crate::error::ErrorBody)))]
+pub async fn logout(State(state): State<AppState>, user: AuthUser) -> AppResult<Json<Success>> {
+    auth::logout(&state, &user).await?;
+    Ok(Json(Success { success: true }))
+}
+
+/// Who is calling, and from which enrolled device (null: not a device token).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Me {
+    pub session: MeSession,
+    pub user: UserInfo,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MeSession {
+    pub device_id: Option<String>,
+}
+
+#[utoipa::path(get, path = "/auth/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = Me), (status = 401, body = crate::error::ErrorBody)))]
+pub async fn me(user: AuthUser) -> Json<Me> {
+    Json(Me {
+        session: MeSession {
+            device_id: user.device_id.clone(),
+        },
+        user: user.info(),
+    })
 }

@@ -6,53 +6,40 @@
 use axum::http::header::{self};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::console_ws;
-use super::{audit, console_assets, devices, export, session, settings, settlements, staff};
+use super::{audit, console_assets, devices, export, session, settlements, staff};
 
 use crate::state::AppState;
 
-/// Routes under `/api/v1`.
-pub fn api_routes() -> Router<AppState> {
-    Router::new()
-        .route("/console/login", post(session::login))
-        .route("/console/logout", post(session::logout))
-        .route("/console/session", get(session::session))
-        .route(
-            "/console/sign-out-everywhere",
-            post(session::sign_out_everywhere),
-        )
-        .route("/console/me", axum::routing::put(session::update_me))
-        .route(
-            "/console/users",
-            get(staff::list_users).post(staff::create_user),
-        )
-        .route("/console/users/{id}/disable", post(staff::disable_user))
-        .route(
-            "/console/users/{id}/reset-password",
-            post(staff::reset_password),
-        )
-        .route("/console/devices", get(devices::list_devices))
-        .route(
-            "/console/devices/enrollment-codes",
-            post(devices::enrollment_code),
-        )
-        .route("/console/devices/{id}/revoke", post(devices::revoke_device))
-        .route("/devices/enroll", post(devices::enroll))
-        .route("/console/audit", get(audit::audit))
-        .route(
-            "/console/settings",
-            get(settings::get_settings).put(settings::put_settings),
-        )
-        .route("/console/ws", get(console_ws::handler))
-        .route("/merchant/transactions/export.csv", get(export::export_csv))
-        .route(
-            "/merchant/settlements",
-            get(settlements::list_settlements).post(settlements::create_settlement),
-        )
-        .route("/merchant/settlements/{id}", get(settlements::settlement))
+/// Routes under `/api/v1`, each with its OpenAPI operation (paths relative to
+/// `/api/v1`). The settings routes are mounted by `super::documented_routes`.
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(session::login))
+        .routes(routes!(session::logout))
+        .routes(routes!(session::session))
+        .routes(routes!(session::sign_out_everywhere))
+        .routes(routes!(session::update_me))
+        .routes(routes!(staff::list_users, staff::create_user))
+        .routes(routes!(staff::disable_user))
+        .routes(routes!(staff::reset_password))
+        .routes(routes!(devices::list_devices))
+        .routes(routes!(devices::enrollment_code))
+        .routes(routes!(devices::revoke_device))
+        .routes(routes!(devices::enroll))
+        .routes(routes!(audit::audit))
+        .routes(routes!(console_ws::handler))
+        .routes(routes!(export::export_csv))
+        .routes(routes!(
+            settlements::list_settlements,
+            settlements::create_settlement
+        ))
+        .routes(routes!(settlements::settlement))
 }
 
 /// The pages: `/` redirects to `/console/`, which serves the console.

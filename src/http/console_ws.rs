@@ -39,7 +39,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
     !host.is_empty() && origin_host == host
 }
 
-#[utoipa::path(get, path = "/api/v1/console/ws", tag = "console", security(("session_cookie" = [])),
+#[utoipa::path(get, path = "/console/ws", tag = "console", security(("session_cookie" = [])),
     responses((status = 101, description = "WebSocket: {type: transaction|refund|sync|exception, data}"), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn handler(
     State(state): State<AppState>,

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use super::extract::{ApiJson, ApiPath};
 use super::identity::ClientIp;
@@ -14,9 +14,19 @@ use crate::service::auth::AuthUser;
 use crate::service::devices as svc;
 use crate::state::AppState;
 
-#[utoipa::path(get, path = "/api/v1/console/devices", tag = "console", security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
-pub async fn list_devices(State(state): State<AppState>, user: AuthUser) -> AppResult<Json<Value>> {
+#[utoipa::path(get, path = "/console/devices", tag = "console", security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = svc::DeviceList), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+pub async fn list_devices(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> AppResult<Json<svc::DeviceList>> {
     Ok(Json(svc::list_devices(&state, &user).await?))
+}
+
+/// The answer to a revocation: which device (`revoked` is always true).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeviceRevoked {
+    pub id: String,
+    pub revoked: bool,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -25,7 +35,7 @@ pub struct CodeRequest {
     name: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/console/devices/enrollment-codes", tag = "console", request_body = CodeRequest, security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/console/devices/enrollment-codes", tag = "console", request_body = CodeRequest, security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = svc::EnrollmentCode), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn enrollment_code(
     State(state): State<AppState>,
     user: AuthUser,
@@ -44,7 +54,7 @@ pub struct EnrollRequest {
     code: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/devices/enroll", tag = "console", request_body = EnrollRequest, responses((status = 200, body = Object, description = "{device_id, device_secret}"), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/devices/enroll", tag = "console", request_body = EnrollRequest, responses((status = 200, body = svc::Enrollment, description = "the device's id and secret (shown only now)"), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
 pub async fn enroll(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -54,13 +64,13 @@ pub async fn enroll(
     Ok(Json(svc::enroll(&state, &req.code, ip).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/console/devices/{id}/revoke", tag = "console", params(("id" = String, Path)), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/console/devices/{id}/revoke", tag = "console", params(("id" = String, Path)), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = DeviceRevoked), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn revoke_device(
     State(state): State<AppState>,
     user: AuthUser,
     ApiPath(id): ApiPath<String>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<DeviceRevoked>> {
     validate::key(&id, "id", 64)?;
     svc::revoke_device(&state, &user, id.clone()).await?;
-    Ok(Json(json!({"revoked": true, "id": id})))
+    Ok(Json(DeviceRevoked { id, revoked: true }))
 }

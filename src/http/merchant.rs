@@ -12,13 +12,14 @@ use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::validate;
 use crate::auth::sha256_hex;
 use crate::db::ledger::Idem;
-use crate::db::queries::{self, TxFilter};
+use crate::db::queries::TxFilter;
 use crate::domain::money::parse_cents;
 use crate::domain::perm;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::model::{DailySummary, TransactionList};
 use crate::service::auth::AuthUser;
 use crate::service::payments::{self, ChargeInput, RefundInput};
+use crate::service::transactions;
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -77,7 +78,7 @@ fn json_body(body: String, replayed: bool) -> Response {
     res
 }
 
-#[utoipa::path(post, path = "/api/v1/merchant/charge", tag = "pos", request_body = ChargeRequest, security(("bearer" = [])),
+#[utoipa::path(post, path = "/merchant/charge", tag = "pos", request_body = ChargeRequest, security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "POS retry key (or idempotency_key in the body)")),
     responses((status = 200, body = crate::model::ChargeResponse), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
               (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 413, body = crate::error::ErrorBody), (status = 415, body = crate::error::ErrorBody),
@@ -135,7 +136,7 @@ pub struct RefundRequest {
     tag: Option<Value>,
 }
 
-#[utoipa::path(post, path = "/api/v1/merchant/refund", tag = "pos", request_body = RefundRequest, security(("bearer" = [])),
+#[utoipa::path(post, path = "/merchant/refund", tag = "pos", request_body = RefundRequest, security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "retry key")),
     responses((status = 200, body = crate::model::RefundResponse), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
               (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
@@ -187,7 +188,7 @@ pub struct ValidateRequest {
     qr_plain: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/common/qr/validate", tag = "pos", request_body = ValidateRequest, security(("bearer" = [])),
+#[utoipa::path(post, path = "/common/qr/validate", tag = "pos", request_body = ValidateRequest, security(("bearer" = [])),
     responses((status = 200, body = crate::model::QrValidateResponse), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
               (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn validate_qr(
@@ -202,30 +203,19 @@ pub async fn validate_qr(
     Ok(Json(payments::validate(&state, &req.qr_plain).await?).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/common/transactions/{tx_no}", tag = "pos", security(("bearer" = [])),
+#[utoipa::path(get, path = "/common/transactions/{tx_no}", tag = "pos", security(("bearer" = [])),
     params(("tx_no" = String, Path, description = "transaction number")),
-    responses((status = 200, body = Object, description = "{transaction, refunds}"), (status = 400, body = crate::error::ErrorBody),
+    responses((status = 200, body = transactions::TransactionDetail), (status = 400, body = crate::error::ErrorBody),
               (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn transaction_detail(
     State(state): State<AppState>,
     user: AuthUser,
     ApiPath(tx_no): ApiPath<String>,
-) -> AppResult<Response> {
+) -> AppResult<Json<transactions::TransactionDetail>> {
+    // Permission before input checks, as every POS read answers.
     user.require(perm::READ_TRANSACTIONS)?;
     validate::key(&tx_no, "tx_no", 64)?;
-    let (tx, refunds) = state
-        .db
-        .read(move |c| {
-            let tx = queries::transaction_by_no(c, &tx_no)?.ok_or(ErrorCode::TxNotFound)?;
-            let refunds = if tx.tx_type == "payment" {
-                queries::refunds_of(c, &tx.tx_no)?
-            } else {
-                Vec::new()
-            };
-            Ok((tx, refunds))
-        })
-        .await?;
-    Ok(Json(serde_json::json!({"transaction": tx, "refunds": refunds})).into_response())
+    Ok(Json(transactions::detail(&state, &user, tx_no).await?))
 }
 
 #[derive(Deserialize, Default, utoipa::IntoParams)]
@@ -293,7 +283,7 @@ fn optional_amount(value: Option<String>, field: &str) -> AppResult<Option<i64>>
         .transpose()
 }
 
-#[utoipa::path(get, path = "/api/v1/merchant/transactions", tag = "pos", security(("bearer" = [])), params(ListQuery),
+#[utoipa::path(get, path = "/merchant/transactions", tag = "pos", security(("bearer" = [])), params(ListQuery),
     responses((status = 200, body = crate::model::TransactionList), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn transactions(
     State(state): State<AppState>,
@@ -314,10 +304,7 @@ pub async fn transactions(
     }
     let filter = tx_filter(q, state.cfg.timezone())?;
     Ok(Json(
-        state
-            .db
-            .read(move |c| queries::list_transactions(c, &filter, limit, offset))
-            .await?,
+        transactions::list(&state, &user, filter, limit, offset).await?,
     ))
 }
 
@@ -357,7 +344,7 @@ pub struct SummaryQuery {
     date: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/merchant/daily-summary", tag = "pos", security(("bearer" = [])), params(SummaryQuery),
+#[utoipa::path(get, path = "/merchant/daily-summary", tag = "pos", security(("bearer" = [])), params(SummaryQuery),
     responses((status = 200, body = crate::model::DailySummary), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn daily_summary(
     State(state): State<AppState>,
@@ -377,20 +364,8 @@ pub async fn daily_summary(
         .succ_opt()
         .and_then(|d| day_start(d, tz))
         .ok_or_else(|| AppError::validation("date", "date is out of range."))?;
-    let (summary, hourly_stats) = state
-        .db
-        .read(move |c| {
-            let hour_of = move |unix: i64| {
-                use chrono::Timelike;
-                chrono::DateTime::from_timestamp(unix, 0).map_or(0, |t| t.with_timezone(&tz).hour())
-            };
-            queries::day_summary(c, from, to, &hour_of)
-        })
-        .await?;
-    Ok(Json(DailySummary {
-        date: day.format("%Y-%m-%d").to_string(),
-        timezone: tz.name().to_string(),
-        summary,
-        hourly_stats,
-    }))
+    let date = day.format("%Y-%m-%d").to_string();
+    Ok(Json(
+        transactions::daily_summary(&state, &user, date, tz, from, to).await?,
+    ))
 }

@@ -1,12 +1,17 @@
 //! The OpenAPI document, generated from the handlers' annotations (utoipa), and the
 //! interactive docs page (Swagger UI, vendored under static/vendor/swagger-ui).
 
+use std::sync::OnceLock;
+
+use axum::body::Bytes;
 use axum::extract::Path;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
+
+use crate::error::AppError;
+use crate::service::session::SESSION_COOKIE;
 
 struct Security;
 
@@ -22,53 +27,24 @@ impl Modify for Security {
                     .build(),
             ),
         );
+        // The console's HttpOnly cookie; state-changing requests with it also need the
+        // session's X-CSRF-Token header.
+        components.add_security_scheme(
+            "session_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                SESSION_COOKIE,
+                "Console session (POST /api/v1/console/login); state-changing requests also send X-CSRF-Token.",
+            ))),
+        );
     }
 }
 
+/// What the document says besides its paths: info, tags, security schemes and the
+/// schemas no operation names directly. The paths come from the router
+/// (`super::documented_routes`), each registered together with its operation.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "mps-edge API", description = "Offline-first edge server of the Member Payment System. Amounts are exact decimals with 2 places (discounts 3). Errors use {\"error\":{\"code\",\"message\",\"details\"}}."),
-    paths(
-        super::auth::login,
-        super::auth::refresh,
-        super::auth::logout,
-        super::auth::me,
-        super::merchant::charge,
-        super::merchant::refund,
-        super::merchant::validate_qr,
-        super::merchant::transaction_detail,
-        super::merchant::transactions,
-        super::merchant::daily_summary,
-        super::sync::status,
-        super::sync::exceptions,
-        super::sync::resolve,
-        super::sync::sync_now,
-        super::health,
-        super::ready,
-        super::metrics::render,
-        document,
-        super::session::login,
-        super::session::logout,
-        super::session::session,
-        super::session::sign_out_everywhere,
-        super::session::update_me,
-        super::staff::list_users,
-        super::staff::create_user,
-        super::staff::disable_user,
-        super::staff::reset_password,
-        super::devices::list_devices,
-        super::devices::enrollment_code,
-        super::devices::enroll,
-        super::devices::revoke_device,
-        super::audit::audit,
-        super::settings::get_settings,
-        super::settings::put_settings,
-        super::export::export_csv,
-        super::settlements::create_settlement,
-        super::settlements::list_settlements,
-        super::settlements::settlement,
-        super::console_ws::handler,
-    ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail, crate::db::syncstate::ExceptionView)),
     modifiers(&Security),
     tags(
@@ -82,10 +58,35 @@ impl Modify for Security {
 )]
 pub struct ApiDoc;
 
+/// The finished document, serialised once: the router is the same for every server in
+/// the process, so the first one built publishes it.
+static DOCUMENT: OnceLock<Bytes> = OnceLock::new();
+
+/// Stores the document the router produced (the first call wins; later routers produce
+/// the same document).
+pub(super) fn publish(doc: &utoipa::openapi::OpenApi) {
+    DOCUMENT.get_or_init(|| match serde_json::to_vec(doc) {
+        Ok(json) => Bytes::from(json),
+        Err(e) => {
+            tracing::error!(error = %e, "the OpenAPI document does not serialise");
+            Bytes::new()
+        }
+    });
+}
+
+/// The served document (what `GET /api/v1/openapi.json` returns), for tools and tests.
+pub fn document_json() -> Option<Bytes> {
+    DOCUMENT.get().filter(|b| !b.is_empty()).cloned()
+}
+
 /// `GET /api/v1/openapi.json`.
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations", responses((status = 200, body = Object, description = "this document")))]
-pub async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations",
+    responses((status = 200, body = Object, description = "this OpenAPI 3.1 document; its shape is the OpenAPI specification's, not a schema of this API")))]
+pub async fn document() -> Response {
+    match document_json() {
+        Some(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+        None => AppError::internal("the OpenAPI document was not published").into_response(),
+    }
 }
 
 #[derive(rust_embed::RustEmbed)]

@@ -6,13 +6,14 @@ use axum::extract::State;
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
+use super::auth::Success;
 use super::extract::ApiJson;
 use super::identity::{ClientIp, ConsoleSession};
 use super::validate;
 use crate::error::AppResult;
+use crate::model::UserInfo;
 use crate::service::auth::AuthUser;
 use crate::service::session::{self as svc, SESSION_COOKIE, SESSION_TTL_SECS};
 use crate::state::AppState;
@@ -32,7 +33,7 @@ pub struct LoginRequest {
     password: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/console/login", tag = "console", request_body = LoginRequest, responses((status = 200, body = Object, description = "sets the HttpOnly session cookie; returns {csrf_token, user, locale, store, expires_at}"), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/console/login", tag = "console", request_body = LoginRequest, responses((status = 200, body = svc::SessionPayload, description = "sets the HttpOnly session cookie"), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -54,16 +55,16 @@ pub async fn login(
     Ok(res)
 }
 
-#[utoipa::path(post, path = "/api/v1/console/logout", tag = "console", security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/console/logout", tag = "console", security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Success, description = "clears the session cookie"), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn logout(State(state): State<AppState>, s: ConsoleSession) -> AppResult<Response> {
     svc::logout(&state, &s.user, s.session.id).await?;
-    let mut res = Json(json!({"success": true})).into_response();
+    let mut res = Json(Success { success: true }).into_response();
     res.headers_mut()
         .insert(header::SET_COOKIE, set_cookie(&state, "", 0));
     Ok(res)
 }
 
-#[utoipa::path(get, path = "/api/v1/console/session", tag = "console", security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/console/session", tag = "console", security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = svc::SessionPayload), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn session(
     State(state): State<AppState>,
     s: ConsoleSession,
@@ -73,13 +74,13 @@ pub async fn session(
     ))
 }
 
-#[utoipa::path(post, path = "/api/v1/console/sign-out-everywhere", tag = "console", security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/console/sign-out-everywhere", tag = "console", security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Success, description = "clears the session cookie"), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn sign_out_everywhere(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> AppResult<Response> {
     svc::logout_everywhere(&state, &user).await?;
-    let mut res = Json(json!({"success": true})).into_response();
+    let mut res = Json(Success { success: true }).into_response();
     res.headers_mut()
         .insert(header::SET_COOKIE, set_cookie(&state, "", 0));
     Ok(res)
@@ -91,13 +92,23 @@ pub struct MeUpdate {
     locale: String,
 }
 
-#[utoipa::path(put, path = "/api/v1/console/me", tag = "console", request_body = MeUpdate, security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+#[utoipa::path(put, path = "/console/me", tag = "console", request_body = MeUpdate, security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = LocaleUpdated), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn update_me(
     State(state): State<AppState>,
     user: AuthUser,
     ApiJson(req): ApiJson<MeUpdate>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<LocaleUpdated>> {
     let locale = req.locale.clone();
     svc::set_locale(&state, &user, req.locale).await?;
-    Ok(Json(json!({"user": user.info(), "locale": locale})))
+    Ok(Json(LocaleUpdated {
+        locale,
+        user: user.info(),
+    }))
+}
+
+/// The signed-in user and the locale now saved for them.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LocaleUpdated {
+    pub locale: String,
+    pub user: UserInfo,
 }

@@ -3,7 +3,6 @@
 use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::merchant::parse_bound;
@@ -21,17 +20,18 @@ pub struct SettlementRequest {
     period_end: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/merchant/settlements", tag = "settlements", request_body = SettlementRequest, security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/merchant/settlements", tag = "settlements", request_body = SettlementRequest, security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = svc::SettlementResponse), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn create_settlement(
     State(state): State<AppState>,
     user: AuthUser,
     ApiJson(req): ApiJson<SettlementRequest>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<svc::SettlementResponse>> {
     let tz = state.cfg.timezone();
     let start = parse_bound(&req.period_start, "period_start", tz, false)?;
     let end = parse_bound(&req.period_end, "period_end", tz, true)?;
-    let s = svc::create_settlement(&state, &user, req.mode, start, end).await?;
-    Ok(Json(json!({"settlement": s})))
+    Ok(Json(
+        svc::create_settlement(&state, &user, req.mode, start, end).await?,
+    ))
 }
 
 #[derive(Deserialize, Default, utoipa::IntoParams)]
@@ -42,25 +42,24 @@ pub struct PageQuery {
     offset: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/api/v1/merchant/settlements", tag = "settlements", params(PageQuery), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/merchant/settlements", tag = "settlements", params(PageQuery), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = svc::SettlementList), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn list_settlements(
     State(state): State<AppState>,
     user: AuthUser,
     ApiQuery(q): ApiQuery<PageQuery>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<svc::SettlementList>> {
     let (limit, offset) = validate::paging(q.limit, q.offset, 20)?;
-    let (list, pagination) = svc::list_settlements(&state, &user, limit, offset).await?;
-    Ok(Json(json!({"settlements": list, "pagination": pagination})))
+    Ok(Json(
+        svc::list_settlements(&state, &user, limit, offset).await?,
+    ))
 }
 
-#[utoipa::path(get, path = "/api/v1/merchant/settlements/{id}", tag = "settlements", params(("id" = String, Path, description = "settlement id or number")), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/merchant/settlements/{id}", tag = "settlements", params(("id" = String, Path, description = "settlement id or number")), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = svc::SettlementResponse), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn settlement(
     State(state): State<AppState>,
     user: AuthUser,
     ApiPath(id): ApiPath<String>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<svc::SettlementResponse>> {
     validate::key(&id, "id", 64)?;
-    Ok(Json(
-        json!({"settlement": svc::settlement(&state, &user, id).await?}),
-    ))
+    Ok(Json(svc::settlement(&state, &user, id).await?))
 }

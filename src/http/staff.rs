@@ -3,7 +3,6 @@
 use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
 use super::extract::{ApiJson, ApiPath};
 use super::validate;
@@ -13,10 +12,13 @@ use crate::service::auth::AuthUser;
 use crate::service::staff as svc;
 use crate::state::AppState;
 
-#[utoipa::path(get, path = "/api/v1/console/users", tag = "console", security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
-pub async fn list_users(State(state): State<AppState>, user: AuthUser) -> AppResult<Json<Value>> {
+#[utoipa::path(get, path = "/console/users", tag = "console", security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = svc::StaffList), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+pub async fn list_users(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> AppResult<Json<svc::StaffList>> {
     let users = svc::list_staff(&state, &user).await?;
-    Ok(Json(json!({"users": users})))
+    Ok(Json(svc::StaffList { users }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -27,18 +29,18 @@ pub struct CreateUser {
     role: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/console/users", tag = "console", request_body = CreateUser, security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/console/users", tag = "console", request_body = CreateUser, security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = svc::StaffMember), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn create_user(
     State(state): State<AppState>,
     user: AuthUser,
     ApiJson(req): ApiJson<CreateUser>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<svc::StaffMember>> {
     let username = req.username.trim().to_string();
     validate::text(&username, "username", 64)?;
     let role = Role::parse(&req.role)
         .ok_or_else(|| AppError::validation("role", "role must be owner, manager or cashier."))?;
     let created = svc::create_staff(&state, &user, username, req.password, role).await?;
-    Ok(Json(json!({"user": created})))
+    Ok(Json(svc::StaffMember { user: created }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -47,16 +49,16 @@ pub struct DisableRequest {
     disabled: bool,
 }
 
-#[utoipa::path(post, path = "/api/v1/console/users/{id}/disable", tag = "console", request_body = DisableRequest, params(("id" = String, Path)), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/console/users/{id}/disable", tag = "console", request_body = DisableRequest, params(("id" = String, Path)), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = svc::StaffMember), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn disable_user(
     State(state): State<AppState>,
     user: AuthUser,
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<DisableRequest>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<svc::StaffMember>> {
     validate::key(&id, "id", 64)?;
     let view = svc::set_disabled(&state, &user, id, req.disabled).await?;
-    Ok(Json(json!({"user": view})))
+    Ok(Json(svc::StaffMember { user: view }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -65,14 +67,14 @@ pub struct ResetRequest {
     password: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/console/users/{id}/reset-password", tag = "console", request_body = ResetRequest, params(("id" = String, Path)), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/console/users/{id}/reset-password", tag = "console", request_body = ResetRequest, params(("id" = String, Path)), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = svc::StaffMember), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn reset_password(
     State(state): State<AppState>,
     user: AuthUser,
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<ResetRequest>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<svc::StaffMember>> {
     validate::key(&id, "id", 64)?;
     let view = svc::reset_password(&state, &user, id, req.password).await?;
-    Ok(Json(json!({"user": view})))
+    Ok(Json(svc::StaffMember { user: view }))
 }

@@ -12,7 +12,7 @@ use crate::service::auth::AuthUser;
 use crate::service::sync as svc;
 use crate::state::AppState;
 
-#[utoipa::path(get, path = "/api/v1/sync/status", tag = "sync", security(("bearer" = [])),
+#[utoipa::path(get, path = "/sync/status", tag = "sync", security(("bearer" = [])),
     responses((status = 200, body = SyncStatus), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn status(State(state): State<AppState>, user: AuthUser) -> AppResult<Json<SyncStatus>> {
     user.require_manager()?;
@@ -26,7 +26,7 @@ pub struct ExceptionQuery {
     status: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/sync/exceptions", tag = "sync", security(("bearer" = [])), params(ExceptionQuery),
+#[utoipa::path(get, path = "/sync/exceptions", tag = "sync", security(("bearer" = [])), params(ExceptionQuery),
     responses((status = 200, body = svc::ExceptionList), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn exceptions(
     State(state): State<AppState>,
@@ -53,7 +53,7 @@ pub struct ResolveRequest {
     note: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/sync/exceptions/{id}/resolve", tag = "sync", security(("bearer" = [])),
+#[utoipa::path(post, path = "/sync/exceptions/{id}/resolve", tag = "sync", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = ResolveRequest,
     responses((status = 200, body = svc::Resolved), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
@@ -71,7 +71,7 @@ pub async fn resolve(
     ))
 }
 
-#[utoipa::path(post, path = "/api/v1/sync/now", tag = "sync", security(("bearer" = [])),
+#[utoipa::path(post, path = "/sync/now", tag = "sync", security(("bearer" = [])),
     responses((status = 200, body = svc::SyncNowReport), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
 pub async fn sync_now(
     State(state): State<AppState>,

@@ -5,7 +5,6 @@ use std::net::IpAddr;
 
 use rand::Rng;
 use serde::Serialize;
-use serde_json::{json, Value};
 
 use crate::auth::{random_token, sha256_hex};
 use crate::db::devices as store;
@@ -35,7 +34,7 @@ pub fn normalize_code(code: &str) -> String {
         .collect()
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EnrollmentCode {
     pub code: String,
     pub name: String,
@@ -64,7 +63,7 @@ pub async fn create_enrollment_code(
     })
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Enrollment {
     pub device_id: String,
     pub device_secret: String,
@@ -139,10 +138,20 @@ pub async fn revoke_device(state: &AppState, user: &AuthUser, id: String) -> App
         .await
 }
 
-pub async fn list_devices(state: &AppState, user: &AuthUser) -> AppResult<Value> {
+/// The enrolled devices (revoked last) and the codes not yet redeemed.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DeviceList {
+    pub devices: Vec<store::DeviceView>,
+    pub pending_codes: Vec<store::PendingCode>,
+}
+
+pub async fn list_devices(state: &AppState, user: &AuthUser) -> AppResult<DeviceList> {
     user.require_manager()?;
-    let (devices, codes) = state.db.read(store::list_devices).await?;
-    Ok(json!({"devices": devices, "pending_codes": codes}))
+    let (devices, pending_codes) = state.db.read(store::list_devices).await?;
+    Ok(DeviceList {
+        devices,
+        pending_codes,
+    })
 }
 
 #[cfg(test)]

@@ -14,3 +14,4 @@ pub mod settlements;
 pub mod staff;
 pub mod sync;
 pub mod throttle;
+pub mod transactions;

@@ -20,18 +20,19 @@ pub const SESSION_COOKIE: &str = "mps_session";
 pub const SESSION_TTL_SECS: i64 = 12 * 3600;
 pub const LOCALES: [&str; 2] = ["zh-Hant", "en"];
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StoreInfo {
     pub name: String,
     pub site_code: String,
     pub timezone: String,
     /// `standalone` (no central) or `central`.
+    #[schema(value_type = String)]
     pub mode: &'static str,
     pub demo: bool,
 }
 
 /// What the console needs after sign-in or a page reload.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SessionPayload {
     pub csrf_token: String,
     pub user: UserInfo,

@@ -9,13 +9,26 @@ use crate::state::AppState;
 
 pub const SETTLEMENT_MODES: [&str; 3] = ["realtime", "t_plus_1", "monthly"];
 
+/// One settlement, as created or read.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct SettlementResponse {
+    pub settlement: store::SettlementView,
+}
+
+/// One page of settlements, newest first.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct SettlementList {
+    pub settlements: Vec<store::SettlementView>,
+    pub pagination: Pagination,
+}
+
 pub async fn create_settlement(
     state: &AppState,
     user: &AuthUser,
     mode: String,
     start_unix: i64,
     end_unix: i64,
-) -> AppResult<store::SettlementView> {
+) -> AppResult<SettlementResponse> {
     user.require(perm::GENERATE_SETTLEMENT)?;
     if !SETTLEMENT_MODES.contains(&mode.as_str()) {
         return Err(AppError::validation(
@@ -36,10 +49,11 @@ pub async fn create_settlement(
         site_code: state.cfg.site.code.clone(),
         actor: user.actor(),
     };
-    state
+    let settlement = state
         .db
         .write(move |c| store::create_settlement(c, &cmd))
-        .await
+        .await?;
+    Ok(SettlementResponse { settlement })
 }
 
 pub async fn list_settlements(
@@ -47,23 +61,28 @@ pub async fn list_settlements(
     user: &AuthUser,
     limit: i64,
     offset: i64,
-) -> AppResult<(Vec<store::SettlementView>, Pagination)> {
+) -> AppResult<SettlementList> {
     user.require(perm::READ_SETTLEMENTS)?;
-    state
+    let (settlements, pagination) = state
         .db
         .read(move |c| store::list_settlements(c, limit, offset))
-        .await
+        .await?;
+    Ok(SettlementList {
+        settlements,
+        pagination,
+    })
 }
 
 pub async fn settlement(
     state: &AppState,
     user: &AuthUser,
     id: String,
-) -> AppResult<store::SettlementView> {
+) -> AppResult<SettlementResponse> {
     user.require(perm::READ_SETTLEMENTS)?;
-    state
+    let settlement = state
         .db
         .read(move |c| store::settlement(c, &id))
         .await?
-        .ok_or_else(|| AppError::msg(ErrorCode::NotFound, "No such settlement."))
+        .ok_or_else(|| AppError::msg(ErrorCode::NotFound, "No such settlement."))?;
+    Ok(SettlementResponse { settlement })
 }

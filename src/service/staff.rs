@@ -31,6 +31,18 @@ fn refuse_role(actor: Role, target: Role) -> AppError {
     .with_details(json!({"role": actor.as_str(), "target_role": target.as_str()}))
 }
 
+/// The staff accounts, owners first.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct StaffList {
+    pub users: Vec<store::StaffView>,
+}
+
+/// One staff account after a change.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct StaffMember {
+    pub user: store::StaffView,
+}
+
 pub async fn list_staff(state: &AppState, user: &AuthUser) -> AppResult<Vec<store::StaffView>> {
     user.require_manager()?;
     state.db.read(store::list_staff).await
