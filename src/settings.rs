@@ -17,7 +17,7 @@ use crate::domain::limits::Limits;
 use crate::domain::Role;
 
 /// What the console shows and changes (GET/PUT /api/v1/console/settings `settings`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsoleSettings {
     pub store_name: String,

@@ -12,12 +12,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::console_ws;
-use super::{audit, console_assets, devices, export, session, settlements, staff};
+use super::{audit, console_assets, devices, export, session, settings, settlements, staff};
 
 use crate::state::AppState;
 
 /// Routes under `/api/v1`, each with its OpenAPI operation (paths relative to
-/// `/api/v1`). The settings routes are mounted by `super::documented_routes`.
+/// `/api/v1`).
 pub fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(session::login))
@@ -40,6 +40,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
             settlements::create_settlement
         ))
         .routes(routes!(settlements::settlement))
+        .routes(routes!(settings::get_settings, settings::put_settings))
 }
 
 /// The pages: `/` redirects to `/console/`, which serves the console.

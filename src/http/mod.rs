@@ -70,9 +70,6 @@ pub fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ready))
         .routes(routes!(metrics::render))
         .routes(routes!(openapi::document))
-        // The settings handlers still carry their full path (settings.rs is being
-        // rewritten separately); mounted at the top level, that path is right as it is.
-        .routes(routes!(settings::get_settings, settings::put_settings))
 }
 
 pub fn build_router(state: AppState) -> Router {

@@ -19,13 +19,22 @@ pub fn qr_single_use(state: &AppState) -> bool {
     state.settings.read().settings.qr_single_use
 }
 
-pub fn settings_view(state: &AppState) -> Value {
+/// The settings in force, which keys the console overrides, and the store's timezone.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct SettingsView {
+    pub settings: ConsoleSettings,
+    /// Keys saved in the console; the rest come from the config file.
+    pub overridden: Vec<String>,
+    pub timezone: String,
+}
+
+pub fn settings_view(state: &AppState) -> SettingsView {
     let e = state.settings.read();
-    json!({
-        "settings": e.settings,
-        "overridden": e.overridden,
-        "timezone": state.cfg.timezone().name(),
-    })
+    SettingsView {
+        settings: e.settings.clone(),
+        overridden: e.overridden.clone(),
+        timezone: state.cfg.timezone().name().to_string(),
+    }
 }
 
 /// A partial update. `limits` holds any of `LimitSettings`' fields, each judged by that
@@ -53,7 +62,7 @@ pub async fn update_settings(
     state: &AppState,
     user: &AuthUser,
     update: SettingsUpdate,
-) -> AppResult<Value> {
+) -> AppResult<SettingsView> {
     user.require_manager()?;
     let mut changes: Vec<(String, Value)> = Vec::new();
     if let Some(n) = &update.store_name {
