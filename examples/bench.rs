@@ -293,11 +293,14 @@ fn bench_config(data_dir: PathBuf) -> Config {
     cfg.limits.max_card_unsynced = "9999999999.00".parse().unwrap();
     cfg.limits.max_site_unsynced = "9999999999.00".parse().unwrap();
     cfg.log.level = "warn".into();
+    // Every benchmark client shares 127.0.0.1.
+    cfg.server.rate_limit_per_sec = 0;
     cfg
 }
 
 /// Environment for the child binary equal to `bench_config`.
-const CHILD_ENV: [(&str, &str); 4] = [
+const CHILD_ENV: [(&str, &str); 5] = [
+    ("MPS_EDGE_SERVER__RATE_LIMIT_PER_SEC", "0"),
     ("MPS_EDGE_LIMITS__MAX_TX_AMOUNT", "100000.00"),
     ("MPS_EDGE_LIMITS__MAX_CARD_UNSYNCED", "9999999999.00"),
     ("MPS_EDGE_LIMITS__MAX_SITE_UNSYNCED", "9999999999.00"),

@@ -1541,3 +1541,34 @@ async fn an_external_order_is_charged_once() {
     assert_eq!(tx["tag"], json!({"table": 7}));
     assert_eq!(srv.count("SELECT COUNT(*) FROM transactions").await, 1);
 }
+
+#[tokio::test]
+async fn one_address_flooding_the_server_is_slowed_with_429s_in_the_envelope() {
+    let srv = TestServer::start_with(|c| {
+        c.server.rate_limit_per_sec = 2;
+        c.server.rate_limit_burst = 5;
+    })
+    .await;
+    let mut codes = Vec::new();
+    let mut refused = None;
+    for _ in 0..20 {
+        let res = srv
+            .client
+            .get(srv.url(&format!("{API}/health")))
+            .send()
+            .await
+            .unwrap();
+        codes.push(res.status().as_u16());
+        if res.status() == 429 && refused.is_none() {
+            refused = Some(res);
+        }
+    }
+    let passed = codes.iter().filter(|c| **c == 200).count();
+    assert!((5..=7).contains(&passed), "{codes:?}");
+    let res = refused.expect("a 429");
+    // Refused before any handler, but still with the hardening headers and a hint.
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    assert!(res.headers().contains_key("retry-after"));
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "TOO_MANY_REQUESTS", "{body}");
+}

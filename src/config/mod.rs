@@ -48,6 +48,13 @@ pub struct ServerConfig {
     pub tls_key: Option<PathBuf>,
     /// Browser origins allowed to call the API cross-origin; empty = CORS closed.
     pub cors_origins: Vec<String>,
+    /// Requests per second one client address may make, sustained; 0 turns the limit
+    /// off. A till makes about one a second, a console page load a few dozen at once.
+    pub rate_limit_per_sec: u32,
+    /// How many requests one address may make at once above that rate.
+    pub rate_limit_burst: u32,
+    /// A request still unanswered after this long gets 503.
+    pub request_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -140,6 +147,9 @@ impl Default for ServerConfig {
             tls_cert: None,
             tls_key: None,
             cors_origins: Vec::new(),
+            rate_limit_per_sec: 200,
+            rate_limit_burst: 400,
+            request_timeout_secs: 60,
         }
     }
 }
@@ -231,6 +241,15 @@ impl Config {
         }
         if !(1024..=16 * 1024 * 1024).contains(&self.server.body_limit_bytes) {
             errs.push("server.body_limit_bytes: must be between 1024 and 16777216".into());
+        }
+        if self.server.rate_limit_per_sec > 1_000_000 {
+            errs.push("server.rate_limit_per_sec: must be between 0 (off) and 1000000".into());
+        }
+        if !(1..=10_000_000).contains(&self.server.rate_limit_burst) {
+            errs.push("server.rate_limit_burst: must be between 1 and 10000000".into());
+        }
+        if !(1..=3600).contains(&self.server.request_timeout_secs) {
+            errs.push("server.request_timeout_secs: must be between 1 and 3600".into());
         }
         if !valid_site_code(&self.site.code) {
             errs.push(format!(

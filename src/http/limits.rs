@@ -91,3 +91,81 @@ pub async fn timeout_envelope(req: Request, next: Next) -> Response {
     }
     res
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use axum::routing::get;
+    use axum::Router;
+
+    /// A router with the layers as `build_router` stacks them, on 127.0.0.1:0.
+    async fn serve(app: Router, per_sec: u32, burst: u32, timeout_secs: u64) -> String {
+        let mut app = app
+            .layer(timeout(timeout_secs))
+            .layer(axum::middleware::from_fn(timeout_envelope));
+        if let Some(rate) = per_ip_rate(per_sec, burst) {
+            app = app.layer(rate);
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_slow_handler_gets_503_in_the_envelope() {
+        let app = Router::new().route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }),
+        );
+        let url = serve(app, 0, 1, 1).await;
+        let res = reqwest::get(format!("{url}/slow")).await.unwrap();
+        assert_eq!(res.status(), 503);
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "SERVICE_UNAVAILABLE", "{body}");
+        assert!(body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Idempotency-Key"));
+    }
+
+    #[tokio::test]
+    async fn one_address_over_its_rate_gets_429_then_recovers() {
+        let app = Router::new().route("/", get(|| async { "ok" }));
+        let url = serve(app, 5, 3, 10).await;
+        let client = reqwest::Client::new();
+        let mut statuses = Vec::new();
+        for _ in 0..10 {
+            statuses.push(client.get(&url).send().await.unwrap());
+        }
+        let ok = statuses.iter().filter(|r| r.status() == 200).count();
+        // The burst, and at most a token or two refilled while the loop ran.
+        assert!((3..=5).contains(&ok), "{ok} of 10 passed");
+        let refused = statuses.into_iter().find(|r| r.status() == 429).unwrap();
+        let retry: u64 = refused.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(retry >= 1);
+        let body: serde_json::Value = refused.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "TOO_MANY_REQUESTS", "{body}");
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_eq!(client.get(&url).send().await.unwrap().status(), 200);
+    }
+
+    #[test]
+    fn zero_turns_the_rate_limit_off() {
+        assert!(per_ip_rate(0, 10).is_none());
+    }
+}

@@ -80,7 +80,8 @@ pub fn build_router(state: AppState) -> Router {
     let cors = security::cors(&state.cfg.server.cors_origins);
     let tls = state.cfg.server.tls_cert.is_some();
     crate::metrics::handle();
-    documented
+    let server = &state.cfg.server;
+    let mut app = documented
         .merge(console::page_routes())
         .route("/api/docs", get(openapi::docs_page))
         .route("/api/docs/{file}", get(openapi::docs_asset))
@@ -88,14 +89,20 @@ pub fn build_router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::from_fn(move |req, next| {
-            security::headers(tls, req, next)
-        }))
-        .layer(cors)
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(TraceLayer::new_for_http().make_span_with(security::request_span))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-        .with_state(state)
+        .layer(limits::timeout(server.request_timeout_secs))
+        .layer(axum::middleware::from_fn(limits::timeout_envelope));
+    // Counted before any handler work, inside the security headers so a 429 has them.
+    if let Some(rate) = limits::per_ip_rate(server.rate_limit_per_sec, server.rate_limit_burst) {
+        app = app.layer(rate);
+    }
+    app.layer(axum::middleware::from_fn(move |req, next| {
+        security::headers(tls, req, next)
+    }))
+    .layer(cors)
+    .layer(PropagateRequestIdLayer::new(request_id.clone()))
+    .layer(TraceLayer::new_for_http().make_span_with(security::request_span))
+    .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+    .with_state(state)
 }
 
 async fn not_found() -> AppError {

@@ -10,7 +10,10 @@ use crate::service::settings::{self as svc, SettingsUpdate, SettingsView};
 use crate::state::AppState;
 
 #[utoipa::path(get, path = "/console/settings", tag = "console", security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = SettingsView), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
-pub async fn get_settings(State(state): State<AppState>, user: AuthUser) -> AppResult<Json<SettingsView>> {
+pub async fn get_settings(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> AppResult<Json<SettingsView>> {
     user.require_manager()?;
     Ok(Json(svc::settings_view(&state)))
 }

@@ -99,6 +99,9 @@ impl EdgeProcess {
         let mut child = command_with(bin, install)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(serve_args)
+            // Load tests come from one address (see server::default_config); `envs` may
+            // turn the limit back on.
+            .env("MPS_EDGE_SERVER__RATE_LIMIT_PER_SEC", "0")
             .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

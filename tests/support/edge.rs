@@ -41,6 +41,8 @@ impl Edge {
             ..Config::default()
         };
         cfg.site.code = site.into();
+        // Load from one address (see server::default_config).
+        cfg.server.rate_limit_per_sec = 0;
         cfg.central.url = central_url.into();
         cfg.central.service_key = Secret::new(key);
         cfg.central.merchant_code = MERCHANT.into();
