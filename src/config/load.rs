@@ -47,9 +47,9 @@ impl Config {
         if let Some(p) = &overrides.tls_key {
             fig = fig.merge(("server.tls_key", p));
         }
-        let mut cfg: Config = fig
-            .extract()
-            .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+        let mut cfg: Config = fig.extract().map_err(|e| {
+            anyhow::anyhow!("invalid configuration:\n  {}", describe(e).join("\n  "))
+        })?;
         cfg.read_secret_files()?;
         Ok(cfg)
     }
@@ -145,4 +145,28 @@ mod tests {
         std::fs::write(&path, "[site]\ncod = \"typo\"\n").unwrap();
         assert!(Config::load(Some(&path), &Overrides::default()).is_err());
     }
+}
+
+/// One line per bad key, as `validate` words them: `limits.max_tx_amount: "1.234" must
+/// be … (in /etc/mps-edge/config.toml)` (figment's own text starts the key with the
+/// profile name, `default.`, which no config file spells).
+fn describe(e: figment::Error) -> Vec<String> {
+    e.into_iter()
+        .map(|err| {
+            let key = err.path.join(".");
+            let source = err
+                .metadata
+                .as_ref()
+                .map(|m| match &m.source {
+                    Some(src) => format!(" (in {src})"),
+                    None => format!(" (in {})", m.name),
+                })
+                .unwrap_or_default();
+            if key.is_empty() {
+                format!("{}{source}", err.kind)
+            } else {
+                format!("{key}: {}{source}", err.kind)
+            }
+        })
+        .collect()
 }
