@@ -4,7 +4,7 @@
 # runs the packaged binary against the packaged example config (doctor, a short serve
 # with /health and /ready, clean SIGTERM shutdown) and in the container's
 # environment-only setup; checks that packaging/config.toml documents every key of
-# src/config.rs. Ends with "N passed, M failed".
+# src/config/. Ends with "N passed, M failed".
 #
 #   bash scripts/package-test.sh             # cargo-deb metadata lives in Cargo.toml
 #   PACKAGE_TEST_INSTALL=1 bash scripts/package-test.sh
@@ -100,20 +100,32 @@ for p in $(sed -n 's/^COPY \([^-][^ ]*\( [^ ]*\)*\) [^ ]*$/\1/p' "$CF"); do
         bash -c 'cd "$1" && [ -n "$(git ls-files -- "$2" | head -n1)" ]' _ "$ROOT" "$p"
 done
 
-# Every key of src/config.rs appears (set or commented) in its section of config.toml.
+# Every key of the config structs (src/config/) appears (set or commented) in its section
+# of config.toml. The sections are the fields of `Config` whose type is a struct of
+# src/config/ named *Config or *Settings (`server: ServerConfig`, `limits: LimitSettings`).
 CONF_SRC=$ROOT/packaging/config.toml
+# mod.rs is read twice: first for `Config`'s sections, then with the other files.
 keys=$(awk '
-    /^pub struct [A-Za-z]*Config \{/ || /^pub struct Config \{/ {
-        name = $3; sub(/Config$/, "", name); sect = tolower(name); inside = 1; next
+    FNR == NR && /^pub struct Config \{/ { top = 1; next }
+    FNR == NR && top && /^\}/ { top = 0; next }
+    FNR == NR && top && /^    pub [a-z_]+: [A-Z][A-Za-z]*(Config|Settings),$/ {
+        field = $2; sub(/:$/, "", field); type = $3; sub(/,$/, "", type); sect_of[type] = field; next
+    }
+    FNR == NR { next }
+    /^pub struct [A-Za-z]+ \{/ {
+        inside = 0
+        if ($3 == "Config") { sect = ""; inside = 1 }
+        else if ($3 in sect_of) { sect = sect_of[$3]; inside = 1 }
+        next
     }
     inside && /^\}/ { inside = 0; next }
     inside && /^    pub [a-z_]+: / {
-        key = $2; sub(/:$/, "", key); type = $3
-        if (type ~ /^[A-Z][A-Za-z]*Config,$/) next
+        key = $2; sub(/:$/, "", key); type = $3; sub(/,$/, "", type)
+        if (sect == "" && (type in sect_of)) next
         print (sect == "" ? "" : sect ".") key
-    }' "$PROJ/src/config.rs")
+    }' "$PROJ/src/config/mod.rs" "$PROJ"/src/config/*.rs)
 if [ -z "$keys" ]; then
-    fail "could not read the configuration keys from src/config.rs"
+    fail "could not read the configuration keys from src/config/"
 fi
 documented=$(awk '
     /^\[[a-z_]+\]/ { sect = substr($1, 2, length($1) - 2); next }
@@ -128,12 +140,12 @@ for k in $documented; do
     printf '%s\n' "$keys" | grep -Fxq -- "$k" || extra="$extra $k"
 done
 if [ -n "$keys" ] && [ -z "$missing" ]; then
-    pass "config.toml documents all $(echo "$keys" | wc -l) keys of src/config.rs"
+    pass "config.toml documents all $(echo "$keys" | wc -l) keys of src/config/"
 else
     fail "config.toml does not document:$missing"
 fi
 if [ -z "$extra" ]; then
-    pass "config.toml documents no key that src/config.rs lacks"
+    pass "config.toml documents no key that src/config/ lacks"
 else
     fail "config.toml documents unknown keys:$extra"
 fi

@@ -111,6 +111,30 @@ pub fn known_keys() -> Vec<String> {
     out
 }
 
+/// One line per bad key, as `validate` words them: `limits.max_tx_amount: "1.234" must
+/// be … (in /etc/mps-edge/config.toml)` (figment's own text starts the key with the
+/// profile name, `default.`, which no config file spells).
+fn describe(e: figment::Error) -> Vec<String> {
+    e.into_iter()
+        .map(|err| {
+            let key = err.path.join(".");
+            let source = err
+                .metadata
+                .as_ref()
+                .map(|m| match &m.source {
+                    Some(src) => format!(" (in {src})"),
+                    None => format!(" (in {})", m.name),
+                })
+                .unwrap_or_default();
+            if key.is_empty() {
+                format!("{}{source}", err.kind)
+            } else {
+                format!("{key}: {}{source}", err.kind)
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,28 +169,4 @@ mod tests {
         std::fs::write(&path, "[site]\ncod = \"typo\"\n").unwrap();
         assert!(Config::load(Some(&path), &Overrides::default()).is_err());
     }
-}
-
-/// One line per bad key, as `validate` words them: `limits.max_tx_amount: "1.234" must
-/// be … (in /etc/mps-edge/config.toml)` (figment's own text starts the key with the
-/// profile name, `default.`, which no config file spells).
-fn describe(e: figment::Error) -> Vec<String> {
-    e.into_iter()
-        .map(|err| {
-            let key = err.path.join(".");
-            let source = err
-                .metadata
-                .as_ref()
-                .map(|m| match &m.source {
-                    Some(src) => format!(" (in {src})"),
-                    None => format!(" (in {})", m.name),
-                })
-                .unwrap_or_default();
-            if key.is_empty() {
-                format!("{}{source}", err.kind)
-            } else {
-                format!("{key}: {}{source}", err.kind)
-            }
-        })
-        .collect()
 }
