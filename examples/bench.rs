@@ -1336,7 +1336,7 @@ async fn bench_sync(plan: &Plan) -> anyhow::Result<SyncBench> {
         .await
         .map_err(|e| anyhow!("bootstrap pull: {e}"))?;
     let status = db
-        .read(|c| mps_edge::db::syncstate::status(c, Some(900)))
+        .read(|c| mps_edge::sync::state::status(c, Some(900)))
         .await
         .map_err(ae)?;
     let bootstrap_secs = t.elapsed().as_secs_f64();

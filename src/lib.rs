@@ -17,7 +17,6 @@ pub mod ops;
 pub mod service;
 pub mod settings;
 pub mod startup;
-pub mod state;
 pub mod sync;
 
 pub use http::{build_router, serve};

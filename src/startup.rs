@@ -70,14 +70,14 @@ pub fn build_state(
     db: Db,
     jwt_secret: &[u8],
     shutdown: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<crate::state::AppState> {
+) -> anyhow::Result<crate::service::state::AppState> {
     let standalone = cfg.standalone();
     let engine = if standalone {
         None
     } else {
         Some(crate::sync::SyncEngine::new(&cfg, db.clone())?)
     };
-    let state = crate::state::AppState::new(cfg, db, jwt_secret);
+    let state = crate::service::state::AppState::new(cfg, db, jwt_secret);
     Ok(match engine {
         Some(engine) => {
             tokio::spawn(engine.clone().run(shutdown));

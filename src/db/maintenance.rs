@@ -9,7 +9,6 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use super::migrate::{current_version, SCHEMA_VERSION};
-use super::syncstate::{self, SyncStatus};
 use crate::error::{AppError, AppResult};
 
 /// Backups and checkpoints wait this long for the server's writer to let go.
@@ -46,10 +45,10 @@ pub fn health(path: &Path) -> Result<Health, String> {
     })
 }
 
-/// The sync pipelines as the running (or last) server left them.
-pub fn sync_status(path: &Path, alert_after_secs: i64) -> AppResult<SyncStatus> {
+/// Runs `f` on the file opened read-only (what the running, or last, server left).
+pub fn read<T>(path: &Path, f: impl FnOnce(&Connection) -> AppResult<T>) -> AppResult<T> {
     let conn = read_only(path).map_err(|e| AppError::internal(e.to_string()))?;
-    syncstate::status(&conn, Some(alert_after_secs))
+    f(&conn)
 }
 
 /// `VACUUM INTO dest`: one consistent snapshot of `src`, safe while the server writes.

@@ -16,7 +16,6 @@ pub mod sessions;
 pub mod settings;
 pub mod settlements;
 pub mod staff;
-pub mod syncstate;
 pub mod users;
 pub mod writer;
 

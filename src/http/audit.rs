@@ -11,7 +11,7 @@ use crate::db::audit::AuditFilter;
 use crate::error::AppResult;
 use crate::service::audit as svc;
 use crate::service::auth::AuthUser;
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 #[derive(Deserialize, Default, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

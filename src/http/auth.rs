@@ -10,7 +10,7 @@ use super::validate;
 use crate::error::{AppError, AppResult};
 use crate::model::UserInfo;
 use crate::service::auth::{self, AuthUser, TokenPair};
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use super::console_ws;
 use super::{audit, console_assets, devices, export, session, settings, settlements, staff};
 
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 /// Routes under `/api/v1`, each with its OpenAPI operation (paths relative to
 /// `/api/v1`).

@@ -19,7 +19,7 @@ use crate::domain::Role;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::service::events::Event;
 use crate::service::session::{authenticate_session, Csrf};
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 const POLL: Duration = Duration::from_secs(3);
 

@@ -12,7 +12,7 @@ use super::validate;
 use crate::error::AppResult;
 use crate::service::auth::AuthUser;
 use crate::service::devices as svc;
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 #[utoipa::path(get, path = "/console/devices", tag = "console", security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = svc::DeviceList), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn list_devices(

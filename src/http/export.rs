@@ -10,7 +10,7 @@ use super::merchant::{tx_filter, ListQuery};
 use crate::error::AppResult;
 use crate::service::auth::AuthUser;
 use crate::service::export as svc;
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 #[utoipa::path(get, path = "/merchant/transactions/export.csv", tag = "pos", params(super::merchant::ListQuery), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = String, content_type = "text/csv", description = "UTF-8 with BOM"), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn export_csv(

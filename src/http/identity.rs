@@ -12,7 +12,7 @@ use crate::db::sessions::SessionRow;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::service::auth::{authenticate, AuthUser};
 use crate::service::session::{authenticate_session, Csrf, SESSION_COOKIE};
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 pub fn client_ip(parts: &Parts) -> Option<IpAddr> {
     parts

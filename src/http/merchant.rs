@@ -19,8 +19,8 @@ use crate::error::{AppError, AppResult, ErrorCode};
 use crate::model::{DailySummary, TransactionList};
 use crate::service::auth::AuthUser;
 use crate::service::payments::{self, ChargeInput, RefundInput};
+use crate::service::state::AppState;
 use crate::service::transactions;
-use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

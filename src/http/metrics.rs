@@ -11,7 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::metrics::handle;
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 /// Route middleware: one count and one latency observation per request.
 pub async fn track(req: Request, next: Next) -> Response {

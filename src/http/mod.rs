@@ -37,7 +37,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{AppError, ErrorCode};
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 /// Every documented route, each registered together with its OpenAPI operation (so the
 /// document cannot list a route the router lacks, nor miss one registered here). The

@@ -45,7 +45,7 @@ impl Modify for Security {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "mps-edge API", description = "Offline-first edge server of the Member Payment System. Amounts are exact decimals with 2 places (discounts 3). Errors use {\"error\":{\"code\",\"message\",\"details\"}}."),
-    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail, crate::db::syncstate::ExceptionView)),
+    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail, crate::sync::state::ExceptionView)),
     modifiers(&Security),
     tags(
         (name = "auth", description = "Staff sign-in and tokens"),

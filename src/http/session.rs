@@ -16,7 +16,7 @@ use crate::error::AppResult;
 use crate::model::UserInfo;
 use crate::service::auth::AuthUser;
 use crate::service::session::{self as svc, SESSION_COOKIE, SESSION_TTL_SECS};
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 fn set_cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
     let secure = if state.cookie_secure { "; Secure" } else { "" };

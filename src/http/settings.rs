@@ -7,7 +7,7 @@ use super::extract::ApiJson;
 use crate::error::AppResult;
 use crate::service::auth::AuthUser;
 use crate::service::settings::{self as svc, SettingsUpdate, SettingsView};
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 #[utoipa::path(get, path = "/console/settings", tag = "console", security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = SettingsView), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn get_settings(

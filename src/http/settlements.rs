@@ -10,7 +10,7 @@ use super::validate;
 use crate::error::AppResult;
 use crate::service::auth::AuthUser;
 use crate::service::settlements as svc;
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

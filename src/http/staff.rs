@@ -10,7 +10,7 @@ use crate::domain::Role;
 use crate::error::{AppError, AppResult};
 use crate::service::auth::AuthUser;
 use crate::service::staff as svc;
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 #[utoipa::path(get, path = "/console/users", tag = "console", security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = svc::StaffList), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn list_users(

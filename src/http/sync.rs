@@ -6,11 +6,11 @@ use serde::Deserialize;
 
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::validate;
-use crate::db::syncstate::SyncStatus;
 use crate::error::{AppError, AppResult};
 use crate::service::auth::AuthUser;
+use crate::service::state::AppState;
 use crate::service::sync as svc;
-use crate::state::AppState;
+use crate::sync::state::SyncStatus;
 
 #[utoipa::path(get, path = "/sync/status", tag = "sync", security(("bearer" = [])),
     responses((status = 200, body = SyncStatus), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]

@@ -226,7 +226,9 @@ fn private_file_problems(path: &std::path::Path, what: &str) -> Vec<String> {
 /// The sync pipelines as the running (or last) server left them: a stop, or a failure
 /// older than `alert_after_secs`, with its cause and fix.
 fn sync_state_problems(db_path: &std::path::Path, alert_after_secs: i64) -> Vec<String> {
-    match maintenance::sync_status(db_path, alert_after_secs) {
+    match maintenance::read(db_path, |c| {
+        crate::sync::state::status(c, Some(alert_after_secs))
+    }) {
         Ok(s) => s
             .problems
             .into_iter()

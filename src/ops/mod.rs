@@ -17,8 +17,8 @@ use std::process::ExitCode;
 use serde_json::json;
 
 use crate::config::Config;
-use crate::db::syncstate;
 use crate::domain::money::format_cents;
+use crate::sync::state as syncstate;
 use crate::sync::SyncEngine;
 
 fn app_err(e: crate::error::AppError) -> anyhow::Error {

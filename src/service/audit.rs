@@ -4,7 +4,7 @@ use crate::db::audit::{self as store, AuditFilter};
 use crate::error::AppResult;
 use crate::model::Pagination;
 use crate::service::auth::AuthUser;
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 /// One page of the audit log, newest first.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]

@@ -10,7 +10,7 @@ use crate::db::users::{self, audit, Actor};
 use crate::domain::Role;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::model::UserInfo;
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TokenPair {

@@ -10,7 +10,7 @@ use crate::auth::{random_token, sha256_hex};
 use crate::db::devices as store;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::service::auth::AuthUser;
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 /// Enrollment codes are short-lived and single use.
 pub const ENROLLMENT_TTL_SECS: i64 = 15 * 60;

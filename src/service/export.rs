@@ -5,7 +5,7 @@ use crate::domain::money::{format_cents, format_milli};
 use crate::domain::perm;
 use crate::error::{AppError, AppResult};
 use crate::service::auth::AuthUser;
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 /// The CSV export's cap.
 pub const EXPORT_MAX_ROWS: i64 = 100_000;

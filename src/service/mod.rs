@@ -12,6 +12,7 @@ pub mod session;
 pub mod settings;
 pub mod settlements;
 pub mod staff;
+pub mod state;
 pub mod sync;
 pub mod throttle;
 pub mod transactions;

@@ -7,7 +7,7 @@ use crate::db::ledger::{commit_charge, commit_refund, idem_lookup, ChargeCmd, Id
 use crate::db::users::Actor;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::model::{CardInfo, QrValidateResponse};
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 pub struct ChargeInput {
     pub qr_plain: String,

@@ -12,7 +12,7 @@ use crate::db::users::{self, audit, Actor};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::model::UserInfo;
 use crate::service::auth::{self as auth_service, AuthUser};
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 /// The console's session cookie.
 pub const SESSION_COOKIE: &str = "mps_session";

@@ -7,8 +7,8 @@ use crate::db::settings as store;
 use crate::domain::limits::Limits;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::service::auth::AuthUser;
+use crate::service::state::AppState;
 use crate::settings::{may_change, setting_keys, ConsoleSettings, Effective};
-use crate::state::AppState;
 
 /// The per-charge limits and the QR rule in force.
 pub fn current_limits(state: &AppState) -> Limits {

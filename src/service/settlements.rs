@@ -5,7 +5,7 @@ use crate::domain::perm;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::model::Pagination;
 use crate::service::auth::AuthUser;
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 pub const SETTLEMENT_MODES: [&str; 3] = ["realtime", "t_plus_1", "monthly"];
 

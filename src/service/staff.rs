@@ -9,7 +9,7 @@ use crate::db::users::{self, audit};
 use crate::domain::Role;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::service::auth::AuthUser;
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 /// Owners manage everyone; managers manage cashiers; cashiers manage nobody.
 pub fn may_manage(actor: Role, target: Role) -> bool {

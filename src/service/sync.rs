@@ -5,11 +5,11 @@
 use serde::Serialize;
 
 use crate::db::meta;
-use crate::db::syncstate::{self, ExceptionView, SyncStatus};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::service::auth::AuthUser;
-use crate::state::AppState;
+use crate::service::state::AppState;
 use crate::sync::engine::{PullReport, PushReport};
+use crate::sync::state::{self as syncstate, ExceptionView, SyncStatus};
 
 /// The sync status, with the problems judged against `central.alert_after_secs`.
 pub async fn status(state: &AppState) -> AppResult<SyncStatus> {

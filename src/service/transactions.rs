@@ -9,7 +9,7 @@ use crate::domain::perm;
 use crate::error::{AppResult, ErrorCode};
 use crate::model::{DailySummary, TransactionList, TransactionView};
 use crate::service::auth::AuthUser;
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 /// A transaction and, for a payment, the refunds made against it (oldest first).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

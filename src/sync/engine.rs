@@ -18,11 +18,12 @@ use tokio::time::Instant;
 
 use super::client::{CentralClient, SyncError};
 use super::plan::{self, Cursor, PULL_PAGE, PUSH_BATCH};
+use super::state as syncstate;
 use crate::config::Config;
 use crate::db::replica::{apply_page, apply_push_results, OpResult};
-use crate::db::syncstate::Pipeline;
-use crate::db::{meta, syncstate, Db};
+use crate::db::{meta, Db};
 use crate::error::AppError;
+use crate::sync::state::Pipeline;
 
 const QR_PULL_EVERY: Duration = Duration::from_secs(5);
 const PUSH_EVERY: Duration = Duration::from_secs(2);

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod engine;
 pub mod plan;
+pub mod state;
 
 pub use client::{CentralClient, SyncError};
 pub use engine::SyncEngine;

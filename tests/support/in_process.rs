@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use mps_edge::state::AppState;
+use mps_edge::service::state::AppState;
 use tokio::sync::watch;
 
 /// A running in-process server. Dropping it asks the server to stop (and drops its own

@@ -10,7 +10,7 @@ use std::time::Duration;
 use mps_edge::config::Config;
 use mps_edge::db::Db;
 use mps_edge::domain::Role;
-use mps_edge::state::AppState;
+use mps_edge::service::state::AppState;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tempfile::TempDir;

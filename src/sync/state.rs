@@ -6,11 +6,11 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::meta;
-use super::users::{audit, Actor};
+use super::plan::{Cursor, PipelineState, PipelineStatus};
+use crate::db::meta;
+use crate::db::users::{audit, Actor};
 use crate::domain::money::{ser_cents, ser_opt_cents};
 use crate::error::{AppResult, ErrorCode};
-use crate::sync::plan::{Cursor, PipelineState, PipelineStatus};
 
 pub const LAST_PUSH_OK: &str = "sync.last_push_ok";
 pub const LAST_PULL_OK: &str = "sync.last_pull_ok";
@@ -211,7 +211,7 @@ pub fn status(conn: &Connection, alert_after_secs: Option<i64>) -> AppResult<Syn
     let push = pipeline_status(conn, Pipeline::Push, now)?;
     let pull = pipeline_status(conn, Pipeline::Pull, now)?;
     let problems = match alert_after_secs {
-        Some(alert) => crate::sync::plan::problems(&push, &pull, alert),
+        Some(alert) => super::plan::problems(&push, &pull, alert),
         None => Vec::new(),
     };
     let blocked = [&push, &pull]
@@ -321,7 +321,7 @@ pub fn resolve_exception(
     }
     conn.exec_cached(
         "UPDATE sync_exceptions SET resolved_at = ?2, resolved_by = ?3, resolution_note = ?4 WHERE id = ?1",
-        params![id, super::now_rfc3339(), actor.username, note],
+        params![id, crate::db::now_rfc3339(), actor.username, note],
     )?;
     audit(
         conn,

@@ -1,4 +1,6 @@
-//! Shared server state.
+//! The state every request shares: config, database, the settings in force, the QR
+//! resolver, the login throttle, the live-event hub and the sync engine (services own it;
+//! handlers pass it through).
 
 use std::sync::Arc;
 use std::time::Instant;
