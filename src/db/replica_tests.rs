@@ -123,6 +123,24 @@ fn snapshot(c: &Central, card_id: &str) -> Value {
     })
 }
 
+/// Central applies the next pushed operation (or rejects it for want of balance) and
+/// answers with the card's new snapshot.
+fn central_apply(central: &mut Central, (seq, op_id, delta): &(i64, String, i64), card_id: &str) {
+    let rejected = central.balance + delta < 0;
+    if !rejected {
+        central.balance += delta;
+    }
+    central.version += 1;
+    central.edge_seq = *seq;
+    central.applied += 1;
+    central.history.push(snapshot(central, card_id));
+    central.results.push(serde_json::json!({
+        "op_id": op_id, "status": if rejected { "rejected" } else { "applied" },
+        "reason": if rejected { Value::from("INSUFFICIENT_BALANCE") } else { Value::Null },
+        "card": snapshot(central, card_id)
+    }));
+}
+
 fn available(conn: &Connection, card_id: &str) -> i64 {
     conn.row_cached(
         "SELECT snapshot_balance_cents - pending_debit_cents + pending_credit_cents FROM cards WHERE id = ?1",
@@ -178,18 +196,8 @@ proptest! {
                     }
                 }
                 Step::CentralApply => {
-                    if let Some((seq, op_id, delta)) = ops.get(central.applied).cloned() {
-                        let rejected = central.balance + delta < 0;
-                        if !rejected { central.balance += delta; }
-                        central.version += 1;
-                        central.edge_seq = seq;
-                        central.applied += 1;
-                        central.history.push(snapshot(&central, &card));
-                        central.results.push(serde_json::json!({
-                            "op_id": op_id, "status": if rejected { "rejected" } else { "applied" },
-                            "reason": if rejected { Value::from("INSUFFICIENT_BALANCE") } else { Value::Null },
-                            "card": snapshot(&central, &card)
-                        }));
+                    if let Some(op) = ops.get(central.applied) {
+                        central_apply(&mut central, op, &card);
                     }
                 }
                 Step::CentralSpend(a) => {
@@ -222,15 +230,8 @@ proptest! {
         }
         // Quiescence: central applies everything, answers, and its latest snapshot arrives:
         // the edge's available balance equals central's balance exactly.
-        while central.applied < ops.len() {
-            let (seq, op_id, delta) = ops[central.applied].clone();
-            let rejected = central.balance + delta < 0;
-            if !rejected { central.balance += delta; }
-            central.version += 1;
-            central.edge_seq = seq;
-            central.applied += 1;
-            central.history.push(snapshot(&central, &card));
-            central.results.push(serde_json::json!({"op_id": op_id, "status": if rejected {"rejected"} else {"applied"}, "reason": if rejected { Value::from("INSUFFICIENT_BALANCE") } else { Value::Null }, "card": snapshot(&central, &card)}));
+        while let Some(op) = ops.get(central.applied) {
+            central_apply(&mut central, op, &card);
         }
         let results: Vec<OpResult> = central.results.drain(..).map(|r| OpResult::from_json(&r).unwrap()).collect();
         apply_push_results(&conn, &results).unwrap();
