@@ -158,16 +158,6 @@ pub fn points_for(raw_cents: i64) -> i64 {
     raw_cents.div_euclid(100)
 }
 
-/// Display wrapper so amounts print as "12.34" in logs and CLI output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Cents(pub i64);
-
-impl fmt::Display for Cents {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&format_cents(self.0))
-    }
-}
-
 /// A positive amount of money — what a limit, a price or a refund is — as integer cents
 /// in 1..=`MAX_CENTS`. Holding one means the text was checked once, where it came in;
 /// nothing downstream re-parses it or falls back to a default.
