@@ -12,7 +12,9 @@
 --     (updated_at := clock_timestamp(), because upstream's revoke_card_qr does
 --     not touch updated_at);
 --   * indexes on upstream tables for keyset paging (updated_at, id);
---   * public.edge_* RPCs for the edge, executable by service_role only;
+--   * public.edge_* RPCs for the edge: anon + a per-site key (x-mps-site-key),
+--     or service_role while a store is migrated; edge_register_site and
+--     edge_revoke_site for head office;
 --   * public.edge_issue_qr, for members' apps: issues QR tokens in the fast
 --     `mq1` format (same permission rules as rotate_card_qr; anon,
 --     authenticated and service_role may execute it).
@@ -173,12 +175,41 @@ create table if not exists mps_edge.qr_fast (
   updated_at timestamptz not null default clock_timestamp()
 );
 
+-- The site registry: one row per store (edge), with the hash of its key.
+-- A site code belongs to one merchant for good (its transaction numbers carry
+-- it), so re-registering a revoked code for another merchant is refused.
+-- key_hash = lowercase hex SHA-256 of the key text: the key is 32 random bytes,
+-- so a fast hash is enough (no password to stretch) and a lookup is one index
+-- probe. The key itself is shown once, by edge_register_site.
+create table if not exists mps_edge.sites (
+  id          uuid primary key default gen_random_uuid(),
+  site_code   text not null unique check (site_code ~ '^[A-Z0-9]{1,16}$'),
+  merchant_id uuid not null references public.merchants(id),
+  key_hash    text not null unique,
+  key_hint    text not null,
+  created_at  timestamptz not null default clock_timestamp(),
+  created_by  text not null,
+  revoked_at  timestamptz,
+  revoked_by  text
+);
+
+-- Unknown site keys per caller address, in a 10-minute window (see
+-- mps_edge.authenticate). Rows older than the window are deleted as new ones
+-- come in, so the table stays small even when the address is forged.
+create table if not exists mps_edge.key_failures (
+  source       text primary key,
+  window_start timestamptz not null,
+  failures     int not null
+);
+
 alter table mps_edge.schema_versions enable row level security;
 alter table mps_edge.card_versions   enable row level security;
 alter table mps_edge.applied_ops     enable row level security;
 alter table mps_edge.card_site_seq   enable row level security;
 alter table mps_edge.exceptions      enable row level security;
 alter table mps_edge.qr_fast         enable row level security;
+alter table mps_edge.sites           enable row level security;
+alter table mps_edge.key_failures    enable row level security;
 
 revoke all on all tables    in schema mps_edge from public, anon, authenticated;
 revoke all on all sequences in schema mps_edge from public, anon, authenticated;
@@ -394,6 +425,13 @@ begin
                             v_raw, v_rate, v_final, v_points);
   end if;
 
+  -- a site numbers its own transactions: another site's number would take
+  -- that site's next tx_no away from it (tx_registry is global)
+  if not pg_catalog.starts_with(v_tx_no, 'PAY-' || p_site_code || '-') then
+    raise exception 'EDGE_INVALID_OPERATION'
+      using detail = pg_catalog.format('tx_no %s is not a payment number of site %s', v_tx_no, p_site_code);
+  end if;
+
   if p_merchant.id is null or p_merchant.status <> 'active' then
     raise exception 'MERCHANT_NOT_FOUND_OR_INACTIVE';
   end if;
@@ -513,6 +551,11 @@ begin
                             v_raw, v_rate, v_amount, v_points);
   end if;
 
+  if not pg_catalog.starts_with(v_tx_no, 'REF-' || p_site_code || '-') then
+    raise exception 'EDGE_INVALID_OPERATION'
+      using detail = pg_catalog.format('tx_no %s is not a refund number of site %s', v_tx_no, p_site_code);
+  end if;
+
   if p_merchant.id is null or p_merchant.status <> 'active' then
     raise exception 'MERCHANT_NOT_FOUND_OR_INACTIVE';
   end if;
@@ -623,6 +666,11 @@ begin
                             v_start, v_end, v_pay_count, v_pay_amt, v_ref_count, v_ref_amt, v_total, v_count);
   end if;
 
+  if not pg_catalog.starts_with(v_no, 'STL-' || p_site_code || '-') then
+    raise exception 'EDGE_INVALID_OPERATION'
+      using detail = pg_catalog.format('settlement_no %s is not a settlement number of site %s', v_no, p_site_code);
+  end if;
+
   if p_merchant.id is null or p_merchant.status <> 'active' then
     raise exception 'MERCHANT_NOT_FOUND_OR_INACTIVE';
   end if;
@@ -708,25 +756,199 @@ as $fn$
          pg_catalog.set_config('app.member_id', '', false);
 $fn$;
 
+-- -----------------------------------------------------------------------------
+-- 6b. Who is calling: site keys
+--
+-- A store calls central with the project's anon key plus its own site key in
+-- the request header x-mps-site-key (PostgREST hands the request headers to
+-- SQL as the JSON setting request.headers). Every edge_* function the edge
+-- calls starts with mps_edge.authenticate, which takes the site and merchant
+-- from the key; the p_site_code / p_merchant_code arguments only have to agree.
+-- The service role may still call without a key (stores being migrated): then
+-- the arguments name the site, as in protocol version 1.
+-- -----------------------------------------------------------------------------
+
+-- True when the caller is the service role or a database login that is not an
+-- API role: the SET ROLE PostgREST made (anon, authenticated, service_role)
+-- survives into SECURITY DEFINER functions, unlike current_user.
+create or replace function mps_edge.caller_is_service() returns boolean
+language sql stable
+set search_path = ''
+as $fn$
+  select coalesce(pg_catalog.current_setting('role', true), 'none') not in ('anon', 'authenticated')
+     and coalesce(nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'role',
+                  'service_role') = 'service_role'
+$fn$;
+
+-- One request header (lowercase name), or null.
+create or replace function mps_edge.request_header(p_name text) returns text
+language sql stable
+set search_path = ''
+as $fn$
+  select nullif(btrim(nullif(pg_catalog.current_setting('request.headers', true), '')::jsonb ->> p_name), '')
+$fn$;
+
+-- A refusal the caller sees as an HTTP status with PostgREST's error body. The
+-- function returns it instead of raising, so that what it wrote (the count of
+-- bad keys) commits; PostgREST takes the status from response.status.
+create or replace function mps_edge.refusal(p_status int, p_code text, p_message text, p_details text default null)
+returns jsonb
+language plpgsql volatile
+set search_path = ''
+as $fn$
+begin
+  perform pg_catalog.set_config('response.status', p_status::text, true);
+  if p_status = 429 then
+    perform pg_catalog.set_config('response.headers', '[{"Retry-After": "600"}]', true);
+  end if;
+  return jsonb_build_object('ok', false,
+                            'error', jsonb_build_object('code', p_code, 'message', p_message,
+                                                        'details', p_details, 'hint', null));
+end
+$fn$;
+
+-- Authenticates an edge call. Returns {"ok": true, "site_code", "merchant_id",
+-- "merchant_code", "keyed"} or {"ok": false, "error": {...}} (response.status
+-- set). Order: a known key is accepted at once (keys are 256-bit: guessing is
+-- not the threat, and refusing a good key because someone else behind the same
+-- address sent bad ones would let a LAN visitor stop a store's sync); an
+-- unknown key is counted per caller address, and past 20 in 10 minutes the
+-- address gets 429 without another write.
+create or replace function mps_edge.authenticate(p_site_code text, p_merchant_code text) returns jsonb
+language plpgsql volatile
+set search_path = ''
+set timezone = 'UTC'
+as $fn$
+declare
+  v_key      text := mps_edge.request_header('x-mps-site-key');
+  v_now      timestamptz := pg_catalog.clock_timestamp();
+  s          mps_edge.sites;
+  m          public.merchants;
+  v_source   text;
+  f          mps_edge.key_failures;
+begin
+  if v_key is null then
+    if not mps_edge.caller_is_service() then
+      return mps_edge.refusal(401, 'EDGE_SITE_KEY_REQUIRED',
+                              'this call needs the store''s site key in the x-mps-site-key header');
+    end if;
+    -- the service role without a key: the arguments name the site (migration)
+    if coalesce(btrim(p_site_code), '') = '' then
+      return mps_edge.refusal(400, 'EDGE_INVALID_REQUEST', 'p_site_code is required');
+    end if;
+    select * into m from public.merchants x where x.code = p_merchant_code;
+    return jsonb_build_object('ok', true, 'keyed', false, 'site_code', p_site_code,
+                              'merchant_id', m.id, 'merchant_code', p_merchant_code);
+  end if;
+
+  select * into s from mps_edge.sites x
+   where x.key_hash = pg_catalog.encode(extensions.digest(v_key, 'sha256'), 'hex');
+  if found then
+    if s.revoked_at is not null then
+      return mps_edge.refusal(401, 'EDGE_SITE_REVOKED',
+                              pg_catalog.format('central revoked the key of site %s at %s', s.site_code,
+                                                pg_catalog.to_char(s.revoked_at, 'YYYY-MM-DD"T"HH24:MI:SS"Z"')));
+    end if;
+    select * into m from public.merchants x where x.id = s.merchant_id;
+    if coalesce(btrim(p_site_code), s.site_code) <> s.site_code
+       or coalesce(btrim(p_merchant_code), m.code) <> m.code then
+      return mps_edge.refusal(403, 'EDGE_SITE_MISMATCH',
+                              pg_catalog.format('this key belongs to site %s of merchant %s, not to site %s of merchant %s',
+                                                s.site_code, m.code, p_site_code, p_merchant_code));
+    end if;
+    return jsonb_build_object('ok', true, 'keyed', true, 'site_code', s.site_code,
+                              'merchant_id', m.id, 'merchant_code', m.code);
+  end if;
+
+  -- an unknown key: count it against the caller's address. cf-connecting-ip is
+  -- set by Supabase's edge; else the last x-forwarded-for hop (the one our own
+  -- proxy appended: earlier hops are whatever the client sent).
+  v_source := pg_catalog.left(coalesce(mps_edge.request_header('cf-connecting-ip'),
+                                       nullif(btrim(pg_catalog.regexp_replace(
+                                         coalesce(mps_edge.request_header('x-forwarded-for'), ''), '^.*,', '')), ''),
+                                       'unknown'), 64);
+  select * into f from mps_edge.key_failures x where x.source = v_source for update;
+  if found and f.window_start > v_now - interval '10 minutes' and f.failures >= 20 then
+    return mps_edge.refusal(429, 'EDGE_SITE_KEY_THROTTLED',
+                            'too many unknown site keys from this address; try again in 10 minutes');
+  end if;
+  -- keep the table small: forget windows that have ended (a few rows per call)
+  delete from mps_edge.key_failures x
+   where x.ctid in (select y.ctid from mps_edge.key_failures y
+                     where y.window_start < v_now - interval '10 minutes' limit 20);
+  insert into mps_edge.key_failures as x (source, window_start, failures)
+  values (v_source, v_now, 1)
+  on conflict (source) do update
+     set failures     = case when x.window_start > v_now - interval '10 minutes' then x.failures + 1 else 1 end,
+         window_start = case when x.window_start > v_now - interval '10 minutes' then x.window_start else v_now end;
+  return mps_edge.refusal(401, 'EDGE_SITE_KEY_INVALID', 'central does not know this site key');
+end
+$fn$;
+
+-- Who may register and revoke sites: the service role, or an upstream super
+-- admin identified by a custom session (p_session_id) or a Supabase Auth JWT.
+-- Returns the actor's label for the registry. Like edge_issue_qr it honours
+-- only the identity of its own call and leaves none behind.
+create or replace function mps_edge.site_admin(p_session_id text) returns text
+language plpgsql volatile
+set search_path = public, extensions, pg_temp
+as $fn$
+declare
+  v_role text;
+  v_who  text;
+begin
+  if mps_edge.caller_is_service() then
+    return 'service_role';
+  end if;
+  perform mps_edge.forget_app_identity();
+  if p_session_id is not null then
+    perform public.load_session(p_session_id);
+  end if;
+  v_role := public.get_user_role();
+  v_who := coalesce(nullif(pg_catalog.current_setting('app.user_id', true), ''), auth.uid()::text);
+  perform mps_edge.forget_app_identity();
+  if v_role is distinct from 'super_admin' then
+    raise exception 'PERMISSION_DENIED: only the service role or a super admin may manage edge sites';
+  end if;
+  return 'admin:' || coalesce(v_who, '?');
+end
+$fn$;
+
 revoke all on all functions in schema mps_edge from public;
 revoke all on all tables    in schema mps_edge from public, anon, authenticated;
 
 -- -----------------------------------------------------------------------------
--- 7. RPCs called by the edge (service_role only)
+-- 7. RPCs called by the edge (anon + site key; service_role during migration)
 -- -----------------------------------------------------------------------------
 
+-- With a site key it also names the site and merchant the key belongs to, so
+-- `mps-edge doctor` can show who central thinks this store is.
 create or replace function public.edge_sync_version() returns jsonb
-language sql stable security definer
+language plpgsql volatile security definer
 set search_path = ''
 set timezone = 'UTC'
 as $fn$
+declare
+  v_auth jsonb := '{}'::jsonb;
+begin
+  if mps_edge.request_header('x-mps-site-key') is not null or not mps_edge.caller_is_service() then
+    v_auth := mps_edge.authenticate(null, null);
+    if not (v_auth ->> 'ok')::boolean then
+      return v_auth -> 'error';
+    end if;
+  end if;
   -- features: optional capabilities of this install within the version
-  -- ("mq1": edge_issue_qr and qr_states.fast_verifier; "self_test": edge_self_test)
-  select jsonb_build_object('version', v.version, 'installed_at', v.installed_at,
-                            'features', jsonb_build_array('mq1', 'settlements', 'self_test'))
-    from mps_edge.schema_versions v
-   order by v.version desc
-   limit 1
+  -- ("mq1": edge_issue_qr and qr_states.fast_verifier; "self_test": edge_self_test;
+  -- "site_keys": edge_register_site and x-mps-site-key)
+  return (select jsonb_strip_nulls(jsonb_build_object(
+                   'version', v.version, 'installed_at', v.installed_at,
+                   'features', jsonb_build_array('mq1', 'settlements', 'self_test', 'site_keys'),
+                   'site_code', v_auth ->> 'site_code',
+                   'merchant_code', v_auth ->> 'merchant_code'))
+            from mps_edge.schema_versions v
+           order by v.version desc
+           limit 1);
+end
 $fn$;
 
 create or replace function public.edge_pull_changes(
@@ -737,7 +959,7 @@ create or replace function public.edge_pull_changes(
   p_after_id      uuid default null,
   p_limit         int default 500
 ) returns jsonb
-language plpgsql stable security definer
+language plpgsql volatile security definer
 set search_path = ''
 set timezone = 'UTC'
 as $fn$
@@ -752,12 +974,17 @@ declare
   v_has_more    boolean := false;
   v_last        jsonb;
   v_key         text := 'id';
+  v_auth        jsonb;
+  v_site        text;
 begin
-  if coalesce(btrim(p_site_code), '') = '' then
-    raise exception 'EDGE_INVALID_REQUEST' using detail = 'p_site_code is required';
+  -- site and merchant come from the site key (volatile: a bad key is counted)
+  v_auth := mps_edge.authenticate(p_site_code, p_merchant_code);
+  if not (v_auth ->> 'ok')::boolean then
+    return v_auth -> 'error';
   end if;
-  select m.id into v_merchant_id from public.merchants m where m.code = p_merchant_code;
-  if not found then
+  v_site := v_auth ->> 'site_code';
+  v_merchant_id := (v_auth ->> 'merchant_id')::uuid;
+  if v_merchant_id is null then
     raise exception 'MERCHANT_NOT_FOUND';
   end if;
 
@@ -769,7 +996,7 @@ begin
       from (select o.card || jsonb_build_object('edge_seq', coalesce(s.last_seq, 0)) as j,
                    o.updated_at as k_ts, o.id as k_id
               from mps_edge.card_objects o
-              left join mps_edge.card_site_seq s on s.card_id = o.id and s.site_code = p_site_code
+              left join mps_edge.card_site_seq s on s.card_id = o.id and s.site_code = v_site
              where (o.updated_at, o.id) > (v_from_ts, v_from_id)
              order by o.updated_at, o.id
              limit v_limit + 1) p;
@@ -894,10 +1121,15 @@ declare
   v_message    text;
   v_sql_detail text;
   i            int;
+  v_auth       jsonb;
+  v_site       text;
 begin
-  if coalesce(btrim(p_site_code), '') = '' then
-    raise exception 'EDGE_INVALID_BATCH' using detail = 'p_site_code is required';
+  -- site and merchant come from the site key
+  v_auth := mps_edge.authenticate(p_site_code, p_merchant_code);
+  if not (v_auth ->> 'ok')::boolean then
+    return v_auth -> 'error';
   end if;
+  v_site := v_auth ->> 'site_code';
   if p_ops is null or jsonb_typeof(p_ops) <> 'array' then
     raise exception 'EDGE_INVALID_BATCH' using detail = 'p_ops must be a JSON array';
   end if;
@@ -911,7 +1143,7 @@ begin
     end if;
   end loop;
 
-  select * into v_merchant from public.merchants m where m.code = p_merchant_code;
+  select * into v_merchant from public.merchants m where m.id = (v_auth ->> 'merchant_id')::uuid;
   -- upstream's clock (the transaction start), once for the whole batch
   v_now := public.now_utc();
 
@@ -941,13 +1173,20 @@ begin
         'exception_id', v_reg_result[v_reg_ix] -> 'exception_id',
         'tx_no',        v_reg_result[v_reg_ix] -> 'tx_no',
         'card',         mps_edge.card_snapshot(mps_edge.try_uuid(v_reg_result[v_reg_ix] ->> 'card_id'),
-                                               p_site_code)));
+                                               v_site)));
       continue;
     end if;
 
     -- serialise with any concurrent call carrying the same op, then look it up
     perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('mps_edge.op:' || v_op_id::text, 0));
     select * into v_prev from mps_edge.applied_ops a where a.op_id = v_op_id;
+    if found and v_prev.site_code <> v_site then
+      -- another site's op id: say nothing about that op, record nothing
+      v_results := pg_catalog.array_append(v_results, jsonb_build_object(
+        'op_id', v_op_id, 'status', 'rejected', 'reason', 'EDGE_OP_ID_CONFLICT',
+        'exception_id', null, 'tx_no', v_op ->> 'tx_no', 'card', null));
+      continue;
+    end if;
     if found then
       v_results := pg_catalog.array_append(v_results, jsonb_build_object(
         'op_id',        v_op_id,
@@ -955,17 +1194,17 @@ begin
         'reason',       v_prev.reason,
         'exception_id', v_prev.result -> 'exception_id',
         'tx_no',        v_prev.result -> 'tx_no',
-        'card',         mps_edge.card_snapshot(mps_edge.try_uuid(v_prev.result ->> 'card_id'), p_site_code)));
+        'card',         mps_edge.card_snapshot(mps_edge.try_uuid(v_prev.result ->> 'card_id'), v_site)));
       continue;
     end if;
 
     begin
       case v_op ->> 'op_type'
-        when 'charge' then v_card_id := mps_edge.apply_charge(v_op, p_site_code, v_merchant, v_now);
-        when 'refund' then v_card_id := mps_edge.apply_refund(v_op, p_site_code, v_merchant, v_now);
+        when 'charge' then v_card_id := mps_edge.apply_charge(v_op, v_site, v_merchant, v_now);
+        when 'refund' then v_card_id := mps_edge.apply_refund(v_op, v_site, v_merchant, v_now);
         when 'settlement' then
           v_card_id := null;              -- no card: card_site_seq untouched, result card null
-          perform mps_edge.apply_settlement(v_op, p_site_code, v_merchant, v_now);
+          perform mps_edge.apply_settlement(v_op, v_site, v_merchant, v_now);
         else raise exception 'EDGE_INVALID_OPERATION'
                using detail = format('unknown op_type %L', v_op ->> 'op_type');
       end case;
@@ -993,7 +1232,7 @@ begin
 
     if v_status = 'rejected' then
       insert into mps_edge.exceptions (site_code, merchant_id, op_id, op_type, tx_no, card_id, reason, payload, detail)
-      values (p_site_code, v_merchant.id, v_op_id, v_op ->> 'op_type', v_op ->> 'tx_no', v_card_id,
+      values (v_site, v_merchant.id, v_op_id, v_op ->> 'op_type', v_op ->> 'tx_no', v_card_id,
               v_reason, v_op, v_detail)
       returning id into v_exc_id;
     end if;
@@ -1024,14 +1263,14 @@ begin
         select o.card into v_card from mps_edge.card_objects o where o.id = v_card_id;
         if found then
           insert into mps_edge.card_site_seq as s (card_id, site_code, last_seq)
-          values (v_card_id, p_site_code, v_seq)
+          values (v_card_id, v_site, v_seq)
           on conflict (card_id, site_code) do update set last_seq = greatest(s.last_seq, excluded.last_seq)
           returning s.last_seq into v_last_seq;
         end if;
       else
         select o.card, s.last_seq into v_card, v_last_seq
           from mps_edge.card_objects o
-          left join mps_edge.card_site_seq s on s.card_id = o.id and s.site_code = p_site_code
+          left join mps_edge.card_site_seq s on s.card_id = o.id and s.site_code = v_site
          where o.id = v_card_id;
       end if;
       v_card := v_card || jsonb_build_object('edge_seq', coalesce(v_last_seq, 0));
@@ -1047,7 +1286,7 @@ begin
   end loop;
 
   insert into mps_edge.applied_ops (op_id, site_code, seq, op_type, tx_id, status, reason, result, applied_at)
-  select r.op_id, p_site_code, r.seq, r.op_type, r.tx_id, r.status, r.reason, r.result, r.applied_at
+  select r.op_id, v_site, r.seq, r.op_type, r.tx_id, r.status, r.reason, r.result, r.applied_at
     from unnest(v_reg_op, v_reg_seq, v_reg_type, v_reg_tx, v_reg_status, v_reg_reason, v_reg_result, v_reg_at)
          as r (op_id, seq, op_type, tx_id, status, reason, result, applied_at);
 
@@ -1059,16 +1298,24 @@ create or replace function public.edge_list_exceptions(
   p_site_code  text,
   p_only_open  boolean default true
 ) returns jsonb
-language sql stable security definer
+language plpgsql volatile security definer
 set search_path = ''
 set timezone = 'UTC'
 as $fn$
-  select jsonb_build_object(
-           'site_code', p_site_code,
-           'exceptions', coalesce(jsonb_agg(mps_edge.exception_json(e) order by e.created_at, e.id), '[]'::jsonb))
-    from mps_edge.exceptions e
-   where e.site_code = p_site_code
-     and (not coalesce(p_only_open, true) or e.resolved_at is null)
+declare
+  v_auth jsonb := mps_edge.authenticate(p_site_code, null);
+  v_site text := v_auth ->> 'site_code';
+begin
+  if not (v_auth ->> 'ok')::boolean then
+    return v_auth -> 'error';
+  end if;
+  return (select jsonb_build_object(
+                   'site_code', v_site,
+                   'exceptions', coalesce(jsonb_agg(mps_edge.exception_json(e) order by e.created_at, e.id), '[]'::jsonb))
+            from mps_edge.exceptions e
+           where e.site_code = v_site
+             and (not coalesce(p_only_open, true) or e.resolved_at is null));
+end
 $fn$;
 
 -- Marks an exception resolved. The first resolution wins; repeating the call
@@ -1083,15 +1330,25 @@ set search_path = ''
 set timezone = 'UTC'
 as $fn$
 declare
-  e mps_edge.exceptions;
+  e      mps_edge.exceptions;
+  v_auth jsonb;
 begin
+  -- with a site key: only that site's exceptions (the service role: any)
+  if mps_edge.request_header('x-mps-site-key') is not null or not mps_edge.caller_is_service() then
+    v_auth := mps_edge.authenticate(null, null);
+    if not (v_auth ->> 'ok')::boolean then
+      return v_auth -> 'error';
+    end if;
+  end if;
   if coalesce(btrim(p_resolved_by), '') = '' then
     raise exception 'EDGE_INVALID_REQUEST' using detail = 'p_resolved_by is required';
   end if;
   update mps_edge.exceptions x
      set resolved_at = pg_catalog.clock_timestamp(), resolved_by = p_resolved_by, resolution_note = p_note
-   where x.id = p_exception_id and x.resolved_at is null;
-  select * into e from mps_edge.exceptions x where x.id = p_exception_id;
+   where x.id = p_exception_id and x.resolved_at is null
+     and (v_auth is null or x.site_code = v_auth ->> 'site_code');
+  select * into e from mps_edge.exceptions x
+   where x.id = p_exception_id and (v_auth is null or x.site_code = v_auth ->> 'site_code');
   if not found then
     raise exception 'EDGE_EXCEPTION_NOT_FOUND';
   end if;
@@ -1120,7 +1377,14 @@ declare
   v_message  text;
   v_failures jsonb := '[]'::jsonb;
   v_probes   int := 0;
+  v_auth     jsonb;
 begin
+  if mps_edge.request_header('x-mps-site-key') is not null or not mps_edge.caller_is_service() then
+    v_auth := mps_edge.authenticate(null, null);
+    if not (v_auth ->> 'ok')::boolean then
+      return v_auth -> 'error';
+    end if;
+  end if;
   for v_check in
     select * from (values
       ('mps_edge.apply_charge(jsonb,text,public.merchants,timestamp with time zone)', 'member_cards'),
@@ -1177,20 +1441,124 @@ begin
 end
 $fn$;
 
--- Only the service role may call the edge RPCs (Supabase's default privileges
--- grant EXECUTE on new public functions to anon and authenticated).
+-- Registers a store: returns its site key ONCE (only the hash is kept). For
+-- the service role, or an upstream super admin (p_session_id, or a Supabase
+-- Auth JWT). A site code that is registered and not revoked is refused (revoke
+-- first: that is how a key is replaced); a revoked code may be registered
+-- again for the same merchant only, since its transaction numbers carry it.
+create or replace function public.edge_register_site(
+  p_merchant_code text,
+  p_site_code     text,
+  p_session_id    text default null
+) returns jsonb
+language plpgsql volatile security definer
+set search_path = ''
+set timezone = 'UTC'
+as $fn$
+declare
+  v_actor text := mps_edge.site_admin(p_session_id);
+  m       public.merchants;
+  s       mps_edge.sites;
+  v_key   text;
+begin
+  if p_site_code is null or p_site_code !~ '^[A-Z0-9]{1,16}$' then
+    raise exception 'EDGE_INVALID_REQUEST' using detail = 'p_site_code must be 1-16 of A-Z, 0-9';
+  end if;
+  select * into m from public.merchants x where x.code = p_merchant_code;
+  if not found then
+    raise exception 'MERCHANT_NOT_FOUND';
+  end if;
+  v_key := 'mps_site_' || pg_catalog.rtrim(pg_catalog.translate(
+             pg_catalog.encode(extensions.gen_random_bytes(32), 'base64'), '+/', '-_'), '=');
+
+  select * into s from mps_edge.sites x where x.site_code = p_site_code for update;
+  if found and s.revoked_at is null then
+    raise exception 'EDGE_SITE_ALREADY_REGISTERED'
+      using detail = pg_catalog.format('site %s has a live key (%s...); revoke it first', p_site_code, s.key_hint);
+  elsif found and s.merchant_id <> m.id then
+    raise exception 'EDGE_SITE_CODE_TAKEN'
+      using detail = pg_catalog.format('site code %s belongs to another merchant', p_site_code);
+  elsif found then
+    update mps_edge.sites x
+       set key_hash = pg_catalog.encode(extensions.digest(v_key, 'sha256'), 'hex'),
+           key_hint = pg_catalog.left(v_key, 14), created_at = pg_catalog.clock_timestamp(),
+           created_by = v_actor, revoked_at = null, revoked_by = null
+     where x.id = s.id
+    returning * into s;
+  else
+    insert into mps_edge.sites (site_code, merchant_id, key_hash, key_hint, created_by)
+    values (p_site_code, m.id, pg_catalog.encode(extensions.digest(v_key, 'sha256'), 'hex'),
+            pg_catalog.left(v_key, 14), v_actor)
+    returning * into s;
+  end if;
+
+  insert into audit.event_log (actor_user_id, action, object_type, object_id, context, happened_at)
+  values (null, 'EDGE_SITE_REGISTER', 'edge_sites', s.id,
+          jsonb_build_object('site', s.site_code, 'merchant', m.code, 'by', v_actor, 'key_hint', s.key_hint),
+          pg_catalog.clock_timestamp());
+
+  return jsonb_build_object('site_code', s.site_code, 'merchant_code', m.code, 'site_key', v_key,
+                            'key_hint', s.key_hint, 'created_at', s.created_at);
+end
+$fn$;
+
+-- Revokes a store's key at once: its next pull or push is refused with
+-- EDGE_SITE_REVOKED. Repeating the call changes nothing.
+create or replace function public.edge_revoke_site(
+  p_site_code  text,
+  p_session_id text default null
+) returns jsonb
+language plpgsql volatile security definer
+set search_path = ''
+set timezone = 'UTC'
+as $fn$
+declare
+  v_actor text := mps_edge.site_admin(p_session_id);
+  s       mps_edge.sites;
+begin
+  update mps_edge.sites x
+     set revoked_at = pg_catalog.clock_timestamp(), revoked_by = v_actor
+   where x.site_code = p_site_code and x.revoked_at is null
+  returning * into s;
+  if found then
+    insert into audit.event_log (actor_user_id, action, object_type, object_id, context, happened_at)
+    values (null, 'EDGE_SITE_REVOKE', 'edge_sites', s.id,
+            jsonb_build_object('site', s.site_code, 'by', v_actor, 'key_hint', s.key_hint),
+            pg_catalog.clock_timestamp());
+  else
+    select * into s from mps_edge.sites x where x.site_code = p_site_code;
+    if not found then
+      raise exception 'EDGE_SITE_NOT_FOUND';
+    end if;
+  end if;
+  return jsonb_build_object('site_code', s.site_code, 'key_hint', s.key_hint, 'created_at', s.created_at,
+                            'revoked_at', s.revoked_at, 'revoked_by', s.revoked_by);
+end
+$fn$;
+
+-- Who may execute what. Supabase's default privileges grant EXECUTE on new
+-- public functions to anon and authenticated: take it back, then grant
+--   * the edge RPCs to anon (a store: anon key + site key, checked inside) and
+--     service_role (stores not yet migrated to a site key);
+--   * edge_register_site / edge_revoke_site to anon and authenticated too:
+--     upstream's admins sign in through custom sessions (anon) or Supabase
+--     Auth; the function itself admits only the service role and super admins.
 revoke execute on function public.edge_sync_version()                                              from public, anon, authenticated;
 revoke execute on function public.edge_self_test()                                                 from public, anon, authenticated;
 revoke execute on function public.edge_pull_changes(text, text, text, timestamptz, uuid, int)      from public, anon, authenticated;
 revoke execute on function public.edge_apply_batch(text, text, jsonb)                              from public, anon, authenticated;
 revoke execute on function public.edge_list_exceptions(text, boolean)                              from public, anon, authenticated;
 revoke execute on function public.edge_resolve_exception(uuid, text, text)                         from public, anon, authenticated;
-grant  execute on function public.edge_sync_version()                                              to service_role;
-grant  execute on function public.edge_self_test()                                                 to service_role;
-grant  execute on function public.edge_pull_changes(text, text, text, timestamptz, uuid, int)      to service_role;
-grant  execute on function public.edge_apply_batch(text, text, jsonb)                              to service_role;
-grant  execute on function public.edge_list_exceptions(text, boolean)                              to service_role;
-grant  execute on function public.edge_resolve_exception(uuid, text, text)                         to service_role;
+revoke execute on function public.edge_register_site(text, text, text)                             from public;
+revoke execute on function public.edge_revoke_site(text, text)                                     from public;
+grant  execute on function public.edge_sync_version()                                              to anon, service_role;
+grant  execute on function public.edge_self_test()                                                 to anon, service_role;
+grant  execute on function public.edge_pull_changes(text, text, text, timestamptz, uuid, int)      to anon, service_role;
+grant  execute on function public.edge_apply_batch(text, text, jsonb)                              to anon, service_role;
+grant  execute on function public.edge_list_exceptions(text, boolean)                              to anon, service_role;
+grant  execute on function public.edge_resolve_exception(uuid, text, text)                         to anon, service_role;
+grant  execute on function public.edge_register_site(text, text, text)                             to anon, authenticated, service_role;
+grant  execute on function public.edge_revoke_site(text, text)                                     to anon, authenticated, service_role;
 
 -- -----------------------------------------------------------------------------
 -- 8. Fast QR tokens (mq1), for members' apps

@@ -77,12 +77,18 @@ async fn gateway_speaks_postgrest() {
         .unwrap();
     assert_eq!(r.status(), 200);
 
-    // the edge RPCs are service_role only: anon → 401, authenticated → 403 (42501)
+    // the edge RPCs: anon needs a site key (refused inside, with the status the function
+    // set through response.status), authenticated → 403 (42501)
     let r = c
         .rpc_as(&c.anon_key, "edge_sync_version", &json!({}))
         .await
         .unwrap();
-    assert_eq!((r.status, r.code()), (401, Some("42501")), "{}", r.text);
+    assert_eq!(
+        (r.status, r.code()),
+        (401, Some("EDGE_SITE_KEY_REQUIRED")),
+        "{}",
+        r.text
+    );
     let authed = gateway::service_jwt(JWT_SECRET, "authenticated");
     let r = c
         .rpc_as(&authed, "edge_sync_version", &json!({}))

@@ -108,8 +108,11 @@ fn card_row(central: &Central, card_id: &str) -> (i64, i64, i64, String) {
     )
 }
 
-async fn start_edge(site: &str, central_url: &str, key: &str) -> Edge {
-    Edge::start(site, central_url, key).await
+/// An edge for `site`, registered on `central` and configured with its site key, that
+/// talks to central at `url` (central itself or a proxy in front of it).
+async fn start_edge(central: &Central, site: &str, url: &str) -> Edge {
+    let key = central.register_site(MERCHANT, site).await;
+    Edge::start_keyed(site, url, &central.anon_key, &key).await
 }
 
 async fn start_edge_with(cfg: Config, dir: TempDir) -> Edge {
@@ -118,7 +121,7 @@ async fn start_edge_with(cfg: Config, dir: TempDir) -> Edge {
 
 async fn edge_via_proxy(central: &Central, site: &str) -> (FaultProxy, Edge) {
     let proxy = spawn_proxy(central.gateway.addr()).await;
-    let edge = start_edge(site, &proxy.url(), &central.service_key).await;
+    let edge = start_edge(central, site, &proxy.url()).await;
     (proxy, edge)
 }
 
@@ -446,8 +449,8 @@ async fn two_sites_never_collide() {
     let central = setup_central().await;
     let m1 = member(&central, 40, "1000.00", 0).await;
     let m2 = member(&central, 41, "1000.00", 0).await;
-    let e1 = start_edge("S101", &central.url(), &central.service_key).await;
-    let e2 = start_edge("S102", &central.url(), &central.service_key).await;
+    let e1 = start_edge(&central, "S101", &central.url()).await;
+    let e2 = start_edge(&central, "S102", &central.url()).await;
     e1.wait_bootstrap(2).await;
     e2.wait_bootstrap(2).await;
     let mut tx = Vec::new();
@@ -486,6 +489,7 @@ async fn killing_the_edge_mid_push_loses_nothing_and_applies_nothing_twice() {
     }
     let proxy = spawn_proxy(central.gateway.addr()).await;
     let dir = tempfile::tempdir().unwrap();
+    // this store still holds central's service key: migration mode keeps working
     let key_file = dir.path().join("service_key");
     std::fs::write(&key_file, &central.service_key).unwrap();
     let config = dir.path().join("config.toml");
@@ -634,7 +638,7 @@ async fn killing_the_edge_mid_push_loses_nothing_and_applies_nothing_twice() {
 async fn fast_tokens_issued_centrally_charge_at_the_edge() {
     let central = setup_central().await;
     let m = member(&central, 60, "200.00", 0).await;
-    let edge = start_edge("S006", &central.url(), &central.service_key).await;
+    let edge = start_edge(&central, "S006", &central.url()).await;
     edge.wait_bootstrap(1).await;
     let login = central
         .rpc(
@@ -690,7 +694,7 @@ async fn settlements_reach_central() {
         central_qr(&central, &a).await,
         central_qr(&central, &b).await,
     );
-    let edge = start_edge("S007", &central.url(), &central.service_key).await;
+    let edge = start_edge(&central, "S007", &central.url()).await;
     edge.wait_bootstrap(2).await;
     let rfc = |t: i64| {
         chrono::DateTime::from_timestamp(t, 0)
@@ -797,15 +801,90 @@ async fn settlements_reach_central() {
     assert_eq!(card_row(&central, &b.card_id).0, 50_000 - 4_050 + 1_000);
 }
 
+/// Head office revokes a store's site key: its next push and pull are refused at once,
+/// nothing more is applied, the store keeps selling and says why it stopped; a forged
+/// store (a key for another site) is refused outright.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_site_is_refused_at_once_and_says_why() {
+    let central = setup_central().await;
+    let a = member(&central, 90, "100.00", 0).await;
+    let b = member(&central, 91, "100.00", 0).await;
+    let (qr_a, qr_b) = (
+        central_qr(&central, &a).await,
+        central_qr(&central, &b).await,
+    );
+    let edge = start_edge(&central, "S009", &central.url()).await;
+    edge.wait_bootstrap(2).await;
+    edge.charge(&qr_a, "10.00").await;
+    edge.wait_drained().await;
+    assert_eq!(card_row(&central, &a.card_id).0, 9000);
+
+    let r = central
+        .rpc("edge_revoke_site", &json!({"p_site_code": "S009"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // the store keeps selling offline; the sale waits in the outbox
+    edge.charge(&qr_b, "5.00").await;
+    let _ = edge.sync_now().await;
+    let s = eventually(30, "push stopped by the revocation", || {
+        let edge = &edge;
+        async move {
+            let s = edge.status().await;
+            (s["push"]["state"] == "stopped").then_some(s)
+        }
+    })
+    .await;
+    let why = s["push"]["error"].as_str().unwrap_or_default();
+    assert!(why.contains("revoked this store's site key"), "{s}");
+    assert_eq!(s["queue_depth"], 1, "{s}");
+    assert!(
+        s["problems"].as_array().is_some_and(|p| p
+            .iter()
+            .any(|l| l.as_str().unwrap_or("").contains("revoked"))),
+        "{s}"
+    );
+    // central applied nothing after the revocation
+    assert_eq!(card_row(&central, &b.card_id).0, 10000);
+    assert_eq!(
+        central
+            .sql("select count(*) from public.transactions where tx_no like 'PAY-S009-%'")
+            .unwrap(),
+        "1"
+    );
+
+    // another store's key cannot speak for this site
+    let other = central.register_site(MERCHANT, "S010").await;
+    let forged = Edge::start_keyed("S009", &central.url(), &central.anon_key, &other).await;
+    let s = eventually(30, "the forged store is refused", || {
+        let forged = &forged;
+        async move {
+            let _ = forged.sync_now().await;
+            let s = forged.status().await;
+            (s["pull"]["state"] == "stopped").then_some(s)
+        }
+    })
+    .await;
+    assert!(
+        s["pull"]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("another store"),
+        "{s}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_and_sync_commands_check_the_link_to_central() {
     let central = setup_central().await;
     member(&central, 70, "10.00", 0).await;
     let dir = tempfile::tempdir().unwrap();
-    let write_config = |key: &str, merchant: &str| {
-        store_config(dir.path(), "S008", &central.url(), key, merchant, "")
+    let site_key = central.register_site(MERCHANT, "S008").await;
+    let write_config = |creds: Creds, merchant: &str| {
+        store_config(dir.path(), "S008", &central.url(), creds, merchant, "")
     };
-    let good = write_config(&central.service_key, MERCHANT);
+    let good = write_config(Creds::Site(&central.anon_key, &site_key), MERCHANT);
     // `sync now` bootstraps the replica; `sync status --json` reports it.
     let (ok, _, err) = cli(&good, &["sync", "now"]);
     assert!(ok, "{err}");
@@ -821,41 +900,92 @@ async fn doctor_and_sync_commands_check_the_link_to_central() {
         "{text}"
     );
     assert!(
+        text.contains(&format!(
+            "ok: central knows the site key as site S008 of merchant {MERCHANT}"
+        )),
+        "{text}"
+    );
+    assert!(
         text.contains(&format!("ok: merchant {MERCHANT} found")),
         "{text}"
     );
-    // A key central does not accept, and an unknown merchant, are each one problem line.
-    let bad = write_config(&central.anon_key, MERCHANT);
+    // A site key central does not know, one for another merchant, and the service key
+    // are each a problem line that says what to do.
+    let unknown_key = write_config(
+        Creds::Site(&central.anon_key, "mps_site_not-a-key-central-issued"),
+        MERCHANT,
+    );
+    let (ok, text, _) = cli(&unknown_key, &["doctor"]);
+    assert!(!ok);
+    assert!(
+        text.contains("PROBLEM: central: central does not know this store's site key"),
+        "{text}"
+    );
+    let wrong_merchant = write_config(Creds::Site(&central.anon_key, &site_key), "NOPE");
+    let (ok, text, _) = cli(&wrong_merchant, &["doctor"]);
+    assert!(!ok);
+    assert!(
+        text.contains(&format!(
+            "PROBLEM: central: the site key belongs to site S008 of merchant {MERCHANT}, but this store is configured as site S008 of merchant NOPE"
+        )),
+        "{text}"
+    );
+    let service = write_config(Creds::Service(&central.service_key), MERCHANT);
+    let (ok, text, _) = cli(&service, &["doctor"]);
+    assert!(!ok);
+    assert!(
+        text.contains("PROBLEM: central.service_key: this store holds central's service_role key"),
+        "{text}"
+    );
+    // ... which still works while the store is migrated
+    assert!(
+        text.contains("ok: central reachable, key accepted"),
+        "{text}"
+    );
+    // a key central refuses outright
+    let bad = write_config(Creds::Service(&central.anon_key), MERCHANT);
     let (ok, text, _) = cli(&bad, &["doctor"]);
     assert!(!ok);
     assert!(
-        text.contains("PROBLEM: central: central refused the service key"),
+        text.contains("PROBLEM: central: central needs a site key"),
         "{text}"
     );
-    let unknown = write_config(&central.service_key, "NOPE");
-    let (ok, text, _) = cli(&unknown, &["doctor"]);
-    assert!(!ok);
-    assert!(text.contains("PROBLEM: central: merchant NOPE"), "{text}");
 }
 
-/// `<dir>/config.toml` for a store at `url` (key in `<dir>/service_key`, 0600; data in
-/// `<dir>/data`); `central_extra` is appended to the `[central]` section.
+/// How a test store proves who it is to central.
+#[derive(Clone, Copy)]
+enum Creds<'a> {
+    /// anon key, site key
+    Site(&'a str, &'a str),
+    Service(&'a str),
+}
+
+/// `<dir>/config.toml` for a store at `url` (keys in `<dir>/anon_key` + `<dir>/site_key`
+/// or `<dir>/service_key`, 0600; data in `<dir>/data`); `central_extra` is appended to
+/// the `[central]` section.
 fn store_config(
     dir: &std::path::Path,
     site: &str,
     url: &str,
-    key: &str,
+    creds: Creds,
     merchant: &str,
     central_extra: &str,
 ) -> std::path::PathBuf {
-    let key_file = dir.join("service_key");
-    std::fs::write(&key_file, key).unwrap();
-    set_mode(&key_file, 0o600);
+    let key_file = |name: &str, key: &str| {
+        let f = dir.join(name);
+        std::fs::write(&f, key).unwrap();
+        set_mode(&f, 0o600);
+        format!("{name}_file = {f:?}\n")
+    };
+    let keys = match creds {
+        Creds::Site(anon, site_key) => key_file("anon_key", anon) + &key_file("site_key", site_key),
+        Creds::Service(key) => key_file("service_key", key),
+    };
     let config = dir.join("config.toml");
     std::fs::write(
         &config,
         format!(
-            "data_dir = {:?}\n[site]\ncode = \"{site}\"\n[central]\nurl = {url:?}\nservice_key_file = {key_file:?}\nmerchant_code = \"{merchant}\"\n{central_extra}",
+            "data_dir = {:?}\n[site]\ncode = \"{site}\"\n[central]\nurl = {url:?}\n{keys}merchant_code = \"{merchant}\"\n{central_extra}",
             dir.join("data"),
         ),
     )
@@ -916,15 +1046,16 @@ async fn pushes_and_pulls_fail_apart_and_are_diagnosed_right() {
     // A store configured through a file, as an operator does: key file 0600, short
     // pull interval and alert threshold so the test stays short.
     let dir = tempfile::tempdir().unwrap();
+    let site_key = central.register_site(MERCHANT, "S081").await;
     let config = store_config(
         dir.path(),
         "S081",
         &central.url(),
-        &central.service_key,
+        Creds::Site(&central.anon_key, &site_key),
         MERCHANT,
         "alert_after_secs = 10\npull_interval_secs = 5\n",
     );
-    let key_file = dir.path().join("service_key");
+    let key_file = dir.path().join("site_key");
 
     // doctor before the first serve: no database yet is information, the link is checked
     let (ok, out, _) = cli(&config, &["doctor"]);
@@ -940,7 +1071,7 @@ async fn pushes_and_pulls_fail_apart_and_are_diagnosed_right() {
     let (ok, out, _) = cli(&config, &["doctor"]);
     assert!(!ok, "{out}");
     assert!(
-        out.contains("PROBLEM: central.service_key_file:") && out.contains("chmod o-rwx"),
+        out.contains("PROBLEM: central.site_key_file:") && out.contains("chmod o-rwx"),
         "{out}"
     );
     set_mode(&key_file, 0o600);
@@ -1067,7 +1198,7 @@ async fn pushes_and_pulls_fail_apart_and_are_diagnosed_right() {
         .sql("alter function mps_edge.apply_charge(jsonb, text, public.merchants, timestamptz) set search_path = public, extensions, pg_temp")
         .unwrap();
     central
-        .sql("revoke execute on function public.edge_pull_changes(text, text, text, timestamptz, uuid, int) from service_role")
+        .sql("revoke execute on function public.edge_pull_changes(text, text, text, timestamptz, uuid, int) from anon")
         .unwrap();
     let s = eventually(30, "pull stopped, push drained", || {
         let edge = &edge;
@@ -1079,7 +1210,10 @@ async fn pushes_and_pulls_fail_apart_and_are_diagnosed_right() {
     })
     .await;
     assert!(
-        s["pull"]["error"].as_str().unwrap().contains("service key"),
+        s["pull"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("check central.anon_key and central.site_key"),
         "{s}"
     );
     assert_eq!(
@@ -1104,7 +1238,7 @@ async fn pushes_and_pulls_fail_apart_and_are_diagnosed_right() {
     // 5. the stop stays until someone acts; `mps-edge sync now` on the command line
     //    clears it for the running server, like POST /api/v1/sync/now
     central
-        .sql("grant execute on function public.edge_pull_changes(text, text, text, timestamptz, uuid, int) to service_role")
+        .sql("grant execute on function public.edge_pull_changes(text, text, text, timestamptz, uuid, int) to anon")
         .unwrap();
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert_eq!(edge.status().await["pull"]["state"], "stopped");

@@ -61,6 +61,12 @@ impl Config {
         if let Some(p) = &self.central.service_key_file {
             self.central.service_key = Secret::new(read_secret(p)?);
         }
+        if let Some(p) = &self.central.anon_key_file {
+            self.central.anon_key = Secret::new(read_secret(p)?);
+        }
+        if let Some(p) = &self.central.site_key_file {
+            self.central.site_key = Secret::new(read_secret(p)?);
+        }
         Ok(())
     }
 }

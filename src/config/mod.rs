@@ -90,6 +90,15 @@ pub struct QrConfig {
 pub struct CentralConfig {
     /// e.g. `https://xyz.supabase.co`; empty = standalone.
     pub url: String,
+    /// The project's public anon key: with `site_key`, how a store talks to central.
+    pub anon_key: Secret,
+    pub anon_key_file: Option<PathBuf>,
+    /// This store's own key from `edge_register_site` (sent as `x-mps-site-key`):
+    /// central takes the site and merchant from it, and can revoke it alone.
+    pub site_key: Secret,
+    pub site_key_file: Option<PathBuf>,
+    /// Central's service_role key: bypasses RLS on the whole project. Accepted only
+    /// while a store is migrated to a site key (`doctor` flags it; production refuses it).
     pub service_key: Secret,
     pub service_key_file: Option<PathBuf>,
     pub merchant_code: String,
@@ -105,6 +114,10 @@ impl Default for CentralConfig {
     fn default() -> Self {
         CentralConfig {
             url: String::new(),
+            anon_key: Secret::default(),
+            anon_key_file: None,
+            site_key: Secret::default(),
+            site_key_file: None,
             service_key: Secret::default(),
             service_key_file: None,
             merchant_code: String::new(),
@@ -305,8 +318,22 @@ impl Config {
                     "central.url: must start with https:// (or http:// for a test central)".into(),
                 );
             }
-            if self.central.service_key.is_empty() {
-                errs.push("central.service_key: needed when central.url is set (or central.service_key_file)".into());
+            let (site, anon, service) = (
+                !self.central.site_key.is_empty(),
+                !self.central.anon_key.is_empty(),
+                !self.central.service_key.is_empty(),
+            );
+            if site && !anon {
+                errs.push("central.anon_key: needed with central.site_key (the project's public anon key; or central.anon_key_file)".into());
+            }
+            if anon && !site {
+                errs.push("central.site_key: needed with central.anon_key (this store's key from edge_register_site; or central.site_key_file)".into());
+            }
+            if !site && !anon && !service {
+                errs.push("central.site_key: needed when central.url is set, with central.anon_key (or central.site_key_file and central.anon_key_file)".into());
+            }
+            if service && self.production {
+                errs.push("central.service_key: production mode refuses central's service_role key (it bypasses RLS on the whole project); register this store with edge_register_site and set central.anon_key and central.site_key".into());
             }
             if self.central.merchant_code.trim().is_empty() {
                 errs.push("central.merchant_code: needed when central.url is set".into());
@@ -414,9 +441,50 @@ mod tests {
         let mut c = Config::default();
         c.central.url = "https://central.example".into();
         let errs = c.validate().unwrap_err();
-        assert!(errs.iter().any(|e| e.starts_with("central.service_key")));
+        assert!(errs.iter().any(|e| e.starts_with("central.site_key")));
         assert!(errs.iter().any(|e| e.starts_with("central.merchant_code")));
         assert!(errs.iter().any(|e| e.starts_with("site.code")));
         assert!(!c.demo_allowed());
+    }
+
+    /// Which central credentials are accepted, in and out of production.
+    #[test]
+    fn central_credentials() {
+        let strong = "k3J9x!pQ2m#Zr8Lw5Tn0vYb6Hc4Fd1Ge7Sa";
+        // (anon, site, service, production) -> the config keys that must be refused
+        let cases: &[(bool, bool, bool, bool, &[&str])] = &[
+            (true, true, false, false, &[]),
+            (true, true, false, true, &[]),
+            (false, false, true, false, &[]),
+            (false, false, true, true, &["central.service_key"]),
+            (true, true, true, true, &["central.service_key"]),
+            (true, true, true, false, &[]),
+            (false, true, false, false, &["central.anon_key"]),
+            (true, false, false, false, &["central.site_key"]),
+            (false, false, false, false, &["central.site_key"]),
+        ];
+        for &(anon, site, service, production, refused) in cases {
+            let mut c = Config {
+                production,
+                ..Config::default()
+            };
+            c.auth.jwt_secret = Secret::new(strong);
+            c.site.code = "S001".into();
+            c.central.url = "https://central.example".into();
+            c.central.merchant_code = "M1".into();
+            let key = |on: bool| Secret::new(if on { "a-key" } else { "" });
+            c.central.anon_key = key(anon);
+            c.central.site_key = key(site);
+            c.central.service_key = key(service);
+            let errs = c.validate().err().unwrap_or_default();
+            let keys: Vec<&str> = errs
+                .iter()
+                .map(|e| e.split(':').next().unwrap_or(""))
+                .collect();
+            assert_eq!(
+                keys, refused,
+                "anon {anon} site {site} service {service} production {production}: {errs:?}"
+            );
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! Secrets in the configuration: the JWT signing secret and central's service key.
+//! Secrets in the configuration: the JWT signing secret and central's keys (site, anon, service).
 
 use std::fmt;
 use std::path::Path;

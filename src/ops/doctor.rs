@@ -54,6 +54,8 @@ pub fn doctor(cfg: Config) -> anyhow::Result<ExitCode> {
     }
     for (path, what) in [
         (&cfg.central.service_key_file, "central.service_key_file"),
+        (&cfg.central.anon_key_file, "central.anon_key_file"),
+        (&cfg.central.site_key_file, "central.site_key_file"),
         (&cfg.auth.jwt_secret_file, "auth.jwt_secret_file"),
     ] {
         if let Some(p) = path {
@@ -112,6 +114,14 @@ pub fn doctor(cfg: Config) -> anyhow::Result<ExitCode> {
             cfg.data_dir.display()
         )),
     }
+    if !cfg.standalone() && crate::sync::client::uses_service_key(&cfg.central) {
+        problems.push(
+            "central.service_key: this store holds central's service_role key, which bypasses RLS on the \
+             whole project (one stolen box can read and rewrite every merchant); register the store with \
+             edge_register_site and set central.anon_key_file and central.site_key_file instead"
+                .into(),
+        );
+    }
     if !cfg.standalone() {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -129,10 +139,22 @@ pub fn doctor(cfg: Config) -> anyhow::Result<ExitCode> {
                     ok.push(format!("central reachable, key accepted, sync functions version {CENTRAL_SQL_VERSION}"));
                     let features: Vec<&str> =
                         v["features"].as_array().map(|a| a.iter().filter_map(|f| f.as_str()).collect()).unwrap_or_default();
-                    for needed in crate::sync::CENTRAL_FEATURES {
+                    let keyed = !crate::sync::client::uses_service_key(&cfg.central);
+                    for needed in crate::sync::CENTRAL_FEATURES.iter().chain(keyed.then_some(&"site_keys")) {
                         if !features.contains(needed) {
                             problems.push(format!(
                                 "central: sync/central.sql lacks feature {needed}; re-run the current sync/central.sql on central"
+                            ));
+                        }
+                    }
+                    if let Some(site) = v["site_code"].as_str() {
+                        let merchant = v["merchant_code"].as_str().unwrap_or("?");
+                        if site == cfg.site.code && merchant == cfg.central.merchant_code {
+                            ok.push(format!("central knows the site key as site {site} of merchant {merchant}"));
+                        } else {
+                            problems.push(format!(
+                                "central: the site key belongs to site {site} of merchant {merchant}, but this store is configured as site {} of merchant {}",
+                                cfg.site.code, cfg.central.merchant_code
                             ));
                         }
                     }

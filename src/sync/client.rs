@@ -40,11 +40,26 @@ impl SyncError {
     }
 }
 
+/// How this store proves who it is to central.
+#[derive(Clone)]
+enum Credentials {
+    /// The project's anon key plus this store's site key (`x-mps-site-key`): central
+    /// takes the site and merchant from the site key and can revoke it alone.
+    Site { anon: Secret, site: Secret },
+    /// Central's service_role key (stores not yet migrated; refused in production).
+    Service(Secret),
+}
+
 #[derive(Clone)]
 pub struct CentralClient {
     http: reqwest::Client,
     base: String,
-    key: Secret,
+    credentials: Credentials,
+}
+
+/// The store is configured with central's service_role key rather than a site key.
+pub fn uses_service_key(cfg: &CentralConfig) -> bool {
+    cfg.site_key.is_empty() && !cfg.service_key.is_empty()
 }
 
 impl CentralClient {
@@ -57,26 +72,35 @@ impl CentralClient {
         Ok(CentralClient {
             http,
             base: cfg.url.trim_end_matches('/').to_string(),
-            key: cfg.service_key.clone(),
+            credentials: if uses_service_key(cfg) {
+                Credentials::Service(cfg.service_key.clone())
+            } else {
+                Credentials::Site {
+                    anon: cfg.anon_key.clone(),
+                    site: cfg.site_key.clone(),
+                }
+            },
         })
     }
 
     /// Calls `POST /rest/v1/rpc/<name>` with named arguments.
     pub async fn rpc(&self, name: &str, args: &Value) -> Result<Value, SyncError> {
-        let res = self
-            .http
-            .post(format!("{}/rest/v1/rpc/{name}", self.base))
-            .header("apikey", self.key.expose())
-            .bearer_auth(self.key.expose())
-            .json(args)
-            .send()
-            .await
-            .map_err(|e| {
-                SyncError::transient(format!(
-                    "central unreachable calling {name}: {}",
-                    describe(&e)
-                ))
-            })?;
+        let req = self.http.post(format!("{}/rest/v1/rpc/{name}", self.base));
+        let req = match &self.credentials {
+            Credentials::Site { anon, site } => req
+                .header("apikey", anon.expose())
+                .bearer_auth(anon.expose())
+                .header("x-mps-site-key", site.expose()),
+            Credentials::Service(key) => {
+                req.header("apikey", key.expose()).bearer_auth(key.expose())
+            }
+        };
+        let res = req.json(args).send().await.map_err(|e| {
+            SyncError::transient(format!(
+                "central unreachable calling {name}: {}",
+                describe(&e)
+            ))
+        })?;
         let status = res.status().as_u16();
         let body = res.text().await.map_err(|e| {
             SyncError::transient(format!(
@@ -141,12 +165,40 @@ pub fn check_response(name: &str, status: u16, body: &str) -> Result<Value, Sync
         (d, h) if d.is_empty() => format!(" (hint: {h})"),
         (d, h) => format!(" ({d}; hint: {h})"),
     };
+    match (status, code.as_str()) {
+        // the site key (sync/central.sql, mps_edge.authenticate): an operator must act
+        (401, "EDGE_SITE_REVOKED") => {
+            return Err(SyncError::permanent(format!(
+                "central has revoked this store's site key ({short}); ask head office for a new \
+                 one (edge_register_site) and put it in central.site_key_file"
+            )))
+        }
+        (401, "EDGE_SITE_KEY_INVALID") => {
+            return Err(SyncError::permanent(
+                "central does not know this store's site key; check central.site_key \
+                 (edge_register_site shows a key once)"
+                    .to_string(),
+            ))
+        }
+        (401, "EDGE_SITE_KEY_REQUIRED") => {
+            return Err(SyncError::permanent(format!(
+                "central needs a site key for {name}; set central.anon_key and central.site_key"
+            )))
+        }
+        (403, "EDGE_SITE_MISMATCH") => {
+            return Err(SyncError::permanent(format!(
+                "central says the site key is another store's: {short}; check site.code, \
+                 central.merchant_code and central.site_key"
+            )))
+        }
+        _ => {}
+    }
     match status {
         404 if code == "PGRST202" => Err(SyncError::permanent(format!(
             "central has no function {name} (or an older version): install sync/central.sql on central"
         ))),
         401 | 403 if !is_sqlstate(&code) || code == "42501" => Err(SyncError::permanent(format!(
-            "central refused the service key calling {name} (HTTP {status} {code}{}); check central.service_key",
+            "central refused the key calling {name} (HTTP {status} {code}{}); check central.anon_key and central.site_key (or central.service_key)",
             if short.is_empty() { String::new() } else { format!(": {short}") }
         ))),
         408 | 425 | 429 => Err(SyncError::transient(format!(
@@ -267,6 +319,28 @@ mod tests {
             r#"{"code":"42501","message":"permission denied for function edge_apply_batch"}"#,
         );
         assert!(!denied.is_transient());
-        assert!(denied.message.contains("service key"));
+        assert!(denied.message.contains("central.site_key"));
+    }
+
+    #[test]
+    fn site_key_refusals_say_what_to_do() {
+        let e = |s, b: &str| check_response("edge_apply_batch", s, b).unwrap_err();
+        let body =
+            |code: &str| format!(r#"{{"code":"{code}","message":"m","details":null,"hint":null}}"#);
+        let revoked = e(401, &body("EDGE_SITE_REVOKED"));
+        assert!(!revoked.is_transient());
+        assert!(revoked.message.contains("revoked"), "{}", revoked.message);
+        let unknown = e(401, &body("EDGE_SITE_KEY_INVALID"));
+        assert!(!unknown.is_transient());
+        assert!(
+            unknown.message.contains("does not know"),
+            "{}",
+            unknown.message
+        );
+        assert!(!e(401, &body("EDGE_SITE_KEY_REQUIRED")).is_transient());
+        let other = e(403, &body("EDGE_SITE_MISMATCH"));
+        assert!(other.message.contains("another store"), "{}", other.message);
+        // too many unknown keys from this address: wait and retry
+        assert!(e(429, &body("EDGE_SITE_KEY_THROTTLED")).is_transient());
     }
 }

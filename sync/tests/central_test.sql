@@ -269,7 +269,7 @@ begin
   perform t.eq((select count(*)::int from pg_policy p join pg_class c on c.oid = p.polrelid
                   join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'mps_edge'), 0, 'no policies on mps_edge');
   perform t.eq((public.edge_sync_version() ->> 'version')::int, 1, 'edge_sync_version().version');
-  perform t.eq(public.edge_sync_version() -> 'features', '["mq1", "settlements", "self_test"]'::jsonb, 'edge_sync_version().features');
+  perform t.eq(public.edge_sync_version() -> 'features', '["mq1", "settlements", "self_test", "site_keys"]'::jsonb, 'edge_sync_version().features');
   perform t.eq((select array_agg(k order by k) from jsonb_object_keys(public.edge_sync_version()) k),
                array['features', 'installed_at', 'version'], 'edge_sync_version() fields');
   perform t.check((public.edge_sync_version() ->> 'installed_at')::timestamptz <= now(), 'installed_at');
@@ -284,8 +284,8 @@ begin
   perform t.eq((select count(*)::int from pg_trigger where tgname in ('edge_card_version', 'edge_qr_state_touch')), 2,
                'each trigger exactly once');
   perform t.eq((select count(*)::int from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-                 where n.nspname = 'public' and p.proname like 'edge\_%'), 7,
-               'seven edge_* RPCs (six for the edge, edge_issue_qr), no overloads');
+                 where n.nspname = 'public' and p.proname like 'edge\_%'), 9,
+               'nine edge_* RPCs (six for the edge, edge_issue_qr, edge_register_site, edge_revoke_site), no overloads');
   perform t.check(not exists (select 1 from public.member_cards c
                                where not exists (select 1 from mps_edge.card_versions v where v.card_id = c.id)),
                   'every card has a version');
@@ -602,7 +602,7 @@ begin
   -- sale 1 at level 0 (20.30 → 20 points → level 1)
   v_up1 := t.upstream_charge('SHOP1', v_a, 20.30);
   v_op1 := t.op_charge(1, v_b, 20.30, 1.000, 'PAY-SEQ-000001', v_sold);
-  v_res := public.edge_apply_batch('S-EQ', 'SHOP1', jsonb_build_array(v_op1));
+  v_res := public.edge_apply_batch('SEQ', 'SHOP1', jsonb_build_array(v_op1));
   perform t.eq(v_res ->> 'version', '1', 'result version');
   perform t.eq(t.result_of(v_res, 0) ->> 'status', 'applied', 'edge charge applied');
   perform t.eq(t.result_of(v_res, 0) -> 'reason', 'null'::jsonb, 'no reason');
@@ -617,7 +617,7 @@ begin
   perform t.eq(v_tx.created_at, v_sold, 'created_at = sale time');
   perform t.eq(v_tx.tag ->> 'source', 'pos', 'op tag kept');
   perform t.eq(v_tx.tag -> 'edge',
-               jsonb_build_object('site', 'S-EQ', 'terminal', 'POS-1', 'operator', 'alice', 'offline', true,
+               jsonb_build_object('site', 'SEQ', 'terminal', 'POS-1', 'operator', 'alice', 'offline', true,
                                   'op_id', v_op1 -> 'op_id', 'seq', 1), 'edge tag block');
   perform t.check(exists (select 1 from public.tx_registry where tx_no = 'PAY-SEQ-000001' and tx_id = v_eno1),
                   'tx_registry row');
@@ -625,7 +625,7 @@ begin
                             and context ->> 'merchant' = 'SHOP1' and (context ->> 'final')::numeric = 20.30),
                   'PAYMENT audit row');
   -- the result's card object is the pull's card object
-  perform t.eq(t.result_of(v_res, 0) -> 'card', t.card_row('SHOP1', 'S-EQ', v_b), 'result card = pulled card');
+  perform t.eq(t.result_of(v_res, 0) -> 'card', t.card_row('SHOP1', 'SEQ', v_b), 'result card = pulled card');
   perform t.eq(t.result_of(v_res, 0) -> 'card' ->> 'balance', '479.70', 'balance string with scale');
   perform t.eq(t.result_of(v_res, 0) -> 'card' ->> 'discount', '0.950', 'discount string with scale');
 
@@ -633,7 +633,7 @@ begin
   v_up2 := t.upstream_charge('SHOP1', v_a, 10.30);
   v_op2 := t.op_charge(2, v_b, 10.30, 0.950, 'PAY-SEQ-000002');
   perform t.eq(v_op2 ->> 'final_amount', '9.79', 'op final');
-  v_res := public.edge_apply_batch('S-EQ', 'SHOP1', jsonb_build_array(v_op2));
+  v_res := public.edge_apply_batch('SEQ', 'SHOP1', jsonb_build_array(v_op2));
   perform t.eq(t.result_of(v_res, 0) ->> 'status', 'applied', 'sale 2 applied');
   v_eno2 := (v_op2 ->> 'tx_id')::uuid;
   perform t.eq(t.tx_shape(v_eno2), t.tx_shape(v_up2), 'transaction row after sale 2');
@@ -642,7 +642,7 @@ begin
 
   -- partial refund 5.00 of sale 1
   v_upref := t.upstream_refund('SHOP1', (select tx_no from public.transactions where id = v_up1), 5);
-  v_res := public.edge_apply_batch('S-EQ', 'SHOP1',
+  v_res := public.edge_apply_batch('SEQ', 'SHOP1',
              jsonb_build_array(t.op_refund(3, v_b, 5, 'PAY-SEQ-000001', 'REF-SEQ-000003', v_eno1)));
   perform t.eq(t.result_of(v_res, 0) ->> 'status', 'applied', 'edge refund applied');
   select id into v_edref from public.transactions where tx_no = 'REF-SEQ-000003';
@@ -655,7 +655,7 @@ begin
 
   -- refund the remaining 15.30: originals become refunded
   perform t.upstream_refund('SHOP1', (select tx_no from public.transactions where id = v_up1), 15.30);
-  v_res := public.edge_apply_batch('S-EQ', 'SHOP1',
+  v_res := public.edge_apply_batch('SEQ', 'SHOP1',
              jsonb_build_array(t.op_refund(4, v_b, 15.30, 'PAY-SEQ-000001', 'REF-SEQ-000004')));
   perform t.eq(t.result_of(v_res, 0) ->> 'status', 'applied', 'full refund applied');
   perform t.eq(t.tx_shape(v_eno1), t.tx_shape(v_up1), 'originals refunded on both');
@@ -665,7 +665,7 @@ begin
   -- nothing left: both paths refuse
   perform t.expect_error(format('select t.upstream_refund(%L, %L, 0.01)', 'SHOP1',
                                 (select tx_no from public.transactions where id = v_up1)), 'REFUND_EXCEEDS_REMAINING');
-  v_res := public.edge_apply_batch('S-EQ', 'SHOP1',
+  v_res := public.edge_apply_batch('SEQ', 'SHOP1',
              jsonb_build_array(t.op_refund(5, v_b, 0.01, 'PAY-SEQ-000001', 'REF-SEQ-000005')));
   perform t.eq(t.result_of(v_res, 0) ->> 'status', 'rejected', 'over-refund rejected');
   perform t.eq(t.result_of(v_res, 0) ->> 'reason', 'REFUND_EXCEEDS_REMAINING', 'over-refund reason');
@@ -692,7 +692,7 @@ begin
     t.op_charge(1, v_card, 30, 1.000, 'PAY-SDUP-000001'),
     t.op_charge(2, v_card, 500, 1.000, 'PAY-SDUP-000002'),          -- rejected: balance
     t.op_refund(3, v_card, 10, 'PAY-SDUP-000001', 'REF-SDUP-000003'));
-  v_first := public.edge_apply_batch('S-DUP', 'SHOP1', v_batch);
+  v_first := public.edge_apply_batch('SDUP', 'SHOP1', v_batch);
   perform t.eq((select string_agg(r ->> 'status', ',') from jsonb_array_elements(v_first -> 'results') r),
                'applied,rejected,applied', 'first run statuses');
 
@@ -706,7 +706,7 @@ begin
            'version', (select version from mps_edge.card_versions where card_id = v_card))
     into v_before;
 
-  v_second := public.edge_apply_batch('S-DUP', 'SHOP1', v_batch);
+  v_second := public.edge_apply_batch('SDUP', 'SHOP1', v_batch);
   for i in 0 .. 2 loop
     perform t.eq(t.result_of(v_second, i) ->> 'status', 'duplicate', format('op %s duplicate', i));
     perform t.eq(t.result_of(v_second, i) -> 'reason', t.result_of(v_first, i) -> 'reason', 'stored reason');
@@ -730,7 +730,7 @@ begin
   -- the same op twice inside one batch is applied once
   v_batch := jsonb_build_array(t.op_charge(4, v_card, 1, 1.000, 'PAY-SDUP-000004'));
   v_batch := v_batch || v_batch;
-  v_second := public.edge_apply_batch('S-DUP', 'SHOP1', v_batch);
+  v_second := public.edge_apply_batch('SDUP', 'SHOP1', v_batch);
   perform t.eq(t.result_of(v_second, 0) ->> 'status', 'applied', 'first copy applied');
   perform t.eq(t.result_of(v_second, 1) ->> 'status', 'duplicate', 'second copy duplicate');
   perform t.eq((t.card(v_card)).balance, 79.00::numeric, 'charged once');
@@ -770,7 +770,7 @@ begin
   update public.member_cards set expires_at = now() - interval '1 day' where id = v_e;
 
   -- F pays once, then head office freezes it
-  v_res := public.edge_apply_batch('S-MIX', 'SHOP1', jsonb_build_array(t.op_charge(1, v_f, 10, 1.000, 'PAY-SMIX-000001')));
+  v_res := public.edge_apply_batch('SMIX', 'SHOP1', jsonb_build_array(t.op_charge(1, v_f, 10, 1.000, 'PAY-SMIX-000001')));
   perform t.eq(t.result_of(v_res, 0) ->> 'status', 'applied', 'F paid before the freeze');
   perform public.freeze_card(v_f);
   perform t.as_nobody();
@@ -796,7 +796,7 @@ begin
     t.op_refund(17, v_x, 1, 'PAY-NOPE', 'REF-SMIX-000017'),                              -- 15 no original
     t.op_charge(18, v_x, 0, 1.000, 'PAY-SMIX-000018'),                                   -- 16 raw 0
     jsonb_set(t.op_charge(19, v_x, 1, 1.000, 'PAY-SMIX-000019'), '{created_at}', '"yesterday-ish"')); -- 17 bad time
-  v_res := public.edge_apply_batch('S-MIX', 'SHOP1', v_ops);
+  v_res := public.edge_apply_batch('SMIX', 'SHOP1', v_ops);
 
   v_want := array['applied:', 'rejected:CARD_NOT_ACTIVE', 'rejected:INSUFFICIENT_BALANCE', 'applied:',
                   'rejected:UNSUPPORTED_CARD_TYPE_FOR_PAYMENT', 'rejected:CORPORATE_CARD_CANNOT_PAY',
@@ -815,7 +815,7 @@ begin
       perform t.eq(v_exc ->> 'reason', t.result_of(v_res, i) ->> 'reason', format('op #%s exception reason', i));
       perform t.eq(v_exc -> 'payload', v_ops -> i, format('op #%s payload', i));
       perform t.eq(v_exc ->> 'merchant_id', t.merchant('SHOP1')::text, format('op #%s merchant', i));
-      perform t.eq(v_exc ->> 'site_code', 'S-MIX', format('op #%s site', i));
+      perform t.eq(v_exc ->> 'site_code', 'SMIX', format('op #%s site', i));
       perform t.check(v_exc -> 'resolved_at' = 'null'::jsonb, format('op #%s open', i));
     else
       perform t.eq(t.result_of(v_res, i) -> 'exception_id', 'null'::jsonb, format('op #%s no exception', i));
@@ -835,26 +835,26 @@ begin
                             and merchant_id = t.merchant('SHOP1')), 'order registered');
 
   -- listing and resolving
-  v_list := public.edge_list_exceptions('S-MIX');
+  v_list := public.edge_list_exceptions('SMIX');
   perform t.eq(jsonb_array_length(v_list -> 'exceptions'), 13, 'open exceptions listed');
   v_exc := public.edge_resolve_exception((t.result_of(v_res, 1) ->> 'exception_id')::uuid, 'manager-1', 'card was frozen; customer paid cash');
   perform t.eq(v_exc ->> 'resolved_by', 'manager-1', 'resolved_by');
   perform t.check(v_exc ->> 'resolved_at' is not null, 'resolved_at set');
-  perform t.eq(jsonb_array_length(public.edge_list_exceptions('S-MIX') -> 'exceptions'), 12, 'one fewer open');
-  perform t.eq(jsonb_array_length(public.edge_list_exceptions('S-MIX', false) -> 'exceptions'), 13, 'all listed');
+  perform t.eq(jsonb_array_length(public.edge_list_exceptions('SMIX') -> 'exceptions'), 12, 'one fewer open');
+  perform t.eq(jsonb_array_length(public.edge_list_exceptions('SMIX', false) -> 'exceptions'), 13, 'all listed');
   v_exc := public.edge_resolve_exception((t.result_of(v_res, 1) ->> 'exception_id')::uuid, 'someone-else', 'late');
   perform t.eq(v_exc ->> 'resolved_by', 'manager-1', 'first resolution wins');
   perform t.expect_error(format('select public.edge_resolve_exception(%L, %L, null)', gen_random_uuid(), 'x'),
                          'EDGE_EXCEPTION_NOT_FOUND');
-  perform t.eq(jsonb_array_length(public.edge_list_exceptions('S-OTHER') -> 'exceptions'), 0, 'per site');
+  perform t.eq(jsonb_array_length(public.edge_list_exceptions('SOTHER') -> 'exceptions'), 0, 'per site');
 
   -- an inactive or unknown merchant rejects every op
   perform t.as_admin();
   perform public.admin_suspend_merchant(t.merchant('SHOP2'));
   perform t.as_nobody();
-  v_res := public.edge_apply_batch('S-MIX', 'SHOP2', jsonb_build_array(t.op_charge(20, v_x, 1, 1.000, 'PAY-SMIX-000020')));
+  v_res := public.edge_apply_batch('SMIX', 'SHOP2', jsonb_build_array(t.op_charge(20, v_x, 1, 1.000, 'PAY-SMIX-000020')));
   perform t.eq(t.result_of(v_res, 0) ->> 'reason', 'MERCHANT_NOT_FOUND_OR_INACTIVE', 'inactive merchant');
-  v_res := public.edge_apply_batch('S-MIX', 'NO-SUCH', jsonb_build_array(t.op_charge(21, v_x, 1, 1.000, 'PAY-SMIX-000021')));
+  v_res := public.edge_apply_batch('SMIX', 'NO-SUCH', jsonb_build_array(t.op_charge(21, v_x, 1, 1.000, 'PAY-SMIX-000021')));
   perform t.eq(t.result_of(v_res, 0) ->> 'reason', 'MERCHANT_NOT_FOUND_OR_INACTIVE', 'unknown merchant');
   perform t.as_admin();
   perform public.admin_activate_merchant(t.merchant('SHOP2'));
@@ -871,14 +871,15 @@ declare
 begin
   perform t.as_admin();
   v_card := t.new_card('Batch B', 10);
-  perform t.expect_error(format('select public.edge_apply_batch(%L, %L, %L)', 'S-BAD', 'SHOP1',
+  perform t.expect_error(format('select public.edge_apply_batch(%L, %L, %L)', 'SBAD', 'SHOP1',
                                 jsonb_build_array(t.op_charge(1, v_card, 1, 1.000, 'PAY-SBAD-1'), '{"seq": 2}'::jsonb)),
                          'EDGE_INVALID_BATCH');
-  perform t.expect_error(format('select public.edge_apply_batch(%L, %L, %L)', 'S-BAD', 'SHOP1', '{}'), 'EDGE_INVALID_BATCH');
-  perform t.expect_error(format('select public.edge_apply_batch(%L, %L, %L)', '', 'SHOP1', '[]'), 'EDGE_INVALID_BATCH');
+  perform t.expect_error(format('select public.edge_apply_batch(%L, %L, %L)', 'SBAD', 'SHOP1', '{}'), 'EDGE_INVALID_BATCH');
+  -- the service role without a site key must name the site
+  perform t.eq(public.edge_apply_batch('', 'SHOP1', '[]') ->> 'code', 'EDGE_INVALID_REQUEST', 'no site: refused');
   perform t.eq((select count(*) from mps_edge.applied_ops), v_ops, 'nothing recorded');
   perform t.eq((t.card(v_card)).balance, 10.00::numeric, 'nothing charged');
-  perform t.eq(public.edge_apply_batch('S-BAD', 'SHOP1', '[]'), '{"version": 1, "results": []}'::jsonb, 'empty batch');
+  perform t.eq(public.edge_apply_batch('SBAD', 'SHOP1', '[]'), '{"version": 1, "results": []}'::jsonb, 'empty batch');
   raise notice 'PASS: malformed batches';
 end
 $test$;
@@ -901,8 +902,8 @@ begin
   v_card := t.new_card('Settle S', 100);
   perform t.as_nobody();
   -- the site's sales reach central first (outbox order), then its settlement
-  v_set := t.op_settlement(4, 'STL-S-STL-000001', v_from, v_to, 2, 50, 1, 5);
-  v_res := public.edge_apply_batch('S-STL', 'SHOP3', jsonb_build_array(
+  v_set := t.op_settlement(4, 'STL-SSTL-000001', v_from, v_to, 2, 50, 1, 5);
+  v_res := public.edge_apply_batch('SSTL', 'SHOP3', jsonb_build_array(
              t.op_charge(1, v_card, 30, 1.000, 'PAY-SSTL-000001'),
              t.op_charge(2, v_card, 20, 1.000, 'PAY-SSTL-000002'),
              t.op_refund(3, v_card, 5, 'PAY-SSTL-000001', 'REF-SSTL-000003'),
@@ -924,7 +925,7 @@ begin
   perform t.eq(v_s.status::text, 'pending', 'status pending');
   perform t.eq(v_s.created_at, (v_set ->> 'created_at')::timestamptz, 'created_at = the edge''s');
   perform t.eq(v_s.payload, jsonb_build_object('edge', jsonb_build_object(
-                 'site', 'S-STL', 'op_id', v_set -> 'op_id', 'seq', 4, 'settlement_no', 'STL-S-STL-000001',
+                 'site', 'SSTL', 'op_id', v_set -> 'op_id', 'seq', 4, 'settlement_no', 'STL-SSTL-000001',
                  'operator', 'owner', 'payment_count', 2, 'payment_amount', 50.00,
                  'refund_count', 1, 'refund_amount', 5.00)),
                'payload.edge (central agrees: no central_* keys)');
@@ -940,15 +941,15 @@ begin
   perform t.eq(v_audit.object_type, 'settlements', 'audit object type');
   perform t.eq(v_audit.actor_user_id, null::uuid, 'audit actor null');
   perform t.eq(v_audit.context, jsonb_build_object('merchant_id', v_m, 'total', 45.00, 'count', 3,
-                 'edge', jsonb_build_object('site', 'S-STL', 'op_id', v_set -> 'op_id')), 'audit context');
+                 'edge', jsonb_build_object('site', 'SSTL', 'op_id', v_set -> 'op_id')), 'audit context');
 
   perform t.eq((select status || ':' || op_type from mps_edge.applied_ops where op_id = (v_set ->> 'op_id')::uuid),
                'applied:settlement', 'registry row');
-  perform t.eq((select last_seq from mps_edge.card_site_seq where card_id = v_card and site_code = 'S-STL'),
+  perform t.eq((select last_seq from mps_edge.card_site_seq where card_id = v_card and site_code = 'SSTL'),
                3::bigint, 'card_site_seq untouched by the settlement');
 
   -- the same op again: duplicate, nothing new
-  v_res := public.edge_apply_batch('S-STL', 'SHOP3', jsonb_build_array(v_set));
+  v_res := public.edge_apply_batch('SSTL', 'SHOP3', jsonb_build_array(v_set));
   perform t.eq(t.result_of(v_res, 0) ->> 'status', 'duplicate', 'repeat is duplicate');
   perform t.eq(t.result_of(v_res, 0) -> 'reason', 'null'::jsonb, 'duplicate of an applied op');
   perform t.eq(t.result_of(v_res, 0) -> 'card', 'null'::jsonb, 'duplicate: no card');
@@ -957,8 +958,8 @@ begin
                  where action = 'SETTLEMENT_GENERATE' and object_id = (v_set ->> 'settlement_id')::uuid), 1, 'one audit row');
 
   -- figures central does not share are kept as sent, with central's next to them
-  v_odd := t.op_settlement(5, 'STL-S-STL-000002', v_from - interval '1 day', v_from, 1, 12.5, 0, 0, 't_plus_1');
-  v_res := public.edge_apply_batch('S-STL', 'SHOP3', jsonb_build_array(v_odd));
+  v_odd := t.op_settlement(5, 'STL-SSTL-000002', v_from - interval '1 day', v_from, 1, 12.5, 0, 0, 't_plus_1');
+  v_res := public.edge_apply_batch('SSTL', 'SHOP3', jsonb_build_array(v_odd));
   perform t.eq(t.result_of(v_res, 0) ->> 'status', 'applied', 'a differing settlement still applies');
   select * into v_s from public.settlements where id = (v_odd ->> 'settlement_id')::uuid;
   perform t.eq((v_s.total_amount, v_s.total_tx_count, v_s.mode)::text, '(12.50,1,t_plus_1)', 'the edge''s figures');
@@ -986,12 +987,12 @@ begin
   v_card := t.new_card('Settle N', 100);
   perform t.as_nobody();
   -- refunds of earlier sales exceed the period's payments
-  v_neg  := t.op_settlement(11, 'STL-S-NEG-000001', v_from, v_from + interval '1 day', 0, 0, 1, 5);
-  v_bad  := jsonb_set(t.op_settlement(12, 'STL-S-NEG-000002', v_from, v_from + interval '1 day', 1, 10, 0, 0),
+  v_neg  := t.op_settlement(11, 'STL-SNEG-000001', v_from, v_from + interval '1 day', 0, 0, 1, 5);
+  v_bad  := jsonb_set(t.op_settlement(12, 'STL-SNEG-000002', v_from, v_from + interval '1 day', 1, 10, 0, 0),
                       '{total_amount}', '"9.00"');
-  v_mode := t.op_settlement(13, 'STL-S-NEG-000003', v_from, v_from + interval '1 day', 1, 10, 0, 0, 'weekly');
+  v_mode := t.op_settlement(13, 'STL-SNEG-000003', v_from, v_from + interval '1 day', 1, 10, 0, 0, 'weekly');
   v_ops  := jsonb_build_array(v_neg, v_bad, v_mode, t.op_charge(14, v_card, 10, 1.000, 'PAY-SNEG-000014'));
-  v_res  := public.edge_apply_batch('S-NEG', 'SHOP3', v_ops);
+  v_res  := public.edge_apply_batch('SNEG', 'SHOP3', v_ops);
 
   perform t.eq(t.result_of(v_res, 0) ->> 'status', 'rejected', 'negative total rejected');
   perform t.eq(t.result_of(v_res, 0) ->> 'reason', 'SETTLEMENT_NEGATIVE_TOTAL', 'reason');
@@ -1012,14 +1013,14 @@ begin
   perform t.eq(v_exc -> 'card_id', 'null'::jsonb, 'exception card null');
   perform t.check(v_exc ->> 'detail' like '%-5.00%', 'detail names the total: ' || coalesce(v_exc ->> 'detail', ''));
   perform t.eq((select count(*)::int from audit.event_log where action = 'SETTLEMENT_GENERATE'
-                   and context -> 'edge' ->> 'site' = 'S-NEG'), 0, 'no audit rows');
-  perform t.eq(jsonb_array_length(public.edge_list_exceptions('S-NEG') -> 'exceptions'), 3, 'three open exceptions');
+                   and context -> 'edge' ->> 'site' = 'SNEG'), 0, 'no audit rows');
+  perform t.eq(jsonb_array_length(public.edge_list_exceptions('SNEG') -> 'exceptions'), 3, 'three open exceptions');
 
   -- the rejection is remembered
-  v_res := public.edge_apply_batch('S-NEG', 'SHOP3', jsonb_build_array(v_neg));
+  v_res := public.edge_apply_batch('SNEG', 'SHOP3', jsonb_build_array(v_neg));
   perform t.eq(t.result_of(v_res, 0) ->> 'status' || ':' || (t.result_of(v_res, 0) ->> 'reason'),
                'duplicate:SETTLEMENT_NEGATIVE_TOTAL', 'repeat is a duplicate with the stored reason');
-  perform t.eq(jsonb_array_length(public.edge_list_exceptions('S-NEG') -> 'exceptions'), 3, 'no new exception');
+  perform t.eq(jsonb_array_length(public.edge_list_exceptions('SNEG') -> 'exceptions'), 3, 'no new exception');
   raise notice 'PASS: negative and malformed settlements rejected';
 end
 $test$;
@@ -1038,41 +1039,41 @@ begin
   v_k := t.new_card('Seq K', 50);
   v_o := t.new_card('Seq O', 50);
   perform t.as_nobody();
-  v_v1 := (t.card_row('SHOP1', 'S-A', v_k) ->> 'version')::bigint;
-  perform t.eq(t.card_row('SHOP1', 'S-A', v_k) ->> 'edge_seq', '0', 'no ops yet');
+  v_v1 := (t.card_row('SHOP1', 'SA', v_k) ->> 'version')::bigint;
+  perform t.eq(t.card_row('SHOP1', 'SA', v_k) ->> 'edge_seq', '0', 'no ops yet');
 
-  v_res := public.edge_apply_batch('S-A', 'SHOP1', jsonb_build_array(
+  v_res := public.edge_apply_batch('SA', 'SHOP1', jsonb_build_array(
              t.op_charge(101, v_k, 10, 1.000, 'PAY-SA-101'),
              t.op_charge(102, v_o, 10, 1.000, 'PAY-SA-102')));
-  v_row := t.card_row('SHOP1', 'S-A', v_k);
+  v_row := t.card_row('SHOP1', 'SA', v_k);
   perform t.eq(v_row ->> 'edge_seq', '101', 'edge_seq after 101');
   perform t.eq(v_row, t.result_of(v_res, 0) -> 'card', 'pull and push agree');
   v_v2 := (v_row ->> 'version')::bigint;
   perform t.check(v_v2 > v_v1, 'version grows with a change');
-  perform t.eq(t.card_row('SHOP1', 'S-A', v_o) ->> 'edge_seq', '102', 'other card');
+  perform t.eq(t.card_row('SHOP1', 'SA', v_o) ->> 'edge_seq', '102', 'other card');
 
   -- a rejected op advances edge_seq but not the version
-  v_res := public.edge_apply_batch('S-A', 'SHOP1', jsonb_build_array(t.op_charge(103, v_k, 1000, 1.000, 'PAY-SA-103')));
+  v_res := public.edge_apply_batch('SA', 'SHOP1', jsonb_build_array(t.op_charge(103, v_k, 1000, 1.000, 'PAY-SA-103')));
   perform t.eq(t.result_of(v_res, 0) ->> 'reason', 'INSUFFICIENT_BALANCE', 'rejected');
-  v_row := t.card_row('SHOP1', 'S-A', v_k);
+  v_row := t.card_row('SHOP1', 'SA', v_k);
   perform t.eq(v_row ->> 'edge_seq', '103', 'edge_seq after a rejection');
   perform t.eq((v_row ->> 'version')::bigint, v_v2, 'version unchanged by a rejection');
   perform t.eq(t.result_of(v_res, 0) -> 'card' ->> 'edge_seq', '103', 'push result carries edge_seq');
 
   -- another site sees its own seq only; seq never goes back
-  perform t.eq(t.card_row('SHOP1', 'S-B', v_k) ->> 'edge_seq', '0', 'other site: 0');
-  v_res := public.edge_apply_batch('S-B', 'SHOP1', jsonb_build_array(t.op_charge(7, v_k, 1, 1.000, 'PAY-SB-7')));
-  perform t.eq(t.card_row('SHOP1', 'S-B', v_k) ->> 'edge_seq', '7', 'site B seq');
-  perform t.eq(t.card_row('SHOP1', 'S-A', v_k) ->> 'edge_seq', '103', 'site A seq kept');
-  perform t.eq(t.card_row('SHOP1', 'S-A', v_k) ->> 'balance', '39.00', 'balance sees both sites');
+  perform t.eq(t.card_row('SHOP1', 'SB', v_k) ->> 'edge_seq', '0', 'other site: 0');
+  v_res := public.edge_apply_batch('SB', 'SHOP1', jsonb_build_array(t.op_charge(7, v_k, 1, 1.000, 'PAY-SB-7')));
+  perform t.eq(t.card_row('SHOP1', 'SB', v_k) ->> 'edge_seq', '7', 'site B seq');
+  perform t.eq(t.card_row('SHOP1', 'SA', v_k) ->> 'edge_seq', '103', 'site A seq kept');
+  perform t.eq(t.card_row('SHOP1', 'SA', v_k) ->> 'balance', '39.00', 'balance sees both sites');
 
   -- an upstream change (freeze) bumps the version too
-  v_v1 := (t.card_row('SHOP1', 'S-A', v_k) ->> 'version')::bigint;
+  v_v1 := (t.card_row('SHOP1', 'SA', v_k) ->> 'version')::bigint;
   perform t.as_admin();
   perform public.freeze_card(v_k);
   perform t.as_nobody();
-  perform t.check((t.card_row('SHOP1', 'S-A', v_k) ->> 'version')::bigint > v_v1, 'freeze bumps version');
-  perform t.eq(t.card_row('SHOP1', 'S-A', v_k) ->> 'status', 'inactive', 'frozen card pulled');
+  perform t.check((t.card_row('SHOP1', 'SA', v_k) ->> 'version')::bigint > v_v1, 'freeze bumps version');
+  perform t.eq(t.card_row('SHOP1', 'SA', v_k) ->> 'status', 'inactive', 'frozen card pulled');
   raise notice 'PASS: edge_seq and version';
 end
 $test$;
@@ -1103,7 +1104,7 @@ begin
     v_bad,                                                                       -- the same op again
     t.op_charge(5, v_card, 1, 1.000, 'PAY-SMANY-000005') || '{"seq": "+5"}',     -- applies; seq not plain digits
     t.op_charge(6, v_card, 1, 1.000, 'PAY-SMANY-000006'));
-  v_res := public.edge_apply_batch('S-MANY', 'SHOP1', v_ops);
+  v_res := public.edge_apply_batch('SMANY', 'SHOP1', v_ops);
 
   v_want := array['applied|90.00|1', 'applied|90.00|2', 'applied|70.00|3', 'rejected|70.00|4',
                   'duplicate|70.00|4', 'applied|69.00|4', 'applied|68.00|6'];
@@ -1116,8 +1117,8 @@ begin
     from generate_series(0, 6) as g (k);
   perform t.check(v_ver[1] < v_ver[3] and v_ver[3] < v_ver[6] and v_ver[6] < v_ver[7], 'version grows with each applied op');
   perform t.check(v_ver[4] = v_ver[3] and v_ver[5] = v_ver[3], 'a rejection and a duplicate keep the version');
-  perform t.eq(t.result_of(v_res, 6) -> 'card', t.card_row('SHOP1', 'S-MANY', v_card), 'last result = pulled card');
-  perform t.eq(t.result_of(v_res, 1) -> 'card', t.card_row('SHOP1', 'S-MANY', v_other), 'other card = pulled card');
+  perform t.eq(t.result_of(v_res, 6) -> 'card', t.card_row('SHOP1', 'SMANY', v_card), 'last result = pulled card');
+  perform t.eq(t.result_of(v_res, 1) -> 'card', t.card_row('SHOP1', 'SMANY', v_other), 'other card = pulled card');
   perform t.eq(t.result_of(v_res, 4) -> 'reason', t.result_of(v_res, 3) -> 'reason', 'in-batch duplicate: stored reason');
   perform t.eq(t.result_of(v_res, 4) -> 'exception_id', t.result_of(v_res, 3) -> 'exception_id',
                'in-batch duplicate: same exception');
@@ -1140,7 +1141,7 @@ begin
                      join jsonb_array_elements(v_ops) with ordinality q (op, n) on q.n = o.n - 1 and q.n <> 5
                      join mps_edge.applied_ops p on p.op_id = (q.op ->> 'op_id')::uuid
                     where o.n <> 5), 'applied_at follows the op order');
-  perform t.eq((select last_seq from mps_edge.card_site_seq where card_id = v_card and site_code = 'S-MANY'), 6::bigint,
+  perform t.eq((select last_seq from mps_edge.card_site_seq where card_id = v_card and site_code = 'SMANY'), 6::bigint,
                'card_site_seq');
 
   -- every row the batch wrote carries upstream's clock (now_utc(), the transaction start)
@@ -1174,7 +1175,7 @@ begin
   for i in 1 .. array_length(v_start, 1) loop
     v_ops := v_ops || jsonb_build_array(t.op_charge(i, v_cards[i], 30.50, 1.000, 'PAY-SLVL-' || i));
   end loop;
-  v_res := public.edge_apply_batch('S-LVL', 'SHOP1', v_ops);
+  v_res := public.edge_apply_batch('SLVL', 'SHOP1', v_ops);
   for i in 1 .. array_length(v_start, 1) loop
     perform t.eq(t.result_of(v_res, i - 1) ->> 'status', 'applied', format('card %s applied', i));
     perform t.eq(jsonb_build_object('level', (t.card(v_cards[i])).level, 'discount', (t.card(v_cards[i])).discount),
@@ -1256,7 +1257,7 @@ begin
                   'many cards share one updated_at');
 
   v_total := (select count(*) from public.member_cards);
-  v_all := t.pull_all('SHOP1', 'S-PAGE', 'cards', 50);
+  v_all := t.pull_all('SHOP1', 'SPAGE', 'cards', 50);
   select array_agg(r ->> 'id') into v_ids from jsonb_array_elements(v_all -> 'rows') r;
   perform t.eq(cardinality(v_ids), v_total, 'every card returned');
   perform t.eq((select count(distinct x)::int from unnest(v_ids) x), v_total, 'no card twice');
@@ -1270,7 +1271,7 @@ begin
 
   -- odd page size across the tie block, members kind
   v_members := (select count(*) from public.member_profiles);
-  v_all := t.pull_all('SHOP1', 'S-PAGE', 'members', 37);
+  v_all := t.pull_all('SHOP1', 'SPAGE', 'members', 37);
   perform t.eq(jsonb_array_length(v_all -> 'rows'), v_members, 'every member returned');
   perform t.eq((select count(distinct r ->> 'id')::int from jsonb_array_elements(v_all -> 'rows') r), v_members,
                'no member twice');
@@ -1278,7 +1279,7 @@ begin
                array['id', 'member_no', 'name', 'status', 'updated_at'], 'member fields only');
 
   -- the cursor at the end yields an empty page that echoes the cursor
-  v_page := public.edge_pull_changes('SHOP1', 'S-PAGE', 'members',
+  v_page := public.edge_pull_changes('SHOP1', 'SPAGE', 'members',
                                      (v_all ->> 'next_after_ts')::timestamptz, (v_all ->> 'next_after_id')::uuid, 10);
   perform t.eq(v_page -> 'rows', '[]'::jsonb, 'empty tail');
   perform t.eq(v_page -> 'has_more', 'false'::jsonb, 'no more');
@@ -1286,11 +1287,11 @@ begin
   perform t.eq((v_page ->> 'next_after_ts')::timestamptz, (v_all ->> 'next_after_ts')::timestamptz, 'ts echoed');
 
   -- limit clamping
-  perform t.eq(jsonb_array_length(public.edge_pull_changes('SHOP1', 'S-PAGE', 'cards', null, null, 0) -> 'rows'), 1, 'limit 0 → 1');
-  perform t.eq(jsonb_array_length(public.edge_pull_changes('SHOP1', 'S-PAGE', 'cards', null, null, -5) -> 'rows'), 1, 'negative → 1');
-  perform t.eq(jsonb_array_length(public.edge_pull_changes('SHOP1', 'S-PAGE', 'cards', null, null, 100000) -> 'rows'),
+  perform t.eq(jsonb_array_length(public.edge_pull_changes('SHOP1', 'SPAGE', 'cards', null, null, 0) -> 'rows'), 1, 'limit 0 → 1');
+  perform t.eq(jsonb_array_length(public.edge_pull_changes('SHOP1', 'SPAGE', 'cards', null, null, -5) -> 'rows'), 1, 'negative → 1');
+  perform t.eq(jsonb_array_length(public.edge_pull_changes('SHOP1', 'SPAGE', 'cards', null, null, 100000) -> 'rows'),
                least(v_total, 5000), 'limit capped at 5000');
-  perform t.eq(jsonb_array_length(public.edge_pull_changes('SHOP1', 'S-PAGE', 'cards') -> 'rows'), least(v_total, 500),
+  perform t.eq(jsonb_array_length(public.edge_pull_changes('SHOP1', 'SPAGE', 'cards') -> 'rows'), least(v_total, 500),
                'default 500');
   raise notice 'PASS: keyset paging with equal updated_at';
 end
@@ -1301,7 +1302,7 @@ do $test$
 declare
   v_page jsonb;
 begin
-  v_page := public.edge_pull_changes('SHOP1', 'S-K', 'cards', null, null, 1);
+  v_page := public.edge_pull_changes('SHOP1', 'SK', 'cards', null, null, 1);
   perform t.eq((select array_agg(k order by k) from jsonb_object_keys(v_page -> 'rows' -> 0) k),
                array['balance', 'card_no', 'card_type', 'corporate_discount', 'discount', 'edge_seq', 'expires_at',
                      'fixed_discount', 'id', 'level', 'name', 'owner_member_id', 'points', 'status', 'updated_at',
@@ -1310,25 +1311,25 @@ begin
                array['has_more', 'kind', 'next_after_id', 'next_after_ts', 'rows', 'server_time'], 'envelope');
   perform t.check(v_page ->> 'server_time' like '%+00:00', 'server_time in UTC');
 
-  v_page := public.edge_pull_changes('SHOP1', 'S-K', 'merchant');
+  v_page := public.edge_pull_changes('SHOP1', 'SK', 'merchant');
   perform t.eq(jsonb_array_length(v_page -> 'rows'), 1, 'one merchant');
   perform t.eq(v_page -> 'rows' -> 0 ->> 'code', 'SHOP1', 'this merchant');
   perform t.eq((select array_agg(k order by k) from jsonb_object_keys(v_page -> 'rows' -> 0) k),
                array['code', 'id', 'name', 'status', 'updated_at'], 'merchant fields, no password_hash');
-  perform t.eq(jsonb_array_length(public.edge_pull_changes('SHOP1', 'S-K', 'merchant',
+  perform t.eq(jsonb_array_length(public.edge_pull_changes('SHOP1', 'SK', 'merchant',
                  (v_page ->> 'next_after_ts')::timestamptz, (v_page ->> 'next_after_id')::uuid) -> 'rows'), 0,
                'merchant unchanged since cursor');
 
-  v_page := public.edge_pull_changes('SHOP1', 'S-K', 'levels');
+  v_page := public.edge_pull_changes('SHOP1', 'SK', 'levels');
   perform t.eq(jsonb_array_length(v_page -> 'rows'), 4, 'all levels');
   perform t.eq((select r ->> 'discount' from jsonb_array_elements(v_page -> 'rows') r where r ->> 'level' = '1'), '0.950',
                'level discount string');
   perform t.eq((select r -> 'max_points' from jsonb_array_elements(v_page -> 'rows') r where r ->> 'level' = '3'),
                'null'::jsonb, 'open-ended top level');
 
-  perform t.expect_error($$select public.edge_pull_changes('SHOP1', 'S-K', 'bogus')$$, 'EDGE_UNKNOWN_KIND');
-  perform t.expect_error($$select public.edge_pull_changes('NO-SUCH', 'S-K', 'cards')$$, 'MERCHANT_NOT_FOUND');
-  perform t.expect_error($$select public.edge_pull_changes('NO-SUCH', 'S-K', 'merchant')$$, 'MERCHANT_NOT_FOUND');
+  perform t.expect_error($$select public.edge_pull_changes('SHOP1', 'SK', 'bogus')$$, 'EDGE_UNKNOWN_KIND');
+  perform t.expect_error($$select public.edge_pull_changes('NO-SUCH', 'SK', 'cards')$$, 'MERCHANT_NOT_FOUND');
+  perform t.expect_error($$select public.edge_pull_changes('NO-SUCH', 'SK', 'merchant')$$, 'MERCHANT_NOT_FOUND');
   raise notice 'PASS: pull kinds and errors';
 end
 $test$;
@@ -1349,11 +1350,11 @@ begin
   select id into v_card from public.member_cards where owner_member_id = v_member;
   perform t.as_nobody();
 
-  v_end := t.pull_all('SHOP1', 'S-QR', 'qr_states', 100);
+  v_end := t.pull_all('SHOP1', 'SQR', 'qr_states', 100);
 
   v_login := public.member_login('0900000301', 'quinnpw1');
   perform public.rotate_card_qr(v_card, 600, v_login ->> 'session_id');
-  v_delta := t.pull_all('SHOP1', 'S-QR', 'qr_states', 100,
+  v_delta := t.pull_all('SHOP1', 'SQR', 'qr_states', 100,
                         (v_end ->> 'next_after_ts')::timestamptz, (v_end ->> 'next_after_id')::uuid);
   perform t.eq((select count(*)::int from jsonb_array_elements(v_delta -> 'rows') r
                  where r ->> 'card_id' = v_card::text), 1, 'the rotated card, once');
@@ -1372,7 +1373,7 @@ begin
   -- a second rotation of the same card moves it past the cursor again
   perform public.rotate_card_qr(v_card, 600, v_login ->> 'session_id');
   v_end := v_delta;
-  v_delta := t.pull_all('SHOP1', 'S-QR', 'qr_states', 100,
+  v_delta := t.pull_all('SHOP1', 'SQR', 'qr_states', 100,
                         (v_end ->> 'next_after_ts')::timestamptz, (v_end ->> 'next_after_id')::uuid);
   perform t.check(exists (select 1 from jsonb_array_elements(v_delta -> 'rows') r
                            where r ->> 'card_id' = v_card::text and r ->> 'token_hash' <> v_row ->> 'token_hash'),
@@ -1381,14 +1382,14 @@ begin
   -- revoke touches only expires_at upstream; the trigger makes it visible
   perform public.revoke_card_qr(v_card, v_login ->> 'session_id');
   v_end := v_delta;
-  v_delta := t.pull_all('SHOP1', 'S-QR', 'qr_states', 100,
+  v_delta := t.pull_all('SHOP1', 'SQR', 'qr_states', 100,
                         (v_end ->> 'next_after_ts')::timestamptz, (v_end ->> 'next_after_id')::uuid);
   perform t.check(exists (select 1 from jsonb_array_elements(v_delta -> 'rows') r
                            where r ->> 'card_id' = v_card::text and (r ->> 'expires_at')::timestamptz <= now()),
                   'revocation visible (expired)');
 
   -- a bootstrap (null cursor) lists live tokens only
-  v_boot := t.pull_all('SHOP1', 'S-QR', 'qr_states', 100);
+  v_boot := t.pull_all('SHOP1', 'SQR', 'qr_states', 100);
   perform t.check(not exists (select 1 from jsonb_array_elements(v_boot -> 'rows') r
                                where (r ->> 'expires_at')::timestamptz <= clock_timestamp()), 'bootstrap: live only');
   perform t.check(not exists (select 1 from jsonb_array_elements(v_boot -> 'rows') r
@@ -1399,50 +1400,224 @@ begin
 end
 $test$;
 
--- TEST: only service_role may execute the five edge RPCs (anon/authenticated are denied)
+-- TEST: execute rights: anon needs a site key, authenticated is denied, service_role may call
 do $test$
 declare
-  v_role text;
   v_fn   text;
   v_ok   boolean;
+  v_code text;
   v_sv   jsonb;
   v_pull jsonb;
   v_push jsonb;
   v_list jsonb;
 begin
-  foreach v_role in array array['anon', 'authenticated'] loop
-    foreach v_fn in array array[
-      $$select public.edge_sync_version()$$,
-      $$select public.edge_self_test()$$,
-      $$select public.edge_pull_changes('SHOP1', 'S-X', 'cards')$$,
-      $$select public.edge_apply_batch('S-X', 'SHOP1', '[]')$$,
-      $$select public.edge_list_exceptions('S-X')$$,
-      $$select public.edge_resolve_exception(gen_random_uuid(), 'x', 'y')$$] loop
-      v_ok := false;
-      begin
-        execute format('set local role %I', v_role);
-        execute v_fn;
-      exception when insufficient_privilege then
-        v_ok := true;   -- the sub-transaction rollback also resets the role
-      end;
-      reset role;
-      perform t.check(v_ok, format('%s denied: %s', v_role, v_fn));
-    end loop;
-    perform t.check(not has_schema_privilege(v_role, 'mps_edge', 'USAGE'), v_role || ' has no mps_edge usage');
+  foreach v_fn in array array[
+    $$select public.edge_sync_version()$$,
+    $$select public.edge_self_test()$$,
+    $$select public.edge_pull_changes('SHOP1', 'SX', 'cards')$$,
+    $$select public.edge_apply_batch('SX', 'SHOP1', '[]')$$,
+    $$select public.edge_list_exceptions('SX')$$,
+    $$select public.edge_resolve_exception(gen_random_uuid(), 'x', 'y')$$] loop
+    v_ok := false;
+    begin
+      set local role authenticated;
+      execute v_fn;
+    exception when insufficient_privilege then
+      v_ok := true;   -- the sub-transaction rollback also resets the role
+    end;
+    reset role;
+    perform t.check(v_ok, format('authenticated denied: %s', v_fn));
+
+    -- anon may execute, and is refused inside without a key (no row written)
+    set local role anon;
+    execute format('select (%s)::jsonb ->> %L', v_fn, 'code') into v_code;
+    reset role;
+    perform t.eq(v_code, 'EDGE_SITE_KEY_REQUIRED', format('anon without a key: %s', v_fn));
+    perform t.eq(current_setting('response.status', true), '401', 'status 401 for PostgREST');
   end loop;
+  perform t.check(not has_schema_privilege('anon', 'mps_edge', 'USAGE'), 'anon has no mps_edge usage');
+  perform t.check(not has_schema_privilege('authenticated', 'mps_edge', 'USAGE'), 'authenticated has no mps_edge usage');
 
   -- service_role has no usage on schema t: call first, assert after reset
   set local role service_role;
   v_sv := public.edge_sync_version();
-  v_pull := public.edge_pull_changes('SHOP1', 'S-X', 'levels');
-  v_push := public.edge_apply_batch('S-X', 'SHOP1', '[]');
-  v_list := public.edge_list_exceptions('S-X');
+  v_pull := public.edge_pull_changes('SHOP1', 'SX', 'levels');
+  v_push := public.edge_apply_batch('SX', 'SHOP1', '[]');
+  v_list := public.edge_list_exceptions('SX');
   reset role;
   perform t.eq((v_sv ->> 'version')::int, 1, 'service_role may call');
   perform t.eq(jsonb_array_length(v_pull -> 'rows'), 4, 'service_role pulls');
   perform t.eq(v_push -> 'results', '[]'::jsonb, 'service_role pushes');
   perform t.eq(v_list -> 'exceptions', '[]'::jsonb, 'service_role lists');
   raise notice 'PASS: execute rights';
+end
+$test$;
+
+-- SETUP: request headers the way PostgREST passes them
+create or replace function t.as_site(p_key text, p_source text default '203.0.113.7') returns void
+language sql as $$
+  select set_config('request.headers',
+                    jsonb_strip_nulls(jsonb_build_object('x-mps-site-key', p_key, 'x-forwarded-for', p_source))::text,
+                    false),
+         set_config('response.status', '', false),
+         set_config('request.jwt.claims', '{"role": "anon"}', false);
+$$;
+create or replace function t.no_site() returns void language sql as $$
+  select set_config('request.headers', '', false), set_config('request.jwt.claims', '', false),
+         set_config('response.status', '', false);
+$$;
+
+-- TEST: site keys: registered once, hashed, site and merchant from the key, revocation, mismatch
+do $test$
+declare
+  v_reg   jsonb;
+  v_key   text;
+  v_res   jsonb;
+  v_card  uuid;
+  v_code  text;
+  v_other uuid := t.merchant('SHOP2');
+  v_again jsonb;
+  v_op1   jsonb;
+  v_op2   jsonb;
+  v_op3   jsonb;
+begin
+  perform t.merchant('SHOP1');
+  perform t.as_admin();
+  v_card := t.new_card('Key Kim', 100);
+  perform t.as_nobody();
+  -- built before SET ROLE anon (anon has no usage on schema t)
+  v_op1 := t.op_charge(1, v_card, 10, 1.000, 'PAY-SKEY-000001');
+  v_op2 := t.op_charge(2, v_card, 10, 1.000, 'PAY-SOTHER-000002');
+  v_op3 := t.op_charge(3, v_card, 10, 1.000, 'PAY-SKEY-000003');
+
+  v_reg := public.edge_register_site('SHOP1', 'SKEY');
+  v_key := v_reg ->> 'site_key';
+  perform t.check(v_key ~ '^mps_site_[A-Za-z0-9_-]{43}$', 'a 256-bit key, shown once');
+  perform t.eq(v_reg ->> 'site_code', 'SKEY', 'site code');
+  perform t.check(not exists (select 1 from mps_edge.sites s where s.key_hash = v_key or s.key_hint = v_key),
+                  'only the hash is stored');
+  perform t.expect_error($$select public.edge_register_site('SHOP1', 'SKEY')$$, 'EDGE_SITE_ALREADY_REGISTERED');
+  perform t.expect_error($$select public.edge_register_site('SHOP1', 's-bad')$$, 'EDGE_INVALID_REQUEST');
+  perform t.expect_error($$select public.edge_register_site('NO-SUCH', 'SNEW')$$, 'MERCHANT_NOT_FOUND');
+
+  -- anon + key: site and merchant come from the key
+  perform t.as_site(v_key);
+  set local role anon;
+  v_res := public.edge_sync_version();
+  reset role;
+  perform t.eq(v_res ->> 'site_code', 'SKEY', 'version names the key''s site');
+  perform t.eq(v_res ->> 'merchant_code', 'SHOP1', 'and its merchant');
+  set local role anon;
+  v_res := public.edge_apply_batch(null, null, jsonb_build_array(v_op1));
+  reset role;
+  perform t.eq(v_res -> 'results' -> 0 ->> 'status', 'applied', 'a keyed push applies');
+  perform t.eq((select t.merchant_id from public.transactions t where t.tx_no = 'PAY-SKEY-000001'),
+               t.merchant('SHOP1'), 'for the key''s merchant');
+  -- another site's numbers are refused: they would take that site's tx_no
+  set local role anon;
+  v_res := public.edge_apply_batch(null, null, jsonb_build_array(v_op2));
+  reset role;
+  perform t.eq(v_res -> 'results' -> 0 ->> 'reason', 'EDGE_INVALID_OPERATION', 'foreign tx_no refused');
+  -- arguments that disagree with the key
+  set local role anon;
+  v_code := public.edge_apply_batch('SOTHER', 'SHOP1', '[]') ->> 'code';
+  reset role;
+  perform t.eq(v_code, 'EDGE_SITE_MISMATCH', 'another site code');
+  perform t.eq(current_setting('response.status', true), '403', 'mismatch is 403');
+  set local role anon;
+  v_code := public.edge_pull_changes('SHOP2', 'SKEY', 'merchant') ->> 'code';
+  reset role;
+  perform t.eq(v_code, 'EDGE_SITE_MISMATCH', 'another merchant');
+  set local role anon;
+  v_res := public.edge_pull_changes(null, null, 'merchant');
+  reset role;
+  perform t.eq(v_res -> 'rows' -> 0 ->> 'code', 'SHOP1', 'pull: the key''s merchant');
+
+  -- revocation stops pushes and pulls at once
+  perform t.no_site();
+  v_res := public.edge_revoke_site('SKEY');
+  perform t.check(v_res ->> 'revoked_at' is not null, 'revoked');
+  perform t.eq(public.edge_revoke_site('SKEY') ->> 'revoked_at', v_res ->> 'revoked_at', 'revoking again changes nothing');
+  perform t.as_site(v_key);
+  set local role anon;
+  v_code := public.edge_apply_batch(null, null, jsonb_build_array(v_op3)) ->> 'code';
+  reset role;
+  perform t.eq(v_code, 'EDGE_SITE_REVOKED', 'a revoked key cannot push');
+  perform t.eq((t.card(v_card)).balance, 90.00::numeric, 'nothing applied after revocation');
+  set local role anon;
+  v_code := public.edge_pull_changes(null, null, 'cards') ->> 'code';
+  reset role;
+  perform t.eq(v_code, 'EDGE_SITE_REVOKED', 'nor pull');
+
+  -- a new key for the same site and merchant; the old one stays dead
+  perform t.no_site();
+  v_again := public.edge_register_site('SHOP1', 'SKEY');
+  perform t.check(v_again ->> 'site_key' <> v_key, 'a fresh key');
+  perform t.expect_error($$select public.edge_revoke_site('NOPE')$$, 'EDGE_SITE_NOT_FOUND');
+  perform public.edge_revoke_site('SKEY');
+  perform t.expect_error($$select public.edge_register_site('SHOP2', 'SKEY')$$, 'EDGE_SITE_CODE_TAKEN');
+  perform t.eq((select count(*)::int from audit.event_log e where e.action in ('EDGE_SITE_REGISTER', 'EDGE_SITE_REVOKE')
+                   and e.context ->> 'site' = 'SKEY'), 4, 'audited');
+
+  -- only the service role or a super admin may register
+  perform t.as_site(null);
+  set local role anon;
+  begin
+    perform public.edge_register_site('SHOP1', 'SANON');
+    v_code := 'succeeded';
+  exception when others then
+    get stacked diagnostics v_code = message_text;
+  end;
+  reset role;
+  perform t.check(v_code like 'PERMISSION_DENIED%', 'anon cannot register: ' || v_code);
+  perform t.no_site();
+  perform t.as_admin();
+  perform t.eq(public.edge_register_site('SHOP1', 'SADMIN') ->> 'site_code', 'SADMIN', 'a super admin can');
+  perform t.as_nobody();
+  raise notice 'PASS: site keys';
+end
+$test$;
+
+-- TEST: unknown site keys are counted per address and throttled; a good key still works
+do $test$
+declare
+  v_key  text;
+  v_code text;
+  i      int;
+begin
+  perform t.no_site();
+  v_key := public.edge_register_site('SHOP1', 'STHR') ->> 'site_key';
+  for i in 1 .. 20 loop
+    perform t.as_site('mps_site_guess' || i, '198.51.100.1, 203.0.113.9');
+    set local role anon;
+    v_code := public.edge_sync_version() ->> 'code';
+    reset role;
+    perform t.eq(v_code, 'EDGE_SITE_KEY_INVALID', 'unknown key ' || i);
+  end loop;
+  perform t.eq((select failures from mps_edge.key_failures where source = '203.0.113.9'), 20,
+               'counted against the last forwarded hop');
+  perform t.as_site('mps_site_guess21', '203.0.113.9');
+  set local role anon;
+  v_code := public.edge_sync_version() ->> 'code';
+  reset role;
+  perform t.eq(v_code, 'EDGE_SITE_KEY_THROTTLED', 'the 21st is throttled');
+  perform t.eq(current_setting('response.status', true), '429', '429');
+  perform t.eq((select failures from mps_edge.key_failures where source = '203.0.113.9'), 20,
+               'a throttled attempt writes nothing');
+  -- the real store behind the same address still gets in
+  perform t.as_site(v_key, '203.0.113.9');
+  set local role anon;
+  v_code := public.edge_sync_version() ->> 'site_code';
+  reset role;
+  perform t.eq(v_code, 'STHR', 'a good key is never throttled');
+  -- another address is not affected
+  perform t.as_site('mps_site_guess22', '192.0.2.5');
+  set local role anon;
+  v_code := public.edge_sync_version() ->> 'code';
+  reset role;
+  perform t.eq(v_code, 'EDGE_SITE_KEY_INVALID', 'other addresses are counted on their own');
+  perform t.no_site();
+  raise notice 'PASS: key throttling';
 end
 $test$;
 
@@ -1682,13 +1857,13 @@ begin
   v_member := public.create_member_profile('Fast Hal', '0900000503', null, 'halpass1');
   select id into v_card from public.member_cards where owner_member_id = v_member;
   perform t.as_nobody();
-  v_end := t.pull_all('SHOP1', 'S-MQ1', 'qr_states', 100);
+  v_end := t.pull_all('SHOP1', 'SMQ1', 'qr_states', 100);
 
   -- an mq1 issue reaches the pull with its verifier (card_qr_state's trigger
   -- stamps updated_at in the same transaction that writes qr_fast)
   v_sid := public.member_login('0900000503', 'halpass1') ->> 'session_id';
   select * into v_qr from public.edge_issue_qr(v_card, 600, v_sid);
-  v_delta := t.pull_all('SHOP1', 'S-MQ1', 'qr_states', 100,
+  v_delta := t.pull_all('SHOP1', 'SMQ1', 'qr_states', 100,
                         (v_end ->> 'next_after_ts')::timestamptz, (v_end ->> 'next_after_id')::uuid);
   perform t.eq((select count(*)::int from jsonb_array_elements(v_delta -> 'rows') r
                  where r ->> 'card_id' = v_card::text), 1, 'the issued card, once');
@@ -1707,7 +1882,7 @@ begin
                  where (r ->> 'card_id')::uuid = split_part(v_qr.qr_plain, '.', 2)::uuid),
                encode(extensions.digest(v_qr.qr_plain, 'sha256'), 'hex'), 'located by the token, verified by SHA-256');
 
-  v_boot := t.pull_all('SHOP1', 'S-MQ1', 'qr_states', 100);
+  v_boot := t.pull_all('SHOP1', 'SMQ1', 'qr_states', 100);
   perform t.check(exists (select 1 from jsonb_array_elements(v_boot -> 'rows') r
                            where r ->> 'card_id' = v_card::text and r ->> 'fast_verifier' = v_row ->> 'fast_verifier'),
                   'bootstrap carries the verifier');
@@ -1716,7 +1891,7 @@ begin
   v_old := v_qr;
   v_end := v_delta;
   select * into v_qr from public.edge_issue_qr(v_card, 600, v_sid);
-  v_delta := t.pull_all('SHOP1', 'S-MQ1', 'qr_states', 100,
+  v_delta := t.pull_all('SHOP1', 'SMQ1', 'qr_states', 100,
                         (v_end ->> 'next_after_ts')::timestamptz, (v_end ->> 'next_after_id')::uuid);
   select r into v_row from jsonb_array_elements(v_delta -> 'rows') r where r ->> 'card_id' = v_card::text;
   perform t.eq(v_row ->> 'fast_verifier', encode(extensions.digest(v_qr.qr_plain, 'sha256'), 'hex'), 'new verifier');
@@ -1725,7 +1900,7 @@ begin
   -- an upstream rotate_card_qr makes the fast row stale: verifier null, by token_hash
   v_end := v_delta;
   select * into v_legacy from public.rotate_card_qr(v_card, 600, v_sid);
-  v_delta := t.pull_all('SHOP1', 'S-MQ1', 'qr_states', 100,
+  v_delta := t.pull_all('SHOP1', 'SMQ1', 'qr_states', 100,
                         (v_end ->> 'next_after_ts')::timestamptz, (v_end ->> 'next_after_id')::uuid);
   select r into v_row from jsonb_array_elements(v_delta -> 'rows') r where r ->> 'card_id' = v_card::text;
   perform t.check(v_row is not null, 'the rotation is in the delta');
@@ -1735,24 +1910,24 @@ begin
                   'the qr_fast row stays, stale by token_hash');
   perform t.expect_error(format('select public.validate_qr_plain(%L)', v_qr.qr_plain), 'QR_EXPIRED_OR_INVALID');
   perform t.eq(public.validate_qr_plain(v_legacy.qr_plain), v_card, 'legacy tokens keep working');
-  v_boot := t.pull_all('SHOP1', 'S-MQ1', 'qr_states', 100);
+  v_boot := t.pull_all('SHOP1', 'SMQ1', 'qr_states', 100);
   perform t.eq((select r -> 'fast_verifier' from jsonb_array_elements(v_boot -> 'rows') r
                  where r ->> 'card_id' = v_card::text), 'null'::jsonb, 'bootstrap: no verifier for a legacy token');
 
   -- revoke_card_qr changes only expires_at: the verifier still matches the
   -- token_hash, and the revocation reaches the edge as the expiry
   select * into v_qr from public.edge_issue_qr(v_card, 600, v_sid);
-  v_end := t.pull_all('SHOP1', 'S-MQ1', 'qr_states', 100, (v_end ->> 'next_after_ts')::timestamptz,
+  v_end := t.pull_all('SHOP1', 'SMQ1', 'qr_states', 100, (v_end ->> 'next_after_ts')::timestamptz,
                       (v_end ->> 'next_after_id')::uuid);
   perform public.revoke_card_qr(v_card, v_sid);
-  v_delta := t.pull_all('SHOP1', 'S-MQ1', 'qr_states', 100,
+  v_delta := t.pull_all('SHOP1', 'SMQ1', 'qr_states', 100,
                         (v_end ->> 'next_after_ts')::timestamptz, (v_end ->> 'next_after_id')::uuid);
   select r into v_row from jsonb_array_elements(v_delta -> 'rows') r where r ->> 'card_id' = v_card::text;
   perform t.check((v_row ->> 'expires_at')::timestamptz <= now(), 'revocation visible as the expiry');
   perform t.eq(v_row ->> 'fast_verifier', encode(extensions.digest(v_qr.qr_plain, 'sha256'), 'hex'),
                'revoke leaves token_hash, so the verifier is still listed');
   perform t.expect_error(format('select public.validate_qr_plain(%L)', v_qr.qr_plain), 'QR_EXPIRED_OR_INVALID');
-  v_boot := t.pull_all('SHOP1', 'S-MQ1', 'qr_states', 100);
+  v_boot := t.pull_all('SHOP1', 'SMQ1', 'qr_states', 100);
   perform t.check(not exists (select 1 from jsonb_array_elements(v_boot -> 'rows') r where r ->> 'card_id' = v_card::text),
                   'revoked card not in bootstrap');
   perform t.as_nobody();
@@ -1811,16 +1986,18 @@ begin
     perform t.check(v_tok ~ '^mq1\.[0-9a-f]{32}\.[A-Za-z0-9_-]{43}$', v_role || ' + member session issues an mq1 token');
     perform t.eq(public.validate_qr_plain(v_tok), v_card, v_role || ': central validates it');
 
-    -- the edge RPCs stay closed
+    -- the edge RPCs stay closed: authenticated may not execute them, anon
+    -- needs a site key
     v_denied := false;
     begin
       execute format('set local role %I', v_role);
-      perform public.edge_apply_batch('S-X', 'SHOP1', '[]');
+      v_msg := public.edge_apply_batch('SX', 'SHOP1', '[]') ->> 'code';
+      v_denied := v_msg = 'EDGE_SITE_KEY_REQUIRED';
     exception when insufficient_privilege then
       v_denied := true;
     end;
     reset role;
-    perform t.check(v_denied, v_role || ' still cannot execute edge_apply_batch');
+    perform t.check(v_denied, v_role || ' still cannot push without a site key');
   end loop;
   raise notice 'PASS: edge_issue_qr execute rights';
 end
@@ -1859,8 +2036,8 @@ begin
   --    c2 waits, then sees c1's registry row and answers duplicate
   perform t.dblink_exec('c1', 'begin');
   select r::jsonb into v_r1 from t.dblink('c1', format('select public.edge_apply_batch(%L, %L, %L)::text',
-                                                      'S-CONC', 'SHOP1', v_batch)) as x(r text);
-  perform t.dblink_send_query('c2', format('select public.edge_apply_batch(%L, %L, %L)::text', 'S-CONC', 'SHOP1', v_batch));
+                                                      'SCONC', 'SHOP1', v_batch)) as x(r text);
+  perform t.dblink_send_query('c2', format('select public.edge_apply_batch(%L, %L, %L)::text', 'SCONC', 'SHOP1', v_batch));
   perform pg_sleep(0.3);
   perform t.eq(t.dblink_is_busy('c2'), 1, 'second call waits for the first');
   perform t.dblink_exec('c1', 'commit');
@@ -1873,9 +2050,9 @@ begin
   -- 2. two sites spend the same 50.00: the second waits on the card row lock
   --    and is rejected once the first has committed
   perform t.dblink_exec('c1', 'begin');
-  select r::jsonb into v_r1 from t.dblink('c1', format('select public.edge_apply_batch(%L, %L, %L)::text', 'S-R1', 'SHOP1',
+  select r::jsonb into v_r1 from t.dblink('c1', format('select public.edge_apply_batch(%L, %L, %L)::text', 'SR1', 'SHOP1',
                           jsonb_build_array(t.op_charge(1, v_race, 40, 1.000, 'PAY-SR1-1')))) as x(r text);
-  perform t.dblink_send_query('c2', format('select public.edge_apply_batch(%L, %L, %L)::text', 'S-R2', 'SHOP2',
+  perform t.dblink_send_query('c2', format('select public.edge_apply_batch(%L, %L, %L)::text', 'SR2', 'SHOP2',
                           jsonb_build_array(t.op_charge(1, v_race, 30, 1.000, 'PAY-SR2-1'))));
   perform pg_sleep(0.3);
   perform t.eq(t.dblink_is_busy('c2'), 1, 'other site waits on the card');
@@ -1886,7 +2063,7 @@ begin
   perform t.eq(v_r2 -> 'results' -> 0 ->> 'reason', 'INSUFFICIENT_BALANCE', 'site 2 rejected');
   perform t.eq(v_r2 -> 'results' -> 0 -> 'card' ->> 'balance', '10.00', 'site 2 sees the spent balance');
   perform t.eq((select balance from public.member_cards where id = v_race), 10.00::numeric, 'balance never negative');
-  perform t.check(exists (select 1 from mps_edge.exceptions where site_code = 'S-R2' and reason = 'INSUFFICIENT_BALANCE'),
+  perform t.check(exists (select 1 from mps_edge.exceptions where site_code = 'SR2' and reason = 'INSUFFICIENT_BALANCE'),
                   'exception recorded for site 2');
 
   perform t.dblink_disconnect('c1');
@@ -1938,7 +2115,7 @@ begin
   perform t.dblink_exec('c1', 'commit');
   select r into v_lgcy from t.dblink_get_result('c2') as x(r text);
   perform * from t.dblink_get_result('c2') as x(r text);
-  select r into v_row from jsonb_array_elements(public.edge_pull_changes('SHOP1', 'S-RACE', 'qr_states', '-infinity',
+  select r into v_row from jsonb_array_elements(public.edge_pull_changes('SHOP1', 'SRACE', 'qr_states', '-infinity',
                                                                          null, 5000) -> 'rows') r
    where r ->> 'card_id' = v_card::text;
   perform t.eq(v_row -> 'fast_verifier', 'null'::jsonb, 'rotate committed last: no verifier');
@@ -1955,7 +2132,7 @@ begin
   perform t.dblink_exec('c1', 'commit');
   select r into v_fast from t.dblink_get_result('c2') as x(r text);
   perform * from t.dblink_get_result('c2') as x(r text);
-  select r into v_row from jsonb_array_elements(public.edge_pull_changes('SHOP1', 'S-RACE', 'qr_states', '-infinity',
+  select r into v_row from jsonb_array_elements(public.edge_pull_changes('SHOP1', 'SRACE', 'qr_states', '-infinity',
                                                                          null, 5000) -> 'rows') r
    where r ->> 'card_id' = v_card::text;
   perform t.eq(v_row ->> 'fast_verifier', encode(extensions.digest(v_fast, 'sha256'), 'hex'),

@@ -33,7 +33,31 @@ pub struct Edge {
 }
 
 impl Edge {
-    /// An edge for site `site` selling for [`MERCHANT`] at `central_url` with `key`.
+    /// An edge for site `site` selling for [`MERCHANT`] at `central_url`, talking to
+    /// central with the anon key and its own site key (the way a store is set up).
+    pub async fn start_keyed(
+        site: &str,
+        central_url: &str,
+        anon_key: &str,
+        site_key: &str,
+    ) -> Edge {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = Config {
+            data_dir: dir.path().join("data"),
+            ..Config::default()
+        };
+        cfg.site.code = site.into();
+        // Load from one address (see server::default_config).
+        cfg.server.rate_limit_per_sec = 0;
+        cfg.central.url = central_url.into();
+        cfg.central.anon_key = Secret::new(anon_key);
+        cfg.central.site_key = Secret::new(site_key);
+        cfg.central.merchant_code = MERCHANT.into();
+        Edge::start_with(cfg, dir).await
+    }
+
+    /// An edge for site `site` selling for [`MERCHANT`] at `central_url` with central's
+    /// service key `key` (a store not yet migrated to a site key).
     pub async fn start(site: &str, central_url: &str, key: &str) -> Edge {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = Config {

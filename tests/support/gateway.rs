@@ -14,10 +14,16 @@
 //!   (`PGRST303` for an expired token);
 //! * one transaction per call, as the JWT's `role` claim (`anon` when the
 //!   claim is absent), with `request.jwt.claims`, `request.jwt.claim.sub`,
-//!   `request.jwt.claim.role`, `request.method`, `request.path` set locally,
-//!   `TimeZone=UTC`, `search_path=public, extensions`, plus the role's own
-//!   `ALTER ROLE ... SET` settings (e.g. `statement_timeout`), as PostgREST
-//!   applies them;
+//!   `request.jwt.claim.role`, `request.method`, `request.path` and
+//!   `request.headers` (a JSON object of the request headers, names in
+//!   lowercase) set locally, `TimeZone=UTC`, `search_path=public, extensions`,
+//!   plus the role's own `ALTER ROLE ... SET` settings (e.g.
+//!   `statement_timeout`), as PostgREST applies them;
+//! * a STABLE or IMMUTABLE function runs in a READ ONLY transaction, as
+//!   PostgREST runs them;
+//! * after the call, `response.status` (when the function set it) replaces
+//!   the HTTP status and `response.headers` (a JSON array of one-key objects)
+//!   adds headers; the transaction still commits;
 //! * the function is resolved in schema `public` by name and by the exact set
 //!   of JSON keys (all arguments without default present, no extra key), else
 //!   404 PGRST202 (300 PGRST203 when several overloads match);
@@ -205,6 +211,21 @@ async fn rpc(
     }
 }
 
+/// The request headers as PostgREST hands them to SQL: one JSON object, names in
+/// lowercase (a repeated header keeps its last value).
+fn request_headers(headers: &HeaderMap) -> Value {
+    let mut map = Map::new();
+    for (name, value) in headers {
+        if let Ok(v) = value.to_str() {
+            map.insert(
+                name.as_str().to_ascii_lowercase(),
+                Value::String(v.to_string()),
+            );
+        }
+    }
+    Value::Object(map)
+}
+
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -308,6 +329,7 @@ async fn handle_rpc(inner: Arc<Inner>, name: String, headers: HeaderMap, body: B
         name,
         role,
         claims: Value::Object(claims),
+        headers: request_headers(&headers),
         args,
         raw_body: body,
     };
@@ -379,6 +401,7 @@ struct Call {
     name: String,
     role: String,
     claims: Value,
+    headers: Value,
     args: Map<String, Value>,
     raw_body: Bytes,
 }
@@ -464,6 +487,8 @@ struct Candidate {
     retset: bool,
     is_void: bool,
     composite: bool,
+    /// STABLE or IMMUTABLE: PostgREST calls it in a read-only transaction.
+    read_only: bool,
     /// Name of the only OUT/TABLE column, when there is exactly one.
     single_out: Option<String>,
 }
@@ -499,7 +524,8 @@ select p.pronargdefaults::int4,
        coalesce(p.proargmodes::text[], '{}'::text[]),
        array(select pg_catalog.format_type(u.x, null)
                from unnest(coalesce(p.proallargtypes, p.proargtypes::oid[])) with ordinality u(x, ord)
-              order by u.ord)
+              order by u.ord),
+       p.provolatile <> 'v'
   from pg_catalog.pg_proc p
   join pg_catalog.pg_namespace ns on ns.oid = p.pronamespace
   join pg_catalog.pg_type t on t.oid = p.prorettype
@@ -530,14 +556,24 @@ fn arg_text(v: &Value) -> Option<String> {
 struct Reply {
     status: StatusCode,
     body: Option<String>,
+    headers: Vec<(String, String)>,
 }
 
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
-        match self.body {
+        let mut res = match self.body {
             Some(b) => json_response(self.status, b),
             None => self.status.into_response(),
+        };
+        for (k, v) in self.headers {
+            if let (Ok(name), Ok(value)) = (
+                header::HeaderName::from_bytes(k.as_bytes()),
+                header::HeaderValue::from_str(&v),
+            ) {
+                res.headers_mut().append(name, value);
+            }
         }
+        res
     }
 }
 
@@ -576,6 +612,7 @@ async fn call_in_tx(tx: &tokio_postgres::Transaction<'_>, req: &Call) -> Result<
     let claims = req.claims.to_string();
     let sub = req.claims.get("sub").and_then(arg_text).unwrap_or_default();
     let path = format!("/rpc/{}", req.name);
+    let request_headers = req.headers.to_string();
     tx.query(
         "select pg_catalog.set_config('search_path', 'public, extensions', true),
                 pg_catalog.set_config('timezone', 'UTC', true),
@@ -584,8 +621,9 @@ async fn call_in_tx(tx: &tokio_postgres::Transaction<'_>, req: &Call) -> Result<
                 pg_catalog.set_config('request.jwt.claim.role', $3, true),
                 pg_catalog.set_config('request.method', 'POST', true),
                 pg_catalog.set_config('request.path', $4, true),
+                pg_catalog.set_config('request.headers', $5, true),
                 pg_catalog.set_config('role', $3, true)",
-        &[&claims, &sub, &req.role, &path],
+        &[&claims, &sub, &req.role, &path, &request_headers],
     )
     .await
     .map_err(err)?;
@@ -621,6 +659,7 @@ async fn call_in_tx(tx: &tokio_postgres::Transaction<'_>, req: &Call) -> Result<
             retset: row.get(1),
             is_void: row.get(2),
             composite: row.get(3),
+            read_only: row.get(7),
             single_out: if outs.len() == 1 { outs.pop() } else { None },
         });
     }
@@ -703,11 +742,46 @@ async fn call_in_tx(tx: &tokio_postgres::Transaction<'_>, req: &Call) -> Result<
         .iter()
         .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
         .collect();
+    if cand.read_only {
+        tx.batch_execute("set transaction read only")
+            .await
+            .map_err(err)?;
+    }
     let rows = tx.query(sql.as_str(), &param_refs).await.map_err(err)?;
+
+    // response.status / response.headers, as the function left them
+    let guc = tx
+        .query_one(
+            "select coalesce(pg_catalog.current_setting('response.status', true), ''),
+                    coalesce(pg_catalog.current_setting('response.headers', true), '')",
+            &[],
+        )
+        .await
+        .map_err(err)?;
+    let (status_guc, headers_guc): (String, String) = (guc.get(0), guc.get(1));
+    let status_override = status_guc
+        .trim()
+        .parse::<u16>()
+        .ok()
+        .and_then(|c| StatusCode::from_u16(c).ok());
+    let mut extra_headers = Vec::new();
+    if let Ok(Value::Array(items)) = serde_json::from_str::<Value>(&headers_guc) {
+        for item in items {
+            if let Value::Object(m) = item {
+                for (k, v) in m {
+                    if let Some(v) = v.as_str() {
+                        extra_headers.push((k, v.to_string()));
+                    }
+                }
+            }
+        }
+    }
+
     if cand.is_void {
         return Ok(Reply {
-            status: StatusCode::NO_CONTENT,
+            status: status_override.unwrap_or(StatusCode::NO_CONTENT),
             body: None,
+            headers: extra_headers,
         });
     }
     let body: String = rows
@@ -715,8 +789,9 @@ async fn call_in_tx(tx: &tokio_postgres::Transaction<'_>, req: &Call) -> Result<
         .map(|r| r.get(0))
         .unwrap_or_else(|| "null".to_string());
     Ok(Reply {
-        status: StatusCode::OK,
+        status: status_override.unwrap_or(StatusCode::OK),
         body: Some(body),
+        headers: extra_headers,
     })
 }
 

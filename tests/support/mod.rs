@@ -119,6 +119,20 @@ impl Central {
         rpc(&self.http, &self.url(), &self.service_key, function, args).await
     }
 
+    /// Registers `site` for `merchant` (`edge_register_site`, as head office does)
+    /// and returns its site key.
+    pub async fn register_site(&self, merchant: &str, site: &str) -> String {
+        let r = self
+            .rpc(
+                "edge_register_site",
+                &serde_json::json!({"p_merchant_code": merchant, "p_site_code": site}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "register {site}: {}", r.text);
+        r.json["site_key"].as_str().unwrap().to_string()
+    }
+
     /// Calls `function` on the gateway with the given key.
     pub async fn rpc_as(
         &self,
