@@ -1029,6 +1029,7 @@ fn raw_charge(
         ChargeCmd {
             card_id: card_id.clone(),
             token_hash: token_hash.clone(),
+            qr_plain: format!("raw-bench-token-{card_id}"),
             raw_cents: 100 + (i % 5000) as i64,
             idem: Some(Idem {
                 scope: "user:u".into(),
@@ -1322,7 +1323,9 @@ async fn bench_sync(plan: &Plan) -> anyhow::Result<SyncBench> {
     let mut cfg = bench_config(dir.path().join("data"));
     cfg.site.code = "BENCH1".into();
     cfg.central.url = central.url();
-    cfg.central.service_key = Secret::new(central.service_key.clone());
+    // a store as it is set up: anon key + its own site key
+    cfg.central.anon_key = Secret::new(central.anon_key.clone());
+    cfg.central.site_key = Secret::new(central.register_site("BENCH", "BENCH1").await);
     cfg.central.merchant_code = "BENCH".into();
     let c2 = cfg.clone();
     let opened = tokio::task::spawn_blocking(move || mps_edge::startup::open(&c2, false)).await??;
@@ -1352,6 +1355,15 @@ async fn bench_sync(plan: &Plan) -> anyhow::Result<SyncBench> {
         })
         .await
         .map_err(ae)?;
+    // Each charge carries the proof of an mq1 token central issued for its card
+    // (central checks it by SHA-256 and marks it used). The tokens are planted in
+    // central's registry directly, as edge_issue_qr would leave them.
+    central.sql(
+        "insert into mps_edge.qr_issued (verifier, card_id, token_hash, issued_at, expires_at)
+         select encode(extensions.digest('mq1.' || replace(id::text, '-', '') || '.bench' || id::text, 'sha256'), 'hex'),
+                id, 'bench-hash-' || id, now(), now() + interval '1 day'
+           from public.member_cards",
+    )?;
     let limits = cfg.limits();
     for (chunk_no, chunk) in ids.chunks(1000).enumerate() {
         let chunk = chunk.to_vec();
@@ -1367,6 +1379,7 @@ async fn bench_sync(plan: &Plan) -> anyhow::Result<SyncBench> {
                     ChargeCmd {
                         card_id: id.clone(),
                         token_hash: hash,
+                        qr_plain: format!("mq1.{}.bench{id}", id.replace('-', "")),
                         raw_cents: 100 + (i as i64 * 37) % 9_000,
                         idem: None,
                         external_order_id: None,

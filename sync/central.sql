@@ -8,9 +8,10 @@
 --
 -- It changes no upstream function. It adds:
 --   * schema mps_edge (private): registries, exceptions, card versions, helpers;
---   * triggers on public.member_cards (card version) and public.card_qr_state
---     (updated_at := clock_timestamp(), because upstream's revoke_card_qr does
---     not touch updated_at);
+--   * triggers on public.member_cards (card version; discount history),
+--     public.card_qr_state (updated_at := clock_timestamp(), because upstream's
+--     revoke_card_qr does not touch updated_at) and public.transactions (a
+--     payment central takes marks the card's current QR token used);
 --   * indexes on upstream tables for keyset paging (updated_at, id);
 --   * public.edge_* RPCs for the edge: anon + a per-site key (x-mps-site-key),
 --     or service_role while a store is migrated; edge_register_site and
@@ -89,6 +90,35 @@ insert into mps_edge.card_versions (card_id, version)
 select c.id, nextval('mps_edge.card_version_seq')
   from (select id from public.member_cards order by updated_at, id) c
 on conflict (card_id) do nothing;
+
+-- The discounts a card HAD: each change of its effective discount (the lower of
+-- its level discount and its corporate discount, upstream's payment rule)
+-- records the value it replaced. A charge made offline against an older
+-- replica is checked against these (mps_edge.apply_charge, DISCOUNT_MISMATCH).
+create table if not exists mps_edge.card_discount_changes (
+  card_id    uuid not null references public.member_cards(id) on delete cascade,
+  discount   numeric(4,3) not null,
+  changed_at timestamptz not null default clock_timestamp()
+);
+create index if not exists card_discount_changes_card on mps_edge.card_discount_changes (card_id, changed_at);
+
+create or replace function mps_edge.record_discount_change() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $fn$
+begin
+  insert into mps_edge.card_discount_changes (card_id, discount)
+  values (old.id, least(old.discount, coalesce(old.corporate_discount, 1.000)));
+  return null;
+end
+$fn$;
+
+create or replace trigger edge_card_discount
+  after update of discount, corporate_discount on public.member_cards
+  for each row
+  when (least(old.discount, coalesce(old.corporate_discount, 1.000))
+        is distinct from least(new.discount, coalesce(new.corporate_discount, 1.000)))
+  execute function mps_edge.record_discount_change();
 
 -- -----------------------------------------------------------------------------
 -- 3. QR state change time
@@ -202,6 +232,39 @@ create table if not exists mps_edge.key_failures (
   failures     int not null
 );
 
+-- Every mq1 token ever issued (edge_issue_qr), by verifier: what central needs
+-- to check a pushed charge's proof in O(1) as of the sale, after the card has
+-- been issued newer codes. token_hash is the token's bcrypt hash in
+-- card_qr_state / card_qr_history.
+create table if not exists mps_edge.qr_issued (
+  verifier   text primary key,
+  card_id    uuid not null references public.member_cards(id) on delete cascade,
+  token_hash text not null,
+  issued_at  timestamptz not null,
+  expires_at timestamptz not null
+);
+-- tokens issued before this table existed: the live one of each card
+insert into mps_edge.qr_issued (verifier, card_id, token_hash, issued_at, expires_at)
+select f.verifier, f.card_id, f.token_hash,
+       coalesce((select max(h.issued_at) from public.card_qr_history h
+                  where h.card_id = f.card_id and h.token_hash = f.token_hash), f.updated_at),
+       f.expires_at
+  from mps_edge.qr_fast f
+on conflict do nothing;
+
+-- Tokens that paid: one row per token (its bcrypt hash), written when a pushed
+-- charge carrying it is applied, or when central itself takes a payment from
+-- the card's current token. A second charge with the same token anywhere is
+-- QR_ALREADY_USED.
+create table if not exists mps_edge.qr_used (
+  token_hash text primary key,
+  card_id    uuid not null,
+  site_code  text not null,
+  op_id      uuid,
+  used_at    timestamptz not null default clock_timestamp()
+);
+create index if not exists qr_used_card on mps_edge.qr_used (card_id);
+
 alter table mps_edge.schema_versions enable row level security;
 alter table mps_edge.card_versions   enable row level security;
 alter table mps_edge.applied_ops     enable row level security;
@@ -210,6 +273,9 @@ alter table mps_edge.exceptions      enable row level security;
 alter table mps_edge.qr_fast         enable row level security;
 alter table mps_edge.sites           enable row level security;
 alter table mps_edge.key_failures    enable row level security;
+alter table mps_edge.qr_issued       enable row level security;
+alter table mps_edge.qr_used         enable row level security;
+alter table mps_edge.card_discount_changes enable row level security;
 
 revoke all on all tables    in schema mps_edge from public, anon, authenticated;
 revoke all on all sequences in schema mps_edge from public, anon, authenticated;
@@ -436,7 +502,11 @@ begin
     raise exception 'MERCHANT_NOT_FOUND_OR_INACTIVE';
   end if;
 
-  select * into c from public.member_cards m where m.id = v_card_id for update;
+  -- NO KEY UPDATE (what the UPDATE below takes anyway): a card's key never changes
+  -- here, and FOR UPDATE would also block the FK checks (FOR KEY SHARE) of
+  -- upstream's rotate_card_qr while it holds the card_qr_state row that
+  -- check_charge_proof updates: a deadlock.
+  select * into c from public.member_cards m where m.id = v_card_id for no key update;
   if not found then
     raise exception 'CARD_NOT_FOUND';
   end if;
@@ -454,6 +524,19 @@ begin
   end if;
   if c.balance < v_final then
     raise exception 'INSUFFICIENT_BALANCE';
+  end if;
+  -- the discount must be one central gave this card: its effective discount now
+  -- (upstream's rule: the lower of level and corporate discount) or one it had
+  -- at any time since 7 days before the sale (a replica that old could still
+  -- show it). Not "at the sale" exactly: a level reached through this site's own
+  -- earlier ops is recorded when they are applied, after the sale.
+  if v_rate <> least(c.discount, coalesce(c.corporate_discount, 1.000))
+     and not exists (select 1 from mps_edge.card_discount_changes d
+                      where d.card_id = c.id and d.changed_at >= v_sold_at - interval '7 days'
+                        and d.discount = v_rate) then
+    raise exception 'DISCOUNT_MISMATCH'
+      using detail = pg_catalog.format('discount %s is not one central gave card %s (now %s)',
+                                       v_rate, c.id, least(c.discount, coalesce(c.corporate_discount, 1.000)));
   end if;
 
   if v_order is not null then
@@ -508,6 +591,127 @@ begin
   return c.id;
 end
 $fn$;
+
+-- Proof of presence for a pushed charge: the QR token the till read, checked
+-- for the op's card as of the sale, then marked used everywhere. Raises
+-- QR_PROOF_INVALID or QR_ALREADY_USED (the op becomes an exception and nothing
+-- of it is applied). p_required is false only for the service role, whose
+-- stores predate proofs; a site key must always carry one.
+--   mq1:    the token names its card; its SHA-256 is looked up in qr_issued.
+--   legacy: the op names the bcrypt hash the edge matched (token_hash); one
+--           bcrypt check against that card's issued hash in card_qr_history.
+-- Used: qr_used gets the token, and if it is still the card's current token,
+-- card_qr_state expires it now, so central's own validator
+-- (merchant_charge_by_qr) and every edge (through the qr_states pull) refuse it.
+-- search_path: upstream's own, not ''. This function writes upstream tables whose
+-- triggers run upstream code (set_updated_at() calls now_utc() unqualified) or calls
+-- upstream functions that resolve their names through the caller's search_path;
+-- with '' they fail with 42883/42P01 (sync/README.md, "search_path"). Only
+-- upstream's schemas, pg_temp last so no temporary object can shadow them; every
+-- name written here stays schema-qualified.
+create or replace function mps_edge.check_charge_proof(p_op jsonb, p_site_code text, p_required boolean,
+                                                       p_now timestamptz)
+returns void
+language plpgsql
+set search_path = public, extensions, pg_temp
+set timezone = 'UTC'
+as $fn$
+declare
+  v_proof    jsonb := p_op -> 'qr_proof';
+  v_card_id  uuid := mps_edge.require(p_op, 'card_id')::uuid;
+  v_sold_at  timestamptz := mps_edge.require(p_op, 'created_at')::timestamptz;
+  v_token    text;
+  v_hash     text;
+  v_issued   timestamptz;
+  v_expires  timestamptz;
+  v_inserted int;
+begin
+  if v_proof is null or jsonb_typeof(v_proof) <> 'object' then
+    if p_required then
+      raise exception 'QR_PROOF_INVALID' using detail = 'the charge carries no qr_proof';
+    end if;
+    return;
+  end if;
+  v_token := v_proof ->> 'token';
+  if v_token is null or pg_catalog.length(v_token) not between 20 and 200 then
+    raise exception 'QR_PROOF_INVALID' using detail = 'qr_proof.token is missing or malformed';
+  end if;
+
+  if pg_catalog.starts_with(v_token, 'mq1.') then
+    select i.token_hash, i.issued_at, i.expires_at into v_hash, v_issued, v_expires
+      from mps_edge.qr_issued i
+     where i.verifier = pg_catalog.encode(extensions.digest(v_token, 'sha256'), 'hex')
+       and i.card_id = v_card_id;
+    if not found then
+      raise exception 'QR_PROOF_INVALID' using detail = 'no mq1 token with this proof was issued for the card';
+    end if;
+  else
+    v_hash := v_proof ->> 'token_hash';
+    -- the card's own history, newest first from the sale (index card_id, issued_at desc)
+    select h.issued_at, h.expires_at into v_issued, v_expires
+      from public.card_qr_history h
+     where h.card_id = v_card_id and h.token_hash = v_hash
+       and h.issued_at <= v_sold_at + interval '5 minutes'
+     order by h.issued_at desc
+     limit 1;
+    if not found or extensions.crypt(v_token, v_hash) <> v_hash then
+      raise exception 'QR_PROOF_INVALID' using detail = 'the token is not one issued for the card';
+    end if;
+  end if;
+  -- valid when sold (5 minutes of clock allowance either way)
+  if v_sold_at < v_issued - interval '5 minutes' or v_sold_at > v_expires + interval '5 minutes' then
+    raise exception 'QR_PROOF_INVALID'
+      using detail = pg_catalog.format('the token was valid %s .. %s, the sale is dated %s', v_issued, v_expires, v_sold_at);
+  end if;
+
+  insert into mps_edge.qr_used (token_hash, card_id, site_code, op_id, used_at)
+  values (v_hash, v_card_id, p_site_code, mps_edge.try_uuid(p_op ->> 'op_id'), p_now)
+  on conflict do nothing;
+  get diagnostics v_inserted = row_count;
+  if v_inserted = 0 then
+    raise exception 'QR_ALREADY_USED'
+      using detail = (select pg_catalog.format('the token already paid (%s, %s)', u.site_code, u.used_at)
+                        from mps_edge.qr_used u where u.token_hash = v_hash);
+  end if;
+  update public.card_qr_state q
+     set expires_at = p_now
+   where q.card_id = v_card_id and q.token_hash = v_hash and q.expires_at > p_now;
+end
+$fn$;
+
+-- A payment central takes itself (upstream's merchant_charge_by_qr; any payment
+-- not pushed by an edge) uses the card's current token: mark it used, and touch
+-- its state so edges pull it again and refuse it. Central's own rule for its
+-- own payments is unchanged (it may accept the token again until it expires).
+create or replace function mps_edge.mark_central_payment() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $fn$
+begin
+  insert into mps_edge.qr_used (token_hash, card_id, site_code)
+  select q.token_hash, q.card_id, 'central'
+    from public.card_qr_state q
+   where q.card_id = new.card_id and q.expires_at > pg_catalog.clock_timestamp()
+  on conflict do nothing;
+  if found then
+    -- edge_qr_state_touch stamps updated_at: the qr_states pull carries it again.
+    -- SKIP LOCKED: the payment holds the card, and a rotation holding this row
+    -- waits for the card (its card_qr_history FK check); that rotation replaces
+    -- the token anyway, and its own write is pulled.
+    update public.card_qr_state q set token_hash = q.token_hash
+     where q.card_id = new.card_id
+       and q.ctid in (select x.ctid from public.card_qr_state x where x.card_id = new.card_id
+                       for update skip locked);
+  end if;
+  return null;
+end
+$fn$;
+
+create or replace trigger edge_central_payment
+  after insert on public.transactions
+  for each row
+  when (new.tx_type = 'payment' and new.tag -> 'edge' is null)
+  execute function mps_edge.mark_central_payment();
 
 -- A refund made at the edge, with upstream's merchant_refund_tx effects.
 -- Unlike upstream it locks the card and the original, so concurrent refunds
@@ -571,7 +775,7 @@ begin
   end if;
 
   -- card first (the order charges use), then the original; re-read under lock
-  perform 1 from public.member_cards m where m.id = o.card_id for update;
+  perform 1 from public.member_cards m where m.id = o.card_id for no key update;
   select * into o from public.transactions t where t.id = o.id for update;
 
   if o.tx_type <> 'payment' or o.status not in ('completed', 'refunded') then
@@ -1008,7 +1212,10 @@ begin
                                       'expires_at', q.expires_at, 'updated_at', q.updated_at,
                                       -- the mq1 verifier, only while it belongs to the
                                       -- card's current token (else null)
-                                      'fast_verifier', f.verifier) as j,
+                                      'fast_verifier', f.verifier,
+                                      -- the token already paid (at an edge or at central)
+                                      'used', exists (select 1 from mps_edge.qr_used u
+                                                       where u.token_hash = q.token_hash)) as j,
                    q.updated_at as k_ts, q.card_id as k_id
               from public.card_qr_state q
               left join mps_edge.qr_fast f on f.card_id = q.card_id and f.token_hash = q.token_hash
@@ -1152,7 +1359,7 @@ begin
   perform 1 from public.member_cards m
    where m.id in (select mps_edge.try_uuid(o ->> 'card_id') from jsonb_array_elements(p_ops) o)
    order by m.id
-   for update;
+   for no key update;
 
   for i in 0 .. jsonb_array_length(p_ops) - 1 loop
     v_op      := p_ops -> i;
@@ -1200,7 +1407,10 @@ begin
 
     begin
       case v_op ->> 'op_type'
-        when 'charge' then v_card_id := mps_edge.apply_charge(v_op, v_site, v_merchant, v_now);
+        when 'charge' then
+          -- presence first: a forged op touches no card
+          perform mps_edge.check_charge_proof(v_op, v_site, (v_auth ->> 'keyed')::boolean, v_now);
+          v_card_id := mps_edge.apply_charge(v_op, v_site, v_merchant, v_now);
         when 'refund' then v_card_id := mps_edge.apply_refund(v_op, v_site, v_merchant, v_now);
         when 'settlement' then
           v_card_id := null;              -- no card: card_site_seq untouched, result card null
@@ -1392,6 +1602,7 @@ begin
       ('mps_edge.apply_refund(jsonb,text,public.merchants,timestamp with time zone)', 'member_cards'),
       ('mps_edge.apply_refund(jsonb,text,public.merchants,timestamp with time zone)', 'transactions'),
       ('mps_edge.apply_settlement(jsonb,text,public.merchants,timestamp with time zone)', 'settlements'),
+      ('mps_edge.check_charge_proof(jsonb,text,boolean,timestamp with time zone)', 'card_qr_state'),
       ('public.edge_issue_qr(uuid,integer,text)', 'identity')
     ) as c(fn, probe)
   loop
@@ -1421,6 +1632,9 @@ begin
         when 'settlements' then
           update public.settlements set updated_at = updated_at
            where id = (select id from public.settlements limit 1);
+        when 'card_qr_state' then
+          update public.card_qr_state set expires_at = expires_at
+           where card_id = (select card_id from public.card_qr_state limit 1);
         when 'identity' then
           perform public.load_session('mps-edge-self-test: no such session');
           perform public.get_user_role();
@@ -1643,6 +1857,11 @@ begin
 
   -- after card_qr_state: its row lock orders concurrent writers of the card,
   -- so the last committed qr_fast row belongs to the last edge_issue_qr
+  -- every issued mq1 token, for the proofs of charges pushed later
+  insert into mps_edge.qr_issued (verifier, card_id, token_hash, issued_at, expires_at)
+  values (pg_catalog.encode(extensions.digest(v_token, 'sha256'), 'hex'), p_card_id, v_hash,
+          public.now_utc(), v_expires);
+
   insert into mps_edge.qr_fast as f (card_id, token_hash, verifier, expires_at)
   values (p_card_id, v_hash, pg_catalog.encode(extensions.digest(v_token, 'sha256'), 'hex'), v_expires)
   on conflict (card_id) do update

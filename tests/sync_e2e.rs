@@ -658,6 +658,12 @@ async fn fast_tokens_issued_centrally_charge_at_the_edge() {
     assert_eq!(r.status, 200, "{}", r.text);
     let token = r.json[0]["qr_plain"].as_str().unwrap().to_string();
     assert!(token.starts_with("mq1."));
+    // Central's own validator accepts the token (its bcrypt hash is kept).
+    let v = central
+        .rpc("validate_qr_plain", &json!({"p_qr_plain": token}))
+        .await
+        .unwrap();
+    assert_eq!(v.json.as_str(), Some(m.card_id.as_str()));
     let res = edge.charge(&token, "25.00").await;
     assert_eq!(res["customer_info"]["balance_after"].to_string(), "175.00");
     let id = m.card_id.clone();
@@ -677,12 +683,23 @@ async fn fast_tokens_issued_centrally_charge_at_the_edge() {
     );
     edge.wait_drained().await;
     assert_eq!(card_row(&central, &m.card_id).0, 17_500);
-    // Central's own validator accepts the same token (bcrypt hash kept).
+    // The pushed charge carried the token as its proof: central checked it by SHA-256
+    // and used it up, so central's own validator (which accepted it before the sale,
+    // see above) now refuses it: single use everywhere.
     let v = central
         .rpc("validate_qr_plain", &json!({"p_qr_plain": token}))
         .await
         .unwrap();
-    assert_eq!(v.json.as_str(), Some(m.card_id.as_str()));
+    assert_ne!(v.json.as_str(), Some(m.card_id.as_str()), "{}", v.text);
+    assert_eq!(
+        central
+            .sql(&format!(
+                "select site_code from mps_edge.qr_used where card_id = '{}'",
+                m.card_id
+            ))
+            .unwrap(),
+        "S006"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -799,6 +816,75 @@ async fn settlements_reach_central() {
         .unwrap();
     assert_eq!(stored.trim(), "0");
     assert_eq!(card_row(&central, &b.card_id).0, 50_000 - 4_050 + 1_000);
+}
+
+/// A token that paid anywhere is refused everywhere: paid at edge A, it is refused at
+/// edge B after B's next QR pull; paid at central (upstream's merchant_charge_by_qr), it
+/// is refused at the edges likewise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_token_that_paid_anywhere_is_refused_everywhere() {
+    let central = setup_central().await;
+    let m = member(&central, 95, "500.00", 0).await;
+    let a = start_edge(&central, "S201", &central.url()).await;
+    let b = start_edge(&central, "S202", &central.url()).await;
+    a.wait_bootstrap(1).await;
+    b.wait_bootstrap(1).await;
+
+    let refused_at = |edge: &Edge, qr: String| {
+        let (http, url, token) = (edge.http.clone(), edge.url.clone(), edge.token.clone());
+        async move {
+            let r = support::http::charge(&http, &url, &token, &qr, "1.00")
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            (
+                status,
+                body["error"]["code"].as_str().unwrap_or("").to_string(),
+            )
+        }
+    };
+
+    // paid at A, pushed: B learns it with its next QR pull
+    let q = central_qr(&central, &m).await;
+    let _ = b.sync_now().await;
+    a.charge(&q, "10.00").await;
+    a.wait_drained().await;
+    let _ = b.sync_now().await;
+    let (status, code) = refused_at(&b, q.clone()).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (422, "QR_EXPIRED_OR_INVALID"),
+        "edge B"
+    );
+
+    // paid at central itself: both edges learn it
+    let q2 = central_qr(&central, &m).await;
+    let _ = a.sync_now().await;
+    let login = central
+        .rpc(
+            "merchant_login",
+            &json!({"p_merchant_code": MERCHANT, "p_password": "merchant-pass"}),
+        )
+        .await
+        .unwrap();
+    let session = login.json["session_id"].as_str().unwrap().to_string();
+    let r = central
+        .rpc(
+            "merchant_charge_by_qr",
+            &json!({"p_merchant_code": MERCHANT, "p_qr_plain": q2, "p_raw_amount": 5, "p_session_id": session}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text);
+    for edge in [&a, &b] {
+        let _ = edge.sync_now().await;
+        let (status, code) = refused_at(edge, q2.clone()).await;
+        assert_eq!((status, code.as_str()), (422, "QR_EXPIRED_OR_INVALID"));
+    }
+    // central took 10.00 from A's push and 5.00 itself: nothing else
+    assert_eq!(card_row(&central, &m.card_id).0, 50_000 - 1_500);
 }
 
 /// Head office revokes a store's site key: its next push and pull are refused at once,
@@ -1063,7 +1149,7 @@ async fn pushes_and_pulls_fail_apart_and_are_diagnosed_right() {
     assert!(out.contains("info: no database yet"), "{out}");
     assert!(out.contains("ok: central reachable, key accepted"), "{out}");
     assert!(
-        out.contains("ok: central runs the sync functions (6 probes"),
+        out.contains("ok: central runs the sync functions (7 probes"),
         "{out}"
     );
     // ... and a key file others can read is a problem, with the fix

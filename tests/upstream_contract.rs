@@ -194,8 +194,11 @@ fn central_effects(central: &Central, card_id: &str) -> String {
 // ---------------------------------------------------------------------------
 // an in-process edge (as tests/sync_e2e.rs starts one)
 
-async fn start_edge(site: &str, central_url: &str, key: &str) -> Edge {
-    Edge::start(site, central_url, key).await
+/// An edge registered on `central` as `site`, talking to it with the anon key and its
+/// site key, as a store is set up.
+async fn start_edge(central: &Central, site: &str) -> Edge {
+    let key = central.register_site(MERCHANT, site).await;
+    Edge::start_keyed(site, &central.url(), &central.anon_key, &key).await
 }
 
 fn discount_text(v: &Value) -> String {
@@ -331,7 +334,7 @@ async fn twin_charges_central_and_edge_leave_identical_effects() {
     ok(&merchant, "merchant_login");
     let merchant_session = merchant.json["session_id"].as_str().unwrap().to_string();
 
-    let edge = start_edge("T001", &central.url(), &central.service_key).await;
+    let edge = start_edge(&central, "T001").await;
     edge.wait_bootstrap((twins.len() * 2 + 2) as i64).await;
 
     let mut compared = 0;
@@ -469,7 +472,7 @@ async fn edge_issue_qr_as_real_callers() {
     let central = setup_central().await;
     let m = member(&central, 100, "300.00", 0).await;
     let other = member(&central, 101, "300.00", 0).await;
-    let edge = start_edge("T002", &central.url(), &central.service_key).await;
+    let edge = start_edge(&central, "T002").await;
     edge.wait_bootstrap(2).await;
 
     // (i) a member with a custom session, with the anon key (a member's app)

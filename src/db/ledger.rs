@@ -83,6 +83,9 @@ pub struct ChargeCmd {
     pub card_id: String,
     /// The QR state hash the scanned token matched; it must still be the card's current one.
     pub token_hash: String,
+    /// The token text the till read: pushed as the charge's proof of presence, which
+    /// central checks against what it issued for the card (sync/README.md, "proofs").
+    pub qr_plain: String,
     pub raw_cents: i64,
     pub idem: Option<Idem>,
     pub external_order_id: Option<String>,
@@ -189,6 +192,7 @@ pub fn commit_charge(conn: &Connection, cmd: ChargeCmd) -> AppResult<(String, bo
         "operator": cmd.actor.username,
         "external_order_id": cmd.external_order_id,
         "tag": cmd.tag,
+        "qr_proof": {"token": cmd.qr_plain, "token_hash": cmd.token_hash},
     });
     conn.exec_cached(
         "INSERT INTO outbox(op_id, op_type, tx_id, card_id, delta_cents, points, payload, created_at, created_unix)

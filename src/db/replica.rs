@@ -249,7 +249,12 @@ pub fn apply_page(
             for r in rows {
                 let card_id = text(r, "card_id")?;
                 let hash = text(r, "token_hash")?;
-                let expires = unix(r, "expires_at")?.unwrap_or(0);
+                let mut expires = unix(r, "expires_at")?.unwrap_or(0);
+                // a token that already paid (at another edge, or at central) is over here
+                // too: it ends when central marked it
+                if r.get("used").and_then(Value::as_bool) == Some(true) {
+                    expires = expires.min(unix(r, "updated_at")?.unwrap_or(0));
+                }
                 let fast = opt_text(r, "fast_verifier");
                 let same: Option<i64> = conn
                     .query_row(

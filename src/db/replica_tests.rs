@@ -53,6 +53,7 @@ fn local_charge(conn: &Connection, card_id: &str, raw_cents: i64) -> bool {
             ChargeCmd {
                 card_id: card_id.into(),
                 token_hash: TOKEN.into(),
+                qr_plain: "test-token".into(),
                 raw_cents,
                 idem: None,
                 external_order_id: None,

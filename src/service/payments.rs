@@ -38,6 +38,7 @@ pub async fn charge(
     let cmd = ChargeCmd {
         card_id: resolved.card_id,
         token_hash: resolved.token_hash,
+        qr_plain: input.qr_plain,
         raw_cents: input.raw_cents,
         idem: input.idem,
         external_order_id: input.external_order_id,

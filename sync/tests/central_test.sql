@@ -185,6 +185,31 @@ language sql as $$
     'original_tx_no', p_orig_no, 'original_tx_id', p_orig_id)
 $$;
 
+-- A charge op carrying the proof of a QR token the till read: a fresh code for
+-- the card (legacy via rotate_card_qr, or mq1 via edge_issue_qr), issued by an admin.
+create or replace function t.fresh_qr(p_card uuid, p_mq1 boolean default false) returns text
+language plpgsql as $$
+declare
+  v_qr text;
+begin
+  perform t.as_admin();
+  if p_mq1 then
+    select qr_plain into v_qr from public.edge_issue_qr(p_card, 900);
+  else
+    select qr_plain into v_qr from public.rotate_card_qr(p_card, 900);
+  end if;
+  perform t.as_nobody();
+  return v_qr;
+end $$;
+
+create or replace function t.with_proof(p_op jsonb, p_token text, p_hash text default null) returns jsonb
+language sql as $$
+  select p_op || jsonb_build_object('qr_proof', jsonb_build_object(
+    'token', p_token,
+    'token_hash', coalesce(p_hash, (select q.token_hash from public.card_qr_state q
+                                     where q.card_id = (p_op ->> 'card_id')::uuid))))
+$$;
+
 -- A settlement op as the edge sends it (total and count derived from the parts).
 create or replace function t.op_settlement(p_seq bigint, p_no text, p_start timestamptz, p_end timestamptz,
                                            p_pay_count int, p_pay numeric, p_ref_count int, p_ref numeric,
@@ -1367,7 +1392,7 @@ begin
   perform t.eq(v_row ->> 'token_hash', (select token_hash from public.card_qr_state where card_id = v_card), 'new hash');
   perform t.check((v_row ->> 'expires_at')::timestamptz > now() + interval '590 seconds', 'new expiry');
   perform t.eq((select array_agg(k order by k) from jsonb_object_keys(v_row) k),
-               array['card_id', 'expires_at', 'fast_verifier', 'token_hash', 'updated_at'], 'qr fields');
+               array['card_id', 'expires_at', 'fast_verifier', 'token_hash', 'updated_at', 'used'], 'qr fields');
   perform t.eq(v_row -> 'fast_verifier', 'null'::jsonb, 'a rotate_card_qr token has no fast verifier');
 
   -- a second rotation of the same card moves it past the cursor again
@@ -1486,9 +1511,9 @@ begin
   v_card := t.new_card('Key Kim', 100);
   perform t.as_nobody();
   -- built before SET ROLE anon (anon has no usage on schema t)
-  v_op1 := t.op_charge(1, v_card, 10, 1.000, 'PAY-SKEY-000001');
-  v_op2 := t.op_charge(2, v_card, 10, 1.000, 'PAY-SOTHER-000002');
-  v_op3 := t.op_charge(3, v_card, 10, 1.000, 'PAY-SKEY-000003');
+  v_op1 := t.with_proof(t.op_charge(1, v_card, 10, 1.000, 'PAY-SKEY-000001'), t.fresh_qr(v_card));
+  v_op2 := t.with_proof(t.op_charge(2, v_card, 10, 1.000, 'PAY-SOTHER-000002'), t.fresh_qr(v_card));
+  v_op3 := t.with_proof(t.op_charge(3, v_card, 10, 1.000, 'PAY-SKEY-000003'), t.fresh_qr(v_card));
 
   v_reg := public.edge_register_site('SHOP1', 'SKEY');
   v_key := v_reg ->> 'site_key';
@@ -1575,6 +1600,142 @@ begin
   perform t.eq(public.edge_register_site('SHOP1', 'SADMIN') ->> 'site_code', 'SADMIN', 'a super admin can');
   perform t.as_nobody();
   raise notice 'PASS: site keys';
+end
+$test$;
+
+-- TEST: proof of presence: a keyed push debits only cards whose token the till read, once, at central's discount
+do $test$
+declare
+  v_k1    text := public.edge_register_site('SHOP1', 'SPA') ->> 'site_key';
+  v_k2    text := public.edge_register_site('SHOP1', 'SPB') ->> 'site_key';
+  v_card  uuid;
+  v_other uuid;
+  v_qr    text;
+  v_hash  text;
+  v_mq1   text;
+  v_ops   jsonb;
+  v_res   jsonb;
+  v_state jsonb;
+  v_pull  jsonb;
+  v_valid uuid;
+  v_sid   text;
+begin
+  perform t.as_admin();
+  v_card := t.new_card('Proof Pam', 100);
+  v_other := t.new_card('Proof Otto', 100);
+  v_qr := t.fresh_qr(v_card);
+  v_hash := (select token_hash from public.card_qr_state where card_id = v_card);
+  v_state := t.card_state(v_card);
+
+  -- forged ops: no proof, a made-up token, another card's token, dated before
+  -- the token, a discount central never gave: each an exception, nothing applied
+  v_mq1 := t.fresh_qr(v_other, true);
+  v_ops := jsonb_build_array(
+    t.op_charge(1, v_card, 10, 1.000, 'PAY-SPA-1'),
+    t.with_proof(t.op_charge(2, v_card, 10, 1.000, 'PAY-SPA-2'), 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG', v_hash),
+    t.with_proof(t.op_charge(3, v_card, 10, 1.000, 'PAY-SPA-3'), v_mq1),
+    t.with_proof(t.op_charge(4, v_card, 10, 1.000, 'PAY-SPA-4', now() - interval '1 hour'), v_qr, v_hash),
+    t.with_proof(t.op_charge(5, v_card, 1000, 0.000, 'PAY-SPA-5'), v_qr, v_hash));
+  perform t.as_site(v_k1);
+  set local role anon;
+  v_res := public.edge_apply_batch(null, null, v_ops);
+  reset role;
+  perform t.no_site();
+  perform t.eq((select string_agg(r ->> 'reason', ',') from jsonb_array_elements(v_res -> 'results') r),
+               'QR_PROOF_INVALID,QR_PROOF_INVALID,QR_PROOF_INVALID,QR_PROOF_INVALID,DISCOUNT_MISMATCH', 'forged ops refused');
+  perform t.eq(t.card_state(v_card), v_state, 'the card is untouched');
+  perform t.eq((select count(*)::int from mps_edge.exceptions where site_code = 'SPA'), 5, 'five exceptions');
+  perform t.check(not exists (select 1 from mps_edge.qr_used where token_hash = v_hash),
+                  'a refused op does not use the token up');
+  perform t.eq(public.validate_qr_plain(v_qr), v_card, 'central still accepts the token');
+
+  -- the genuine sale applies and uses the token up everywhere
+  v_ops := jsonb_build_array(t.with_proof(t.op_charge(6, v_card, 10, 1.000, 'PAY-SPA-6'), v_qr, v_hash));
+  perform t.as_site(v_k1);
+  set local role anon;
+  v_res := public.edge_apply_batch(null, null, v_ops);
+  v_pull := public.edge_pull_changes(null, null, 'qr_states', now() - interval '1 hour', null, 5000);
+  reset role;
+  perform t.no_site();
+  perform t.eq(v_res -> 'results' -> 0 ->> 'status', 'applied', 'the genuine sale applies');
+  perform t.eq((t.card(v_card)).balance, 90.00::numeric, 'charged once');
+  perform t.eq((select (r ->> 'used')::boolean from jsonb_array_elements(v_pull -> 'rows') r
+                 where r ->> 'card_id' = v_card::text), true, 'the pull says used');
+  perform t.eq((select (r ->> 'expires_at')::timestamptz <= now() from jsonb_array_elements(v_pull -> 'rows') r
+                 where r ->> 'card_id' = v_card::text), true, 'and expired');
+  v_valid := null;
+  begin
+    v_valid := public.validate_qr_plain(v_qr);
+  exception when others then
+    v_valid := null;
+  end;
+  perform t.check(v_valid is null, 'central''s validator refuses the used token');
+  perform t.as_nobody();
+  v_sid := public.merchant_login('SHOP1', 'mpass123') ->> 'session_id';
+  perform t.expect_error(format('select * from public.merchant_charge_by_qr(%L, %L, 5, null, %L::jsonb, null, %L)',
+                                'SHOP1', v_qr, '{}', v_sid), 'QR_EXPIRED_OR_INVALID');
+  perform t.as_nobody();
+
+  -- the same token from another store (both accepted it offline): the second loses
+  v_ops := jsonb_build_array(t.with_proof(t.op_charge(1, v_card, 10, 1.000, 'PAY-SPB-1'), v_qr, v_hash));
+  perform t.as_site(v_k2);
+  set local role anon;
+  v_res := public.edge_apply_batch(null, null, v_ops);
+  reset role;
+  perform t.no_site();
+  perform t.eq(v_res -> 'results' -> 0 ->> 'reason', 'QR_ALREADY_USED', 'the second store''s op is refused');
+  perform t.eq((t.card(v_card)).balance, 90.00::numeric, 'still charged once');
+
+  -- an mq1 token checks by SHA-256, for its own card only
+  v_ops := jsonb_build_array(t.with_proof(t.op_charge(7, v_other, 10, 1.000, 'PAY-SPA-7'), v_mq1));
+  perform t.as_site(v_k1);
+  set local role anon;
+  v_res := public.edge_apply_batch(null, null, v_ops);
+  reset role;
+  perform t.no_site();
+  perform t.eq(v_res -> 'results' -> 0 ->> 'status', 'applied', 'mq1 proof applies');
+
+  -- a token used at central is marked used for the edges
+  v_qr := t.fresh_qr(v_other);
+  perform t.as_nobody();
+  v_sid := public.merchant_login('SHOP1', 'mpass123') ->> 'session_id';
+  perform public.merchant_charge_by_qr('SHOP1', v_qr, 5, null, '{}'::jsonb, null, v_sid);
+  perform t.as_nobody();
+  perform t.check(exists (select 1 from mps_edge.qr_used u join public.card_qr_state q on q.token_hash = u.token_hash
+                           where q.card_id = v_other and u.site_code = 'central'), 'central payment marks the token used');
+  v_ops := jsonb_build_array(t.with_proof(t.op_charge(8, v_other, 10, 1.000, 'PAY-SPA-8'), v_qr));
+  perform t.as_site(v_k1);
+  set local role anon;
+  v_res := public.edge_apply_batch(null, null, v_ops);
+  reset role;
+  perform t.no_site();
+  perform t.eq(v_res -> 'results' -> 0 ->> 'reason', 'QR_ALREADY_USED', 'and an edge op with it is refused');
+  raise notice 'PASS: proof of presence';
+end
+$test$;
+
+-- TEST: the discount of a pushed charge must be one central gave the card: now, or any time from 7 days before the sale
+do $test$
+declare
+  v_card uuid;
+  v_res  jsonb;
+begin
+  perform t.as_admin();
+  v_card := t.new_card('Disc Dora', 500);
+  perform t.as_nobody();
+  -- a corporate discount the card had, then lost
+  update public.member_cards set corporate_discount = 0.800 where id = v_card;
+  update public.member_cards set corporate_discount = null where id = v_card;
+  insert into mps_edge.card_discount_changes (card_id, discount, changed_at)
+  values (v_card, 0.700, now() - interval '10 days');
+  v_res := public.edge_apply_batch('SDSC', 'SHOP1', jsonb_build_array(
+    t.op_charge(1, v_card, 10, 0.800, 'PAY-SDSC-1'),                               -- had it minutes ago
+    t.op_charge(2, v_card, 10, 0.900, 'PAY-SDSC-2'),                               -- never
+    t.op_charge(3, v_card, 10, 0.700, 'PAY-SDSC-3'),                               -- had it, but 10 days ago
+    t.op_charge(4, v_card, 10, 1.000, 'PAY-SDSC-4')));                              -- what it has now
+  perform t.eq((select string_agg(coalesce(r ->> 'reason', r ->> 'status'), ',') from jsonb_array_elements(v_res -> 'results') r),
+               'applied,DISCOUNT_MISMATCH,DISCOUNT_MISMATCH,applied', 'discounts checked against central''s data');
+  raise notice 'PASS: discount check';
 end
 $test$;
 
@@ -1811,7 +1972,7 @@ begin
     'seq', (select last_value from public.seq_card_no));
   v_r := public.edge_self_test();
   perform t.eq(v_r -> 'ok', 'true'::jsonb, 'self test passes on a good install: ' || v_r::text);
-  perform t.eq((v_r ->> 'probes')::int, 6, 'six probes');
+  perform t.eq((v_r ->> 'probes')::int, 7, 'seven probes');
   v_after := jsonb_build_object(
     'cards', (select jsonb_agg(to_jsonb(m) order by id) from public.member_cards m),
     'txs', (select count(*) from public.transactions),
@@ -1871,7 +2032,7 @@ begin
   perform t.check(((v_row ->> 'updated_at')::timestamptz, v_card)
                   > ((v_end ->> 'next_after_ts')::timestamptz, (v_end ->> 'next_after_id')::uuid), 'past the cursor');
   perform t.eq((select array_agg(k order by k) from jsonb_object_keys(v_row) k),
-               array['card_id', 'expires_at', 'fast_verifier', 'token_hash', 'updated_at'], 'qr fields');
+               array['card_id', 'expires_at', 'fast_verifier', 'token_hash', 'updated_at', 'used'], 'qr fields');
   perform t.eq(v_row ->> 'fast_verifier', encode(extensions.digest(v_qr.qr_plain, 'sha256'), 'hex'),
                'fast_verifier = hex SHA-256 of the token');
   perform t.eq(v_row ->> 'token_hash', (select token_hash from public.card_qr_state where card_id = v_card), 'token_hash');
