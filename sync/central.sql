@@ -1146,7 +1146,7 @@ begin
   -- "site_keys": edge_register_site and x-mps-site-key)
   return (select jsonb_strip_nulls(jsonb_build_object(
                    'version', v.version, 'installed_at', v.installed_at,
-                   'features', jsonb_build_array('mq1', 'settlements', 'self_test', 'site_keys'),
+                   'features', jsonb_build_array('mq1', 'settlements', 'self_test', 'site_keys', 'proofs', 'heartbeat'),
                    'site_code', v_auth ->> 'site_code',
                    'merchant_code', v_auth ->> 'merchant_code'))
             from mps_edge.schema_versions v
@@ -1881,5 +1881,143 @@ $fn$;
 -- p_session_id), authenticated (Supabase Auth members) and service_role.
 revoke execute on function public.edge_issue_qr(uuid, integer, text) from public;
 grant  execute on function public.edge_issue_qr(uuid, integer, text) to anon, authenticated, service_role;
+
+-- -----------------------------------------------------------------------------
+-- 9. Fleet visibility: a heartbeat per store, a list for head office
+-- -----------------------------------------------------------------------------
+
+-- One row per site: its last report (figures as the edge sent them, bounded)
+-- and central's clock when it arrived.
+create table if not exists mps_edge.site_status (
+  site_code               text primary key,
+  merchant_id             uuid,
+  reported_at             timestamptz not null,
+  edge_time               timestamptz,
+  clock_skew_secs         numeric(12,3),
+  version                 text,
+  protocol                int,
+  queue_depth             bigint,
+  oldest_pending_age_secs bigint,
+  open_exceptions         bigint,
+  replica_age_secs        bigint,
+  last_error              text
+);
+alter table mps_edge.site_status enable row level security;
+revoke all on mps_edge.site_status from public, anon, authenticated;
+
+-- The edge calls this with every sync cycle (at most every 30 s). Returns
+-- central's time and the skew it measured (edge clock minus central clock).
+create or replace function public.edge_report_status(
+  p_site_code     text,
+  p_merchant_code text,
+  p_status        jsonb
+) returns jsonb
+language plpgsql volatile security definer
+set search_path = ''
+set timezone = 'UTC'
+as $fn$
+declare
+  v_auth jsonb := mps_edge.authenticate(p_site_code, p_merchant_code);
+  v_now  timestamptz := pg_catalog.clock_timestamp();
+  v_edge timestamptz;
+  v_skew numeric(12,3);
+begin
+  if not (v_auth ->> 'ok')::boolean then
+    return v_auth -> 'error';
+  end if;
+  if p_status is null or jsonb_typeof(p_status) <> 'object' or pg_catalog.length(p_status::text) > 4096 then
+    return mps_edge.refusal(400, 'EDGE_INVALID_REQUEST', 'p_status must be a JSON object of at most 4096 bytes') -> 'error';
+  end if;
+  begin
+    v_edge := (p_status ->> 'edge_time')::timestamptz;
+  exception when others then
+    return mps_edge.refusal(400, 'EDGE_INVALID_REQUEST', 'p_status.edge_time is not a timestamp') -> 'error';
+  end;
+  v_skew := case when v_edge is null then null
+                 else least(greatest(extract(epoch from v_edge - v_now), -1e8), 1e8) end;
+  insert into mps_edge.site_status as s (site_code, merchant_id, reported_at, edge_time, clock_skew_secs, version,
+                                         protocol, queue_depth, oldest_pending_age_secs, open_exceptions,
+                                         replica_age_secs, last_error)
+  values (v_auth ->> 'site_code', (v_auth ->> 'merchant_id')::uuid, v_now, v_edge, v_skew,
+          pg_catalog.left(p_status ->> 'version', 40),
+          least(mps_edge.try_bigint(p_status ->> 'protocol'), 1000000)::int,
+          mps_edge.try_bigint(p_status ->> 'queue_depth'),
+          mps_edge.try_bigint(p_status ->> 'oldest_pending_age_secs'),
+          mps_edge.try_bigint(p_status ->> 'open_exceptions'),
+          mps_edge.try_bigint(p_status ->> 'replica_age_secs'),
+          pg_catalog.left(p_status ->> 'last_error', 500))
+  on conflict (site_code) do update
+     set merchant_id = excluded.merchant_id, reported_at = excluded.reported_at, edge_time = excluded.edge_time,
+         clock_skew_secs = excluded.clock_skew_secs, version = excluded.version, protocol = excluded.protocol,
+         queue_depth = excluded.queue_depth, oldest_pending_age_secs = excluded.oldest_pending_age_secs,
+         open_exceptions = excluded.open_exceptions, replica_age_secs = excluded.replica_age_secs,
+         last_error = excluded.last_error;
+  return jsonb_build_object('server_time', v_now, 'clock_skew_secs', v_skew);
+end
+$fn$;
+
+-- Head office's view of its stores: every registered site (and any site that
+-- reported without a key), with its last report and what needs a look:
+-- "never_seen", "silent" (no report for p_silent_after_secs), "behind"
+-- (queue_depth above p_max_queue, or its oldest op older than the silence
+-- threshold), "skewed" (|clock skew| above p_max_skew_secs), "revoked",
+-- "exceptions" (open exceptions central holds for it). Service role or an
+-- upstream super admin.
+create or replace function public.edge_list_sites(
+  p_silent_after_secs int default 600,
+  p_max_queue         bigint default 1000,
+  p_max_skew_secs     int default 120,
+  p_session_id        text default null
+) returns jsonb
+language plpgsql volatile security definer
+set search_path = ''
+set timezone = 'UTC'
+as $fn$
+declare
+  v_actor text := mps_edge.site_admin(p_session_id);
+  v_now   timestamptz := pg_catalog.clock_timestamp();
+begin
+  return jsonb_build_object('server_time', v_now, 'sites', coalesce((
+    select jsonb_agg(x.j order by x.site_code)
+      from (select coalesce(s.site_code, st.site_code) as site_code,
+                   jsonb_build_object(
+                     'site_code', coalesce(s.site_code, st.site_code),
+                     'merchant_code', m.code,
+                     'registered', s.site_code is not null,
+                     'key_hint', s.key_hint,
+                     'revoked_at', s.revoked_at,
+                     'last_seen', st.reported_at,
+                     'silent_secs', floor(extract(epoch from v_now - st.reported_at)),
+                     'version', st.version,
+                     'protocol', st.protocol,
+                     'queue_depth', st.queue_depth,
+                     'oldest_pending_age_secs', st.oldest_pending_age_secs,
+                     'open_exceptions', e.n,
+                     'edge_open_exceptions', st.open_exceptions,
+                     'replica_age_secs', st.replica_age_secs,
+                     'clock_skew_secs', st.clock_skew_secs,
+                     'last_error', st.last_error,
+                     'flags', to_jsonb(array_remove(array[
+                        case when st.reported_at is null then 'never_seen' end,
+                        case when st.reported_at < v_now - pg_catalog.make_interval(secs => p_silent_after_secs)
+                             then 'silent' end,
+                        case when st.queue_depth > p_max_queue
+                               or st.oldest_pending_age_secs > p_silent_after_secs then 'behind' end,
+                        case when abs(st.clock_skew_secs) > p_max_skew_secs then 'skewed' end,
+                        case when s.revoked_at is not null then 'revoked' end,
+                        case when e.n > 0 then 'exceptions' end], null))) as j
+              from mps_edge.sites s
+              full join mps_edge.site_status st on st.site_code = s.site_code
+              left join public.merchants m on m.id = coalesce(s.merchant_id, st.merchant_id)
+              left join lateral (select count(*) as n from mps_edge.exceptions x
+                                  where x.site_code = coalesce(s.site_code, st.site_code)
+                                    and x.resolved_at is null) e on true) x), '[]'::jsonb));
+end
+$fn$;
+
+revoke execute on function public.edge_report_status(text, text, jsonb)        from public, anon, authenticated;
+revoke execute on function public.edge_list_sites(int, bigint, int, text)      from public;
+grant  execute on function public.edge_report_status(text, text, jsonb)        to anon, service_role;
+grant  execute on function public.edge_list_sites(int, bigint, int, text)      to anon, authenticated, service_role;
 
 commit;

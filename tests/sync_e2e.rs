@@ -15,7 +15,7 @@ use support::binary::{EdgeProcess, Install};
 use support::edge::{money, Edge, MERCHANT, OWNER_PW};
 use support::http::login;
 use support::proxy::{spawn_proxy, FaultProxy, Mode};
-use support::Central;
+use support::{Central, RpcResponse};
 use tempfile::TempDir;
 
 struct Member {
@@ -905,6 +905,28 @@ async fn a_revoked_site_is_refused_at_once_and_says_why() {
     edge.wait_drained().await;
     assert_eq!(card_row(&central, &a.card_id).0, 9000);
 
+    // every sync reports a heartbeat: central keeps it, head office lists it, and the
+    // store shows when central last heard from it and the clock skew central measured
+    let (code, _) = edge.sync_now().await;
+    assert_eq!(code, 200);
+    let s = edge.status().await;
+    assert!(s["last_heartbeat_at"].is_string(), "{s}");
+    assert!(
+        s["clock_skew_secs"].as_f64().is_some_and(|k| k.abs() < 5.0),
+        "{s}"
+    );
+    let site_row = |list: &RpcResponse| {
+        list.json["sites"]
+            .as_array()
+            .and_then(|a| a.iter().find(|r| r["site_code"] == "S009").cloned())
+            .unwrap_or(Value::Null)
+    };
+    let list = central.rpc("edge_list_sites", &json!({})).await.unwrap();
+    let row = site_row(&list);
+    assert_eq!(row["queue_depth"], 0, "{}", list.text);
+    assert_eq!(row["version"], env!("CARGO_PKG_VERSION"), "{}", list.text);
+    assert_eq!(row["flags"], json!([]), "{}", list.text);
+
     let r = central
         .rpc("edge_revoke_site", &json!({"p_site_code": "S009"}))
         .await
@@ -931,8 +953,16 @@ async fn a_revoked_site_is_refused_at_once_and_says_why() {
             .any(|l| l.as_str().unwrap_or("").contains("revoked"))),
         "{s}"
     );
-    // central applied nothing after the revocation
+    // central applied nothing after the revocation, and head office sees it
     assert_eq!(card_row(&central, &b.card_id).0, 10000);
+    let list = central.rpc("edge_list_sites", &json!({})).await.unwrap();
+    assert!(
+        site_row(&list)["flags"]
+            .as_array()
+            .is_some_and(|f| f.contains(&json!("revoked"))),
+        "{}",
+        list.text
+    );
     assert_eq!(
         central
             .sql("select count(*) from public.transactions where tx_no like 'PAY-S009-%'")

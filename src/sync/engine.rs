@@ -26,6 +26,8 @@ use crate::error::AppError;
 use crate::sync::state::Pipeline;
 
 const QR_PULL_EVERY: Duration = Duration::from_secs(5);
+/// At most one heartbeat (`edge_report_status`) per this long, sent after a good pull.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(30);
 const PUSH_EVERY: Duration = Duration::from_secs(2);
 
 /// How a pull shows its progress: a terminal spinner, log lines (the daemon's bootstrap
@@ -64,6 +66,8 @@ pub struct SyncEngine {
     /// Between pulls of everything but QR states (`central.pull_interval_secs`).
     full_pull_every: Duration,
     wake: Notify,
+    /// Set when central has no `edge_report_status` (an older central.sql): stop asking.
+    heartbeat_off: std::sync::atomic::AtomicBool,
 }
 
 /// A whole-file exclusive lock, released when dropped.
@@ -100,6 +104,7 @@ impl SyncEngine {
                 cfg.central.pull_interval_secs.clamp(5, 3600) as u64
             ),
             wake: Notify::new(),
+            heartbeat_off: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -352,6 +357,7 @@ impl SyncEngine {
                 .db
                 .write(|c| syncstate::clear(c, syncstate::LAST_ERROR))
                 .await;
+            self.heartbeat().await;
         }
         self.wake.notify_one();
         Ok((push?, pull?))
@@ -472,7 +478,57 @@ impl SyncEngine {
         }
     }
 
+    /// Tells central how this store is doing (`edge_report_status`: queue depth, oldest
+    /// pending age, open exceptions, replica age, last error, version, clock), and keeps
+    /// the clock skew central measured for `sync status` and the console. Head office
+    /// reads the reports with `edge_list_sites`.
+    pub async fn report_status(&self) -> Result<Value, SyncError> {
+        let status = self
+            .db
+            .read(|c| syncstate::status(c, Some(0)))
+            .await
+            .map_err(db_err)?;
+        let body = plan::heartbeat(&status, chrono::Utc::now());
+        let v = self
+            .client
+            .rpc(
+                "edge_report_status",
+                &json!({"p_site_code": self.site_code, "p_merchant_code": self.merchant_code, "p_status": body}),
+            )
+            .await?;
+        let skew = v["clock_skew_secs"]
+            .as_f64()
+            .or_else(|| v["clock_skew_secs"].as_str().and_then(|s| s.parse().ok()));
+        let at = v["server_time"].as_str().unwrap_or_default().to_string();
+        self.db
+            .write(move |c| {
+                meta::set(c, syncstate::HEARTBEAT_AT, &at)?;
+                match skew {
+                    Some(s) => meta::set(c, syncstate::CLOCK_SKEW_SECS, &s.to_string()),
+                    None => Ok(()),
+                }
+            })
+            .await
+            .map_err(db_err)?;
+        Ok(v)
+    }
+
+    /// Best effort: a failed heartbeat is logged and never stops a pipeline.
+    async fn heartbeat(&self) {
+        use std::sync::atomic::Ordering;
+        if self.heartbeat_off.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Err(e) = self.report_status().await {
+            if e.message.contains("has no function") {
+                self.heartbeat_off.store(true, Ordering::Relaxed);
+            }
+            tracing::debug!(error = %e.message, "heartbeat not taken");
+        }
+    }
+
     async fn pull_loop(&self, mut shutdown: watch::Receiver<bool>, first_full: Instant) {
+        let mut next_heartbeat = Instant::now();
         let mut next_qr = Instant::now();
         let mut next_full = first_full;
         let mut failures = 0u32;
@@ -497,6 +553,10 @@ impl SyncEngine {
             match self.pull(kinds, None).await {
                 Ok(_) => {
                     failures = 0;
+                    if Instant::now() >= next_heartbeat {
+                        next_heartbeat = Instant::now() + HEARTBEAT_EVERY;
+                        self.heartbeat().await;
+                    }
                     next_qr = Instant::now() + QR_PULL_EVERY;
                     if full {
                         next_full = Instant::now() + self.full_pull_every;

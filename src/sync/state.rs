@@ -20,6 +20,9 @@ pub const LAST_ERROR_AT: &str = "sync.last_error_at";
 /// push stop, cleared by `sync now`.
 pub const LEGACY_BLOCKED: &str = "sync.blocked";
 pub const ONLINE: &str = "sync.online";
+/// When central last acknowledged this store's heartbeat, and the clock skew it measured.
+pub const HEARTBEAT_AT: &str = "sync.heartbeat_at";
+pub const CLOCK_SKEW_SECS: &str = "sync.clock_skew_secs";
 
 /// The push (outbox → central) and pull (central → replica) pipelines run and fail
 /// independently; each has its own stop and failure record.
@@ -163,6 +166,10 @@ pub struct SyncStatus {
     pub last_error: Option<String>,
     pub last_error_at: Option<String>,
     pub open_exceptions: i64,
+    /// When central last took this store's heartbeat (`edge_report_status`), and the
+    /// skew it measured: this store's clock minus central's, in seconds.
+    pub last_heartbeat_at: Option<String>,
+    pub clock_skew_secs: Option<f64>,
     pub replica: ReplicaCounts,
 }
 
@@ -236,6 +243,8 @@ pub fn status(conn: &Connection, alert_after_secs: Option<i64>) -> AppResult<Syn
         last_error: meta::get(conn, LAST_ERROR)?,
         last_error_at: meta::get(conn, LAST_ERROR_AT)?,
         open_exceptions: count("SELECT COUNT(*) FROM sync_exceptions WHERE resolved_at IS NULL")?,
+        last_heartbeat_at: meta::get(conn, HEARTBEAT_AT)?,
+        clock_skew_secs: meta::get(conn, CLOCK_SKEW_SECS)?.and_then(|v| v.parse().ok()),
         replica: ReplicaCounts {
             merchant: count("SELECT COUNT(*) FROM merchant")?,
             levels: count("SELECT COUNT(*) FROM membership_levels")?,

@@ -285,7 +285,11 @@ export async function sync(ctx) {
       h('dt', {}, t('sync_last_push')), h('dd', {}, s.last_push_ok_at ? dateTime(s.last_push_ok_at) : t('never')),
       h('dt', {}, t('sync_last_pull')), h('dd', {}, s.last_pull_ok_at ? dateTime(s.last_pull_ok_at) : t('never')),
       h('dt', {}, t('sync_last_error')), h('dd', {}, s.last_error ? `${s.last_error} (${dateTime(s.last_error_at)})` : '—'),
-      h('dt', {}, t('dash_exceptions')), h('dd', {}, count(s.open_exceptions))));
+      h('dt', {}, t('dash_exceptions')), h('dd', {}, count(s.open_exceptions)),
+      h('dt', {}, t('sync_replica_age')), h('dd', {}, s.replica_age_secs == null ? '—' : duration(s.replica_age_secs)),
+      h('dt', {}, t('sync_heartbeat')), h('dd', { id: 'sync-heartbeat' }, s.last_heartbeat_at
+        ? `${dateTime(s.last_heartbeat_at)} (${t('sync_clock_skew', { s: Number(s.clock_skew_secs || 0).toFixed(1) })})`
+        : t('never'))));
     clear(exBox, table([
       { label: t('col_time'), cell: (r) => dateTime(r.created_at) },
       { label: t('col_tx_no'), cell: (r) => r.tx_no || '—' },

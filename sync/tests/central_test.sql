@@ -294,7 +294,7 @@ begin
   perform t.eq((select count(*)::int from pg_policy p join pg_class c on c.oid = p.polrelid
                   join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'mps_edge'), 0, 'no policies on mps_edge');
   perform t.eq((public.edge_sync_version() ->> 'version')::int, 1, 'edge_sync_version().version');
-  perform t.eq(public.edge_sync_version() -> 'features', '["mq1", "settlements", "self_test", "site_keys"]'::jsonb, 'edge_sync_version().features');
+  perform t.eq(public.edge_sync_version() -> 'features', '["mq1", "settlements", "self_test", "site_keys", "proofs", "heartbeat"]'::jsonb, 'edge_sync_version().features');
   perform t.eq((select array_agg(k order by k) from jsonb_object_keys(public.edge_sync_version()) k),
                array['features', 'installed_at', 'version'], 'edge_sync_version() fields');
   perform t.check((public.edge_sync_version() ->> 'installed_at')::timestamptz <= now(), 'installed_at');
@@ -309,8 +309,8 @@ begin
   perform t.eq((select count(*)::int from pg_trigger where tgname in ('edge_card_version', 'edge_qr_state_touch')), 2,
                'each trigger exactly once');
   perform t.eq((select count(*)::int from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-                 where n.nspname = 'public' and p.proname like 'edge\_%'), 9,
-               'nine edge_* RPCs (six for the edge, edge_issue_qr, edge_register_site, edge_revoke_site), no overloads');
+                 where n.nspname = 'public' and p.proname like 'edge\_%'), 11,
+               'eleven edge_* RPCs (seven for the edge, edge_issue_qr, edge_register_site, edge_revoke_site, edge_list_sites), no overloads');
   perform t.check(not exists (select 1 from public.member_cards c
                                where not exists (select 1 from mps_edge.card_versions v where v.card_id = c.id)),
                   'every card has a version');
@@ -1736,6 +1736,58 @@ begin
   perform t.eq((select string_agg(coalesce(r ->> 'reason', r ->> 'status'), ',') from jsonb_array_elements(v_res -> 'results') r),
                'applied,DISCOUNT_MISMATCH,DISCOUNT_MISMATCH,applied', 'discounts checked against central''s data');
   raise notice 'PASS: discount check';
+end
+$test$;
+
+-- TEST: heartbeats: one row per site, skew measured by central, head office sees who needs a look
+do $test$
+declare
+  v_key  text := public.edge_register_site('SHOP1', 'SHB') ->> 'site_key';
+  v_res  jsonb;
+  v_list jsonb;
+  v_site jsonb;
+  v_code text;
+begin
+  perform public.edge_register_site('SHOP1', 'SHBQUIET');
+  perform t.as_site(v_key);
+  set local role anon;
+  v_res := public.edge_report_status(null, null, jsonb_build_object(
+    'edge_time', now() + interval '10 minutes', 'version', '0.1.0', 'protocol', 1, 'queue_depth', 5000,
+    'oldest_pending_age_secs', 30, 'open_exceptions', 2, 'replica_age_secs', 40, 'last_error', 'central unreachable'));
+  v_res := public.edge_report_status(null, null, jsonb_build_object(
+    'edge_time', now() + interval '10 minutes', 'version', '0.1.1', 'protocol', 1, 'queue_depth', 5000,
+    'oldest_pending_age_secs', 30, 'open_exceptions', 2, 'replica_age_secs', 40, 'last_error', 'central unreachable'));
+  v_code := public.edge_report_status(null, null, '[1]') ->> 'code';
+  reset role;
+  perform t.eq(v_code, 'EDGE_INVALID_REQUEST', 'a status must be an object');
+  perform t.check(abs((v_res ->> 'clock_skew_secs')::numeric - 600) < 5, 'skew measured by central: ' || v_res::text);
+  perform t.no_site();
+  perform t.eq((select count(*)::int from mps_edge.site_status where site_code = 'SHB'), 1, 'one row per site');
+
+  -- anon without an admin session may not list
+  perform t.as_site(null);
+  set local role anon;
+  begin
+    perform public.edge_list_sites();
+    v_code := 'listed';
+  exception when others then
+    get stacked diagnostics v_code = message_text;
+  end;
+  reset role;
+  perform t.check(v_code like 'PERMISSION_DENIED%', 'anon cannot list sites');
+  perform t.no_site();
+
+  v_list := public.edge_list_sites(600, 1000, 120);
+  select j into v_site from jsonb_array_elements(v_list -> 'sites') j where j ->> 'site_code' = 'SHB';
+  perform t.eq(v_site ->> 'version', '0.1.1', 'the last report wins');
+  perform t.eq(v_site -> 'flags', '["behind", "skewed"]'::jsonb, 'behind and skewed');
+  select j into v_site from jsonb_array_elements(v_list -> 'sites') j where j ->> 'site_code' = 'SHBQUIET';
+  perform t.eq(v_site -> 'flags', '["never_seen"]'::jsonb, 'a registered site that never reported');
+  update mps_edge.site_status set reported_at = now() - interval '1 hour' where site_code = 'SHB';
+  select j into v_site from jsonb_array_elements(public.edge_list_sites(600, 1000, 120) -> 'sites') j
+   where j ->> 'site_code' = 'SHB';
+  perform t.check(v_site -> 'flags' ? 'silent', 'silent after the threshold');
+  raise notice 'PASS: heartbeats';
 end
 $test$;
 
