@@ -31,6 +31,11 @@ pub enum ErrorCode {
     PermissionDenied,
     CsrfTokenInvalid,
     EnrollmentCodeInvalid,
+    DaemonSignatureMissing,
+    DaemonSignatureMalformed,
+    DaemonSignatureStale,
+    DaemonSignatureInvalid,
+    DaemonSignatureReplayed,
     // 404 / 405
     NotFound,
     TxNotFound,
@@ -84,6 +89,11 @@ impl ErrorCode {
             PermissionDenied => "PERMISSION_DENIED",
             CsrfTokenInvalid => "CSRF_TOKEN_INVALID",
             EnrollmentCodeInvalid => "ENROLLMENT_CODE_INVALID",
+            DaemonSignatureMissing => "DAEMON_SIGNATURE_MISSING",
+            DaemonSignatureMalformed => "DAEMON_SIGNATURE_MALFORMED",
+            DaemonSignatureStale => "DAEMON_SIGNATURE_STALE",
+            DaemonSignatureInvalid => "DAEMON_SIGNATURE_INVALID",
+            DaemonSignatureReplayed => "DAEMON_SIGNATURE_REPLAYED",
             NotFound => "NOT_FOUND",
             TxNotFound => "TX_NOT_FOUND",
             OriginalTxNotFound => "ORIGINAL_TX_NOT_FOUND",
@@ -124,7 +134,12 @@ impl ErrorCode {
             | InvalidCredentials
             | TokenExpired
             | InvalidToken
-            | EnrollmentCodeInvalid => StatusCode::UNAUTHORIZED,
+            | EnrollmentCodeInvalid
+            | DaemonSignatureMissing
+            | DaemonSignatureMalformed
+            | DaemonSignatureStale
+            | DaemonSignatureInvalid
+            | DaemonSignatureReplayed => StatusCode::UNAUTHORIZED,
             PermissionDenied | CsrfTokenInvalid => StatusCode::FORBIDDEN,
             NotFound | TxNotFound | OriginalTxNotFound | CardNotFound | UserNotFound => {
                 StatusCode::NOT_FOUND
@@ -169,6 +184,17 @@ impl ErrorCode {
             PermissionDenied => "Your role does not allow this.",
             CsrfTokenInvalid => "The CSRF token is missing or wrong.",
             EnrollmentCodeInvalid => "The enrollment code is wrong, used or expired.",
+            DaemonSignatureMissing => "Sign the request: send X-Ingest-Ts and X-Ingest-Sign.",
+            DaemonSignatureMalformed => {
+                "X-Ingest-Ts must be unix seconds in decimal digits and X-Ingest-Sign 64 lowercase hex digits."
+            }
+            DaemonSignatureStale => {
+                "X-Ingest-Ts is more than 300 seconds from this store's clock; check both clocks and sign afresh."
+            }
+            DaemonSignatureInvalid => "The signature does not match this request.",
+            DaemonSignatureReplayed => {
+                "This signed request was already accepted; sign each request afresh."
+            }
             NotFound => "Not found.",
             TxNotFound => "No such transaction.",
             OriginalTxNotFound => "The original transaction was not found for this merchant.",

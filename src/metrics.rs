@@ -55,3 +55,14 @@ pub fn qr_bcrypt_verifies(n: u64) {
 pub fn write_batch(size: usize) {
     metrics::histogram!("mps_edge_db_write_batch_size").record(size as f64);
 }
+
+/// A head-office daemon request let through (signature good, not seen before).
+pub fn daemon_accepted() {
+    metrics::counter!("mps_edge_daemon_accepted_total").increment(1);
+}
+
+/// A head-office daemon request refused: `missing`, `malformed`, `stale`, `invalid`,
+/// `replayed` (401) or `replay_cache_full` (503).
+pub fn daemon_rejected(reason: &'static str) {
+    metrics::counter!("mps_edge_daemon_rejected_total", "reason" => reason).increment(1);
+}

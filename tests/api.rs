@@ -1572,3 +1572,428 @@ async fn one_address_flooding_the_server_is_slowed_with_429s_in_the_envelope() {
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"]["code"], "TOO_MANY_REQUESTS", "{body}");
 }
+
+// ---------------------------------------------------------------------------------
+// Head-office daemon API (signed, no staff sign-in)
+// ---------------------------------------------------------------------------------
+
+const DAEMON_SECRET: &str = "head-office-daemon-secret-0123456789abcdef";
+const DAEMON_STATUS: &str = "/api/v1/daemon/status";
+const DAEMON_SYNC: &str = "/api/v1/daemon/sync";
+
+/// The signature as the README documents it, computed here with the HMAC crate directly
+/// rather than with the server's own code: `ts \n METHOD \n path \n body`, lowercase hex.
+fn daemon_sign(secret: &str, ts: &str, method: &str, path: &str, body: &[u8]) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{ts}\n{method}\n{path}\n").as_bytes());
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// A request to the daemon API with exactly these headers (`None` = not sent).
+async fn daemon_raw(
+    srv: &TestServer,
+    method: &str,
+    path: &str,
+    ts: Option<&str>,
+    sign: Option<&str>,
+    body: &[u8],
+) -> Resp {
+    let mut headers = Vec::new();
+    if let Some(ts) = ts {
+        headers.push(("x-ingest-ts".to_string(), ts.as_bytes().to_vec()));
+    }
+    if let Some(sign) = sign {
+        headers.push(("x-ingest-sign".to_string(), sign.as_bytes().to_vec()));
+    }
+    support::server::raw_request(srv, method, path, &headers, Some(body.to_vec())).await
+}
+
+/// A request signed with the secret over exactly what is sent; returns the response
+/// and the (ts, sign) pair, to replay. Each call signs with a later timestamp than the
+/// one before (now, plus one second per earlier call, well inside the window), so two
+/// calls for the same request within a second are two requests, not a replay.
+async fn daemon_signed(
+    srv: &TestServer,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> (Resp, (String, String)) {
+    static CALLS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    assert!(call < 200, "daemon_signed would leave the window");
+    let ts = (unix_now() + call).to_string();
+    let signed_path = path.split('?').next().unwrap();
+    let sign = daemon_sign(DAEMON_SECRET, &ts, method, signed_path, body);
+    let r = daemon_raw(srv, method, path, Some(&ts), Some(&sign), body).await;
+    (r, (ts, sign))
+}
+
+async fn daemon_server() -> TestServer {
+    TestServer::start_with(|c| c.daemon.secret = Secret::new(DAEMON_SECRET)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn daemon_signed_status_reports_the_sync_state_and_sync_is_503_standalone() {
+    let srv = daemon_server().await;
+    let t = srv.owner_token().await;
+    srv.charge_card(&t, "STD00000001", "12.30").await;
+
+    let (r, _) = daemon_signed(&srv, "GET", DAEMON_STATUS, b"").await;
+    let s = r.assert_ok();
+    assert_eq!(s["site_code"], "DEMO");
+    assert_eq!(s["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(s["mode"], "standalone-demo");
+    assert_eq!(s["central_configured"], false);
+    assert_eq!(s["queue_depth"], 1, "the charge waits in the outbox: {s}");
+    assert!(s["oldest_pending_age_secs"].as_i64().unwrap() >= 0, "{s}");
+    assert_eq!(amt(&s["unsynced_charges_amount"]), "12.30", "{s}");
+    assert_eq!(s["open_exceptions"], 0);
+    assert_eq!(s["push"]["state"], "ok");
+    assert_eq!(s["pull"]["state"], "ok");
+    assert!(s["last_push_ok_at"].is_null() && s["last_pull_ok_at"].is_null());
+    assert!((s["server_time_unix"].as_i64().unwrap() - unix_now()).abs() <= 5);
+    // The same figures as the console's sync status (one source).
+    let console = srv.get(&format!("{API}/sync/status"), Some(&t)).await;
+    let console = console.assert_ok();
+    for key in [
+        "mode",
+        "queue_depth",
+        "oldest_pending_at",
+        "open_exceptions",
+        "push",
+        "pull",
+    ] {
+        assert_eq!(s[key], console[key], "{key}");
+    }
+
+    // The query string is not signed.
+    let (r, _) = daemon_signed(&srv, "GET", &format!("{DAEMON_STATUS}?verbose=1"), b"").await;
+    r.assert_ok();
+
+    // Sync: signed and accepted, but there is no central to sync with (as /sync/now).
+    let (r, _) = daemon_signed(&srv, "POST", DAEMON_SYNC, br#"{"reason":"fleet"}"#).await;
+    r.assert_error(503, "SERVICE_UNAVAILABLE");
+    let now = srv
+        .post(&format!("{API}/sync/now"), Some(&t), &json!({}))
+        .await;
+    now.assert_error(503, "SERVICE_UNAVAILABLE");
+    assert_eq!(r.json["error"]["message"], now.json["error"]["message"]);
+    let (r, _) = daemon_signed(&srv, "POST", DAEMON_SYNC, b"").await;
+    r.assert_error(503, "SERVICE_UNAVAILABLE");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn daemon_replayed_requests_are_refused() {
+    let srv = daemon_server().await;
+    let (first, (ts, sign)) = daemon_signed(&srv, "GET", DAEMON_STATUS, b"").await;
+    first.assert_ok();
+    daemon_raw(&srv, "GET", DAEMON_STATUS, Some(&ts), Some(&sign), b"")
+        .await
+        .assert_error(401, "DAEMON_SIGNATURE_REPLAYED");
+    // Replays of a sync too, even though the first one got 503 (it was let in).
+    let body = br#"{"n":1}"#;
+    let (first, (ts, sign)) = daemon_signed(&srv, "POST", DAEMON_SYNC, body).await;
+    first.assert_error(503, "SERVICE_UNAVAILABLE");
+    daemon_raw(&srv, "POST", DAEMON_SYNC, Some(&ts), Some(&sign), body)
+        .await
+        .assert_error(401, "DAEMON_SIGNATURE_REPLAYED");
+    // The same request signed afresh (another second, so another signature) passes.
+    let later = (ts.parse::<i64>().unwrap() + 1).to_string();
+    let sign = daemon_sign(DAEMON_SECRET, &later, "GET", DAEMON_STATUS, b"");
+    daemon_raw(&srv, "GET", DAEMON_STATUS, Some(&later), Some(&sign), b"")
+        .await
+        .assert_ok();
+
+    // One signature sent many times at once is let in once.
+    // (An older timestamp than any above: another signature.)
+    let ts = (unix_now() - 100).to_string();
+    let sign = daemon_sign(DAEMON_SECRET, &ts, "GET", DAEMON_STATUS, b"");
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let req = srv
+            .client
+            .get(srv.url(DAEMON_STATUS))
+            .header("x-ingest-ts", &ts)
+            .header("x-ingest-sign", &sign);
+        set.spawn(async move { req.send().await.unwrap().status().as_u16() });
+    }
+    let mut codes = Vec::new();
+    while let Some(code) = set.join_next().await {
+        codes.push(code.unwrap());
+    }
+    codes.sort_unstable();
+    assert_eq!(codes, [&[200][..], &[401; 11][..]].concat(), "{codes:?}");
+}
+
+/// One bad daemon request: what is sent, and the 401 code it must get.
+struct BadRequest {
+    what: &'static str,
+    method: &'static str,
+    path: &'static str,
+    ts: Option<String>,
+    sign: Option<String>,
+    body: Vec<u8>,
+    code: &'static str,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn daemon_unsigned_malformed_stale_and_tampered_requests_get_401() {
+    let srv = daemon_server().await;
+    let now = unix_now();
+    let ts = now.to_string();
+    let body: &[u8] = br#"{"reason":"fleet"}"#;
+    let good = daemon_sign(DAEMON_SECRET, &ts, "POST", DAEMON_SYNC, body);
+    // A good signed sync, changed in one way per row.
+    let bad = |what, code| BadRequest {
+        what,
+        method: "POST",
+        path: DAEMON_SYNC,
+        ts: Some(ts.clone()),
+        sign: Some(good.clone()),
+        body: body.to_vec(),
+        code,
+    };
+    let signed_at = |at: i64| {
+        let at = at.to_string();
+        let sign = daemon_sign(DAEMON_SECRET, &at, "POST", DAEMON_SYNC, body);
+        (Some(at), Some(sign))
+    };
+    let mut tampered = body.to_vec();
+    tampered[3] ^= 1;
+    let (old_ts, old_sign) = signed_at(now - 301);
+    let (ahead_ts, ahead_sign) = signed_at(now + 301);
+    let cases = vec![
+        BadRequest {
+            ts: None,
+            sign: None,
+            ..bad("unsigned", "DAEMON_SIGNATURE_MISSING")
+        },
+        BadRequest {
+            method: "GET",
+            path: DAEMON_STATUS,
+            ts: None,
+            sign: None,
+            body: vec![],
+            ..bad("unsigned GET", "DAEMON_SIGNATURE_MISSING")
+        },
+        BadRequest {
+            ts: None,
+            ..bad("no ts", "DAEMON_SIGNATURE_MISSING")
+        },
+        BadRequest {
+            sign: None,
+            ..bad("no sign", "DAEMON_SIGNATURE_MISSING")
+        },
+        BadRequest {
+            ts: Some("yesterday".into()),
+            ..bad("ts not a number", "DAEMON_SIGNATURE_MALFORMED")
+        },
+        BadRequest {
+            sign: Some("x".repeat(64)),
+            ..bad("sign not hex", "DAEMON_SIGNATURE_MALFORMED")
+        },
+        BadRequest {
+            sign: Some(good.to_uppercase()),
+            ..bad("sign in uppercase", "DAEMON_SIGNATURE_MALFORMED")
+        },
+        BadRequest {
+            ts: old_ts,
+            sign: old_sign,
+            ..bad("ts 301 s old", "DAEMON_SIGNATURE_STALE")
+        },
+        BadRequest {
+            ts: ahead_ts,
+            sign: ahead_sign,
+            ..bad("ts 301 s ahead", "DAEMON_SIGNATURE_STALE")
+        },
+        BadRequest {
+            body: tampered,
+            ..bad("body changed by one byte", "DAEMON_SIGNATURE_INVALID")
+        },
+        BadRequest {
+            body: vec![],
+            ..bad("body dropped", "DAEMON_SIGNATURE_INVALID")
+        },
+        BadRequest {
+            ts: Some((now - 1).to_string()),
+            ..bad("ts changed", "DAEMON_SIGNATURE_INVALID")
+        },
+        BadRequest {
+            method: "GET",
+            path: DAEMON_STATUS,
+            sign: Some(daemon_sign(DAEMON_SECRET, &ts, "GET", DAEMON_SYNC, b"")),
+            body: vec![],
+            ..bad("signed for the other route", "DAEMON_SIGNATURE_INVALID")
+        },
+        BadRequest {
+            method: "GET",
+            path: DAEMON_STATUS,
+            sign: Some(daemon_sign(DAEMON_SECRET, &ts, "POST", DAEMON_STATUS, b"")),
+            body: vec![],
+            ..bad("signed for another method", "DAEMON_SIGNATURE_INVALID")
+        },
+        BadRequest {
+            sign: Some(daemon_sign(
+                "another-site-daemon-secret-0123456789abcdef",
+                &ts,
+                "POST",
+                DAEMON_SYNC,
+                body,
+            )),
+            ..bad("another site's secret", "DAEMON_SIGNATURE_INVALID")
+        },
+    ];
+    for case in cases {
+        let what = case.what;
+        let r = daemon_raw(
+            &srv,
+            case.method,
+            case.path,
+            case.ts.as_deref(),
+            case.sign.as_deref(),
+            &case.body,
+        )
+        .await;
+        assert_eq!(
+            (r.status.as_u16(), r.json["error"]["code"].as_str()),
+            (401, Some(case.code)),
+            "{what}: {}",
+            r.text
+        );
+        r.assert_error(401, case.code);
+        assert!(!r.text.contains(DAEMON_SECRET), "{what}");
+        if case.code == "DAEMON_SIGNATURE_STALE" {
+            let server_time = r.json["error"]["details"]["server_time_unix"]
+                .as_i64()
+                .unwrap();
+            assert!((server_time - now).abs() <= 5, "{what}: {}", r.text);
+        }
+    }
+    // None of those got in: the good signature is still unused.
+    daemon_raw(&srv, "POST", DAEMON_SYNC, Some(&ts), Some(&good), body)
+        .await
+        .assert_error(503, "SERVICE_UNAVAILABLE");
+
+    // A staff sign-in is no substitute for the signature.
+    let t = srv.owner_token().await;
+    srv.get(DAEMON_STATUS, Some(&t))
+        .await
+        .assert_error(401, "DAEMON_SIGNATURE_MISSING");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn daemon_api_is_404_without_a_secret() {
+    let srv = TestServer::start().await;
+    assert!(srv.cfg.daemon.secret.is_empty());
+    for (method, path) in [("GET", DAEMON_STATUS), ("POST", DAEMON_SYNC)] {
+        // Even correctly signed (with any secret), and unsigned alike.
+        let (r, _) = daemon_signed(&srv, method, path, b"").await;
+        r.assert_error(404, "NOT_FOUND");
+        assert_ne!(r.json["error"]["message"], "No such route.");
+        daemon_raw(&srv, method, path, None, None, b"")
+            .await
+            .assert_error(404, "NOT_FOUND");
+    }
+    // With a secret the same routes answer (401 unsigned), so the 404 is the switch.
+    let on = daemon_server().await;
+    daemon_raw(&on, "GET", DAEMON_STATUS, None, None, b"")
+        .await
+        .assert_error(401, "DAEMON_SIGNATURE_MISSING");
+}
+
+/// Every metric sample whose line contains all of `needles`, summed.
+fn metric(text: &str, needles: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && needles.iter().all(|n| l.contains(n)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn daemon_verdicts_are_counted_in_metrics() {
+    let srv = daemon_server().await;
+    let scrape = || async { srv.get("/metrics", None).await.text };
+    let counts = |text: &str| {
+        let mut out = BTreeMap::new();
+        out.insert(
+            "accepted",
+            metric(text, &["mps_edge_daemon_accepted_total"]),
+        );
+        for reason in ["missing", "malformed", "stale", "invalid", "replayed"] {
+            let label = format!("reason=\"{reason}\"");
+            out.insert(
+                reason,
+                metric(text, &["mps_edge_daemon_rejected_total", &label]),
+            );
+        }
+        out
+    };
+    let before = counts(&scrape().await);
+
+    let (r, (ts, sign)) = daemon_signed(&srv, "GET", DAEMON_STATUS, b"").await;
+    r.assert_ok();
+    daemon_raw(&srv, "GET", DAEMON_STATUS, Some(&ts), Some(&sign), b"")
+        .await
+        .assert_error(401, "DAEMON_SIGNATURE_REPLAYED");
+    daemon_raw(&srv, "GET", DAEMON_STATUS, None, None, b"")
+        .await
+        .assert_error(401, "DAEMON_SIGNATURE_MISSING");
+    daemon_raw(&srv, "GET", DAEMON_STATUS, Some("soon"), Some(&sign), b"")
+        .await
+        .assert_error(401, "DAEMON_SIGNATURE_MALFORMED");
+    daemon_raw(&srv, "GET", DAEMON_STATUS, Some("1000"), Some(&sign), b"")
+        .await
+        .assert_error(401, "DAEMON_SIGNATURE_STALE");
+    daemon_raw(&srv, "POST", DAEMON_SYNC, Some(&ts), Some(&sign), b"")
+        .await
+        .assert_error(401, "DAEMON_SIGNATURE_INVALID");
+
+    let after = counts(&scrape().await);
+    // The recorder is process-wide and other tests here use the daemon API at the same
+    // time, so each count grows by at least what this test did.
+    for (what, n) in [
+        ("accepted", 1.0),
+        ("replayed", 1.0),
+        ("missing", 1.0),
+        ("malformed", 1.0),
+        ("stale", 1.0),
+        ("invalid", 1.0),
+    ] {
+        assert!(
+            after[what] - before[what] >= n,
+            "{what}: {} → {}",
+            before[what],
+            after[what]
+        );
+    }
+    // The metrics never show the secret or a signature.
+    let text = scrape().await;
+    assert!(!text.contains(DAEMON_SECRET) && !text.contains(&sign));
+}
+
+#[tokio::test]
+async fn daemon_routes_are_under_the_per_address_rate_limit() {
+    let srv = TestServer::start_with(|c| {
+        c.daemon.secret = Secret::new(DAEMON_SECRET);
+        c.server.rate_limit_per_sec = 2;
+        c.server.rate_limit_burst = 3;
+    })
+    .await;
+    let mut codes = Vec::new();
+    for _ in 0..10 {
+        codes.push(
+            daemon_raw(&srv, "GET", DAEMON_STATUS, None, None, b"")
+                .await
+                .status
+                .as_u16(),
+        );
+    }
+    assert!(codes.contains(&401), "{codes:?}");
+    assert!(codes.contains(&429), "{codes:?}");
+}

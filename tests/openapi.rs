@@ -117,6 +117,8 @@ async fn every_documented_operation_is_routed_and_typed() {
         ("get", "/health"),
         ("get", "/metrics"),
         ("get", "/api/v1/openapi.json"),
+        ("get", "/api/v1/daemon/status"),
+        ("post", "/api/v1/daemon/sync"),
     ] {
         assert!(
             ops.contains(&(probe.0.to_string(), probe.1.to_string())),
@@ -183,6 +185,52 @@ async fn every_documented_operation_is_routed_and_typed() {
     // Both ways to authenticate are described.
     assert!(schemes["bearer"].is_object());
     assert!(schemes["session_cookie"].is_object());
+    assert!(schemes["daemon_signature"].is_object());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_routes_document_how_to_sign() {
+    let srv = TestServer::start().await;
+    let doc = document(&srv).await;
+    for (method, path) in [
+        ("get", "/api/v1/daemon/status"),
+        ("post", "/api/v1/daemon/sync"),
+    ] {
+        let op = &doc["paths"][path][method];
+        let text = format!(
+            "{} {}",
+            op["summary"].as_str().unwrap_or_default(),
+            op["description"].as_str().unwrap_or_default()
+        );
+        for needle in [
+            "X-Ingest-Ts",
+            "X-Ingest-Sign",
+            "HMAC-SHA256",
+            "lowercase hex",
+            r#"ts + "\n" + METHOD + "\n" + path + "\n" + body"#,
+            "without the query string",
+            "300",
+            path,
+        ] {
+            assert!(
+                text.contains(needle),
+                "{method} {path}: no {needle:?} in {text}"
+            );
+        }
+        assert_eq!(
+            op["security"],
+            serde_json::json!([{"daemon_signature": []}])
+        );
+        let schema = &op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"];
+        assert!(schema.as_str().is_some(), "{method} {path}: {schema}");
+        for status in ["401", "404"] {
+            assert_eq!(
+                op["responses"][status]["content"]["application/json"]["schema"]["$ref"],
+                "#/components/schemas/ErrorBody",
+                "{method} {path} {status}"
+            );
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,7 @@
 //! environment filter; `limits` the `[limits]` section (also the console's limits);
 //! `secret` the redacting `Secret` type.
 
+mod daemon;
 mod limits;
 mod load;
 mod secret;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::limits::Limits;
 use crate::domain::txno::valid_site_code;
+pub use daemon::DaemonConfig;
 pub use limits::{describe_limits, LimitSettings};
 pub use load::{known_keys, Overrides};
 use secret::weak_secret;
@@ -35,6 +37,7 @@ pub struct Config {
     pub qr: QrConfig,
     pub central: CentralConfig,
     pub log: LogConfig,
+    pub daemon: DaemonConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -148,6 +151,7 @@ impl Default for Config {
             qr: QrConfig::default(),
             central: CentralConfig::default(),
             log: LogConfig::default(),
+            daemon: DaemonConfig::default(),
         }
     }
 }
@@ -304,6 +308,7 @@ impl Config {
         }
         // Amounts were checked when the file was read (`Money`); the rest of the rules here.
         errs.extend(self.limits.problems());
+        errs.extend(self.daemon.problems());
         if !matches!(self.log.format.as_str(), "text" | "json") {
             errs.push(format!(
                 "log.format: {:?} must be text or json",

@@ -3,6 +3,7 @@
 
 pub mod balance;
 pub mod charge;
+pub mod daemon_signature;
 pub mod levels;
 pub mod limits;
 pub mod money;

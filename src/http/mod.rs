@@ -5,6 +5,7 @@ pub mod auth;
 pub mod console;
 pub mod console_assets;
 pub mod console_ws;
+pub mod daemon;
 pub mod devices;
 pub mod export;
 pub mod extract;
@@ -59,6 +60,8 @@ pub fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(sync::exceptions))
         .routes(routes!(sync::resolve))
         .routes(routes!(sync::sync_now))
+        .routes(routes!(daemon::status))
+        .routes(routes!(daemon::sync))
         // Also served under /api/v1 for clients configured with that base; documented
         // once, at the top level.
         .route("/health", get(health))

@@ -36,6 +36,14 @@ impl Modify for Security {
                 "Console session (POST /api/v1/console/login); state-changing requests also send X-CSRF-Token.",
             ))),
         );
+        // The head-office daemon's signature; X-Ingest-Ts goes with it.
+        components.add_security_scheme(
+            "daemon_signature",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Ingest-Sign",
+                "Lowercase hex HMAC-SHA256, keyed with the site's [daemon] secret, of ts + \"\\n\" + METHOD + \"\\n\" + path + \"\\n\" + body (path without the query string, body the raw bytes, empty for GET), sent with X-Ingest-Ts = ts (unix seconds, decimal). Accepted within 300 s of the store's clock, once.",
+            ))),
+        );
     }
 }
 
@@ -51,6 +59,7 @@ impl Modify for Security {
         (name = "auth", description = "Staff sign-in and tokens"),
         (name = "pos", description = "Charges, refunds, QR validation, transactions"),
         (name = "sync", description = "Sync with central"),
+        (name = "daemon", description = "The head-office sync daemon's signed API (no staff sign-in)"),
         (name = "console", description = "Console session, staff, devices, audit, settings, live feed"),
         (name = "settlements", description = "Settlements for a period"),
         (name = "operations", description = "Health, readiness, metrics, this document"),

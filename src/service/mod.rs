@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod daemon;
 pub mod devices;
 pub mod events;
 pub mod export;

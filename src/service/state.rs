@@ -1,6 +1,6 @@
 //! The state every request shares: config, database, the settings in force, the QR
-//! resolver, the login throttle, the live-event hub and the sync engine (services own it;
-//! handlers pass it through).
+//! resolver, the login throttle, the live-event hub, the sync engine and the daemon
+//! API's replay cache (services own it; handlers pass it through).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -8,6 +8,7 @@ use std::time::Instant;
 use crate::auth::JwtKeys;
 use crate::config::Config;
 use crate::db::Db;
+use crate::service::daemon::ReplayCache;
 use crate::service::qr::QrResolver;
 use crate::service::throttle::IpThrottle;
 use crate::sync::SyncEngine;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub events: crate::service::events::Events,
     /// Mark the console cookie `Secure` (set when the server is reached over TLS).
     pub cookie_secure: bool,
+    /// The head-office daemon's signatures accepted within the window.
+    pub daemon_replay: Arc<ReplayCache>,
 }
 
 impl AppState {
@@ -60,6 +63,7 @@ impl AppState {
             settings: Arc::new(parking_lot::RwLock::new(settings)),
             events: crate::service::events::Events::default(),
             cookie_secure,
+            daemon_replay: Arc::new(ReplayCache::default()),
         }
     }
 }
