@@ -223,6 +223,11 @@ create table if not exists mps_edge.sites (
   revoked_by  text
 );
 
+-- What a site may see beyond what deciding a charge needs: member names (the
+-- members pull's name, a card's name) only where head office or the merchant
+-- turns it on (edge_set_site_options). Off by default.
+alter table mps_edge.sites add column if not exists share_member_names boolean not null default false;
+
 -- Unknown site keys per caller address, in a 10-minute window (see
 -- mps_edge.authenticate). Rows older than the window are deleted as new ones
 -- come in, so the table stays small even when the address is forged.
@@ -1180,6 +1185,7 @@ declare
   v_key         text := 'id';
   v_auth        jsonb;
   v_site        text;
+  v_names       boolean;
 begin
   -- site and merchant come from the site key (volatile: a bad key is counted)
   v_auth := mps_edge.authenticate(p_site_code, p_merchant_code);
@@ -1191,13 +1197,18 @@ begin
   if v_merchant_id is null then
     raise exception 'MERCHANT_NOT_FOUND';
   end if;
+  -- minimal replication: names only where shared with this site (the service
+  -- role, for stores not yet migrated, sees them as before)
+  v_names := not (v_auth ->> 'keyed')::boolean
+             or coalesce((select s.share_member_names from mps_edge.sites s where s.site_code = v_site), false);
 
   -- Each branch is one statement (one snapshot), reading limit + 1 rows in
   -- (updated_at, id) order through an index on exactly that pair.
   case p_kind
   when 'cards' then
     select coalesce(jsonb_agg(p.j order by p.k_ts, p.k_id), '[]'::jsonb) into v_rows
-      from (select o.card || jsonb_build_object('edge_seq', coalesce(s.last_seq, 0)) as j,
+      from (select o.card || jsonb_build_object('edge_seq', coalesce(s.last_seq, 0))
+                   || case when v_names then '{}'::jsonb else '{"name": null}'::jsonb end as j,
                    o.updated_at as k_ts, o.id as k_id
               from mps_edge.card_objects o
               left join mps_edge.card_site_seq s on s.card_id = o.id and s.site_code = v_site
@@ -1227,7 +1238,8 @@ begin
 
   when 'members' then
     select coalesce(jsonb_agg(p.j order by p.k_ts, p.k_id), '[]'::jsonb) into v_rows
-      from (select jsonb_build_object('id', m.id, 'member_no', m.member_no, 'name', m.name,
+      from (select jsonb_build_object('id', m.id, 'member_no', m.member_no,
+                                      'name', case when v_names then m.name end,
                                       'status', m.status, 'updated_at', m.updated_at) as j,
                    m.updated_at as k_ts, m.id as k_id
               from public.member_profiles m
@@ -1750,6 +1762,53 @@ begin
 end
 $fn$;
 
+-- What a site may see beyond what deciding a charge needs. For the service
+-- role, a super admin, or the site's own merchant (upstream's merchant session
+-- in p_session_id). Returns the site's options.
+create or replace function public.edge_set_site_options(
+  p_site_code          text,
+  p_share_member_names boolean,
+  p_session_id         text default null
+) returns jsonb
+language plpgsql volatile security definer
+set search_path = public, extensions, pg_temp
+set timezone = 'UTC'
+as $fn$
+declare
+  s       mps_edge.sites;
+  v_role  text;
+  v_mid   text;
+  v_actor text;
+begin
+  select * into s from mps_edge.sites x where x.site_code = p_site_code;
+  if not found then
+    raise exception 'EDGE_SITE_NOT_FOUND';
+  end if;
+  if mps_edge.caller_is_service() then
+    v_actor := 'service_role';
+  else
+    perform mps_edge.forget_app_identity();
+    if p_session_id is not null then
+      perform public.load_session(p_session_id);
+    end if;
+    v_role := public.get_user_role();
+    v_mid := nullif(pg_catalog.current_setting('app.merchant_id', true), '');
+    v_actor := v_role || ':' || coalesce(nullif(pg_catalog.current_setting('app.user_id', true), ''), auth.uid()::text, '?');
+    perform mps_edge.forget_app_identity();
+    if not (v_role = 'super_admin' or (v_role = 'merchant' and v_mid = s.merchant_id::text)) then
+      raise exception 'PERMISSION_DENIED: only the service role, a super admin or the site''s merchant may change its options';
+    end if;
+  end if;
+  update mps_edge.sites x set share_member_names = coalesce(p_share_member_names, false)
+   where x.id = s.id returning * into s;
+  insert into audit.event_log (actor_user_id, action, object_type, object_id, context, happened_at)
+  values (null, 'EDGE_SITE_OPTIONS', 'edge_sites', s.id,
+          jsonb_build_object('site', s.site_code, 'by', v_actor, 'share_member_names', s.share_member_names),
+          pg_catalog.clock_timestamp());
+  return jsonb_build_object('site_code', s.site_code, 'share_member_names', s.share_member_names);
+end
+$fn$;
+
 -- Who may execute what. Supabase's default privileges grant EXECUTE on new
 -- public functions to anon and authenticated: take it back, then grant
 --   * the edge RPCs to anon (a store: anon key + site key, checked inside) and
@@ -1765,6 +1824,8 @@ revoke execute on function public.edge_list_exceptions(text, boolean)           
 revoke execute on function public.edge_resolve_exception(uuid, text, text)                         from public, anon, authenticated;
 revoke execute on function public.edge_register_site(text, text, text)                             from public;
 revoke execute on function public.edge_revoke_site(text, text)                                     from public;
+revoke execute on function public.edge_set_site_options(text, boolean, text)                       from public;
+grant  execute on function public.edge_set_site_options(text, boolean, text)                       to anon, authenticated, service_role;
 grant  execute on function public.edge_sync_version()                                              to anon, service_role;
 grant  execute on function public.edge_self_test()                                                 to anon, service_role;
 grant  execute on function public.edge_pull_changes(text, text, text, timestamptz, uuid, int)      to anon, service_role;

@@ -232,7 +232,9 @@ pub fn apply_page(
                     "INSERT INTO members(id, member_no, name, status, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT(id) DO UPDATE SET member_no = excluded.member_no, name = excluded.name,
                          status = excluded.status, updated_at = excluded.updated_at",
-                    params![text(r, "id")?, text(r, "member_no")?, text(r, "name")?, text(r, "status")?, text(r, "updated_at")?],
+                    // central sends a member's name only where head office shares names with
+                    // this site (edge_set_site_options); else the name stays empty here
+                    params![text(r, "id")?, text(r, "member_no")?, opt_text(r, "name").unwrap_or_default(), text(r, "status")?, text(r, "updated_at")?],
                 )?;
                 changed += 1;
             }

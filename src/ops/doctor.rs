@@ -56,6 +56,7 @@ pub fn doctor(cfg: Config) -> anyhow::Result<ExitCode> {
         (&cfg.central.service_key_file, "central.service_key_file"),
         (&cfg.central.anon_key_file, "central.anon_key_file"),
         (&cfg.central.site_key_file, "central.site_key_file"),
+        (&cfg.daemon.secret_file, "daemon.secret_file"),
         (&cfg.auth.jwt_secret_file, "auth.jwt_secret_file"),
     ] {
         if let Some(p) = path {

@@ -309,8 +309,8 @@ begin
   perform t.eq((select count(*)::int from pg_trigger where tgname in ('edge_card_version', 'edge_qr_state_touch')), 2,
                'each trigger exactly once');
   perform t.eq((select count(*)::int from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-                 where n.nspname = 'public' and p.proname like 'edge\_%'), 11,
-               'eleven edge_* RPCs (seven for the edge, edge_issue_qr, edge_register_site, edge_revoke_site, edge_list_sites), no overloads');
+                 where n.nspname = 'public' and p.proname like 'edge\_%'), 12,
+               'twelve edge_* RPCs (seven for the edge, edge_issue_qr, and for head office edge_register_site, edge_revoke_site, edge_list_sites, edge_set_site_options), no overloads');
   perform t.check(not exists (select 1 from public.member_cards c
                                where not exists (select 1 from mps_edge.card_versions v where v.card_id = c.id)),
                   'every card has a version');
@@ -1788,6 +1788,67 @@ begin
    where j ->> 'site_code' = 'SHB';
   perform t.check(v_site -> 'flags' ? 'silent', 'silent after the threshold');
   raise notice 'PASS: heartbeats';
+end
+$test$;
+
+-- TEST: minimal replication: a site key gets no member names unless its merchant shares them
+do $test$
+declare
+  v_key   text := public.edge_register_site('SHOP1', 'SMIN') ->> 'site_key';
+  v_card  uuid;
+  v_pull  jsonb;
+  v_cards jsonb;
+  v_sid   text;
+  v_msg   text;
+begin
+  perform t.as_admin();
+  v_card := t.new_card('Private Pia');
+  update public.member_cards set name = 'Pia''s card' where id = v_card;
+  perform t.as_nobody();
+  perform t.as_site(v_key);
+  set local role anon;
+  v_pull := public.edge_pull_changes(null, null, 'members', null, null, 5000);
+  v_cards := public.edge_pull_changes(null, null, 'cards', null, null, 5000);
+  reset role;
+  perform t.no_site();
+  perform t.check(jsonb_array_length(v_pull -> 'rows') > 0, 'members are pulled');
+  perform t.check(not exists (select 1 from jsonb_array_elements(v_pull -> 'rows') r where r ->> 'name' is not null),
+                  'no member name leaves central by default');
+  perform t.check(not exists (select 1 from jsonb_array_elements(v_cards -> 'rows') r where r ->> 'name' is not null),
+                  'nor a card name');
+  perform t.check(not exists (select 1 from jsonb_array_elements(v_pull -> 'rows') r, jsonb_object_keys(r) k
+                               where k in ('password_hash', 'phone', 'email')), 'no password hash or contact');
+
+  -- another merchant cannot turn it on; the site's own merchant can
+  perform t.merchant('SHOP2');
+  perform t.as_nobody();
+  v_sid := public.merchant_login('SHOP2', 'mpass123') ->> 'session_id';
+  perform t.as_site(null);
+  set local role anon;
+  begin
+    perform public.edge_set_site_options('SMIN', true, v_sid);
+    v_msg := 'changed';
+  exception when others then
+    get stacked diagnostics v_msg = message_text;
+  end;
+  reset role;
+  perform t.check(v_msg like 'PERMISSION_DENIED%', 'another merchant is refused: ' || v_msg);
+  perform t.as_nobody();
+  v_sid := public.merchant_login('SHOP1', 'mpass123') ->> 'session_id';
+  perform t.as_site(null);
+  set local role anon;
+  v_msg := public.edge_set_site_options('SMIN', true, v_sid) ->> 'share_member_names';
+  reset role;
+  perform t.eq(v_msg, 'true', 'the merchant shares names with its site');
+  perform t.as_site(v_key);
+  set local role anon;
+  v_pull := public.edge_pull_changes(null, null, 'members', null, null, 5000);
+  reset role;
+  perform t.no_site();
+  perform t.check(exists (select 1 from jsonb_array_elements(v_pull -> 'rows') r where r ->> 'name' = 'Private Pia'),
+                  'names once shared');
+  perform t.as_nobody();
+  raise notice 'PASS: minimal replication';
 end
 $test$;
 
