@@ -1289,6 +1289,34 @@ begin
 end
 $fn$;
 
+-- One op of a batch: its proof (charges), then its effects. Returns the card id
+-- (null for a settlement). Refusals raise; edge_apply_batch decides what a
+-- refusal undoes.
+create or replace function mps_edge.apply_op(p_op jsonb, p_site_code text, p_merchant public.merchants,
+                                             p_now timestamptz, p_keyed boolean)
+returns uuid
+language plpgsql
+set search_path = ''
+set timezone = 'UTC'
+as $fn$
+begin
+  case p_op ->> 'op_type'
+    when 'charge' then
+      -- presence first: a forged op touches no card
+      perform mps_edge.check_charge_proof(p_op, p_site_code, p_keyed, p_now);
+      return mps_edge.apply_charge(p_op, p_site_code, p_merchant, p_now);
+    when 'refund' then
+      return mps_edge.apply_refund(p_op, p_site_code, p_merchant, p_now);
+    when 'settlement' then
+      perform mps_edge.apply_settlement(p_op, p_site_code, p_merchant, p_now);
+      return null;              -- no card: card_site_seq untouched, result card null
+    else
+      raise exception 'EDGE_INVALID_OPERATION'
+        using detail = pg_catalog.format('unknown op_type %L', p_op ->> 'op_type');
+  end case;
+end
+$fn$;
+
 -- Cost notes (a drain pushes 100,000s of ops through here, one batch at a
 -- time):
 --   * results are collected in a jsonb[] (appending to a PL/pgSQL array
@@ -1301,7 +1329,7 @@ $fn$;
 --   * now_utc() is read once per batch;
 --   * the card object of each result comes from one inline query that also
 --     serves as the card's existence check.
--- The per-op BEGIN/EXCEPTION block stays: each op must roll back alone.
+--   * no subtransaction per op on the happy path: see the two passes below.
 create or replace function public.edge_apply_batch(
   p_site_code     text,
   p_merchant_code text,
@@ -1342,6 +1370,7 @@ declare
   i            int;
   v_auth       jsonb;
   v_site       text;
+  v_pass       int;
 begin
   -- site and merchant come from the site key
   v_auth := mps_edge.authenticate(p_site_code, p_merchant_code);
@@ -1373,6 +1402,16 @@ begin
    order by m.id
    for no key update;
 
+  -- Two passes. The first applies every op without a subtransaction of its own
+  -- (the happy path: a subtransaction per op was most of central's cost per
+  -- op). If any op is refused, everything the first pass wrote is undone with
+  -- its one enclosing block, and the second pass goes op by op, each in its own
+  -- subtransaction, so a refused op rolls back alone and becomes an exception.
+  <<passes>>
+  for v_pass in 1 .. 2 loop
+  v_results := '{}'; v_reg_op := '{}'; v_reg_seq := '{}'; v_reg_type := '{}'; v_reg_tx := '{}';
+  v_reg_status := '{}'; v_reg_reason := '{}'; v_reg_result := '{}'; v_reg_at := '{}';
+  begin
   for i in 0 .. jsonb_array_length(p_ops) - 1 loop
     v_op      := p_ops -> i;
     v_op_id   := (v_op ->> 'op_id')::uuid;
@@ -1417,19 +1456,13 @@ begin
       continue;
     end if;
 
+    if v_pass = 1 then
+      -- a refusal leaves this pass through the handler at its end
+      v_card_id := mps_edge.apply_op(v_op, v_site, v_merchant, v_now, (v_auth ->> 'keyed')::boolean);
+      v_status := 'applied';
+    else
     begin
-      case v_op ->> 'op_type'
-        when 'charge' then
-          -- presence first: a forged op touches no card
-          perform mps_edge.check_charge_proof(v_op, v_site, (v_auth ->> 'keyed')::boolean, v_now);
-          v_card_id := mps_edge.apply_charge(v_op, v_site, v_merchant, v_now);
-        when 'refund' then v_card_id := mps_edge.apply_refund(v_op, v_site, v_merchant, v_now);
-        when 'settlement' then
-          v_card_id := null;              -- no card: card_site_seq untouched, result card null
-          perform mps_edge.apply_settlement(v_op, v_site, v_merchant, v_now);
-        else raise exception 'EDGE_INVALID_OPERATION'
-               using detail = format('unknown op_type %L', v_op ->> 'op_type');
-      end case;
+      v_card_id := mps_edge.apply_op(v_op, v_site, v_merchant, v_now, (v_auth ->> 'keyed')::boolean);
       v_status := 'applied';
     exception when others then
       -- everything the op wrote is rolled back to here
@@ -1451,6 +1484,7 @@ begin
       end if;
       v_status := 'rejected';
     end;
+    end if;
 
     if v_status = 'rejected' then
       insert into mps_edge.exceptions (site_code, merchant_id, op_id, op_type, tx_no, card_id, reason, payload, detail)
@@ -1505,6 +1539,17 @@ begin
       'exception_id', v_exc_id,
       'tx_no',        v_op ->> 'tx_no',
       'card',         v_card));
+  end loop;
+  exit passes;
+  exception when others then
+    get stacked diagnostics v_state = returned_sqlstate;
+    -- an op was refused in the first pass: go again, op by op; anything else
+    -- (deadlock, timeout, ...) fails the batch as before
+    if v_pass = 1 and (v_state = 'P0001' or left(v_state, 2) in ('22', '23')) then
+      continue passes;
+    end if;
+    raise;
+  end;
   end loop;
 
   insert into mps_edge.applied_ops (op_id, site_code, seq, op_type, tx_id, status, reason, result, applied_at)

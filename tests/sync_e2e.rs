@@ -395,6 +395,15 @@ async fn pulls_page_equal_timestamps_late_commits_and_fresh_qr() {
         .unwrap();
     let m = member(&central, 30, "300.00", 0).await;
     let (_proxy, edge) = edge_via_proxy(&central, "S004").await;
+    // card names travel only where shared; this test watches them change
+    let r = central
+        .rpc(
+            "edge_set_site_options",
+            &json!({"p_site_code": "S004", "p_share_member_names": true}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text);
     edge.wait_bootstrap(2501).await;
     assert_eq!(edge.status().await["replica"]["cards"], 2501);
 
