@@ -9,6 +9,7 @@ pub mod events;
 pub mod export;
 pub mod payments;
 pub mod qr;
+pub mod replay;
 pub mod session;
 pub mod settings;
 pub mod settlements;

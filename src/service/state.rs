@@ -8,8 +8,8 @@ use std::time::Instant;
 use crate::auth::JwtKeys;
 use crate::config::Config;
 use crate::db::Db;
-use crate::service::daemon::ReplayCache;
 use crate::service::qr::QrResolver;
+use crate::service::replay::ReplayCache;
 use crate::service::throttle::IpThrottle;
 use crate::sync::SyncEngine;
 

@@ -488,7 +488,7 @@ impl SyncEngine {
             .read(|c| syncstate::status(c, Some(0)))
             .await
             .map_err(db_err)?;
-        let body = plan::heartbeat(&status, chrono::Utc::now());
+        let body = syncstate::heartbeat(&status, chrono::Utc::now());
         let v = self
             .client
             .rpc(

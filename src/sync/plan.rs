@@ -133,25 +133,6 @@ pub fn human_secs(secs: i64) -> String {
     }
 }
 
-/// The heartbeat a store sends central (`edge_report_status`): its sync figures as they
-/// stand, its clock (central measures the skew) and what it runs. The last error is cut
-/// to 300 characters; central keeps no more than 500.
-pub fn heartbeat(
-    status: &super::state::SyncStatus,
-    now: chrono::DateTime<chrono::Utc>,
-) -> serde_json::Value {
-    serde_json::json!({
-        "edge_time": now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        "version": env!("CARGO_PKG_VERSION"),
-        "protocol": super::CENTRAL_SQL_VERSION,
-        "queue_depth": status.queue_depth,
-        "oldest_pending_age_secs": status.oldest_pending_age_secs,
-        "open_exceptions": status.open_exceptions,
-        "replica_age_secs": status.replica_age_secs,
-        "last_error": status.last_error.as_deref().map(|e| e.chars().take(300).collect::<String>()),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
