@@ -1300,6 +1300,10 @@ struct SyncBench {
     rejected: i64,
     pg_cpu_secs: f64,
     edge_cpu_secs: f64,
+    /// Legacy-token charges drained after the mq1 ones (one bcrypt each at central):
+    /// ops, seconds, rejected, and central's bcrypt ceiling measured in the same run
+    /// (verifies per second in one PostgreSQL backend, the one a batch runs in).
+    legacy: (usize, f64, i64, f64),
     /// Other processes' CPU during the section (cores), hypervisor steal (cores).
     others: (f64, f64),
 }
@@ -1443,6 +1447,7 @@ async fn bench_sync(plan: &Plan) -> anyhow::Result<SyncBench> {
         })
         .await
         .map_err(ae)?;
+    let legacy = legacy_drain(plan, &central, &db, &engine, &limits).await?;
     let d2 = db.clone();
     tokio::task::spawn_blocking(move || d2.shutdown()).await?;
     let others = watch.others(postgres_cpu_secs() - pg_start);
@@ -1460,8 +1465,101 @@ async fn bench_sync(plan: &Plan) -> anyhow::Result<SyncBench> {
         rejected,
         pg_cpu_secs,
         edge_cpu_secs,
+        legacy,
         others,
     })
+}
+
+/// Legacy-token charges: central checks each proof with one bcrypt (cost 6) against the
+/// card's card_qr_history row. Plants one legacy token per card for the first cards,
+/// measures central's bcrypt ceiling (one backend), then queues one charge per card and
+/// drains them. Returns (ops, seconds, rejected, bcrypt verifies per second).
+async fn legacy_drain(
+    plan: &Plan,
+    central: &support::Central,
+    db: &Db,
+    engine: &mps_edge::sync::SyncEngine,
+    limits: &mps_edge::domain::limits::Limits,
+) -> anyhow::Result<(usize, f64, i64, f64)> {
+    let l = if plan.quick { 300 } else { 2_000 }.min(plan.sync_cards);
+    central.sql(&format!(
+        "insert into public.card_qr_history (card_id, token_hash, issued_at, expires_at)
+         select id, extensions.crypt('legacy-bench-token-' || id, extensions.gen_salt('bf', 6)),
+                now(), now() + interval '1 day'
+           from (select id from public.member_cards order by id limit {l}) c"
+    ))?;
+    // the ceiling: l verifies in one backend (psql's start-up is a few ms of it)
+    let t = Instant::now();
+    central.sql(
+        "select count(*) from public.card_qr_history h
+          where extensions.crypt('legacy-bench-token-' || h.card_id, h.token_hash) = h.token_hash",
+    )?;
+    let ceiling = l as f64 / t.elapsed().as_secs_f64();
+    let rows =
+        central.sql("select card_id, token_hash from public.card_qr_history order by card_id")?;
+    let planted: Vec<(String, String)> = rows
+        .lines()
+        .filter_map(|line| line.split_once('|'))
+        .map(|(id, hash)| (id.to_string(), hash.to_string()))
+        .collect();
+    let limits = limits.clone();
+    db.write(move |c| {
+        for (i, (id, hash)) in planted.iter().enumerate() {
+            put_qr_state(c, id, hash, far_future(), &db::now_rfc3339(), None)?;
+            commit_charge(
+                c,
+                ChargeCmd {
+                    card_id: id.clone(),
+                    token_hash: hash.clone(),
+                    qr_plain: format!("legacy-bench-token-{id}"),
+                    raw_cents: 100 + (i as i64 * 37) % 9_000,
+                    idem: None,
+                    external_order_id: None,
+                    tag: json!({}),
+                    actor: Actor {
+                        user_id: None,
+                        username: Some("bench".into()),
+                        ip: None,
+                        device_id: Some(format!("POS-{}", i % 64)),
+                    },
+                    site_code: "BENCH1".into(),
+                    limits: limits.clone(),
+                    single_use: true,
+                    now: chrono::Utc::now(),
+                },
+            )?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(ae)?;
+    let before = db
+        .read(|c| {
+            Ok(
+                c.query_row("SELECT COUNT(*) FROM sync_exceptions", [], |r| {
+                    r.get::<_, i64>(0)
+                })?,
+            )
+        })
+        .await
+        .map_err(ae)?;
+    let t = Instant::now();
+    tokio::time::timeout(plan.drain_box, engine.push_all())
+        .await
+        .map_err(|_| anyhow!("legacy drain: time box reached"))?
+        .map_err(|e| anyhow!("legacy drain: {e}"))?;
+    let secs = t.elapsed().as_secs_f64();
+    let after = db
+        .read(|c| {
+            Ok(
+                c.query_row("SELECT COUNT(*) FROM sync_exceptions", [], |r| {
+                    r.get::<_, i64>(0)
+                })?,
+            )
+        })
+        .await
+        .map_err(ae)?;
+    Ok((l, secs, after - before, ceiling))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1902,6 +2000,16 @@ async fn main() -> anyhow::Result<()> {
                 thousands(s.drained as f64),
                 s.drain_secs,
                 s.rejected
+            );
+            let (l_ops, l_secs, l_rejected, ceiling) = s.legacy;
+            let _ = writeln!(
+                o,
+                "| legacy-token drain: {} charges, one bcrypt each at central | {} ops/s ({} rejected); central's bcrypt ceiling in one backend, same run: {} verifies/s ({:.0}% of it) |",
+                thousands(l_ops as f64),
+                thousands(l_ops as f64 / l_secs),
+                l_rejected,
+                thousands(ceiling),
+                100.0 * (l_ops as f64 / l_secs) / ceiling
             );
             let _ = writeln!(
                 o,
