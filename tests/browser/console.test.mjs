@@ -527,7 +527,7 @@ test('a stopped sync pipeline turns the banner red with cause and fix', async ()
     assert.ok(s.pull.error, status.text);
     const problem = s.problems.find((p) => p.startsWith('pull from central'));
     assert.ok(problem, status.text);
-    assert.match(problem, /service key/);
+    assert.match(problem, /central refused the key.*check central\.anon_key and central\.site_key/);
     assert.match(problem, /stopped/);
     assert.match(problem, /mps-edge sync now/);
 
