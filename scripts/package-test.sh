@@ -337,7 +337,11 @@ check "doctor: a misspelt key is refused, naming it" \
 # all accepted (unknown keys or wrong types would fail to load).
 ALL=$WORK/etc/all.toml
 sed -E 's/^# ([a-z_]+ = )/\1/' "$CFG" >"$ALL"
-(umask 027 && new_secret >"$WORK/etc/service_key")
+# Every secret file an uncommented *_file option names (service, anon and site keys, the
+# daemon secret, ...) gets a fresh secret.
+grep -Eo "^[a-z_]+_file = \"$WORK/etc/[^\"]+\"" "$ALL" | sed -E 's/^[^"]*"//; s/"$//' | while read -r f; do
+    [ -e "$f" ] || (umask 027 && new_secret >"$f")
+done
 # Files that uncommented *_file / path options name must exist (e.g. a TLS pair).
 grep -Eo "\"$WORK/data/[^\"]+\"" "$ALL" | tr -d '"' | while read -r f; do
     mkdir -p "$(dirname "$f")"
