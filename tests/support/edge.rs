@@ -41,24 +41,25 @@ impl Edge {
         anon_key: &str,
         site_key: &str,
     ) -> Edge {
-        let dir = tempfile::tempdir().unwrap();
-        let mut cfg = Config {
-            data_dir: dir.path().join("data"),
-            ..Config::default()
-        };
-        cfg.site.code = site.into();
-        // Load from one address (see server::default_config).
-        cfg.server.rate_limit_per_sec = 0;
-        cfg.central.url = central_url.into();
-        cfg.central.anon_key = Secret::new(anon_key);
-        cfg.central.site_key = Secret::new(site_key);
-        cfg.central.merchant_code = MERCHANT.into();
-        Edge::start_with(cfg, dir).await
+        Edge::start_at(site, central_url, |c| {
+            c.anon_key = Secret::new(anon_key);
+            c.site_key = Secret::new(site_key);
+        })
+        .await
     }
 
     /// An edge for site `site` selling for [`MERCHANT`] at `central_url` with central's
     /// service key `key` (a store not yet migrated to a site key).
     pub async fn start(site: &str, central_url: &str, key: &str) -> Edge {
+        Edge::start_at(site, central_url, |c| c.service_key = Secret::new(key)).await
+    }
+
+    /// An edge for `site` at `central_url` in a fresh temp dir; `keys` sets its credentials.
+    async fn start_at(
+        site: &str,
+        central_url: &str,
+        keys: impl FnOnce(&mut mps_edge::config::CentralConfig),
+    ) -> Edge {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = Config {
             data_dir: dir.path().join("data"),
@@ -68,8 +69,8 @@ impl Edge {
         // Load from one address (see server::default_config).
         cfg.server.rate_limit_per_sec = 0;
         cfg.central.url = central_url.into();
-        cfg.central.service_key = Secret::new(key);
         cfg.central.merchant_code = MERCHANT.into();
+        keys(&mut cfg.central);
         Edge::start_with(cfg, dir).await
     }
 
