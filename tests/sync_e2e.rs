@@ -579,15 +579,16 @@ async fn killing_the_edge_mid_push_loses_nothing_and_applies_nothing_twice() {
         // The link returns slowly: central commits the batch, the answer is held back,
         // and the edge is killed before it arrives.
         // (the pull loop talks to central on its own schedule: wait for the push itself)
-        let before = proxy.forwarded_to("/rpc/edge_apply_batch");
+        // Wait until central has answered the push (so it has committed) — under CI load
+        // a fixed pause after forwarding was not always enough.
+        let before = proxy.answered_by("/rpc/edge_apply_batch");
         proxy.set_mode(Mode::DelayAfterCommit(Duration::from_secs(5)));
         let trigger = tokio::spawn(post("/api/v1/sync/now", json!({})));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while proxy.forwarded_to("/rpc/edge_apply_batch") == before {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while proxy.answered_by("/rpc/edge_apply_batch") == before {
             assert!(Instant::now() < deadline, "the push never reached central");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
         edge.kill9().unwrap();
         let _ = trigger.await;
         let applied = central

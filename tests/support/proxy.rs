@@ -65,6 +65,8 @@ struct ProxyState {
     connections: AtomicU64,
     forwarded: AtomicU64,
     log: Mutex<Vec<Recorded>>,
+    /// Paths of forwarded requests whose upstream answer has come back (committed there).
+    answered: Mutex<Vec<String>>,
     client: reqwest::Client,
 }
 
@@ -97,6 +99,7 @@ pub async fn spawn_proxy(upstream: SocketAddr) -> FaultProxy {
         connections: AtomicU64::new(0),
         forwarded: AtomicU64::new(0),
         log: Mutex::new(Vec::new()),
+        answered: Mutex::new(Vec::new()),
         client,
     });
     let st = state.clone();
@@ -142,11 +145,12 @@ impl FaultProxy {
         self.state.connections.load(Ordering::SeqCst)
     }
 
-    /// Requests sent on to the upstream whose path ends with `suffix` (e.g. one RPC).
-    pub fn forwarded_to(&self, suffix: &str) -> usize {
-        lock(&self.state.log)
+    /// Forwarded requests whose path ends with `suffix` and whose upstream answer has
+    /// arrived — central has finished (and committed) them, whatever the client hears.
+    pub fn answered_by(&self, suffix: &str) -> usize {
+        lock(&self.state.answered)
             .iter()
-            .filter(|r| r.forwarded && r.path.ends_with(suffix))
+            .filter(|p| p.ends_with(suffix))
             .count()
     }
 
@@ -160,6 +164,7 @@ impl FaultProxy {
         self.state.forwarded.store(0, Ordering::SeqCst);
         self.state.connections.store(0, Ordering::SeqCst);
         lock(&self.state.log).clear();
+        lock(&self.state.answered).clear();
     }
 }
 
@@ -277,6 +282,7 @@ impl ProxyState {
         self.record(&req, true);
         self.forwarded.fetch_add(1, Ordering::SeqCst);
         let resp = self.forward(&req).await;
+        lock(&self.answered).push(req.path.clone());
         if drop_response {
             // central has answered (and committed); the client hears nothing
             let _ = sock.shutdown().await;
