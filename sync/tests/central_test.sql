@@ -2292,6 +2292,110 @@ begin
 end
 $setup$;
 
+-- TEST: the set-based happy path leaves what op by op leaves (mps_edge.apply_set = off forces op by op)
+do $test$
+declare
+  v_key   text := public.edge_register_site('SHOP1', 'SSET') ->> 'site_key';
+  v_start int[] := array[0, 985, 4985, 20];
+  v_corp  numeric[] := array[null, null, null, 0.900];
+  v_cards uuid[];                 -- [side][card]: side 1 set-based, side 2 op by op
+  v_ops   jsonb[] := array['[]'::jsonb, '[]'::jsonb];
+  v_res   jsonb[] := array[null::jsonb, null::jsonb];
+  v_pts   int[];
+  v_op    jsonb;
+  v_tx    uuid[];
+  s int; i int; k int;
+begin
+  perform t.as_admin();
+  v_cards := array[array_fill(null::uuid, array[4]), array_fill(null::uuid, array[4])];
+  for i in 1 .. 4 loop
+    for s in 1 .. 2 loop
+      v_cards[s][i] := t.new_card(format('Set %s.%s', s, i), 300);
+      if v_start[i] > 0 then
+        perform public.update_points_and_level(v_cards[s][i], v_start[i], 'manual_adjust');
+      end if;
+      update public.member_cards set corporate_discount = v_corp[i] where id = v_cards[s][i];
+    end loop;
+  end loop;
+  perform t.as_nobody();
+  -- three charges per card, the cards interleaved; some cross a level; the
+  -- discount is what the edge computes from the points it knows
+  for s in 1 .. 2 loop
+    v_pts := array(select (t.card(c)).points from unnest(v_cards[s:s][1:4]) c);
+    for k in 1 .. 3 loop
+      for i in 1 .. 4 loop
+        v_op := t.with_proof(
+                  t.op_charge((k - 1) * 4 + i, v_cards[s][i], 15.00,
+                              case when k = 1 then least((t.card(v_cards[s][i])).discount, coalesce(v_corp[i], 1.000))
+                                   else least(mps_edge.discount_for_points(v_pts[i]), coalesce(v_corp[i], 1.000)) end,
+                              format('PAY-SSET-%s-%s-%s', s, k, i), now(),
+                              case when k = 2 and i = 1 then 'SET-ORDER-' || s end),
+                  t.fresh_qr(v_cards[s][i], true));
+        v_ops[s] := v_ops[s] || jsonb_build_array(v_op);
+        v_pts[i] := v_pts[i] + 15;
+      end loop;
+    end loop;
+    perform t.as_site(v_key);
+    perform set_config('mps_edge.apply_set', case s when 1 then 'on' else 'off' end, true);
+    set local role anon;
+    v_res[s] := public.edge_apply_batch(null, null, v_ops[s]);
+    reset role;
+    perform t.no_site();
+  end loop;
+  perform set_config('mps_edge.apply_set', '', true);
+
+  for s in 1 .. 2 loop
+    perform t.eq((select string_agg(distinct r ->> 'status', ',') from jsonb_array_elements(v_res[s] -> 'results') r),
+                 'applied', format('side %s: every op applied', s));
+  end loop;
+  for i in 1 .. 4 loop
+    perform t.eq(t.card_state(v_cards[1][i]), t.card_state(v_cards[2][i]), format('card %s: same balance, points, level', i));
+    perform t.eq((select last_seq from mps_edge.card_site_seq where card_id = v_cards[1][i] and site_code = 'SSET'),
+                 (select last_seq from mps_edge.card_site_seq where card_id = v_cards[2][i] and site_code = 'SSET'),
+                 format('card %s: same card_site_seq', i));
+    perform t.eq((select count(*)::int from public.card_qr_state q where q.card_id = v_cards[1][i] and q.expires_at <= now()),
+                 1, format('card %s: the token read last is expired', i));
+  end loop;
+  perform t.eq((t.card(v_cards[1][2])).level, 1, 'card 2 crossed into level 1');
+  for k in 0 .. 11 loop
+    v_tx := array[(v_ops[1] -> k ->> 'tx_id')::uuid, (v_ops[2] -> k ->> 'tx_id')::uuid];
+    perform t.eq(t.tx_shape(v_tx[1]), t.tx_shape(v_tx[2]), format('op %s: same transaction', k));
+    perform t.eq(t.ledger_shape(v_tx[1]), t.ledger_shape(v_tx[2]), format('op %s: same point ledger', k));
+    perform t.eq((select count(*)::int from audit.event_log e where e.object_id = v_tx[1] and e.action = 'PAYMENT'),
+                 1, format('op %s: one audit row', k));
+    perform t.eq((select concat_ws(':', a.status, a.seq, a.op_type, a.tx_id = v_tx[1],
+                                   a.result ->> 'card_id' = v_ops[1] -> k ->> 'card_id')
+                    from mps_edge.applied_ops a where a.op_id = (v_ops[1] -> k ->> 'op_id')::uuid),
+                 (select concat_ws(':', a.status, a.seq, a.op_type, a.tx_id = v_tx[2],
+                                   a.result ->> 'card_id' = v_ops[2] -> k ->> 'card_id')
+                    from mps_edge.applied_ops a where a.op_id = (v_ops[2] -> k ->> 'op_id')::uuid),
+                 format('op %s: same registry row', k));
+  end loop;
+  perform t.eq((select count(*)::int from mps_edge.qr_used u where u.site_code = 'SSET'), 24, 'every token used once');
+  perform t.eq((select count(*)::int from public.merchant_order_registry r where r.external_order_id like 'SET-ORDER-%'),
+               2, 'the external orders are registered');
+  -- what differs: op by op shows each card right after its op, the set the batch's end
+  perform t.eq(t.result_of(v_res[2], 0) -> 'card' ->> 'balance', '285.00', 'op by op: card 1 after its first op');
+  perform t.eq(t.result_of(v_res[1], 0) -> 'card', t.card_row('SHOP1', 'SSET', v_cards[1][1]),
+               'set-based: card 1 as the batch left it');
+  -- the first op of a card gets the discount the card HAS, even where the levels
+  -- table would give another (a card whose stored discount is not its level's)
+  perform t.as_admin();
+  v_cards[1][1] := t.new_card('Set odd', 100);
+  perform t.as_nobody();
+  update public.member_cards set discount = 0.950 where id = v_cards[1][1];
+  delete from mps_edge.card_discount_changes where card_id = v_cards[1][1];
+  v_op := t.with_proof(t.op_charge(100, v_cards[1][1], 10, 1.000, 'PAY-SSET-ODD'), t.fresh_qr(v_cards[1][1], true));
+  perform t.as_site(v_key);
+  set local role anon;
+  v_res[1] := public.edge_apply_batch(null, null, jsonb_build_array(v_op));
+  reset role;
+  perform t.no_site();
+  perform t.eq(t.result_of(v_res[1], 0) ->> 'reason', 'DISCOUNT_MISMATCH', 'the levels table''s discount is not the card''s');
+  raise notice 'PASS: set-based happy path = op by op';
+end
+$test$;
+
 -- TEST: concurrent calls — same batch twice, and two sites spending one balance
 do $test$
 declare
