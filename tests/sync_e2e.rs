@@ -1468,3 +1468,119 @@ async fn a_signed_daemon_sync_runs_a_cycle_against_central() {
     assert!(status["last_pull_ok_at"].is_string(), "{status}");
     assert_eq!(card_row(&central, &m.card_id).0, 26_000);
 }
+
+/// A long queue drains two batches at a time (disjoint cards, so central applies them in
+/// two backends at once) and still applies each card's ops in order, exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_long_queue_drains_two_batches_at_once_each_card_in_order() {
+    use mps_edge::db::cards::put_qr_state;
+    use mps_edge::db::ledger::{commit_charge, ChargeCmd};
+    use mps_edge::db::users::Actor;
+
+    const CARDS: usize = 500;
+    let central = setup_central().await;
+    // cards and mq1 tokens straight into central's tables (as edge_issue_qr leaves them)
+    central
+        .sql(&format!(
+            "insert into public.member_cards(card_type, balance, status) select 'standard', 100.00, 'active' from generate_series(1, {CARDS});
+             insert into mps_edge.qr_issued (verifier, card_id, token_hash, issued_at, expires_at)
+             select encode(extensions.digest('mq1.' || replace(id::text, '-', '') || '.lane' || id::text || k, 'sha256'), 'hex'),
+                    id, 'lane-hash-' || id || k, now(), now() + interval '1 day'
+               from public.member_cards, generate_series(1, 2) k"
+        ))
+        .unwrap();
+    let (proxy, edge) = edge_via_proxy(&central, "SLANE").await;
+    edge.wait_bootstrap(CARDS as i64).await;
+    let ids: Vec<String> = central
+        .sql("select id from public.member_cards where card_type = 'standard' and owner_member_id is null order by id")
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(ids.len(), CARDS);
+
+    // Offline: one sale on every card, then a second one on every fifth card.
+    proxy.set_mode(Mode::Refuse);
+    let sales: Vec<(String, usize, i64)> = ids
+        .iter()
+        .map(|id| (id.clone(), 1, 150))
+        .chain(ids.iter().step_by(5).map(|id| (id.clone(), 2, 275)))
+        .collect();
+    let limits = mps_edge::config::Config::default().limits();
+    let queued = sales.clone();
+    edge.db
+        .write(move |c| {
+            let now = chrono::Utc::now();
+            for (id, k, cents) in queued {
+                let hash = format!("lane-hash-{id}{k}");
+                put_qr_state(
+                    c,
+                    &id,
+                    &hash,
+                    now.timestamp() + 3600,
+                    &now.to_rfc3339(),
+                    None,
+                )?;
+                commit_charge(
+                    c,
+                    ChargeCmd {
+                        qr_plain: format!("mq1.{}.lane{id}{k}", id.replace('-', "")),
+                        card_id: id,
+                        token_hash: hash,
+                        raw_cents: cents,
+                        idem: None,
+                        external_order_id: None,
+                        tag: json!({}),
+                        actor: Actor::system("lane-test"),
+                        site_code: "SLANE".into(),
+                        limits: limits.clone(),
+                        single_use: true,
+                        now,
+                    },
+                )?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+
+    proxy.set_mode(Mode::Pass);
+    proxy.reset_counters();
+    edge.wait_drained().await;
+    assert!(
+        proxy.most_at_once("/rpc/edge_apply_batch") >= 2,
+        "two batches were never in flight together"
+    );
+    let applied = central
+        .sql("select count(*), count(distinct tx_no) from public.transactions where tag->'edge'->>'site' = 'SLANE'")
+        .unwrap();
+    assert_eq!(applied.trim(), format!("{}|{}", sales.len(), sales.len()));
+    assert_eq!(
+        central
+            .sql("select count(*) from mps_edge.exceptions where site_code = 'SLANE'")
+            .unwrap()
+            .trim(),
+        "0"
+    );
+    // each card's ops applied in its own order: the point ledger runs 0 → 1 → 3
+    let ledger = central
+        .sql(
+            "select string_agg(l.balance_before || '>' || l.balance_after, ',' order by l.balance_before)
+               from public.point_ledger l join public.transactions t on t.id = l.tx_id
+              where t.tag->'edge'->>'site' = 'SLANE' group by l.card_id order by 1",
+        )
+        .unwrap();
+    let mut chains: Vec<&str> = ledger
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    chains.dedup();
+    assert_eq!(chains, vec!["0>1", "0>1,1>3"]);
+    for (i, id) in ids.iter().enumerate() {
+        let want = 10_000 - 150 - if i % 5 == 0 { 275 } else { 0 };
+        assert_eq!(card_row(&central, id).0, want, "card {i}");
+        assert_eq!(edge.available(id), want, "card {i} at the edge");
+    }
+}

@@ -145,7 +145,9 @@ impl SyncEngine {
         tracing::warn!(pipeline = p.name(), permanent, error = %e.message, "sync step failed");
     }
 
-    /// Pushes every pending operation, batch after batch, in outbox order.
+    /// Pushes every pending operation, in outbox order per card: each round sends up to two
+    /// batches at once (see `plan::concurrent_batches`), so central applies them in two
+    /// backends while the edge records the answers.
     pub async fn push_all(&self) -> Result<PushReport, SyncError> {
         let _guard = self.push_lock.lock().await;
         let _file_guard = FileLock::acquire(self.push_lock_file.clone()).await?;
@@ -153,55 +155,75 @@ impl SyncEngine {
         loop {
             let rows = self
                 .db
-                .read(|c| syncstate::pending_ops(c, PUSH_BATCH))
+                .read(|c| syncstate::pending_ops(c, 2 * PUSH_BATCH))
                 .await
                 .map_err(db_err)?;
             if rows.is_empty() {
                 break;
             }
-            let ops = plan::batch_ops(&rows)
-                .map_err(|e| SyncError::permanent(format!("corrupt outbox payload: {e}")))?;
-            let sent: Vec<String> = ops
-                .iter()
-                .filter_map(|o| o["op_id"].as_str().map(String::from))
-                .collect();
-            let answer = self
-                .client
-                .rpc(
-                    "edge_apply_batch",
-                    &json!({"p_site_code": self.site_code, "p_merchant_code": self.merchant_code, "p_ops": ops}),
-                )
-                .await?;
-            let results: Vec<OpResult> = answer["results"]
-                .as_array()
-                .ok_or_else(|| {
-                    SyncError::permanent("central's edge_apply_batch answer has no results")
-                })?
-                .iter()
-                .map(OpResult::from_json)
-                .collect::<Result<_, _>>()
-                .map_err(|e| SyncError::permanent(format!("central's answer is malformed: {e}")))?;
-            let answered: Vec<&str> = results.iter().map(|r| r.op_id.as_str()).collect();
-            if answered != sent.iter().map(String::as_str).collect::<Vec<_>>() {
-                return Err(SyncError::permanent(
-                    "central answered a different set of operations than was sent",
-                ));
+            let (first, second) = plan::concurrent_batches(&rows, PUSH_BATCH);
+            let (a, b) = tokio::join!(self.push_batch(first), async {
+                if second.is_empty() {
+                    None
+                } else {
+                    Some(self.push_batch(&second).await)
+                }
+            });
+            // an answer that arrived is recorded (push_batch did) even if the other failed
+            for (applied, rejected) in [Some(&a), b.as_ref()].into_iter().flatten().flatten() {
+                report.batches += 1;
+                report.applied += applied;
+                report.rejected += rejected;
             }
-            let (applied, rejected) = self
-                .db
-                .write(move |c| apply_push_results(c, &results))
-                .await
-                .map_err(db_err)?;
-            report.batches += 1;
-            report.applied += applied;
-            report.rejected += rejected;
-            if rejected > 0 {
-                tracing::warn!(rejected, "central rejected operations; see sync exceptions");
-            }
+            a?;
+            b.transpose()?;
+        }
+        if report.rejected > 0 {
+            tracing::warn!(
+                rejected = report.rejected,
+                "central rejected operations; see sync exceptions"
+            );
         }
         self.note_ok(Pipeline::Push, report.batches > 0).await;
         crate::metrics::sync_result("push", true);
         Ok(report)
+    }
+
+    /// Sends one batch to `edge_apply_batch` and records central's answer for each op.
+    /// Returns (applied, rejected); duplicates count as applied.
+    async fn push_batch(&self, rows: &[plan::PendingOp]) -> Result<(usize, usize), SyncError> {
+        let ops = plan::batch_ops(rows)
+            .map_err(|e| SyncError::permanent(format!("corrupt outbox payload: {e}")))?;
+        let sent: Vec<String> = ops
+            .iter()
+            .filter_map(|o| o["op_id"].as_str().map(String::from))
+            .collect();
+        let answer = self
+            .client
+            .rpc(
+                "edge_apply_batch",
+                &json!({"p_site_code": self.site_code, "p_merchant_code": self.merchant_code, "p_ops": ops}),
+            )
+            .await?;
+        let results: Vec<OpResult> = answer["results"]
+            .as_array()
+            .ok_or_else(|| {
+                SyncError::permanent("central's edge_apply_batch answer has no results")
+            })?
+            .iter()
+            .map(OpResult::from_json)
+            .collect::<Result<_, _>>()
+            .map_err(|e| SyncError::permanent(format!("central's answer is malformed: {e}")))?;
+        let answered: Vec<&str> = results.iter().map(|r| r.op_id.as_str()).collect();
+        if answered != sent.iter().map(String::as_str).collect::<Vec<_>>() {
+            return Err(SyncError::permanent(
+                "central answered a different set of operations than was sent",
+            ));
+        }
+        self.db
+            .write(move |c| apply_push_results(c, &results))
+            .await
+            .map_err(db_err)
     }
 
     /// Pulls the given kinds to the end, page by page, from each kind's cursor (moved back

@@ -25,18 +25,55 @@ pub fn backoff(attempt: u32, unit: f64) -> Duration {
     Duration::from_millis(((raw * (0.5 + unit.clamp(0.0, 1.0) * 0.5)) * 1000.0) as u64)
 }
 
-/// Builds the operations of one push from pending outbox rows (seq, payload) in order.
-pub fn batch_ops(rows: &[(i64, String)]) -> Result<Vec<Value>, serde_json::Error> {
+/// One pending outbox row, as a push needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingOp {
+    pub seq: i64,
+    /// None for a settlement (it has no card).
+    pub card_id: Option<String>,
+    pub payload: String,
+}
+
+/// Builds the operations of one push from pending outbox rows in order.
+pub fn batch_ops(rows: &[PendingOp]) -> Result<Vec<Value>, serde_json::Error> {
     rows.iter()
         .take(PUSH_BATCH)
-        .map(|(seq, payload)| {
-            let mut v: Value = serde_json::from_str(payload)?;
+        .map(|r| {
+            let mut v: Value = serde_json::from_str(&r.payload)?;
             if let Value::Object(map) = &mut v {
-                map.insert("seq".into(), Value::from(*seq));
+                map.insert("seq".into(), Value::from(r.seq));
             }
             Ok(v)
         })
         .collect()
+}
+
+/// Splits the oldest pending rows (in seq order) into two batches central may apply at
+/// the same time, in two backends: a second batch lets central use a second core while
+/// the first is applied (a batch runs in one backend; a legacy proof costs one bcrypt).
+///
+/// Only the order of each card's own ops matters centrally (balance, points, level,
+/// refund after its charge), and a settlement follows every sale before it. So the
+/// first batch is the oldest `size` rows, and the second takes the rows after them,
+/// skipping every op on a card the first batch touches, and stops at the first
+/// settlement. Skipped ops stay pending and go in a later round, still in seq order
+/// per card.
+pub fn concurrent_batches(rows: &[PendingOp], size: usize) -> (&[PendingOp], Vec<PendingOp>) {
+    let first = &rows[..rows.len().min(size)];
+    let busy: std::collections::HashSet<&str> =
+        first.iter().filter_map(|r| r.card_id.as_deref()).collect();
+    if first.iter().any(|r| r.card_id.is_none()) {
+        // a settlement in the first batch: what follows it waits for it
+        return (first, Vec::new());
+    }
+    let second = rows[first.len()..]
+        .iter()
+        .take_while(|r| r.card_id.is_some())
+        .filter(|r| r.card_id.as_deref().is_some_and(|c| !busy.contains(c)))
+        .take(size)
+        .cloned()
+        .collect();
+    (first, second)
 }
 
 /// A keyset cursor (updated_at, id).
@@ -201,11 +238,85 @@ mod tests {
         assert!(backoff(30, 0.0) >= Duration::from_secs(30));
     }
 
+    fn op(seq: i64, card: Option<&str>) -> PendingOp {
+        PendingOp {
+            seq,
+            card_id: card.map(String::from),
+            payload: format!("{{\"op_id\":\"{seq}\"}}"),
+        }
+    }
+
+    fn seqs(rows: &[PendingOp]) -> Vec<i64> {
+        rows.iter().map(|r| r.seq).collect()
+    }
+
+    #[test]
+    fn the_second_batch_skips_the_first_batchs_cards_and_stops_at_a_settlement() {
+        // (rows, size, first, second)
+        type Case = (Vec<PendingOp>, usize, Vec<i64>, Vec<i64>);
+        let cases: Vec<Case> = vec![
+            (vec![], 2, vec![], vec![]),
+            (vec![op(1, Some("a"))], 2, vec![1], vec![]),
+            (
+                vec![
+                    op(1, Some("a")),
+                    op(2, Some("b")),
+                    op(3, Some("c")),
+                    op(4, Some("d")),
+                ],
+                2,
+                vec![1, 2],
+                vec![3, 4],
+            ),
+            // card a is busy in the first batch: its later op waits, others go
+            (
+                vec![
+                    op(1, Some("a")),
+                    op(2, Some("b")),
+                    op(3, Some("a")),
+                    op(4, Some("c")),
+                ],
+                2,
+                vec![1, 2],
+                vec![4],
+            ),
+            // a settlement after the first batch ends the second
+            (
+                vec![op(1, Some("a")), op(2, None), op(3, Some("c"))],
+                1,
+                vec![1],
+                vec![],
+            ),
+            (
+                vec![
+                    op(1, Some("a")),
+                    op(2, Some("b")),
+                    op(3, None),
+                    op(4, Some("c")),
+                ],
+                1,
+                vec![1],
+                vec![2],
+            ),
+            // a settlement in the first batch: nothing runs beside it
+            (vec![op(1, None), op(2, Some("b"))], 1, vec![1], vec![]),
+            // the second batch is capped at size too
+            (
+                (1..=7).map(|i| op(i, Some(&format!("c{i}")))).collect(),
+                3,
+                vec![1, 2, 3],
+                vec![4, 5, 6],
+            ),
+        ];
+        for (rows, size, first, second) in cases {
+            let (a, b) = concurrent_batches(&rows, size);
+            assert_eq!((seqs(a), seqs(&b)), (first, second), "{rows:?}");
+        }
+    }
+
     #[test]
     fn batches_keep_order_and_add_seq() {
-        let rows: Vec<(i64, String)> = (1..=300)
-            .map(|i| (i, format!("{{\"op_id\":\"{i}\"}}")))
-            .collect();
+        let rows: Vec<PendingOp> = (1..=300).map(|i| op(i, Some("c"))).collect();
         let ops = batch_ops(&rows).unwrap();
         assert_eq!(ops.len(), PUSH_BATCH);
         assert_eq!(ops[0]["seq"], 1);

@@ -124,11 +124,17 @@ pub fn clear(conn: &Connection, key: &str) -> AppResult<()> {
 
 /// Pending operations (charges, refunds and settlements), oldest first: (seq, payload).
 /// Strictly in seq order: a settlement follows the sales it covers.
-pub fn pending_ops(conn: &Connection, limit: usize) -> AppResult<Vec<(i64, String)>> {
+pub fn pending_ops(conn: &Connection, limit: usize) -> AppResult<Vec<super::plan::PendingOp>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT seq, payload FROM outbox WHERE state = 'pending' AND op_type IN ('charge','refund','settlement') ORDER BY seq LIMIT ?1",
+        "SELECT seq, card_id, payload FROM outbox WHERE state = 'pending' AND op_type IN ('charge','refund','settlement') ORDER BY seq LIMIT ?1",
     )?;
-    let rows = stmt.query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let rows = stmt.query_map([limit as i64], |r| {
+        Ok(super::plan::PendingOp {
+            seq: r.get(0)?,
+            card_id: r.get(1)?,
+            payload: r.get(2)?,
+        })
+    })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 

@@ -11,7 +11,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -65,8 +65,9 @@ struct ProxyState {
     connections: AtomicU64,
     forwarded: AtomicU64,
     log: Mutex<Vec<Recorded>>,
-    /// Paths of forwarded requests whose upstream answer has come back (committed there).
-    answered: Mutex<Vec<String>>,
+    /// Forwarded requests whose upstream answer has come back (committed there): path,
+    /// when it was sent on, when central answered.
+    answered: Mutex<Vec<(String, Instant, Instant)>>,
     client: reqwest::Client,
 }
 
@@ -150,8 +151,28 @@ impl FaultProxy {
     pub fn answered_by(&self, suffix: &str) -> usize {
         lock(&self.state.answered)
             .iter()
-            .filter(|p| p.ends_with(suffix))
+            .filter(|(p, _, _)| p.ends_with(suffix))
             .count()
+    }
+
+    /// The most answered requests to paths ending with `suffix` that central was working
+    /// on at the same moment.
+    pub fn most_at_once(&self, suffix: &str) -> usize {
+        let spans: Vec<(Instant, Instant)> = lock(&self.state.answered)
+            .iter()
+            .filter(|(p, _, _)| p.ends_with(suffix))
+            .map(|(_, a, b)| (*a, *b))
+            .collect();
+        spans
+            .iter()
+            .map(|(start, _)| {
+                spans
+                    .iter()
+                    .filter(|(a, b)| a <= start && start < b)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
     }
 
     /// Every request read so far, in arrival order.
@@ -281,8 +302,9 @@ impl ProxyState {
         }
         self.record(&req, true);
         self.forwarded.fetch_add(1, Ordering::SeqCst);
+        let sent = Instant::now();
         let resp = self.forward(&req).await;
-        lock(&self.answered).push(req.path.clone());
+        lock(&self.answered).push((req.path.clone(), sent, Instant::now()));
         if drop_response {
             // central has answered (and committed); the client hears nothing
             let _ = sock.shutdown().await;
