@@ -1094,32 +1094,65 @@ begin
 end
 $fn$;
 
+-- The caller of an RPC that head office may also call: the service role
+-- without a key passes ({"ok": true, "keyed": false}); anyone else, or the
+-- service role with a key, must hold a good site key (mps_edge.authenticate).
+create or replace function mps_edge.authenticate_caller() returns jsonb
+language plpgsql volatile
+set search_path = ''
+as $fn$
+begin
+  if mps_edge.request_header('x-mps-site-key') is null and mps_edge.caller_is_service() then
+    return jsonb_build_object('ok', true, 'keyed', false);
+  end if;
+  return mps_edge.authenticate(null, null);
+end
+$fn$;
+
+-- Who is calling, as upstream's own session rules say: the service role, or
+-- the identity of a custom session (p_session_id) or a Supabase Auth JWT.
+-- Honours only the identity of its own call and leaves none behind (like
+-- edge_issue_qr). role is null for an unknown caller.
+create or replace function mps_edge.caller_identity(p_session_id text, out role text, out merchant_id text,
+                                                    out who text)
+language plpgsql volatile
+set search_path = public, extensions, pg_temp
+as $fn$
+begin
+  if mps_edge.caller_is_service() then
+    role := 'service_role';
+    who := 'service_role';
+    return;
+  end if;
+  perform mps_edge.forget_app_identity();
+  if p_session_id is not null then
+    perform public.load_session(p_session_id);
+  end if;
+  role := public.get_user_role();
+  merchant_id := nullif(pg_catalog.current_setting('app.merchant_id', true), '');
+  who := coalesce(nullif(pg_catalog.current_setting('app.user_id', true), ''), auth.uid()::text, '?');
+  perform mps_edge.forget_app_identity();
+end
+$fn$;
+
 -- Who may register and revoke sites: the service role, or an upstream super
 -- admin identified by a custom session (p_session_id) or a Supabase Auth JWT.
 -- Returns the actor's label for the registry. Like edge_issue_qr it honours
 -- only the identity of its own call and leaves none behind.
 create or replace function mps_edge.site_admin(p_session_id text) returns text
 language plpgsql volatile
-set search_path = public, extensions, pg_temp
+set search_path = ''
 as $fn$
 declare
-  v_role text;
-  v_who  text;
+  v_who record := mps_edge.caller_identity(p_session_id);
 begin
-  if mps_edge.caller_is_service() then
+  if v_who.role = 'service_role' then
     return 'service_role';
   end if;
-  perform mps_edge.forget_app_identity();
-  if p_session_id is not null then
-    perform public.load_session(p_session_id);
-  end if;
-  v_role := public.get_user_role();
-  v_who := coalesce(nullif(pg_catalog.current_setting('app.user_id', true), ''), auth.uid()::text);
-  perform mps_edge.forget_app_identity();
-  if v_role is distinct from 'super_admin' then
+  if v_who.role is distinct from 'super_admin' then
     raise exception 'PERMISSION_DENIED: only the service role or a super admin may manage edge sites';
   end if;
-  return 'admin:' || coalesce(v_who, '?');
+  return 'admin:' || v_who.who;
 end
 $fn$;
 
@@ -1138,13 +1171,11 @@ set search_path = ''
 set timezone = 'UTC'
 as $fn$
 declare
-  v_auth jsonb := '{}'::jsonb;
+  v_auth jsonb;
 begin
-  if mps_edge.request_header('x-mps-site-key') is not null or not mps_edge.caller_is_service() then
-    v_auth := mps_edge.authenticate(null, null);
-    if not (v_auth ->> 'ok')::boolean then
-      return v_auth -> 'error';
-    end if;
+  v_auth := mps_edge.authenticate_caller();
+  if not (v_auth ->> 'ok')::boolean then
+    return v_auth -> 'error';
   end if;
   -- features: optional capabilities of this install within the version
   -- ("mq1": edge_issue_qr and qr_states.fast_verifier; "self_test": edge_self_test;
@@ -1873,11 +1904,9 @@ declare
   v_auth jsonb;
 begin
   -- with a site key: only that site's exceptions (the service role: any)
-  if mps_edge.request_header('x-mps-site-key') is not null or not mps_edge.caller_is_service() then
-    v_auth := mps_edge.authenticate(null, null);
-    if not (v_auth ->> 'ok')::boolean then
-      return v_auth -> 'error';
-    end if;
+  v_auth := mps_edge.authenticate_caller();
+  if not (v_auth ->> 'ok')::boolean then
+    return v_auth -> 'error';
   end if;
   if coalesce(btrim(p_resolved_by), '') = '' then
     raise exception 'EDGE_INVALID_REQUEST' using detail = 'p_resolved_by is required';
@@ -1885,9 +1914,9 @@ begin
   update mps_edge.exceptions x
      set resolved_at = pg_catalog.clock_timestamp(), resolved_by = p_resolved_by, resolution_note = p_note
    where x.id = p_exception_id and x.resolved_at is null
-     and (v_auth is null or x.site_code = v_auth ->> 'site_code');
+     and (not (v_auth ->> 'keyed')::boolean or x.site_code = v_auth ->> 'site_code');
   select * into e from mps_edge.exceptions x
-   where x.id = p_exception_id and (v_auth is null or x.site_code = v_auth ->> 'site_code');
+   where x.id = p_exception_id and (not (v_auth ->> 'keyed')::boolean or x.site_code = v_auth ->> 'site_code');
   if not found then
     raise exception 'EDGE_EXCEPTION_NOT_FOUND';
   end if;
@@ -1918,11 +1947,9 @@ declare
   v_probes   int := 0;
   v_auth     jsonb;
 begin
-  if mps_edge.request_header('x-mps-site-key') is not null or not mps_edge.caller_is_service() then
-    v_auth := mps_edge.authenticate(null, null);
-    if not (v_auth ->> 'ok')::boolean then
-      return v_auth -> 'error';
-    end if;
+  v_auth := mps_edge.authenticate_caller();
+  if not (v_auth ->> 'ok')::boolean then
+    return v_auth -> 'error';
   end if;
   for v_check in
     select * from (values
@@ -2093,28 +2120,18 @@ set timezone = 'UTC'
 as $fn$
 declare
   s       mps_edge.sites;
-  v_role  text;
-  v_mid   text;
+  v_who   record;
   v_actor text;
 begin
   select * into s from mps_edge.sites x where x.site_code = p_site_code;
   if not found then
     raise exception 'EDGE_SITE_NOT_FOUND';
   end if;
-  if mps_edge.caller_is_service() then
-    v_actor := 'service_role';
-  else
-    perform mps_edge.forget_app_identity();
-    if p_session_id is not null then
-      perform public.load_session(p_session_id);
-    end if;
-    v_role := public.get_user_role();
-    v_mid := nullif(pg_catalog.current_setting('app.merchant_id', true), '');
-    v_actor := v_role || ':' || coalesce(nullif(pg_catalog.current_setting('app.user_id', true), ''), auth.uid()::text, '?');
-    perform mps_edge.forget_app_identity();
-    if not (v_role = 'super_admin' or (v_role = 'merchant' and v_mid = s.merchant_id::text)) then
-      raise exception 'PERMISSION_DENIED: only the service role, a super admin or the site''s merchant may change its options';
-    end if;
+  v_who := mps_edge.caller_identity(p_session_id);
+  v_actor := case when v_who.role = 'service_role' then 'service_role' else v_who.role || ':' || v_who.who end;
+  if not (v_who.role in ('service_role', 'super_admin')
+          or (v_who.role = 'merchant' and v_who.merchant_id = s.merchant_id::text)) then
+    raise exception 'PERMISSION_DENIED: only the service role, a super admin or the site''s merchant may change its options';
   end if;
   update mps_edge.sites x set share_member_names = coalesce(p_share_member_names, false)
    where x.id = s.id returning * into s;
@@ -2397,5 +2414,9 @@ revoke execute on function public.edge_report_status(text, text, jsonb)        f
 revoke execute on function public.edge_list_sites(int, bigint, int, text)      from public;
 grant  execute on function public.edge_report_status(text, text, jsonb)        to anon, service_role;
 grant  execute on function public.edge_list_sites(int, bigint, int, text)      to anon, authenticated, service_role;
+
+-- the helpers defined after the first revoke (section 6) get PUBLIC EXECUTE by
+-- default; nobody but the schema owner reaches mps_edge, but take it back too
+revoke all on all functions in schema mps_edge from public;
 
 commit;
