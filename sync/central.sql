@@ -270,6 +270,15 @@ create table if not exists mps_edge.qr_used (
 );
 create index if not exists qr_used_card on mps_edge.qr_used (card_id);
 
+-- Both tables are kept small: a token is remembered until 35 days after it
+-- expired (mps_edge.prune_proofs, run with the heartbeats), and a proof whose
+-- token expired longer ago than that is refused (QR_PROOF_INVALID), so a
+-- forgotten used token can never pay again. expires_at is the token's own
+-- expiry (null on rows from before this column: those are kept).
+alter table mps_edge.qr_used add column if not exists expires_at timestamptz;
+create index if not exists qr_used_expires on mps_edge.qr_used (expires_at);
+create index if not exists qr_issued_expires on mps_edge.qr_issued (expires_at);
+
 alter table mps_edge.schema_versions enable row level security;
 alter table mps_edge.card_versions   enable row level security;
 alter table mps_edge.applied_ops     enable row level security;
@@ -669,8 +678,15 @@ begin
       using detail = pg_catalog.format('the token was valid %s .. %s, the sale is dated %s', v_issued, v_expires, v_sold_at);
   end if;
 
-  insert into mps_edge.qr_used (token_hash, card_id, site_code, op_id, used_at)
-  values (v_hash, v_card_id, p_site_code, mps_edge.try_uuid(p_op ->> 'op_id'), p_now)
+  -- too old to check: central forgets used tokens 35 days after they expired
+  if v_expires < p_now - interval '35 days' then
+    raise exception 'QR_PROOF_INVALID'
+      using detail = pg_catalog.format('the token expired %s, longer ago than central remembers used tokens (35 days)',
+                                       v_expires);
+  end if;
+
+  insert into mps_edge.qr_used (token_hash, card_id, site_code, op_id, used_at, expires_at)
+  values (v_hash, v_card_id, p_site_code, mps_edge.try_uuid(p_op ->> 'op_id'), p_now, v_expires)
   on conflict do nothing;
   get diagnostics v_inserted = row_count;
   if v_inserted = 0 then
@@ -693,8 +709,8 @@ language plpgsql security definer
 set search_path = ''
 as $fn$
 begin
-  insert into mps_edge.qr_used (token_hash, card_id, site_code)
-  select q.token_hash, q.card_id, 'central'
+  insert into mps_edge.qr_used (token_hash, card_id, site_code, expires_at)
+  select q.token_hash, q.card_id, 'central', q.expires_at
     from public.card_qr_state q
    where q.card_id = new.card_id and q.expires_at > pg_catalog.clock_timestamp()
   on conflict do nothing;
@@ -1460,6 +1476,7 @@ begin
                       and j.proof_hash is not null
                       and j.sold_at >= j.proof_issued - interval '5 minutes'
                       and j.sold_at <= j.proof_expires + interval '5 minutes'
+                      and j.proof_expires >= p_now - interval '35 days'
                       and not exists (select 1 from mps_edge.qr_used u where u.token_hash = j.proof_hash)
                end
            and not exists (select 1 from mps_edge.applied_ops a where a.op_id = j.op_id)
@@ -1480,7 +1497,7 @@ begin
            'n', v.n, 'op_id', v.op_id, 'op_id_json', v.op -> 'op_id', 'seq', v.seq, 'tx_id', v.tx_id,
            'tx_no', v.tx_no, 'card_id', v.card_id, 'raw', v.raw, 'rate', v.rate, 'final', v.final,
            'points', v.points, 'sold_at', v.sold_at, 'ext_order', v.ext_order, 'tag', v.tag,
-           'proof_hash', v.proof_hash,
+           'proof_hash', v.proof_hash, 'proof_expires', v.proof_expires,
            'points_before', v.points0 + v.points_before,
            'points_after', v.points0 + v.points_before + v.points) order by v.n)
     into v_bad, v_rows
@@ -1549,9 +1566,9 @@ begin
    order by r.n;
 
   -- used everywhere: qr_used, and the card's current token expires now
-  insert into mps_edge.qr_used (token_hash, card_id, site_code, op_id, used_at)
-  select r.proof_hash, r.card_id, p_site_code, r.op_id, p_now
-    from jsonb_to_recordset(v_rows) as r (proof_hash text, card_id uuid, op_id uuid)
+  insert into mps_edge.qr_used (token_hash, card_id, site_code, op_id, used_at, expires_at)
+  select r.proof_hash, r.card_id, p_site_code, r.op_id, p_now, r.proof_expires
+    from jsonb_to_recordset(v_rows) as r (proof_hash text, card_id uuid, op_id uuid, proof_expires timestamptz)
    where r.proof_hash is not null
   on conflict do nothing;
   get diagnostics v_count = row_count;
@@ -2302,6 +2319,30 @@ revoke all on mps_edge.site_status from public, anon, authenticated;
 
 -- The edge calls this with every sync cycle (at most every 30 s). Returns
 -- central's time and the skew it measured (edge clock minus central clock).
+-- Forgets tokens that expired more than 35 days before p_now, at most p_limit
+-- rows of each table per call (a call must stay cheap; the heartbeats of all
+-- stores together keep up). Safe because check_charge_proof and the set path
+-- refuse proofs of tokens that old. Returns how many rows went.
+create or replace function mps_edge.prune_proofs(p_now timestamptz, p_limit int) returns int
+language plpgsql volatile
+set search_path = ''
+as $fn$
+declare
+  v_issued int;
+  v_used   int;
+begin
+  delete from mps_edge.qr_issued x
+   where x.verifier in (select y.verifier from mps_edge.qr_issued y
+                         where y.expires_at < p_now - interval '35 days' limit p_limit);
+  get diagnostics v_issued = row_count;
+  delete from mps_edge.qr_used x
+   where x.token_hash in (select y.token_hash from mps_edge.qr_used y
+                           where y.expires_at < p_now - interval '35 days' limit p_limit);
+  get diagnostics v_used = row_count;
+  return v_issued + v_used;
+end
+$fn$;
+
 create or replace function public.edge_report_status(
   p_site_code     text,
   p_merchant_code text,
@@ -2347,6 +2388,8 @@ begin
          queue_depth = excluded.queue_depth, oldest_pending_age_secs = excluded.oldest_pending_age_secs,
          open_exceptions = excluded.open_exceptions, replica_age_secs = excluded.replica_age_secs,
          last_error = excluded.last_error;
+  -- housekeeping rides on the heartbeats (every store, every half minute)
+  perform mps_edge.prune_proofs(v_now, 500);
   return jsonb_build_object('server_time', v_now, 'clock_skew_secs', v_skew);
 end
 $fn$;

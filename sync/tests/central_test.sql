@@ -1739,6 +1739,43 @@ begin
 end
 $test$;
 
+-- TEST: used tokens are forgotten 35 days after they expired, and a proof that old is refused
+do $test$
+declare
+  v_card uuid;
+  v_old  text;
+  v_new  text;
+  v_res  jsonb;
+begin
+  perform t.as_admin();
+  v_card := t.new_card('Old Olga', 100);
+  perform t.as_nobody();
+  v_old := t.fresh_qr(v_card, true);
+  update mps_edge.qr_issued set issued_at = now() - interval '40 days', expires_at = now() - interval '36 days'
+   where verifier = encode(extensions.digest(v_old, 'sha256'), 'hex');
+  v_new := t.fresh_qr(v_card, true);
+  insert into mps_edge.qr_used (token_hash, card_id, site_code, expires_at)
+  values ('old-used', v_card, 'SOLD', now() - interval '36 days'),
+         ('recent-used', v_card, 'SOLD', now() - interval '34 days'),
+         ('legacy-row', v_card, 'SOLD', null);
+  -- a sale dated while the old token was valid: too old to check now
+  v_res := public.edge_apply_batch('SOLD', 'SHOP1', jsonb_build_array(
+    t.with_proof(t.op_charge(1, v_card, 10, 1.000, 'PAY-SOLD-1', now() - interval '37 days'), v_old),
+    t.with_proof(t.op_charge(2, v_card, 10, 1.000, 'PAY-SOLD-2'), v_new)));
+  perform t.eq((select string_agg(coalesce(r ->> 'reason', r ->> 'status'), ',') from jsonb_array_elements(v_res -> 'results') r),
+               'QR_PROOF_INVALID,applied', 'a proof older than central''s memory is refused');
+  perform t.eq(mps_edge.prune_proofs(now(), 500), 2, 'one issued and one used row forgotten');
+  perform t.check(not exists (select 1 from mps_edge.qr_issued where verifier = encode(extensions.digest(v_old, 'sha256'), 'hex')),
+                  'the old token is forgotten');
+  perform t.eq((select string_agg(token_hash, ',' order by token_hash) from mps_edge.qr_used
+                 where token_hash in ('old-used', 'recent-used', 'legacy-row')), 'legacy-row,recent-used',
+               'recent and undated rows stay');
+  perform t.check(exists (select 1 from mps_edge.qr_used u where u.card_id = v_card and u.expires_at > now()),
+                  'the new token is used, with its expiry');
+  raise notice 'PASS: proof records are pruned';
+end
+$test$;
+
 -- TEST: heartbeats: one row per site, skew measured by central, head office sees who needs a look
 do $test$
 declare
