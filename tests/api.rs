@@ -875,9 +875,20 @@ async fn offline_limit_per_transaction() {
     assert_eq!(amt(&d["limit_amount"]), "10.00");
     assert_eq!(amt(&d["attempted_amount"]), "10.01");
     srv.charge(&t, &qr, "10.00").await.assert_ok();
-    // The limit applies to the final (discounted) amount: 11.00 × 0.850 = 9.35.
-    let b = srv.charge_card(&t, "STD00000010", "11.00").await;
-    assert_eq!(amt(&b["transaction"]["final_amount"]), "9.35");
+    // The limit applies to the amount entered, not the discounted one (README, "largest
+    // single charge"): on a 0.850 card 10.01 would debit only 8.51, and still declines.
+    let discounted = srv.qr("STD00000010").await;
+    let d = srv
+        .charge(&t, &discounted, "10.01")
+        .await
+        .assert_error(422, "OFFLINE_LIMIT_EXCEEDED")
+        .clone();
+    assert_eq!(d["limit"], "per_transaction");
+    assert_eq!(amt(&d["attempted_amount"]), "10.01");
+    // At the boundary: 10.00 entered, 8.50 debited.
+    let b = srv.charge_card(&t, "STD00000010", "10.00").await;
+    assert_eq!(amt(&b["transaction"]["raw_amount"]), "10.00");
+    assert_eq!(amt(&b["transaction"]["final_amount"]), "8.50");
     assert_eq!(srv.count("SELECT COUNT(*) FROM transactions").await, 2);
 }
 
