@@ -9,6 +9,7 @@
 mod daemon;
 mod limits;
 mod load;
+mod metrics;
 mod secret;
 
 use std::net::SocketAddr;
@@ -19,8 +20,9 @@ use serde::{Deserialize, Serialize};
 use crate::domain::limits::Limits;
 use crate::domain::txno::valid_site_code;
 pub use daemon::DaemonConfig;
-pub use limits::{describe_limits, LimitSettings};
+pub use limits::{describe_limits, LimitCeilingSettings, LimitSettings};
 pub use load::{known_keys, Overrides};
+pub use metrics::MetricsConfig;
 use secret::weak_secret;
 pub use secret::{Secret, MIN_JWT_SECRET_LEN};
 
@@ -34,10 +36,13 @@ pub struct Config {
     pub site: SiteConfig,
     pub auth: AuthConfig,
     pub limits: LimitSettings,
+    /// How far the console may raise `[limits]` (and whether it may switch them off).
+    pub limit_ceilings: LimitCeilingSettings,
     pub qr: QrConfig,
     pub central: CentralConfig,
     pub log: LogConfig,
     pub daemon: DaemonConfig,
+    pub metrics: MetricsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -148,10 +153,12 @@ impl Default for Config {
             site: SiteConfig::default(),
             auth: AuthConfig::default(),
             limits: LimitSettings::default(),
+            limit_ceilings: LimitCeilingSettings::default(),
             qr: QrConfig::default(),
             central: CentralConfig::default(),
             log: LogConfig::default(),
             daemon: DaemonConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -308,7 +315,9 @@ impl Config {
         }
         // Amounts were checked when the file was read (`Money`); the rest of the rules here.
         errs.extend(self.limits.problems());
+        errs.extend(self.limit_ceilings.problems(&self.limits, &self.limits));
         errs.extend(self.daemon.problems());
+        errs.extend(self.metrics.problems());
         if !matches!(self.log.format.as_str(), "text" | "json") {
             errs.push(format!(
                 "log.format: {:?} must be text or json",
