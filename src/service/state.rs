@@ -31,6 +31,8 @@ pub struct AppState {
     pub cookie_secure: bool,
     /// The head-office daemon's signatures accepted within the window.
     pub daemon_replay: Arc<ReplayCache>,
+    /// The last readiness check and when it ran (`service::sync::readiness_cached`).
+    pub readiness: Arc<tokio::sync::Mutex<Option<(Instant, Vec<String>)>>>,
 }
 
 impl AppState {
@@ -64,6 +66,7 @@ impl AppState {
             events: crate::service::events::Events::default(),
             cookie_secure,
             daemon_replay: Arc::new(ReplayCache::default()),
+            readiness: Arc::new(tokio::sync::Mutex::new(None)),
         }
     }
 }
