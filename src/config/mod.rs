@@ -63,6 +63,12 @@ pub struct ServerConfig {
     pub rate_limit_burst: u32,
     /// A request still unanswered after this long gets 503.
     pub request_timeout_secs: u64,
+    /// A connection must deliver a complete request head within this long of opening or
+    /// of its previous answer, else it is closed: bounds half-sent heads and idle
+    /// keep-alive connections alike.
+    pub header_read_timeout_secs: u64,
+    /// Open connections at most; at the cap new ones wait in the kernel's backlog.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -174,6 +180,8 @@ impl Default for ServerConfig {
             rate_limit_per_sec: 200,
             rate_limit_burst: 400,
             request_timeout_secs: 60,
+            header_read_timeout_secs: 15,
+            max_connections: 1024,
         }
     }
 }
@@ -274,6 +282,12 @@ impl Config {
         }
         if !(1..=3600).contains(&self.server.request_timeout_secs) {
             errs.push("server.request_timeout_secs: must be between 1 and 3600".into());
+        }
+        if !(1..=3600).contains(&self.server.header_read_timeout_secs) {
+            errs.push("server.header_read_timeout_secs: must be between 1 and 3600".into());
+        }
+        if !(16..=1_000_000).contains(&self.server.max_connections) {
+            errs.push("server.max_connections: must be between 16 and 1000000".into());
         }
         if !valid_site_code(&self.site.code) {
             errs.push(format!(

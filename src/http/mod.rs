@@ -15,6 +15,7 @@ pub mod merchant;
 pub mod metrics;
 pub mod openapi;
 pub mod security;
+pub mod server;
 pub mod session;
 pub mod settings;
 pub mod settlements;
@@ -223,6 +224,7 @@ pub async fn serve_tls(
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
     let closing = state.clone();
+    let conn_limits = server::ConnLimits::from_config(&state.cfg.server);
     let app = build_router(state);
     let handle = axum_server::Handle::new();
     let h2 = handle.clone();
@@ -231,28 +233,26 @@ pub async fn serve_tls(
         h2.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
     });
     listener.set_nonblocking(true)?;
-    let result = axum_server::from_tcp_rustls(listener, config)?
-        .handle(handle)
+    let mut tls_server = axum_server::from_tcp_rustls(listener, config)?.handle(handle);
+    server::apply_to_tls(tls_server.http_builder(), conn_limits);
+    let result = tls_server
         .serve(app.into_make_service_with_connect_info::<SocketAddr>())
         .await;
     closing.shutdown().await;
     result
 }
 
-/// Serves until `shutdown` resolves, then lets the writer finish its batch.
+/// Serves plain HTTP until `shutdown` resolves (with the connection limits of
+/// `server::serve_plain`), then lets the writer finish its batch.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let closing = state.clone();
+    let limits = server::ConnLimits::from_config(&state.cfg.server);
     let app = build_router(state);
-    let result = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let result = server::serve_plain(listener, app, limits, shutdown).await;
     closing.shutdown().await;
     result
 }
