@@ -32,8 +32,11 @@ pub struct AppState {
     /// The head-office daemon's signatures accepted within the window.
     pub daemon_replay: Arc<ReplayCache>,
     /// The last readiness check and when it ran (`service::sync::readiness_cached`).
-    pub readiness: Arc<tokio::sync::Mutex<Option<(Instant, Vec<String>)>>>,
+    pub readiness: Arc<tokio::sync::Mutex<Option<ReadinessCheck>>>,
 }
+
+/// When a readiness check ran, and the problems it found.
+pub type ReadinessCheck = (Instant, Vec<String>);
 
 impl AppState {
     /// Lets the writer finish its queued batch and run a last checkpoint. Both block, so
