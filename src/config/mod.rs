@@ -69,6 +69,9 @@ pub struct ServerConfig {
     pub header_read_timeout_secs: u64,
     /// Open connections at most; at the cap new ones wait in the kernel's backlog.
     pub max_connections: usize,
+    /// Open connections at most from one client (IPv4 address or IPv6 /64; loopback
+    /// exempt); more are closed at once.
+    pub max_connections_per_client: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -182,6 +185,7 @@ impl Default for ServerConfig {
             request_timeout_secs: 60,
             header_read_timeout_secs: 15,
             max_connections: 1024,
+            max_connections_per_client: 128,
         }
     }
 }
@@ -288,6 +292,9 @@ impl Config {
         }
         if !(16..=1_000_000).contains(&self.server.max_connections) {
             errs.push("server.max_connections: must be between 16 and 1000000".into());
+        }
+        if !(1..=1_000_000).contains(&self.server.max_connections_per_client) {
+            errs.push("server.max_connections_per_client: must be between 1 and 1000000".into());
         }
         if !valid_site_code(&self.site.code) {
             errs.push(format!(

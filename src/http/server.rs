@@ -9,6 +9,10 @@
 //! - a cap on open connections (`server.max_connections`): at the cap the loop stops
 //!   accepting (the kernel's backlog holds newcomers) until one closes, as nginx does
 //!   with `worker_connections`, instead of running out of file descriptors;
+//! - a cap per client (`server.max_connections_per_client`; an IPv4 address or an IPv6
+//!   /64, as the rate limiter counts them): one LAN host cannot take every slot, so the
+//!   tills keep getting in during a flood from one machine. Loopback is exempt, so a local
+//!   health check or reverse proxy is never refused by it;
 //! - the per-request time limit stays the router's `TimeoutLayer` (`request_timeout_secs`),
 //!   which also bounds a slowly sent body, as the body is read inside the handler.
 //!
@@ -21,7 +25,9 @@
 //! Only HTTP/1.1 is served in plain text: the POS terminals and the console speak it,
 //! and hyper's version sniffing for h2c reads the first bytes without any timeout.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,6 +49,58 @@ const DRAIN: Duration = Duration::from_secs(30);
 pub struct ConnLimits {
     pub header_read_timeout: Duration,
     pub max_connections: usize,
+    pub max_per_client: usize,
+}
+
+/// Open connections per client network, for `max_connections_per_client`.
+#[derive(Debug, Default)]
+pub struct ClientSlots {
+    open: parking_lot::Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One connection's place in `ClientSlots`; freed on drop.
+#[derive(Debug)]
+pub struct ClientSlot {
+    slots: Arc<ClientSlots>,
+    net: IpAddr,
+}
+
+impl ClientSlots {
+    /// A slot for a connection from `ip`, or `None` when its network already holds
+    /// `max` connections. Loopback always gets one (untracked).
+    pub fn take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<Option<ClientSlot>> {
+        if ip.to_canonical().is_loopback() {
+            return Some(None);
+        }
+        let net = super::limits::client_net(ip);
+        let mut open = self.open.lock();
+        let n = open.entry(net).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(Some(ClientSlot {
+            slots: Arc::clone(self),
+            net,
+        }))
+    }
+
+    /// Networks with a connection open (entries go when their last connection does).
+    pub fn tracked(&self) -> usize {
+        self.open.lock().len()
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut open = self.slots.open.lock();
+        if let Some(n) = open.get_mut(&self.net) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.net);
+            }
+        }
+    }
 }
 
 impl ConnLimits {
@@ -50,6 +108,7 @@ impl ConnLimits {
         ConnLimits {
             header_read_timeout: Duration::from_secs(server.header_read_timeout_secs),
             max_connections: server.max_connections,
+            max_per_client: server.max_connections_per_client,
         }
     }
 }
@@ -99,6 +158,7 @@ pub async fn serve_plain(
     let slots = Arc::new(Semaphore::new(max));
     let (stop_tx, stop_rx) = watch::channel(false);
     let builder = http1_builder(limits);
+    let per_client = Arc::new(ClientSlots::default());
     tokio::pin!(shutdown);
     loop {
         let permit = match slots.clone().try_acquire_owned() {
@@ -127,6 +187,13 @@ pub async fn serve_plain(
             },
             () = &mut shutdown => break,
         };
+        let Some(client_slot) = per_client.take(peer.ip(), limits.max_per_client) else {
+            // Closed at once (no answer: the client already holds its share open).
+            metrics::counter!("mps_edge_http_connections_closed_total", "reason" => "per_client_cap")
+                .increment(1);
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         // The address for `ConnectInfo` (rate limiter, sign-in throttle, /metrics access).
@@ -140,7 +207,7 @@ pub async fn serve_plain(
             .with_upgrades();
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
-            let _slot = permit;
+            let _slots = (permit, client_slot);
             metrics::gauge!("mps_edge_http_connections_open").increment(1.0);
             tokio::pin!(conn);
             let result = tokio::select! {
@@ -171,4 +238,37 @@ pub async fn serve_plain(
         tracing::warn!("connections still open after the drain period; closing them");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn one_client_network_gets_at_most_its_share() {
+        let slots = Arc::new(ClientSlots::default());
+        let a: IpAddr = "192.168.1.7".parse().unwrap();
+        let b: IpAddr = "192.168.1.8".parse().unwrap();
+        let held: Vec<_> = (0..3).map(|_| slots.take(a, 3).unwrap()).collect();
+        assert!(slots.take(a, 3).is_none());
+        // Another address is not affected; loopback is never refused nor tracked.
+        assert!(slots.take(b, 3).unwrap().is_some());
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
+        for _ in 0..10 {
+            assert!(slots.take(local, 3).unwrap().is_none());
+        }
+        // Addresses of one IPv6 /64 share a budget.
+        let v6: Vec<IpAddr> = ["2001:db8::1", "2001:db8::2", "2001:db8::3"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let six: Vec<_> = v6.iter().map(|ip| slots.take(*ip, 2)).collect();
+        assert_eq!(six.iter().filter(|s| s.is_some()).count(), 2);
+        // A closed connection frees its slot; the table forgets idle networks.
+        drop(held);
+        assert!(slots.take(a, 3).unwrap().is_some());
+        drop(six);
+        assert_eq!(slots.tracked(), 0);
+    }
 }
