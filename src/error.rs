@@ -22,6 +22,7 @@ pub enum ErrorCode {
     InvalidRefundAmount,
     InvalidQr,
     PayloadTooLarge,
+    BodyAborted,
     UnsupportedMediaType,
     // 401 / 403
     NotAuthenticated,
@@ -81,6 +82,7 @@ impl ErrorCode {
             InvalidRefundAmount => "INVALID_REFUND_AMOUNT",
             InvalidQr => "INVALID_QR",
             PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            BodyAborted => "BODY_ABORTED",
             UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             NotAuthenticated => "NOT_AUTHENTICATED",
             InvalidCredentials => "INVALID_CREDENTIALS",
@@ -127,7 +129,7 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             ValidationError | InvalidJson | InvalidAmount | InvalidPrice | InvalidRefundAmount
-            | InvalidQr => StatusCode::BAD_REQUEST,
+            | InvalidQr | BodyAborted => StatusCode::BAD_REQUEST,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             NotAuthenticated
@@ -176,6 +178,9 @@ impl ErrorCode {
             InvalidRefundAmount => "The refund amount must be greater than zero.",
             InvalidQr => "The scanned text is not a payment QR code.",
             PayloadTooLarge => "The request body is too large.",
+            BodyAborted => {
+                "The request body ended early: the client stopped sending or the connection broke."
+            }
             UnsupportedMediaType => "Send the body as application/json.",
             NotAuthenticated => "Sign in first.",
             InvalidCredentials => "Wrong username or password.",

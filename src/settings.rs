@@ -32,14 +32,17 @@ const RENAMED: [(&str, &str); 2] = [
     ("qr.single_use", "/qr_single_use"),
 ];
 
-/// Keys only the owner may change; a manager may change the others. Empty: a manager may
-/// change every setting, limits included (issue 13 asks whether raising a limit should be
-/// owner-only; this is where that is decided).
-const OWNER_ONLY: [&str; 0] = [];
-
-/// Whether `role` may change `key` (the caller has already required a manager).
+/// Whether `role` may change `key` (the caller has already required a manager). The
+/// risk settings — every offline limit and single-use QR — are the owner's: one
+/// manager's request could otherwise switch the safeguards off (issue 12). The store
+/// name stays a manager's.
 pub fn may_change(role: Role, key: &str) -> bool {
-    role == Role::Owner || !OWNER_ONLY.contains(&key)
+    role == Role::Owner || !is_risk_setting(key)
+}
+
+/// A setting that bounds what a stolen or misused till can spend.
+pub fn is_risk_setting(key: &str) -> bool {
+    key == "qr.single_use" || key.starts_with("limits.")
 }
 
 /// The `LimitSettings` field names, read from the struct itself.
@@ -140,13 +143,20 @@ impl ConsoleSettings {
         let mut trial = base.clone();
         self.apply_to(&mut trial);
         let keys = setting_keys();
-        trial
+        let mut errs: Vec<String> = trial
             .validate()
             .err()
             .unwrap_or_default()
             .into_iter()
             .filter(|e| keys.iter().any(|k| e.starts_with(k.as_str())))
-            .collect()
+            .collect();
+        // The ceilings are the file's, whatever the console holds.
+        for e in base.limit_ceilings.problems(&self.limits, &base.limits) {
+            if !errs.contains(&e) {
+                errs.push(e);
+            }
+        }
+        errs
     }
 }
 
@@ -206,6 +216,7 @@ impl Effective {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::money::Money;
     use serde_json::json;
 
     #[test]
@@ -342,10 +353,53 @@ mod tests {
     }
 
     #[test]
-    fn nobody_but_a_manager_gets_here_and_a_manager_may_change_every_key() {
+    fn only_the_owner_changes_risk_settings() {
         for key in setting_keys() {
-            assert!(may_change(Role::Manager, &key), "{key}");
             assert!(may_change(Role::Owner, &key), "{key}");
+            let manager = may_change(Role::Manager, &key);
+            assert_eq!(manager, key == "site.name", "{key}");
         }
+    }
+
+    #[test]
+    fn console_limits_stay_under_the_file_ceilings() {
+        let cfg = Config::default();
+        let mut s = ConsoleSettings::from_config(&cfg);
+        // Unset ceilings are the file's own values: lowering and restoring pass.
+        s.set("limits.max_tx_amount", json!("10.00")).unwrap();
+        assert!(s.problems(&cfg).is_empty());
+        s.set("limits.max_tx_amount", json!("2000.00")).unwrap();
+        assert!(s.problems(&cfg).is_empty());
+        s.set("limits.max_tx_amount", json!("2000.01")).unwrap();
+        assert_eq!(
+            s.problems(&cfg),
+            vec!["limits.max_tx_amount: 2000.01 is above its ceiling 2000.00 (limit_ceilings.max_tx_amount in the installation's config file)"]
+        );
+        // The file raises a ceiling.
+        let mut raised = cfg.clone();
+        raised.limit_ceilings.max_tx_amount = Money::from_cents(500_000);
+        assert!(s.problems(&raised).is_empty());
+        s.set("limits.max_tx_amount", json!("9999999999.99"))
+            .unwrap();
+        assert_eq!(s.problems(&raised).len(), 1);
+        // Switching the staleness rule off is the loosest value of all.
+        let mut s = ConsoleSettings::from_config(&cfg);
+        s.set("limits.stale_after_secs", json!(0)).unwrap();
+        assert!(s.problems(&cfg)[0].starts_with("limits.stale_after_secs"));
+        s.set("limits.stale_after_secs", json!(3600)).unwrap();
+        assert!(s.problems(&cfg).is_empty());
+        raised.limit_ceilings.stale_after_secs = Some(0);
+        s.set("limits.stale_after_secs", json!(0)).unwrap();
+        assert!(s.problems(&raised).is_empty());
+        // A stored value above a lowered ceiling is dropped at start.
+        let mut lowered = cfg.clone();
+        lowered.limit_ceilings.max_tx_amount = Money::from_cents(100_000);
+        lowered.limits.max_tx_amount = Money::from_cents(100_000).unwrap();
+        let e = Effective::build(
+            &lowered,
+            &[("limits.max_tx_amount".into(), "1500.00".into())],
+        );
+        assert_eq!(e.limits.max_tx_cents, 100_000);
+        assert!(e.overridden.is_empty());
     }
 }

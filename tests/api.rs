@@ -875,9 +875,20 @@ async fn offline_limit_per_transaction() {
     assert_eq!(amt(&d["limit_amount"]), "10.00");
     assert_eq!(amt(&d["attempted_amount"]), "10.01");
     srv.charge(&t, &qr, "10.00").await.assert_ok();
-    // The limit applies to the final (discounted) amount: 11.00 × 0.850 = 9.35.
-    let b = srv.charge_card(&t, "STD00000010", "11.00").await;
-    assert_eq!(amt(&b["transaction"]["final_amount"]), "9.35");
+    // The limit applies to the amount entered, not the discounted one (README, "largest
+    // single charge"): on a 0.850 card 10.01 would debit only 8.51, and still declines.
+    let discounted = srv.qr("STD00000010").await;
+    let d = srv
+        .charge(&t, &discounted, "10.01")
+        .await
+        .assert_error(422, "OFFLINE_LIMIT_EXCEEDED")
+        .clone();
+    assert_eq!(d["limit"], "per_transaction");
+    assert_eq!(amt(&d["attempted_amount"]), "10.01");
+    // At the boundary: 10.00 entered, 8.50 debited.
+    let b = srv.charge_card(&t, "STD00000010", "10.00").await;
+    assert_eq!(amt(&b["transaction"]["raw_amount"]), "10.00");
+    assert_eq!(amt(&b["transaction"]["final_amount"]), "8.50");
     assert_eq!(srv.count("SELECT COUNT(*) FROM transactions").await, 2);
 }
 
@@ -1996,4 +2007,192 @@ async fn daemon_routes_are_under_the_per_address_rate_limit() {
     }
     assert!(codes.contains(&401), "{codes:?}");
     assert!(codes.contains(&429), "{codes:?}");
+}
+
+// ---------------------------------------------------------------------------------
+// Connections: slow heads, idle keep-alive, the connection cap, aborted bodies, /metrics
+// ---------------------------------------------------------------------------------
+
+/// Writes all of `bytes` (tokio here has no io-util: readiness + try_write).
+async fn write_all(s: &tokio::net::TcpStream, mut bytes: &[u8]) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        s.writable().await?;
+        match s.try_write(bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Reads until the server closes the connection (EOF or reset); returns what it sent.
+/// Panics if it stays open past `deadline` (generous: this is not a timing assertion).
+async fn read_until_closed(s: &tokio::net::TcpStream, deadline: std::time::Duration) -> String {
+    let mut got = Vec::new();
+    let closed = tokio::time::timeout(deadline, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            if s.readable().await.is_err() {
+                return;
+            }
+            match s.try_read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the server kept the connection open: {}",
+        String::from_utf8_lossy(&got)
+    );
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// A metric's value summed over its label sets, from the loopback scrape.
+async fn metric_sum(srv: &TestServer, name: &str, label: &str) -> f64 {
+    let text = srv
+        .client
+        .get(srv.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(name) && l.contains(label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Issue 12 point 4: sockets that send half a request head are closed after
+/// `header_read_timeout_secs` and counted, while /health and charges keep answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slow_header_flood_is_closed_and_counted_while_sales_go_on() {
+    let srv = TestServer::start_with(|c| c.server.header_read_timeout_secs = 1).await;
+    let token = srv.owner_token().await;
+    let before = metric_sum(
+        &srv,
+        "mps_edge_http_connections_closed_total",
+        "header_timeout",
+    )
+    .await;
+    const FLOOD: usize = 300;
+    let mut sockets = Vec::with_capacity(FLOOD);
+    for _ in 0..FLOOD {
+        let s = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+        write_all(&s, b"GET /health HTTP/1.1\r\nHost: edge\r\nX-Slow: ")
+            .await
+            .unwrap();
+        sockets.push(s);
+    }
+    // During the flood: the API answers.
+    let health = srv.get("/health", None).await;
+    assert_eq!(health.assert_ok()["status"], "ok");
+    let qr = srv.qr("STD00000001").await;
+    srv.charge(&token, &qr, "1.00").await.assert_ok();
+    // Every slow socket is closed by the server.
+    let started = std::time::Instant::now();
+    for s in &sockets {
+        read_until_closed(s, std::time::Duration::from_secs(60)).await;
+    }
+    let closed_after = started.elapsed();
+    let after = metric_sum(
+        &srv,
+        "mps_edge_http_connections_closed_total",
+        "header_timeout",
+    )
+    .await;
+    assert!(
+        after - before >= FLOOD as f64,
+        "{FLOOD} slow sockets, {} counted",
+        after - before
+    );
+    println!("{FLOOD} slow-header sockets all closed {closed_after:?} after the last was opened (header_read_timeout_secs = 1)");
+}
+
+/// The same limit closes a keep-alive connection that has gone quiet after an answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_keep_alive_connection_is_closed() {
+    let srv = TestServer::start_with(|c| c.server.header_read_timeout_secs = 1).await;
+    let s = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    write_all(&s, b"GET /health HTTP/1.1\r\nHost: edge\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&s, std::time::Duration::from_secs(30)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// At `max_connections` the server stops accepting until a slot frees; a waiting client
+/// is served once the idle ones are closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_connection_cap_holds_newcomers_until_a_slot_frees() {
+    let srv = TestServer::start_with(|c| {
+        c.server.header_read_timeout_secs = 1;
+        c.server.max_connections = 16;
+    })
+    .await;
+    let before = metric_sum(&srv, "mps_edge_http_connection_cap_reached_total", "").await;
+    let mut idle = Vec::new();
+    for _ in 0..16 {
+        idle.push(tokio::net::TcpStream::connect(srv.addr).await.unwrap());
+    }
+    // A fresh client (the test client's pool may hold a connection already).
+    let fresh = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let r = fresh.get(srv.url("/health")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(metric_sum(&srv, "mps_edge_http_connection_cap_reached_total", "").await > before);
+    drop(idle);
+}
+
+/// A client that stops sending its body midway is counted as an aborted body, not as a
+/// body over the limit (issue 12 point 9).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aborted_body_is_not_payload_too_large() {
+    let srv = TestServer::start().await;
+    let token = srv.owner_token().await;
+    let before = metric_sum(&srv, "mps_edge_http_body_aborted_total", "").await;
+    let s = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/merchant/charge HTTP/1.1\r\nHost: edge\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{{\"qr_plain\":"
+    );
+    write_all(&s, head.as_bytes()).await.unwrap();
+    // Half-close: the body ends 480 bytes early.
+    let std = s.into_std().unwrap();
+    std.shutdown(std::net::Shutdown::Write).unwrap();
+    let s = tokio::net::TcpStream::from_std(std).unwrap();
+    let answer = read_until_closed(&s, std::time::Duration::from_secs(30)).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("BODY_ABORTED"), "{answer}");
+    assert!(metric_sum(&srv, "mps_edge_http_body_aborted_total", "").await > before);
+    assert_eq!(srv.count("SELECT COUNT(*) FROM transactions").await, 0);
+}
+
+/// `/metrics` with a token: required from every address, loopback included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_with_a_token_need_it() {
+    let srv = TestServer::start_with(|c| {
+        c.metrics.token = Secret::new("scrape-token-0123456789");
+    })
+    .await;
+    srv.get("/metrics", None)
+        .await
+        .assert_error(401, "NOT_AUTHENTICATED");
+    srv.get("/metrics", Some("wrong-token-0123456789"))
+        .await
+        .assert_error(401, "NOT_AUTHENTICATED");
+    let ok = srv.get("/metrics", Some("scrape-token-0123456789")).await;
+    assert_eq!(ok.status, 200);
+    assert!(ok.text.contains("mps_edge_uptime_seconds"), "{}", ok.text);
+    // /ready: the status for anyone; loopback also gets the mode.
+    assert_eq!(srv.get("/ready", None).await.json["mode"], "standalone");
 }

@@ -822,6 +822,105 @@ async fn settings_are_validated_audited_and_applied_at_once() {
     assert_eq!(entries[0]["details"]["before"]["qr_single_use"], true);
 }
 
+/// Issue 12: one manager request switched single-use QR off and raised every limit to
+/// 9,999,999,999.99. The risk settings are the owner's, bounded by the config file.
+#[tokio::test]
+async fn risk_settings_are_the_owners_and_capped_by_the_config_file() {
+    let srv = TestServer::start_with(|c| {
+        c.limit_ceilings.max_card_unsynced = "6000.00".parse().ok();
+    })
+    .await;
+    srv.create_user("boss", "manager-password-1", Role::Manager)
+        .await;
+    let manager = console(&srv, "boss", "manager-password-1").await;
+    for attack in [
+        json!({"qr_single_use": false}),
+        json!({"limits": {"max_tx_amount": "9999999999.99"}}),
+        json!({"limits": {"max_tx_amount": "10.00"}}),
+        json!({"limits": {"stale_after_secs": 0}}),
+        json!({"store_name": "Mine", "limits": {"max_site_unsynced": "9999999999.99"}}),
+    ] {
+        let r = manager.put(&srv, "/console/settings", &attack).await;
+        let d = r.assert_error(403, "PERMISSION_DENIED");
+        assert_eq!(d["reason"], "owner_only", "{attack}");
+        assert!(d["field"].as_str().is_some(), "{attack}: {d}");
+    }
+    assert_eq!(srv.count("SELECT COUNT(*) FROM settings").await, 0);
+    // The console's form sends every field: unchanged risk values do not stop a manager
+    // renaming the store.
+    let view = manager.get(&srv, "/console/settings").await;
+    let mut all = view.assert_ok()["settings"].clone();
+    all["store_name"] = json!("Renamed by the manager");
+    manager
+        .put(&srv, "/console/settings", &all)
+        .await
+        .assert_ok();
+
+    // The owner: up to the ceiling, not past it, and a refusal writes nothing.
+    let owner = owner_console(&srv).await;
+    let rows = srv.count("SELECT COUNT(*) FROM settings").await;
+    for (body, field) in [
+        (
+            json!({"limits": {"max_tx_amount": "2000.01"}}),
+            "limits.max_tx_amount",
+        ),
+        (
+            json!({"limits": {"max_card_unsynced": "6000.01"}}),
+            "limits.max_card_unsynced",
+        ),
+        (
+            json!({"limits": {"max_site_unsynced": "9999999999.99"}}),
+            "limits.max_site_unsynced",
+        ),
+        (
+            json!({"limits": {"stale_after_secs": 0}}),
+            "limits.stale_after_secs",
+        ),
+    ] {
+        let r = owner.put(&srv, "/console/settings", &body).await;
+        let d = r.assert_error(400, "VALIDATION_ERROR");
+        assert_eq!(d["field"], field, "{body}");
+        assert!(
+            r.json["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("ceiling"),
+            "{}",
+            r.text
+        );
+    }
+    assert_eq!(srv.count("SELECT COUNT(*) FROM settings").await, rows);
+    let v = owner
+        .put(
+            &srv,
+            "/console/settings",
+            &json!({"qr_single_use": false, "limits": {"max_card_unsynced": "6000.00"}}),
+        )
+        .await;
+    assert_eq!(v.assert_ok()["settings"]["qr_single_use"], false);
+
+    // Audited with old and new values, per key.
+    let audit = owner
+        .get(&srv, "/console/audit?action=settings.update")
+        .await;
+    let entries = audit.assert_ok()["entries"].as_array().unwrap().clone();
+    let last = entries
+        .iter()
+        .find(|e| e["actor"] == srv.owner.0.as_str())
+        .expect("the owner's change is audited");
+    let changed = last["details"]["changed"].as_array().unwrap();
+    assert!(
+        changed.contains(&json!({"key": "qr.single_use", "old": "true", "new": "false"})),
+        "{changed:?}"
+    );
+    assert!(
+        changed.contains(
+            &json!({"key": "limits.max_card_unsynced", "old": "5000.00", "new": "6000.00"})
+        ),
+        "{changed:?}"
+    );
+}
+
 #[tokio::test]
 async fn audit_log_filters_and_holds_no_secrets() {
     let srv = TestServer::start().await;

@@ -186,6 +186,14 @@ async fn every_documented_operation_is_routed_and_typed() {
     assert!(schemes["bearer"].is_object());
     assert!(schemes["session_cookie"].is_object());
     assert!(schemes["daemon_signature"].is_object());
+    // /metrics: loopback only, or the [metrics] token; both refusals are documented.
+    assert!(schemes["metrics_token"].is_object());
+    for status in ["200", "401", "403"] {
+        assert!(
+            doc["paths"]["/metrics"]["get"]["responses"][status].is_object(),
+            "/metrics {status}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

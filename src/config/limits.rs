@@ -12,7 +12,7 @@ use crate::domain::money::{format_cents, Money};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitSettings {
-    /// Largest single charge (final amount).
+    /// Largest single charge: the amount the cashier enters, before the member discount.
     pub max_tx_amount: Money,
     /// Largest unsynced spend one card may accumulate at this edge.
     pub max_card_unsynced: Money,
@@ -20,8 +20,85 @@ pub struct LimitSettings {
     pub max_site_unsynced: Money,
     /// Seconds without a successful pull after which only small charges pass; 0 = off.
     pub stale_after_secs: i64,
-    /// The largest charge allowed while the replica is stale.
+    /// The largest charge (as entered, before the discount) allowed while the replica is
+    /// stale.
     pub stale_max_tx_amount: Money,
+}
+
+/// The `[limit_ceilings]` section: how far the console may raise each `[limits]` value.
+/// The console (owner only) may set a limit up to its ceiling; only this file raises a
+/// ceiling. A ceiling left unset is the file's own `[limits]` value, so by default the
+/// console can tighten a limit, or restore it, but never loosen it past what the
+/// installation chose (issue 12: one console request had raised every limit to
+/// 9,999,999,999.99).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitCeilingSettings {
+    pub max_tx_amount: Option<Money>,
+    pub max_card_unsynced: Option<Money>,
+    pub max_site_unsynced: Option<Money>,
+    pub stale_max_tx_amount: Option<Money>,
+    /// Longest `stale_after_secs` the console may set; 0 lets it switch the rule off.
+    pub stale_after_secs: Option<i64>,
+}
+
+impl LimitCeilingSettings {
+    /// One "limits.<key>: …" line per value of `limits` above its ceiling. `file` is the
+    /// config file's own `[limits]`: the ceiling of a key this section leaves unset.
+    /// (Called with `limits == file` for the file itself: a ceiling set below the file's
+    /// own limit is a mistake in the file.)
+    pub fn problems(&self, limits: &LimitSettings, file: &LimitSettings) -> Vec<String> {
+        let mut errs = Vec::new();
+        let amounts = [
+            (
+                "max_tx_amount",
+                limits.max_tx_amount,
+                self.max_tx_amount,
+                file.max_tx_amount,
+            ),
+            (
+                "max_card_unsynced",
+                limits.max_card_unsynced,
+                self.max_card_unsynced,
+                file.max_card_unsynced,
+            ),
+            (
+                "max_site_unsynced",
+                limits.max_site_unsynced,
+                self.max_site_unsynced,
+                file.max_site_unsynced,
+            ),
+            (
+                "stale_max_tx_amount",
+                limits.stale_max_tx_amount,
+                self.stale_max_tx_amount,
+                file.stale_max_tx_amount,
+            ),
+        ];
+        for (key, value, set, from_file) in amounts {
+            let ceiling = set.unwrap_or(from_file);
+            if value > ceiling {
+                errs.push(format!(
+                    "limits.{key}: {} is above its ceiling {} (limit_ceilings.{key} in the installation's config file)",
+                    format_cents(value.cents()),
+                    format_cents(ceiling.cents())
+                ));
+            }
+        }
+        let stale_ceiling = self.stale_after_secs.unwrap_or(file.stale_after_secs);
+        // 0 = the rule is off: the loosest value of all, allowed only under a ceiling of 0.
+        let loosest = |secs: i64| if secs == 0 { i64::MAX } else { secs };
+        if stale_ceiling >= 0 && loosest(limits.stale_after_secs) > loosest(stale_ceiling) {
+            errs.push(format!(
+                "limits.stale_after_secs: {} is above its ceiling {stale_ceiling} (0 = off; limit_ceilings.stale_after_secs in the installation's config file)",
+                limits.stale_after_secs
+            ));
+        }
+        if self.stale_after_secs.is_some_and(|s| s < 0) {
+            errs.push("limit_ceilings.stale_after_secs: must be 0 (off allowed) or more".into());
+        }
+        errs
+    }
 }
 
 /// Defaults are written as units × 100 cents and built in `const` blocks: a bad one stops

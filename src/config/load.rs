@@ -56,6 +56,7 @@ impl Config {
 
     fn read_secret_files(&mut self) -> anyhow::Result<()> {
         self.daemon.read_secret_file()?;
+        self.metrics.read_secret_file()?;
         if let Some(p) = &self.auth.jwt_secret_file {
             self.auth.jwt_secret = Secret::new(read_secret(p)?);
         }

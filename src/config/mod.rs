@@ -9,6 +9,7 @@
 mod daemon;
 mod limits;
 mod load;
+mod metrics;
 mod secret;
 
 use std::net::SocketAddr;
@@ -19,8 +20,9 @@ use serde::{Deserialize, Serialize};
 use crate::domain::limits::Limits;
 use crate::domain::txno::valid_site_code;
 pub use daemon::DaemonConfig;
-pub use limits::{describe_limits, LimitSettings};
+pub use limits::{describe_limits, LimitCeilingSettings, LimitSettings};
 pub use load::{known_keys, Overrides};
+pub use metrics::MetricsConfig;
 use secret::weak_secret;
 pub use secret::{Secret, MIN_JWT_SECRET_LEN};
 
@@ -34,10 +36,13 @@ pub struct Config {
     pub site: SiteConfig,
     pub auth: AuthConfig,
     pub limits: LimitSettings,
+    /// How far the console may raise `[limits]` (and whether it may switch them off).
+    pub limit_ceilings: LimitCeilingSettings,
     pub qr: QrConfig,
     pub central: CentralConfig,
     pub log: LogConfig,
     pub daemon: DaemonConfig,
+    pub metrics: MetricsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -58,6 +63,15 @@ pub struct ServerConfig {
     pub rate_limit_burst: u32,
     /// A request still unanswered after this long gets 503.
     pub request_timeout_secs: u64,
+    /// A connection must deliver a complete request head within this long of opening or
+    /// of its previous answer, else it is closed: bounds half-sent heads and idle
+    /// keep-alive connections alike.
+    pub header_read_timeout_secs: u64,
+    /// Open connections at most; at the cap new ones wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Open connections at most from one client (IPv4 address or IPv6 /64; loopback
+    /// exempt); more are closed at once.
+    pub max_connections_per_client: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -148,10 +162,12 @@ impl Default for Config {
             site: SiteConfig::default(),
             auth: AuthConfig::default(),
             limits: LimitSettings::default(),
+            limit_ceilings: LimitCeilingSettings::default(),
             qr: QrConfig::default(),
             central: CentralConfig::default(),
             log: LogConfig::default(),
             daemon: DaemonConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -167,6 +183,9 @@ impl Default for ServerConfig {
             rate_limit_per_sec: 200,
             rate_limit_burst: 400,
             request_timeout_secs: 60,
+            header_read_timeout_secs: 15,
+            max_connections: 1024,
+            max_connections_per_client: 128,
         }
     }
 }
@@ -268,6 +287,15 @@ impl Config {
         if !(1..=3600).contains(&self.server.request_timeout_secs) {
             errs.push("server.request_timeout_secs: must be between 1 and 3600".into());
         }
+        if !(1..=3600).contains(&self.server.header_read_timeout_secs) {
+            errs.push("server.header_read_timeout_secs: must be between 1 and 3600".into());
+        }
+        if !(16..=1_000_000).contains(&self.server.max_connections) {
+            errs.push("server.max_connections: must be between 16 and 1000000".into());
+        }
+        if !(1..=1_000_000).contains(&self.server.max_connections_per_client) {
+            errs.push("server.max_connections_per_client: must be between 1 and 1000000".into());
+        }
         if !valid_site_code(&self.site.code) {
             errs.push(format!(
                 "site.code: {:?} must be 1-16 characters of A-Z and 0-9",
@@ -308,7 +336,9 @@ impl Config {
         }
         // Amounts were checked when the file was read (`Money`); the rest of the rules here.
         errs.extend(self.limits.problems());
+        errs.extend(self.limit_ceilings.problems(&self.limits, &self.limits));
         errs.extend(self.daemon.problems());
+        errs.extend(self.metrics.problems());
         if !matches!(self.log.format.as_str(), "text" | "json") {
             errs.push(format!(
                 "log.format: {:?} must be text or json",

@@ -75,7 +75,7 @@ pub fn plan_charge(
             }),
         ));
     }
-    if let Err(decline) = limits::check(limits, exposure, final_cents) {
+    if let Err(decline) = limits::check(limits, exposure, raw_cents, final_cents) {
         return Err(
             AppError::msg(ErrorCode::OfflineLimitExceeded, decline.message.clone())
                 .with_details(decline.details()),
@@ -259,11 +259,12 @@ mod tests {
                 corporate_discount: corp,
                 ..card()
             };
-            // The only reasons to refuse here: too little balance, then the per-transaction limit.
+            // The only reasons to refuse here: too little balance, then the per-transaction
+            // limit, which applies to the amount entered.
             let f = final_amount(raw, effective_discount(disc, corp));
             let expected = if c.available_cents() < f {
                 Some(ErrorCode::InsufficientBalance)
-            } else if f > limits().max_tx_cents {
+            } else if raw > limits().max_tx_cents {
                 Some(ErrorCode::OfflineLimitExceeded)
             } else {
                 None

@@ -6,7 +6,7 @@ use super::money::format_cents;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Limits {
-    /// Largest single charge (final amount), in cents.
+    /// Largest single charge as entered (before the member discount), in cents.
     pub max_tx_cents: i64,
     /// Largest unsynced spend one card may accumulate at this edge.
     pub max_card_unsynced_cents: i64,
@@ -15,7 +15,7 @@ pub struct Limits {
     /// Replica age after which only small charges pass; `None` disables the rule
     /// (standalone mode has no central to be stale against).
     pub stale_after_secs: Option<i64>,
-    /// The largest charge allowed while the replica is stale.
+    /// The largest charge (as entered) allowed while the replica is stale.
     pub stale_max_tx_cents: i64,
 }
 
@@ -46,13 +46,24 @@ impl LimitDecline {
     }
 }
 
-/// Checks a charge of `final_cents` against every limit; the first one broken declines.
-pub fn check(limits: &Limits, exposure: Exposure, final_cents: i64) -> Result<(), LimitDecline> {
-    if final_cents > limits.max_tx_cents {
+/// Checks a charge against every limit; the first one broken declines.
+///
+/// The per-charge limits (`max_tx`, `stale_max_tx`) apply to `raw_cents`, the amount the
+/// cashier entered: that is what "largest single charge" means at a till, a mistyped
+/// amount is caught whatever the member's discount, and as a discount only lowers the
+/// amount this is never looser than limiting the discounted one. The unsynced totals add
+/// `final_cents`, what the card is actually debited: they bound money at risk.
+pub fn check(
+    limits: &Limits,
+    exposure: Exposure,
+    raw_cents: i64,
+    final_cents: i64,
+) -> Result<(), LimitDecline> {
+    if raw_cents > limits.max_tx_cents {
         return Err(LimitDecline {
             limit: "per_transaction",
             limit_cents: limits.max_tx_cents,
-            attempted_cents: final_cents,
+            attempted_cents: raw_cents,
             message: format!(
                 "A single charge may be at most {} at this store.",
                 format_cents(limits.max_tx_cents)
@@ -63,11 +74,11 @@ pub fn check(limits: &Limits, exposure: Exposure, final_cents: i64) -> Result<()
         let stale = exposure
             .replica_age_secs
             .is_none_or(|age| age > stale_after);
-        if stale && final_cents > limits.stale_max_tx_cents {
+        if stale && raw_cents > limits.stale_max_tx_cents {
             return Err(LimitDecline {
                 limit: "stale_replica",
                 limit_cents: limits.stale_max_tx_cents,
-                attempted_cents: final_cents,
+                attempted_cents: raw_cents,
                 message: format!(
                     "The card data has not been refreshed from central recently; only charges up to {} pass.",
                     format_cents(limits.stale_max_tx_cents)
@@ -130,36 +141,64 @@ mod tests {
     #[test]
     fn each_limit_declines_with_its_name() {
         let l = limits();
-        assert_eq!(check(&l, fresh(), 100_000), Ok(()));
+        assert_eq!(check(&l, fresh(), 100_000, 100_000), Ok(()));
         assert_eq!(
-            check(&l, fresh(), 100_001).unwrap_err().limit,
+            check(&l, fresh(), 100_001, 100_001).unwrap_err().limit,
             "per_transaction"
         );
         let stale = Exposure {
             replica_age_secs: Some(3601),
             ..Exposure::default()
         };
-        assert_eq!(check(&l, stale, 5_000), Ok(()));
-        assert_eq!(check(&l, stale, 5_001).unwrap_err().limit, "stale_replica");
+        assert_eq!(check(&l, stale, 5_000, 5_000), Ok(()));
+        assert_eq!(
+            check(&l, stale, 5_001, 5_001).unwrap_err().limit,
+            "stale_replica"
+        );
         let never = Exposure::default();
-        assert_eq!(check(&l, never, 5_001).unwrap_err().limit, "stale_replica");
+        assert_eq!(
+            check(&l, never, 5_001, 5_001).unwrap_err().limit,
+            "stale_replica"
+        );
         let card = Exposure {
             card_unsynced_debit_cents: 150_000,
             ..fresh()
         };
-        assert_eq!(check(&l, card, 50_000), Ok(()));
+        assert_eq!(check(&l, card, 50_000, 50_000), Ok(()));
         assert_eq!(
-            check(&l, card, 50_001).unwrap_err().limit,
+            check(&l, card, 50_001, 50_001).unwrap_err().limit,
             "per_card_unsynced"
         );
         let site = Exposure {
             site_unsynced_debit_cents: 990_000,
             ..fresh()
         };
-        assert_eq!(check(&l, site, 10_000), Ok(()));
-        let d = check(&l, site, 10_001).unwrap_err();
+        assert_eq!(check(&l, site, 10_000, 10_000), Ok(()));
+        let d = check(&l, site, 10_001, 10_001).unwrap_err();
         assert_eq!(d.limit, "site_unsynced");
         assert_eq!(d.details()["limit_amount"], "10000.00");
+    }
+
+    /// "Largest single charge" is the amount entered: a discounted charge whose entered
+    /// amount is over the limit declines though its debit is under it.
+    #[test]
+    fn per_charge_limits_apply_to_the_entered_amount() {
+        let l = limits();
+        assert_eq!(check(&l, fresh(), 100_000, 95_000), Ok(()));
+        let d = check(&l, fresh(), 100_001, 95_001).unwrap_err();
+        assert_eq!((d.limit, d.attempted_cents), ("per_transaction", 100_001));
+        let stale = Exposure::default();
+        assert_eq!(check(&l, stale, 5_000, 4_750), Ok(()));
+        assert_eq!(
+            check(&l, stale, 5_001, 4_751).unwrap_err().limit,
+            "stale_replica"
+        );
+        // The unsynced totals count what is debited.
+        let card = Exposure {
+            card_unsynced_debit_cents: 150_000,
+            ..fresh()
+        };
+        assert_eq!(check(&l, card, 52_000, 50_000), Ok(()));
     }
 
     #[test]
@@ -168,6 +207,6 @@ mod tests {
             stale_after_secs: None,
             ..limits()
         };
-        assert_eq!(check(&l, Exposure::default(), 50_000), Ok(()));
+        assert_eq!(check(&l, Exposure::default(), 50_000, 50_000), Ok(()));
     }
 }

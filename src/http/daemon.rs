@@ -8,7 +8,7 @@ use axum::extract::{FromRequest, OriginalUri, Request, State};
 use axum::Json;
 
 use crate::domain::daemon_signature::{SignedRequest, SIGN_HEADER, TS_HEADER};
-use crate::error::{AppError, AppResult, ErrorCode};
+use crate::error::{AppError, AppResult};
 use crate::service::daemon::{self as svc, DaemonStatus};
 use crate::service::state::AppState;
 use crate::service::sync::{self as sync_svc, SyncNowReport};
@@ -31,7 +31,7 @@ impl FromRequest<AppState> for DaemonSigned {
         let (ts, sign) = (header(&req, TS_HEADER), header(&req, SIGN_HEADER));
         let body = Bytes::from_request(req, state)
             .await
-            .map_err(|_| AppError::new(ErrorCode::PayloadTooLarge))?;
+            .map_err(super::extract::body_error)?;
         svc::authenticate(
             state,
             &SignedRequest {

@@ -1,8 +1,8 @@
 //! Extractors that turn every rejection into the project's error envelope.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 
 use crate::error::{AppError, ErrorCode};
@@ -30,7 +30,7 @@ where
         }
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|_| AppError::new(ErrorCode::PayloadTooLarge))?;
+            .map_err(body_error)?;
         // Only a JSON object is a request body here: serde would otherwise also accept a
         // positional array for a struct.
         if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
@@ -45,6 +45,17 @@ where
                 AppError::msg(ErrorCode::InvalidJson, format!("Invalid request body: {e}"))
             })
     }
+}
+
+/// Why a body could not be read: over the body limit (413), or the client stopped
+/// sending / the connection broke (400 `BODY_ABORTED`, counted apart, so a flood of
+/// aborted uploads does not read as clients sending oversized bodies).
+pub fn body_error(rejection: axum::extract::rejection::BytesRejection) -> AppError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return AppError::new(ErrorCode::PayloadTooLarge);
+    }
+    metrics::counter!("mps_edge_http_body_aborted_total").increment(1);
+    AppError::new(ErrorCode::BodyAborted)
 }
 
 /// Query string with the same envelope on rejection.

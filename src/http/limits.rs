@@ -3,27 +3,60 @@
 //! Both answer in the API's error envelope. Sign-in has its own, stricter throttle
 //! (service/throttle.rs): it counts failed passwords, which no rate limiter knows about.
 
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::middleware::NoOpMiddleware;
 use tower_governor::governor::GovernorConfigBuilder;
-use tower_governor::key_extractor::PeerIpKeyExtractor;
+use tower_governor::key_extractor::KeyExtractor;
 use tower_governor::{GovernorError, GovernorLayer};
 use tower_http::timeout::TimeoutLayer;
 
 use crate::error::{AppError, ErrorCode};
 
-pub type RateLayer = GovernorLayer<PeerIpKeyExtractor, NoOpMiddleware, Body>;
+pub type RateLayer = GovernorLayer<ClientNetKey, NoOpMiddleware, Body>;
 
 /// How often addresses that have been quiet long enough to be back at a full bucket
 /// are forgotten, so the table of addresses stays as small as the set of active clients.
 const FORGET_EVERY: Duration = Duration::from_secs(60);
+
+/// Above this many tracked clients the table is swept every second instead of every
+/// minute (each entry is a few dozen bytes; this bounds a flood's growth between sweeps).
+const SWEEP_ABOVE: usize = 10_000;
+
+/// The rate-limit key: the client's IPv4 address, or its IPv6 /64. One host holds a
+/// whole /64 (SLAAC, privacy addresses), so keying by full IPv6 address would let one
+/// machine make 2^64 keys, each with its own bucket and table entry.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientNetKey;
+
+/// `ip` as the rate limiter counts it.
+pub fn client_net(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
+impl KeyExtractor for ClientNetKey {
+    type Key = IpAddr;
+
+    fn extract<T>(&self, req: &axum::http::Request<T>) -> Result<IpAddr, GovernorError> {
+        req.extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(a)| client_net(a.ip()))
+            .ok_or(GovernorError::UnableToExtractKey)
+    }
+}
 
 /// `per_sec` requests per second per client address, with bursts of `burst`; `None`
 /// when `per_sec` is 0 (off).
@@ -34,16 +67,22 @@ pub fn per_ip_rate(per_sec: u32, burst: u32) -> Option<RateLayer> {
     let config = GovernorConfigBuilder::default()
         .period(Duration::from_nanos(1_000_000_000 / u64::from(per_sec)))
         .burst_size(burst.max(1))
+        .key_extractor(ClientNetKey)
         .finish()?;
     let limiter = Arc::downgrade(config.limiter());
     if let Ok(rt) = tokio::runtime::Handle::try_current() {
         rt.spawn(async move {
+            let mut since_sweep = Duration::ZERO;
             loop {
-                tokio::time::sleep(FORGET_EVERY).await;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                since_sweep += Duration::from_secs(1);
                 // The server (and its limiter) is gone: stop.
                 let Some(l) = limiter.upgrade() else { break };
-                l.retain_recent();
-                l.shrink_to_fit();
+                if since_sweep >= FORGET_EVERY || l.len() > SWEEP_ABOVE {
+                    l.retain_recent();
+                    l.shrink_to_fit();
+                    since_sweep = Duration::ZERO;
+                }
             }
         });
     }
@@ -162,6 +201,19 @@ mod tests {
         assert_eq!(body["error"]["code"], "TOO_MANY_REQUESTS", "{body}");
         tokio::time::sleep(Duration::from_millis(1100)).await;
         assert_eq!(client.get(&url).send().await.unwrap().status(), 200);
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff:1:2:3".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client_net(a), client_net(b));
+        assert_ne!(client_net(a), client_net(other));
+        let v4: IpAddr = "192.168.1.7".parse().unwrap();
+        assert_eq!(client_net(v4), v4);
+        let mapped: IpAddr = "::ffff:192.168.1.7".parse().unwrap();
+        assert_eq!(client_net(mapped), v4);
     }
 
     #[test]

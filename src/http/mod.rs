@@ -15,6 +15,7 @@ pub mod merchant;
 pub mod metrics;
 pub mod openapi;
 pub mod security;
+pub mod server;
 pub mod session;
 pub mod settings;
 pub mod settlements;
@@ -137,8 +138,9 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
 /// Ready to take sales.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Ready {
-    /// `standalone` or `central`.
-    pub mode: &'static str,
+    /// `standalone` or `central`; only to loopback or signed-in callers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<&'static str>,
     /// Always `ready`.
     pub status: &'static str,
 }
@@ -146,25 +148,31 @@ pub struct Ready {
 /// Not ready, and why.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct NotReady {
-    /// `standalone` or `central`.
-    pub mode: &'static str,
-    pub reasons: Vec<String>,
+    /// `standalone` or `central`; only to loopback or signed-in callers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<&'static str>,
+    /// Why, only to loopback or signed-in callers (they name the store's sync problems).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasons: Option<Vec<String>>,
     /// Always `not_ready`.
     pub status: &'static str,
 }
 
 /// Ready = the database accepts a durable write, there is a merchant to sell for (demo
 /// data, or a replica bootstrapped from central) and, with a central, neither sync
-/// pipeline is stopped or has failed for longer than `central.alert_after_secs`.
+/// pipeline is stopped or has failed for longer than `central.alert_after_secs`. Checked
+/// at most every 2 s. Mode and reasons go only to this machine, to a signed-in staff
+/// member, or with the metrics token; anyone else on the LAN gets the status alone.
 #[utoipa::path(get, path = "/ready", tag = "operations",
-    responses((status = 200, body = Ready), (status = 503, body = NotReady, description = "not ready, with reasons")))]
-pub async fn ready(State(state): State<AppState>) -> Response {
-    let problems = crate::service::sync::readiness_problems(&state).await;
-    let mode = if state.cfg.standalone() {
+    responses((status = 200, body = Ready), (status = 503, body = NotReady, description = "not ready; reasons for loopback or signed-in callers")))]
+pub async fn ready(State(state): State<AppState>, req: axum::extract::Request) -> Response {
+    let problems = crate::service::sync::readiness_cached(&state).await;
+    let detailed = ready_details_allowed(&state, req).await;
+    let mode = detailed.then_some(if state.cfg.standalone() {
         "standalone"
     } else {
         "central"
-    };
+    });
     if problems.is_empty() {
         (
             StatusCode::OK,
@@ -179,12 +187,28 @@ pub async fn ready(State(state): State<AppState>) -> Response {
             StatusCode::SERVICE_UNAVAILABLE,
             Json(NotReady {
                 mode,
-                reasons: problems,
+                reasons: detailed.then_some(problems),
                 status: "not_ready",
             }),
         )
             .into_response()
     }
+}
+
+/// Loopback, the metrics token, or a staff sign-in (token or console cookie).
+async fn ready_details_allowed(state: &AppState, req: axum::extract::Request) -> bool {
+    let peer = metrics::peer_ip(&req);
+    let loopback = peer.is_some_and(|ip| ip.to_canonical().is_loopback());
+    let ops = metrics::scrape_allowed(&state.cfg.metrics, peer, metrics::bearer(req.headers()));
+    if loopback || ops.is_ok() {
+        return true;
+    }
+    let (mut parts, _) = req.into_parts();
+    <crate::service::auth::AuthUser as axum::extract::FromRequestParts<AppState>>::from_request_parts(
+        &mut parts, state,
+    )
+    .await
+    .is_ok()
 }
 
 /// Serves HTTPS (rustls) until `shutdown` resolves: stops accepting, lets in-flight
@@ -200,6 +224,7 @@ pub async fn serve_tls(
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
     let closing = state.clone();
+    let conn_limits = server::ConnLimits::from_config(&state.cfg.server);
     let app = build_router(state);
     let handle = axum_server::Handle::new();
     let h2 = handle.clone();
@@ -208,28 +233,26 @@ pub async fn serve_tls(
         h2.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
     });
     listener.set_nonblocking(true)?;
-    let result = axum_server::from_tcp_rustls(listener, config)?
-        .handle(handle)
+    let mut tls_server = axum_server::from_tcp_rustls(listener, config)?.handle(handle);
+    server::apply_to_tls(tls_server.http_builder(), conn_limits);
+    let result = tls_server
         .serve(app.into_make_service_with_connect_info::<SocketAddr>())
         .await;
     closing.shutdown().await;
     result
 }
 
-/// Serves until `shutdown` resolves, then lets the writer finish its batch.
+/// Serves plain HTTP until `shutdown` resolves (with the connection limits of
+/// `server::serve_plain`), then lets the writer finish its batch.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let closing = state.clone();
+    let limits = server::ConnLimits::from_config(&state.cfg.server);
     let app = build_router(state);
-    let result = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let result = server::serve_plain(listener, app, limits, shutdown).await;
     closing.shutdown().await;
     result
 }

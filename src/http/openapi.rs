@@ -36,6 +36,18 @@ impl Modify for Security {
                 "Console session (POST /api/v1/console/login); state-changing requests also send X-CSRF-Token.",
             ))),
         );
+        // GET /metrics with `[metrics] token` set: a static bearer token, not a JWT.
+        components.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The [metrics] token of the installation's config file. Without one, only loopback clients may scrape.",
+                    ))
+                    .build(),
+            ),
+        );
         // The head-office daemon's signature; X-Ingest-Ts goes with it.
         components.add_security_scheme(
             "daemon_signature",

@@ -89,15 +89,31 @@ pub async fn update_settings(
         }
         changes.push((key, v));
     }
-    for (key, _) in &changes {
-        if !may_change(user.role, key) {
+    // A risk setting sent unchanged is not a change: the console's form sends every
+    // field, and a manager may still rename the store with it. Such a value is dropped,
+    // not stored, so it does not pin the limit in the console.
+    let current = state.settings.read().settings.clone();
+    let mut allowed = Vec::with_capacity(changes.len());
+    for (key, value) in changes {
+        if may_change(user.role, &key) {
+            allowed.push((key, value));
+            continue;
+        }
+        let mut proposed = current.clone();
+        let unchanged = proposed.set(&key, value).is_ok() && proposed == current;
+        if !unchanged {
             return Err(AppError::msg(
                 ErrorCode::PermissionDenied,
-                format!("Only the owner may change {key}."),
+                format!(
+                    "Only the owner may change {key}: it is one of the store's payment safeguards."
+                ),
             )
-            .with_details(json!({"field": key, "role": user.role.as_str()})));
+            .with_details(
+                json!({"field": key, "role": user.role.as_str(), "reason": "owner_only"}),
+            ));
         }
     }
+    let changes = allowed;
     // Judge the result as a whole, exactly as a config file would be judged.
     let stored = state.db.read(store::load_settings).await?;
     let mut trial = ConsoleSettings::from_config(&state.cfg);
@@ -132,9 +148,16 @@ pub async fn update_settings(
         all.push((k.clone(), v.clone()));
     }
     let after = Effective::build(&state.cfg, &all);
+    // Per key, the value before and after, so the audit log answers "who raised the
+    // limit, from what" without diffing the two snapshots.
+    let changed: Vec<Value> = values
+        .iter()
+        .map(|(k, new)| json!({"key": k, "old": before.text(k).ok(), "new": new}))
+        .collect();
     let changes = json!({
         "before": before,
         "after": after.settings,
+        "changed": changed,
     });
     let actor = user.actor();
     state

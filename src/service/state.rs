@@ -31,7 +31,12 @@ pub struct AppState {
     pub cookie_secure: bool,
     /// The head-office daemon's signatures accepted within the window.
     pub daemon_replay: Arc<ReplayCache>,
+    /// The last readiness check and when it ran (`service::sync::readiness_cached`).
+    pub readiness: Arc<tokio::sync::Mutex<Option<ReadinessCheck>>>,
 }
+
+/// When a readiness check ran, and the problems it found.
+pub type ReadinessCheck = (Instant, Vec<String>);
 
 impl AppState {
     /// Lets the writer finish its queued batch and run a last checkpoint. Both block, so
@@ -64,6 +69,7 @@ impl AppState {
             events: crate::service::events::Events::default(),
             cookie_secure,
             daemon_replay: Arc::new(ReplayCache::default()),
+            readiness: Arc::new(tokio::sync::Mutex::new(None)),
         }
     }
 }

@@ -111,6 +111,24 @@ pub async fn sync_now(state: &AppState) -> AppResult<SyncNowReport> {
 
 /// What keeps the store from being ready: the database not writable or readable, no
 /// merchant yet, or (with a central) a stopped or long-failing sync pipeline.
+/// How long one readiness check answers `/ready`: a probe every second, or a flood of
+/// them, costs one write round-trip and one status read per period, not one per request.
+const READINESS_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `readiness_problems`, at most once per `READINESS_TTL`; concurrent callers wait for
+/// the one check under way instead of each running their own.
+pub async fn readiness_cached(state: &AppState) -> Vec<String> {
+    let mut last = state.readiness.lock().await;
+    if let Some((at, problems)) = last.as_ref() {
+        if at.elapsed() < READINESS_TTL {
+            return problems.clone();
+        }
+    }
+    let problems = readiness_problems(state).await;
+    *last = Some((std::time::Instant::now(), problems.clone()));
+    problems
+}
+
 pub async fn readiness_problems(state: &AppState) -> Vec<String> {
     let mut problems: Vec<String> = Vec::new();
     let writable = state

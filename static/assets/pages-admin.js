@@ -224,7 +224,16 @@ export async function settings(ctx) {
     stale_after_secs: h('input', { name: 'stale_after_secs', id: 'set-stale_after_secs', type: 'number', min: 0, step: 1, value: s.limits.stale_after_secs }),
     stale_max_tx_amount: amount('stale_max_tx_amount', s.limits.stale_max_tx_amount),
   };
+  // The limits and the single-use rule are the owner's (the server refuses a manager's
+  // change with 403); a manager sees them, disabled, and may still rename the store.
+  const ownerOnly = ctx.session.user.role !== 'owner';
+  if (ownerOnly) {
+    for (const k of ['qr_single_use', 'max_tx_amount', 'max_card_unsynced', 'max_site_unsynced', 'stale_after_secs', 'stale_max_tx_amount']) {
+      f[k].disabled = true;
+    }
+  }
   const form = h('form', { class: 'form-grid panel', id: 'settings-form' },
+    h('p', { class: 'muted', id: 'settings-owner-only' }, t(ownerOnly ? 'set_owner_only' : 'set_ceilings')),
     field(t('set_store_name'), f.store_name),
     field(t('set_max_tx'), f.max_tx_amount),
     field(t('set_max_card'), f.max_card_unsynced),
