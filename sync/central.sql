@@ -1364,6 +1364,14 @@ begin
 end
 $fn$;
 
+-- One op of a batch as apply_charges_set has checked it (the statements that
+-- write read an array of these). Recreated on every install: nothing stores it.
+drop type if exists mps_edge.charge_row;
+create type mps_edge.charge_row as (
+  n int, op_id uuid, op_id_json jsonb, seq bigint, tx_id uuid, tx_no text, card_id uuid,
+  raw numeric, rate numeric, final numeric, points int, sold_at timestamptz, ext_order text,
+  tag jsonb, proof_hash text, proof_expires timestamptz, points_before int, points_after int);
+
 -- The happy path of a batch of charges, set-based: one statement per table for
 -- the whole batch instead of ~15 statements per op (their per-statement cost
 -- was most of central's time per op). It applies the batch only when every op
@@ -1394,7 +1402,7 @@ set timezone = 'UTC'
 as $fn$
 declare
   v_n     int := pg_catalog.cardinality(p_ops);
-  v_rows  jsonb;
+  v_rows  mps_edge.charge_row[];
   v_bad   int;
   v_count int;
 begin
@@ -1437,7 +1445,13 @@ begin
            least(m.discount, coalesce(m.corporate_discount, 1.000)) as effective0,
            least(coalesce(l.discount, 1.000), coalesce(m.corporate_discount, 1.000)) as effective_now,
            i.token_hash as proof_hash, i.issued_at as proof_issued, i.expires_at as proof_expires,
-           mps_edge.edge_tag(w.op, p_site_code) as tag
+           -- mps_edge.edge_tag inline (a PL/pgSQL call per op); a tag that is
+           -- not an object leaves null, which declines the batch
+           case jsonb_typeof(coalesce(w.op -> 'tag', 'null'::jsonb))
+             when 'object' then w.op -> 'tag' when 'null' then '{}'::jsonb end
+           || jsonb_build_object('edge', jsonb_build_object(
+                'site', p_site_code, 'terminal', w.op -> 'terminal', 'operator', w.op -> 'operator',
+                'offline', true, 'op_id', w.op -> 'op_id', 'seq', w.op -> 'seq')) as tag
       from w
       left join public.member_cards m on m.id = w.card_id
       left join lateral (
@@ -1451,7 +1465,7 @@ begin
             and i.card_id = w.card_id
   ), v as (
     select j.*,
-           j.op_type = 'charge'
+           j.op_type = 'charge' and j.tag is not null
            and j.seq > 0 and j.tx_id is not null and j.tx_no is not null and j.sold_at is not null
            and j.raw > 0 and j.raw = round(j.raw, 2)
            and j.rate between 0 and 1 and j.rate = round(j.rate, 3)
@@ -1493,13 +1507,10 @@ begin
          + (count(*) - count(distinct v.tx_id))
          + (count(v.proof_hash) - count(distinct v.proof_hash))
          + (count(v.ext_order) - count(distinct v.ext_order)),
-         jsonb_agg(jsonb_build_object(
-           'n', v.n, 'op_id', v.op_id, 'op_id_json', v.op -> 'op_id', 'seq', v.seq, 'tx_id', v.tx_id,
-           'tx_no', v.tx_no, 'card_id', v.card_id, 'raw', v.raw, 'rate', v.rate, 'final', v.final,
-           'points', v.points, 'sold_at', v.sold_at, 'ext_order', v.ext_order, 'tag', v.tag,
-           'proof_hash', v.proof_hash, 'proof_expires', v.proof_expires,
-           'points_before', v.points0 + v.points_before,
-           'points_after', v.points0 + v.points_before + v.points) order by v.n)
+         array_agg(row(v.n, v.op_id, v.op -> 'op_id', v.seq, v.tx_id, v.tx_no, v.card_id, v.raw, v.rate,
+                       v.final, v.points, v.sold_at, v.ext_order, v.tag, v.proof_hash, v.proof_expires,
+                       v.points0 + v.points_before, v.points0 + v.points_before + v.points
+                      )::mps_edge.charge_row order by v.n)
     into v_bad, v_rows
     from v;
   if v_bad <> 0 then
@@ -1510,17 +1521,17 @@ begin
   -- P0001 and the caller goes op by op.
   insert into public.merchant_order_registry (merchant_id, external_order_id, tx_id, created_at)
   select p_merchant.id, r.ext_order, r.tx_id, p_now
-    from jsonb_to_recordset(v_rows) as r (ext_order text, tx_id uuid)
+    from pg_catalog.unnest(v_rows) as r
    where r.ext_order is not null
   on conflict do nothing;
   get diagnostics v_count = row_count;
-  if v_count <> (select count(*) from jsonb_to_recordset(v_rows) as r (ext_order text) where r.ext_order is not null) then
+  if v_count <> (select count(*) from pg_catalog.unnest(v_rows) as r where r.ext_order is not null) then
     raise exception 'EDGE_SET_DECLINED' using detail = 'external order registered meanwhile';
   end if;
 
   insert into public.tx_registry (tx_no, tx_id, created_at)
   select r.tx_no, r.tx_id, p_now
-    from jsonb_to_recordset(v_rows) as r (tx_no text, tx_id uuid)
+    from pg_catalog.unnest(v_rows) as r
   on conflict do nothing;
 
   insert into public.transactions (id, tx_no, tx_type, card_id, merchant_id, raw_amount, discount_applied,
@@ -1528,9 +1539,7 @@ begin
                                    updated_at)
   select r.tx_id, r.tx_no, 'payment', r.card_id, p_merchant.id, r.raw, r.rate,
          r.final, r.points, 'completed', 'balance', r.tag, r.sold_at, p_now
-    from jsonb_to_recordset(v_rows) as r (n int, tx_id uuid, tx_no text, card_id uuid, raw numeric,
-                                          rate numeric, final numeric, points int, tag jsonb,
-                                          sold_at timestamptz)
+    from pg_catalog.unnest(v_rows) as r
    order by r.n;
 
   -- each card once, with the totals of its ops; level and discount as apply_charge sets them
@@ -1547,14 +1556,13 @@ begin
                       order by lv.level desc limit 1) l on true),
          updated_at = p_now
     from (select r.card_id, sum(r.final) as final, sum(r.points) as points
-            from jsonb_to_recordset(v_rows) as r (card_id uuid, final numeric, points int)
+            from pg_catalog.unnest(v_rows) as r
            group by r.card_id) t
    where m.id = t.card_id;
 
   insert into public.point_ledger (card_id, tx_id, change, balance_before, balance_after, reason, created_at)
   select r.card_id, r.tx_id, r.points, r.points_before, r.points_after, 'payment_earn', p_now
-    from jsonb_to_recordset(v_rows) as r (n int, card_id uuid, tx_id uuid, points int, points_before int,
-                                          points_after int)
+    from pg_catalog.unnest(v_rows) as r
    order by r.n;
 
   insert into audit.event_log (actor_user_id, action, object_type, object_id, context, happened_at)
@@ -1562,28 +1570,28 @@ begin
          jsonb_build_object('merchant', p_merchant.code, 'final', r.final,
                             'edge', jsonb_build_object('site', p_site_code, 'op_id', r.op_id_json)),
          p_now
-    from jsonb_to_recordset(v_rows) as r (n int, tx_id uuid, final numeric, op_id_json jsonb)
+    from pg_catalog.unnest(v_rows) as r
    order by r.n;
 
   -- used everywhere: qr_used, and the card's current token expires now
   insert into mps_edge.qr_used (token_hash, card_id, site_code, op_id, used_at, expires_at)
   select r.proof_hash, r.card_id, p_site_code, r.op_id, p_now, r.proof_expires
-    from jsonb_to_recordset(v_rows) as r (proof_hash text, card_id uuid, op_id uuid, proof_expires timestamptz)
+    from pg_catalog.unnest(v_rows) as r
    where r.proof_hash is not null
   on conflict do nothing;
   get diagnostics v_count = row_count;
-  if v_count <> (select count(*) from jsonb_to_recordset(v_rows) as r (proof_hash text) where r.proof_hash is not null) then
+  if v_count <> (select count(*) from pg_catalog.unnest(v_rows) as r where r.proof_hash is not null) then
     raise exception 'EDGE_SET_DECLINED' using detail = 'a token was used meanwhile';
   end if;
   update public.card_qr_state q
      set expires_at = p_now
-    from jsonb_to_recordset(v_rows) as r (proof_hash text, card_id uuid)
+    from pg_catalog.unnest(v_rows) as r
    where r.proof_hash is not null and q.card_id = r.card_id and q.token_hash = r.proof_hash
      and q.expires_at > p_now;
 
   insert into mps_edge.card_site_seq as s (card_id, site_code, last_seq)
   select r.card_id, p_site_code, max(r.seq)
-    from jsonb_to_recordset(v_rows) as r (card_id uuid, seq bigint)
+    from pg_catalog.unnest(v_rows) as r
    group by r.card_id
   on conflict (card_id, site_code) do update set last_seq = greatest(s.last_seq, excluded.last_seq);
 
@@ -1591,7 +1599,7 @@ begin
   select r.op_id, p_site_code, r.seq, 'charge', r.tx_id, 'applied', null,
          jsonb_build_object('tx_no', r.tx_no, 'exception_id', null, 'card_id', r.card_id, 'detail', null),
          pg_catalog.clock_timestamp()
-    from jsonb_to_recordset(v_rows) as r (n int, op_id uuid, seq bigint, tx_id uuid, tx_no text, card_id uuid)
+    from pg_catalog.unnest(v_rows) as r
    order by r.n;
 
   -- the results, in the batch's order, each with its card as the batch leaves it
@@ -1603,7 +1611,7 @@ begin
              'exception_id', null,
              'tx_no',        r.tx_no,
              'card',         c.card || jsonb_build_object('edge_seq', coalesce(s.last_seq, 0)))
-      from jsonb_to_recordset(v_rows) as r (n int, op_id uuid, tx_no text, card_id uuid)
+      from pg_catalog.unnest(v_rows) as r
       join mps_edge.card_objects c on c.id = r.card_id
       left join mps_edge.card_site_seq s on s.card_id = r.card_id and s.site_code = p_site_code
      order by r.n);
