@@ -46,6 +46,8 @@ pub async fn login(
 ) -> AppResult<Json<TokenPair>> {
     validate::text(&req.username, "username", 64)?;
     validate::text(&req.password, "password", 256)?;
+    // A place in the password pool first: a flood is refused here, before any other work.
+    let ticket = state.passwords.try_admit()?;
     let device = match (req.device_id, req.device_secret) {
         (None, None) => None,
         (Some(id), Some(secret)) => {
@@ -61,8 +63,17 @@ pub async fn login(
             ))
         }
     };
+    // Boxed: the sign-in future is large, and only admitted requests build it.
     Ok(Json(
-        auth::login_device(&state, req.username, req.password, ip, device).await?,
+        Box::pin(auth::login_device(
+            &state,
+            req.username,
+            req.password,
+            ip,
+            device,
+            ticket,
+        ))
+        .await?,
     ))
 }
 

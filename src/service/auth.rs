@@ -142,14 +142,16 @@ pub async fn login(
     password: String,
     ip: Option<IpAddr>,
 ) -> AppResult<TokenPair> {
-    login_device(state, username, password, ip, None).await
+    let ticket = state.passwords.try_admit()?;
+    Box::pin(login_device(state, username, password, ip, None, ticket)).await
 }
 
 /// Sign-in bound to an enrolled device (already verified by the caller): the access
 /// token's `dev` claim and the refresh token row carry it.
 ///
-/// The order is the defence: a place in the password pool (else 503, before any other
-/// work); the attempt reserved and counted as failed in one writer job (else 429, no
+/// The order is the defence: a place in the password pool (`ticket`, taken by the caller
+/// before this future is even built: under a flood the refused requests then cost a few
+/// hundred bytes each, not this future's size); the attempt reserved and counted as failed in one writer job (else 429, no
 /// hashing); a locked account's turn waited for; one argon2 check (against the dummy
 /// hash for an unknown username, and done for a disabled one too); the outcome settled.
 /// Every failure — unknown, disabled, locked or wrong — is the same 401 with the same
@@ -160,8 +162,8 @@ pub async fn login_device(
     password: String,
     ip: Option<IpAddr>,
     device: Option<String>,
+    ticket: crate::service::passwords::Ticket,
 ) -> AppResult<TokenPair> {
-    let ticket = state.passwords.try_admit()?;
     let policy = state.cfg.auth.signin_policy();
     let ip_key = ip.map(|i| i.to_string()).unwrap_or_default();
     let now_ms = chrono::Utc::now().timestamp_millis();
