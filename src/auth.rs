@@ -1,29 +1,60 @@
 //! Credentials: argon2id password hashes, HS256 access tokens, opaque refresh tokens.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::{Algorithm as Argon2Algorithm, Argon2, Params, Version};
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// argon2id at 12 MiB, 3 passes, 1 lane: OWASP's second recommended setting, the same
+/// strength class as 19 MiB × 2 passes with a third less memory. Chosen for the store
+/// box this runs on (2–4 cores, a few GB shared with the POS software): about 30 ms per
+/// check on one core of the 2-core test machine, and with the password pool's one
+/// worker per core (`service::passwords`, at most 4) sign-in never holds more than
+/// 4 × 12 MiB at once. Stated in the README's security section too.
+pub const PASSWORD_M_COST_KIB: u32 = 12 * 1024;
+pub const PASSWORD_T_COST: u32 = 3;
+pub const PASSWORD_P_COST: u32 = 1;
+
+fn hasher() -> Argon2<'static> {
+    let params = Params::new(PASSWORD_M_COST_KIB, PASSWORD_T_COST, PASSWORD_P_COST, None)
+        .unwrap_or_default();
+    Argon2::new(Argon2Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Hashes a new password. Blocking and memory-hungry: on a request path, run it on the
+/// password pool.
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
     let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-    Argon2::default()
+    hasher()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))
 }
 
+/// Checks a password against a stored PHC string with the parameters stored in it.
 pub fn verify_password(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
+        .map(|h| hasher().verify_password(password.as_bytes(), &h).is_ok())
         .unwrap_or(false)
+}
+
+/// Whether a stored hash was made with other parameters than today's (then it is
+/// replaced after the next successful sign-in, which also keeps the cost of every check
+/// the same as the dummy check for unknown usernames).
+pub fn needs_rehash(phc: &str) -> bool {
+    let Ok(h) = PasswordHash::new(phc) else {
+        return true;
+    };
+    let Ok(params) = Params::try_from(&h) else {
+        return true;
+    };
+    h.algorithm.as_str() != "argon2id"
+        || params.m_cost() != PASSWORD_M_COST_KIB
+        || params.t_cost() != PASSWORD_T_COST
+        || params.p_cost() != PASSWORD_P_COST
 }
 
 /// A hash to verify against when the user does not exist, so that timing does not tell
@@ -83,6 +114,9 @@ pub struct Claims {
 pub struct JwtKeys {
     enc: EncodingKey,
     dec: DecodingKey,
+    /// Derives a refresh token's successor (see `successor_refresh`); separate from the
+    /// signing key so one use cannot stand in for the other.
+    successor: [u8; 32],
 }
 
 pub enum TokenError {
@@ -92,10 +126,30 @@ pub enum TokenError {
 
 impl JwtKeys {
     pub fn new(secret: &[u8]) -> JwtKeys {
+        let mut successor = Sha256::new();
+        successor.update(b"mps-edge refresh successor v1\0");
+        successor.update(secret);
         JwtKeys {
             enc: EncodingKey::from_secret(secret),
             dec: DecodingKey::from_secret(secret),
+            successor: successor.finalize().into(),
         }
+    }
+
+    /// The refresh token that replaces `token` when it is rotated: HMAC-SHA256 of it
+    /// under a key only the server has. Deriving it (instead of drawing a random one and
+    /// storing it for retries) lets a retry within the grace window get the very same
+    /// token back while the database holds only hashes: whoever reads the database
+    /// cannot compute a successor, and only the holder of `token` can ask for it.
+    pub fn successor_refresh(&self, token: &str) -> String {
+        use hmac::Mac;
+        let mut mac = match hmac::Hmac::<Sha256>::new_from_slice(&self.successor) {
+            Ok(mac) => mac,
+            // HMAC takes a key of any length; this arm cannot run.
+            Err(_) => return random_token(),
+        };
+        mac.update(token.as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     }
 
     pub fn sign(&self, claims: &Claims) -> anyhow::Result<String> {
@@ -179,6 +233,20 @@ mod tests {
         let t = keys.sign(&c).unwrap();
         assert!(matches!(keys.verify(&t), Err(TokenError::Expired)));
         assert!(matches!(keys.verify("garbage"), Err(TokenError::Invalid)));
+    }
+
+    #[test]
+    fn successors_are_stable_per_key_and_token() {
+        let keys = JwtKeys::new(b"0123456789abcdef0123456789abcdef");
+        let t = random_token();
+        assert_eq!(keys.successor_refresh(&t), keys.successor_refresh(&t));
+        assert_ne!(
+            keys.successor_refresh(&t),
+            keys.successor_refresh(&random_token())
+        );
+        let other = JwtKeys::new(b"another-secret-another-secret-xx");
+        assert_ne!(keys.successor_refresh(&t), other.successor_refresh(&t));
+        assert_eq!(keys.successor_refresh(&t).len(), 43);
     }
 
     #[test]

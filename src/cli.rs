@@ -144,6 +144,12 @@ pub enum AdminCommand {
         #[arg(long)]
         reset: bool,
     },
+    /// Lift a sign-in lock: forget every failed sign-in of a username, from every
+    /// address (works while the server runs).
+    UnlockUser {
+        #[arg(long)]
+        username: String,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -463,6 +469,35 @@ async fn demo_charge(
 
 fn admin_command(cfg: Config, command: AdminCommand) -> anyhow::Result<ExitCode> {
     match command {
+        AdminCommand::UnlockUser { username } => {
+            let opened = crate::startup::open(&cfg, false)?;
+            let name = username.clone();
+            let (exists, had_failures) = opened
+                .db
+                .write_blocking(move |c| {
+                    let user = users::find_by_username(c, &name)?;
+                    let had = crate::db::signin::unlock(c, &name)?;
+                    users::audit(
+                        c,
+                        &users::Actor::system("cli"),
+                        "user.unlock",
+                        user.as_ref().map(|u| ("user", u.id.as_str())),
+                        json!({"username": name, "had_failures": had}),
+                    )?;
+                    Ok((user.is_some(), had))
+                })
+                .map_err(app_err)?;
+            opened.db.shutdown();
+            if !exists {
+                anyhow::bail!(
+                    "no user {username} (any failures counted for that name were cleared)"
+                );
+            }
+            println!(
+                "{}",
+                json!({"username": username, "unlocked": true, "had_failures": had_failures})
+            );
+        }
         AdminCommand::CreateUser {
             username,
             role,

@@ -4,7 +4,8 @@
 //! Status rule (documented in the README): 400 = the request itself is malformed;
 //! 401/403 = identity and permission; 404 = a referenced thing does not exist;
 //! 409 = conflicts with an earlier request (idempotency); 422 = a well-formed request
-//! declined by a business rule; 429 = throttled; 503 = central needed but unreachable;
+//! declined by a business rule; 429 = throttled; 503 = central needed but unreachable,
+//! or the server too busy to take the request now (sign-in: with `Retry-After`);
 //! 500 = a bug, logged once here and never described to the client.
 
 use axum::http::StatusCode;
@@ -292,6 +293,17 @@ impl AppError {
         }
     }
 
+    /// `details.retry_after_secs`, when the error carries one (at least 1).
+    pub fn retry_after_secs(&self) -> Option<i64> {
+        match self {
+            AppError::Api { details, .. } => details
+                .get("retry_after_secs")
+                .and_then(Value::as_i64)
+                .map(|s| s.max(1)),
+            AppError::Internal(_) => None,
+        }
+    }
+
     /// The envelope body, without logging.
     pub fn body(&self) -> Value {
         match self {
@@ -333,7 +345,17 @@ impl IntoResponse for AppError {
         if let AppError::Internal(err) = &self {
             tracing::error!(error = ?err, "internal error");
         }
-        (status, axum::Json(self.body())).into_response()
+        let retry_after = self.retry_after_secs();
+        let mut res = (status, axum::Json(self.body())).into_response();
+        // A throttled or busy answer says when to come back in the standard header too.
+        if let Some(secs) = retry_after.filter(|_| {
+            status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE
+        }) {
+            if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
+                res.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+            }
+        }
+        res
     }
 }
 /// The envelope as the OpenAPI document describes it (responses are built by

@@ -66,3 +66,14 @@ pub fn daemon_accepted() {
 pub fn daemon_rejected(reason: &'static str) {
     metrics::counter!("mps_edge_daemon_rejected_total", "reason" => reason).increment(1);
 }
+
+/// A sign-in's outcome: `ok`, `failed` (wrong password, unknown or disabled user),
+/// `throttled` (429: refused before any check) or `busy` (503: the password pool full).
+pub fn signin_outcome(outcome: &'static str) {
+    metrics::counter!("mps_edge_signin_total", "outcome" => outcome).increment(1);
+}
+
+/// Passwords actually checked with argon2 (what the throttle and the pool ration).
+pub fn password_check() {
+    metrics::counter!("mps_edge_password_checks_total").increment(1);
+}

@@ -91,8 +91,28 @@ pub struct AuthConfig {
     pub jwt_secret_file: Option<PathBuf>,
     pub access_ttl_secs: i64,
     pub refresh_ttl_secs: i64,
+    /// The same refresh token presented again within this many seconds (a POS retrying
+    /// after a timeout) gets the same new pair instead of ending the session.
+    pub refresh_grace_secs: i64,
+    /// Failed sign-ins per (username, client address) before each further try from that
+    /// address has to wait, 15 s doubling each time up to `lockout_secs`.
     pub max_failed_logins: i64,
+    /// The longest wait per (username, address), and how long an account lock lasts.
     pub lockout_secs: i64,
+    /// Failed sign-ins per username from every address that lock the account. A locked
+    /// account is slowed, not refused: addresses that have not failed take turns.
+    pub account_max_failed_logins: i64,
+    /// While an account is locked, at most one password check per this many ms.
+    pub locked_check_interval_ms: i64,
+    /// While an account is locked, the longest a sign-in waits for its turn before 429.
+    pub locked_max_wait_secs: i64,
+    /// Failure counters with no new failure for this long are forgotten.
+    pub failure_window_secs: i64,
+    /// Threads that check passwords (each holds 12 MiB while it does); 0 = one per core,
+    /// at most 4.
+    pub password_workers: usize,
+    /// Sign-ins that may wait for a password thread; past that, 503 with Retry-After.
+    pub password_queue: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -207,8 +227,15 @@ impl Default for AuthConfig {
             jwt_secret_file: None,
             access_ttl_secs: 15 * 60,
             refresh_ttl_secs: 30 * 24 * 3600,
+            refresh_grace_secs: 30,
             max_failed_logins: 5,
             lockout_secs: 5 * 60,
+            account_max_failed_logins: 20,
+            locked_check_interval_ms: 2_000,
+            locked_max_wait_secs: 20,
+            failure_window_secs: 15 * 60,
+            password_workers: 0,
+            password_queue: 8,
         }
     }
 }
@@ -224,6 +251,21 @@ impl Default for LogConfig {
         LogConfig {
             format: "text".into(),
             level: "info".into(),
+        }
+    }
+}
+
+impl AuthConfig {
+    /// The sign-in throttle's rules from this section.
+    pub fn signin_policy(&self) -> crate::domain::signin::Policy {
+        crate::domain::signin::Policy {
+            free_failures: self.max_failed_logins,
+            backoff_base_secs: 15,
+            backoff_max_secs: self.lockout_secs,
+            forget_after_secs: self.failure_window_secs,
+            account_ceiling: self.account_max_failed_logins,
+            locked_check_every_ms: self.locked_check_interval_ms,
+            locked_max_wait_ms: self.locked_max_wait_secs.saturating_mul(1000),
         }
     }
 }
@@ -322,6 +364,32 @@ impl Config {
         }
         if self.auth.lockout_secs < 1 {
             errs.push("auth.lockout_secs: must be at least 1".into());
+        }
+        if !(0..=300).contains(&self.auth.refresh_grace_secs) {
+            errs.push("auth.refresh_grace_secs: must be between 0 and 300".into());
+        }
+        if self.auth.account_max_failed_logins < self.auth.max_failed_logins {
+            errs.push(
+                "auth.account_max_failed_logins: must be at least auth.max_failed_logins".into(),
+            );
+        }
+        if !(1..=600_000).contains(&self.auth.locked_check_interval_ms) {
+            errs.push("auth.locked_check_interval_ms: must be between 1 and 600000".into());
+        }
+        // A waiting sign-in must answer before the request timeout ends it.
+        if self.auth.locked_max_wait_secs < 0
+            || self.auth.locked_max_wait_secs as u64 >= self.server.request_timeout_secs
+        {
+            errs.push("auth.locked_max_wait_secs: must be 0 or more and less than server.request_timeout_secs".into());
+        }
+        if self.auth.failure_window_secs < self.auth.lockout_secs {
+            errs.push("auth.failure_window_secs: must be at least auth.lockout_secs".into());
+        }
+        if self.auth.password_workers > 64 {
+            errs.push("auth.password_workers: must be between 0 (one per core) and 64".into());
+        }
+        if self.auth.password_queue > 10_000 {
+            errs.push("auth.password_queue: must be between 0 and 10000".into());
         }
         if self.production {
             if self.auth.jwt_secret.is_empty() {

@@ -4,7 +4,10 @@
 use rusqlite::Connection;
 
 /// Index 0 is schema.sql (version 1). Append new migrations; never change old ones.
-const MIGRATIONS: &[&str] = &[include_str!("../../schema.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../schema.sql"),
+    include_str!("migrations/0002_signin.sql"),
+];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 

@@ -15,6 +15,7 @@ pub mod replica;
 pub mod sessions;
 pub mod settings;
 pub mod settlements;
+pub mod signin;
 pub mod staff;
 pub mod users;
 pub mod writer;

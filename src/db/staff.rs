@@ -22,7 +22,9 @@ pub struct StaffView {
 pub fn list_staff(conn: &Connection) -> AppResult<Vec<StaffView>> {
     let now = super::now_unix();
     let mut stmt = conn.prepare(
-        "SELECT id, username, role, disabled, locked_until, locale, created_at, updated_at FROM users
+        "SELECT id, username, role, disabled,
+             (SELECT locked_until FROM signin_accounts s WHERE s.username = users.username),
+             locale, created_at, updated_at FROM users
          ORDER BY CASE role WHEN 'owner' THEN 0 WHEN 'manager' THEN 1 ELSE 2 END, username",
     )?;
     let rows = stmt.query_map([], |r| {
@@ -73,7 +75,18 @@ pub fn reset_password(conn: &Connection, id: &str, password_hash: &str) -> AppRe
         "UPDATE users SET password_hash = ?2, failed_logins = 0, locked_until = NULL, updated_at = ?3 WHERE id = ?1",
         params![id, password_hash, super::now_rfc3339()],
     )?;
+    if let Some(username) = username_of(conn, id)? {
+        super::signin::unlock(conn, &username)?;
+    }
     super::sessions::end_all_sessions(conn, id)
+}
+
+pub fn username_of(conn: &Connection, id: &str) -> AppResult<Option<String>> {
+    Ok(conn
+        .query_row("SELECT username FROM users WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .optional()?)
 }
 
 pub fn role_of(conn: &Connection, id: &str) -> AppResult<Option<(Role, bool)>> {

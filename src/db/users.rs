@@ -145,28 +145,13 @@ pub fn upsert_user(
     Ok(id)
 }
 
-/// Records a failed sign-in; locks the account after `max_failed` in a row.
-pub fn record_failed_login(
-    conn: &Connection,
-    user_id: &str,
-    max_failed: i64,
-    lockout_secs: i64,
-    now_unix: i64,
-) -> AppResult<Option<i64>> {
-    let failed: i64 = conn.row_cached(
-        "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = ?1 RETURNING failed_logins",
-        [user_id],
-        |r| r.get(0),
+/// Replaces a hash with one of the same password made with today's parameters.
+pub fn set_password_hash(conn: &Connection, user_id: &str, password_hash: &str) -> AppResult<()> {
+    conn.exec_cached(
+        "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+        params![user_id, password_hash],
     )?;
-    if failed >= max_failed {
-        let until = now_unix + lockout_secs;
-        conn.exec_cached(
-            "UPDATE users SET locked_until = ?2, failed_logins = 0 WHERE id = ?1",
-            params![user_id, until],
-        )?;
-        return Ok(Some(until));
-    }
-    Ok(None)
+    Ok(())
 }
 
 pub fn record_successful_login(conn: &Connection, user_id: &str) -> AppResult<()> {
@@ -186,6 +171,11 @@ pub struct RefreshRow {
     pub expires_unix: i64,
     pub used: bool,
     pub revoked: bool,
+    /// When it was rotated, and the `jti`/`iat` of the access token handed out with its
+    /// successor (a retry within the grace window gets that same pair again).
+    pub used_unix: Option<i64>,
+    pub next_jti: Option<String>,
+    pub next_iat: Option<i64>,
 }
 
 pub fn insert_refresh(
@@ -207,7 +197,8 @@ pub fn insert_refresh(
 pub fn find_refresh(conn: &Connection, token_hash: &str) -> AppResult<Option<RefreshRow>> {
     Ok(conn
         .query_row(
-            "SELECT id, user_id, family_id, device_id, expires_unix, used_at IS NOT NULL, revoked_at IS NOT NULL
+            "SELECT id, user_id, family_id, device_id, expires_unix, used_at IS NOT NULL, revoked_at IS NOT NULL,
+                    used_unix, next_jti, next_iat
              FROM refresh_tokens WHERE token_hash = ?1",
             [token_hash],
             |r| {
@@ -219,16 +210,28 @@ pub fn find_refresh(conn: &Connection, token_hash: &str) -> AppResult<Option<Ref
                     expires_unix: r.get(4)?,
                     used: r.get(5)?,
                     revoked: r.get(6)?,
+                    used_unix: r.get(7)?,
+                    next_jti: r.get(8)?,
+                    next_iat: r.get(9)?,
                 })
             },
         )
         .optional()?)
 }
 
-pub fn mark_refresh_used(conn: &Connection, id: &str) -> AppResult<bool> {
+/// Marks a refresh token rotated at `now_unix`, remembering the access token issued with
+/// its successor.
+pub fn mark_refresh_used(
+    conn: &Connection,
+    id: &str,
+    now_unix: i64,
+    next_jti: &str,
+    next_iat: i64,
+) -> AppResult<bool> {
     let n = conn.exec_cached(
-        "UPDATE refresh_tokens SET used_at = ?2 WHERE id = ?1 AND used_at IS NULL AND revoked_at IS NULL",
-        params![id, super::now_rfc3339()],
+        "UPDATE refresh_tokens SET used_at = ?2, used_unix = ?3, next_jti = ?4, next_iat = ?5
+         WHERE id = ?1 AND used_at IS NULL AND revoked_at IS NULL",
+        params![id, super::now_rfc3339(), now_unix, next_jti, next_iat],
     )?;
     Ok(n == 1)
 }
@@ -239,6 +242,17 @@ pub fn revoke_family(conn: &Connection, family_id: &str) -> AppResult<()> {
         params![family_id, super::now_rfc3339()],
     )?;
     Ok(())
+}
+
+/// `None` when no sign-in ever made this family (a token naming it was not issued
+/// here, or its rows are gone), else whether it has been revoked.
+pub fn family_revoked_or_unknown(conn: &Connection, family_id: &str) -> AppResult<Option<bool>> {
+    let row: Option<i64> = conn.row_cached(
+        "SELECT MAX(revoked_at IS NOT NULL) FROM refresh_tokens WHERE family_id = ?1",
+        [family_id],
+        |r| r.get(0),
+    )?;
+    Ok(row.map(|r| r != 0))
 }
 
 pub fn family_revoked(conn: &Connection, family_id: &str) -> AppResult<bool> {

@@ -9,6 +9,7 @@ pub mod limits;
 pub mod money;
 pub mod qr;
 pub mod refund;
+pub mod signin;
 pub mod txno;
 
 use serde::{Deserialize, Serialize};

@@ -22,10 +22,23 @@ pub struct LoginRequest {
     device_secret: Option<String>,
 }
 
+/// Signs in. Every failure (unknown username, wrong password, disabled or locked
+/// account) is the same 401 `INVALID_CREDENTIALS`. Failed sign-ins are counted per
+/// username and client address: past `auth.max_failed_logins` that address waits
+/// (429 `LOGIN_LOCKED`, 15 s doubling up to `auth.lockout_secs`). Past
+/// `auth.account_max_failed_logins` from all addresses the account is locked: addresses
+/// that have not failed still sign in, after a wait of up to `auth.locked_max_wait_secs`.
+/// Passwords are checked on a bounded pool; when it is full the answer is 503.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = TokenPair), (status = 401, body = crate::error::ErrorBody),
-              (status = 429, description = "LOGIN_LOCKED / TOO_MANY_REQUESTS", body = crate::error::ErrorBody),
-              (status = 400, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = TokenPair),
+              (status = 400, body = crate::error::ErrorBody),
+              (status = 401, description = "INVALID_CREDENTIALS (any sign-in failure)", body = crate::error::ErrorBody),
+              (status = 429, description = "LOGIN_LOCKED: too many failed sign-ins for this username from this address, or a locked account's queue is full; TOO_MANY_REQUESTS: the per-address request rate",
+               body = crate::error::ErrorBody,
+               headers(("Retry-After" = i64, description = "Seconds to wait before trying again"))),
+              (status = 503, description = "SERVICE_UNAVAILABLE: the password pool and its queue are full (or the request timed out)",
+               body = crate::error::ErrorBody,
+               headers(("Retry-After" = i64, description = "Seconds to wait before trying again")))))]
 pub async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -33,6 +46,8 @@ pub async fn login(
 ) -> AppResult<Json<TokenPair>> {
     validate::text(&req.username, "username", 64)?;
     validate::text(&req.password, "password", 256)?;
+    // A place in the password pool first: a flood is refused here, before any other work.
+    let ticket = state.passwords.try_admit()?;
     let device = match (req.device_id, req.device_secret) {
         (None, None) => None,
         (Some(id), Some(secret)) => {
@@ -48,8 +63,17 @@ pub async fn login(
             ))
         }
     };
+    // Boxed: the sign-in future is large, and only admitted requests build it.
     Ok(Json(
-        auth::login_device(&state, req.username, req.password, ip, device).await?,
+        Box::pin(auth::login_device(
+            &state,
+            req.username,
+            req.password,
+            ip,
+            device,
+            ticket,
+        ))
+        .await?,
     ))
 }
 
@@ -59,8 +83,17 @@ pub struct RefreshRequest {
     refresh_token: String,
 }
 
+/// Rotates a refresh token into a new pair. The same token presented again within
+/// `auth.refresh_grace_secs` (default 30) gets the same new pair back, so a POS that
+/// retries after a lost answer keeps its session; presented later, or after its
+/// successor was used, it ends the whole session (reuse of a copied token).
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
-    responses((status = 200, body = TokenPair), (status = 401, body = crate::error::ErrorBody), (status = 400, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = TokenPair), (status = 401, description = "INVALID_TOKEN / TOKEN_EXPIRED", body = crate::error::ErrorBody), (status = 400, body = crate::error::ErrorBody),
+              (status = 429, description = "TOO_MANY_REQUESTS: the per-address request rate",
+               body = crate::error::ErrorBody,
+               headers(("Retry-After" = i64, description = "Seconds to wait before trying again"))),
+              (status = 503, description = "SERVICE_UNAVAILABLE: the request timed out",
+               body = crate::error::ErrorBody)))]
 pub async fn refresh(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RefreshRequest>,

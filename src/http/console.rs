@@ -28,6 +28,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(staff::list_users, staff::create_user))
         .routes(routes!(staff::disable_user))
         .routes(routes!(staff::reset_password))
+        .routes(routes!(staff::unlock_user))
         .routes(routes!(devices::list_devices))
         .routes(routes!(devices::enrollment_code))
         .routes(routes!(devices::revoke_device))

@@ -78,3 +78,15 @@ pub async fn reset_password(
     let view = svc::reset_password(&state, &user, id, req.password).await?;
     Ok(Json(svc::StaffMember { user: view }))
 }
+
+/// Lifts a sign-in lock: forgets every failed sign-in of the account, from every address.
+#[utoipa::path(post, path = "/console/users/{id}/unlock", tag = "console", params(("id" = String, Path)), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = svc::StaffMember), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn unlock_user(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<String>,
+) -> AppResult<Json<svc::StaffMember>> {
+    validate::key(&id, "id", 64)?;
+    let view = svc::unlock(&state, &user, id).await?;
+    Ok(Json(svc::StaffMember { user: view }))
+}

@@ -5,8 +5,10 @@ use std::net::IpAddr;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::auth::{dummy_hash, random_token, sha256_hex, verify_password, Claims, TokenError};
+use crate::auth::{random_token, sha256_hex, Claims, TokenError};
+use crate::db::signin;
 use crate::db::users::{self, audit, Actor};
+use crate::domain::signin::Verdict;
 use crate::domain::Role;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::model::UserInfo;
@@ -85,15 +87,18 @@ pub fn user_info(id: &str, username: &str, role: Role) -> UserInfo {
     }
 }
 
+/// Signs the access token of a pair. `iat` and `jti` are given so that a refresh retry
+/// within the grace window re-signs exactly the token it was first given (HS256 of the
+/// same claims is the same text).
 fn issue_pair(
     state: &AppState,
     user: &users::UserRow,
     family: &str,
     refresh: String,
     device: Option<String>,
+    (iat, jti): (i64, String),
 ) -> AppResult<TokenPair> {
-    let now = chrono::Utc::now().timestamp();
-    let exp = now + state.cfg.auth.access_ttl_secs;
+    let exp = iat + state.cfg.auth.access_ttl_secs;
     let claims = Claims {
         sub: user.id.clone(),
         username: user.username.clone(),
@@ -104,9 +109,9 @@ fn issue_pair(
             .iter()
             .map(|p| p.to_string())
             .collect(),
-        iat: now,
+        iat,
         exp,
-        jti: uuid::Uuid::new_v4().to_string(),
+        jti,
         fam: family.to_string(),
         epoch: user.token_epoch,
         dev: device,
@@ -124,9 +129,11 @@ fn issue_pair(
     })
 }
 
-enum LoginOutcome {
-    Ok(Box<users::UserRow>, String, String),
-    Failed(Option<i64>),
+fn fresh_access() -> (i64, String) {
+    (
+        chrono::Utc::now().timestamp(),
+        uuid::Uuid::new_v4().to_string(),
+    )
 }
 
 pub async fn login(
@@ -135,75 +142,66 @@ pub async fn login(
     password: String,
     ip: Option<IpAddr>,
 ) -> AppResult<TokenPair> {
-    login_device(state, username, password, ip, None).await
+    let ticket = state.passwords.try_admit()?;
+    Box::pin(login_device(state, username, password, ip, None, ticket)).await
 }
 
 /// Sign-in bound to an enrolled device (already verified by the caller): the access
 /// token's `dev` claim and the refresh token row carry it.
+///
+/// The order is the defence: a place in the password pool (`ticket`, taken by the caller
+/// before this future is even built: under a flood the refused requests then cost a few
+/// hundred bytes each, not this future's size); the attempt reserved and counted as failed in one writer job (else 429, no
+/// hashing); a locked account's turn waited for; one argon2 check (against the dummy
+/// hash for an unknown username, and done for a disabled one too); the outcome settled.
+/// Every failure — unknown, disabled, locked or wrong — is the same 401 with the same
+/// message after the same work.
 pub async fn login_device(
     state: &AppState,
     username: String,
     password: String,
     ip: Option<IpAddr>,
     device: Option<String>,
+    ticket: crate::service::passwords::Ticket,
 ) -> AppResult<TokenPair> {
-    let now = chrono::Utc::now().timestamp();
-    state.throttle.check(ip, now)?;
-    let lookup = username.clone();
-    let user = state
-        .db
-        .read(move |c| users::find_by_username(c, &lookup))
-        .await?;
-    if let Some(u) = &user {
-        if let Some(until) = u.locked_until.filter(|until| *until > now) {
-            return Err(locked(until - now));
-        }
-    }
-    let hash = user
-        .as_ref()
-        .map_or_else(|| dummy_hash().to_string(), |u| u.password_hash.clone());
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-        .await
-        .map_err(|e| AppError::internal(e.to_string()))?;
-    let Some(user) = user else {
-        state.throttle.fail(ip, now);
-        return Err(ErrorCode::InvalidCredentials.into());
-    };
-    if ok && user.disabled {
-        return Err(AppError::msg(
-            ErrorCode::InvalidCredentials,
-            "This account is disabled; ask the store owner.",
-        ));
-    }
-    let cfg = state.cfg.clone();
-    let ip_text = ip.map(|i| i.to_string());
-    let device_row = device.clone();
-    let outcome = state
+    let policy = state.cfg.auth.signin_policy();
+    let ip_key = ip.map(|i| i.to_string()).unwrap_or_default();
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let (name, key) = (username.clone(), ip_key.clone());
+    let (verdict, user) = state
         .db
         .write(move |c| {
+            let verdict = signin::reserve(c, &policy, &name, &key, now_ms)?;
+            Ok((verdict, users::find_by_username(c, &name)?))
+        })
+        .await?;
+    let wait_ms = match verdict {
+        Verdict::Refuse { retry_after_secs } => {
+            crate::metrics::signin_outcome("throttled");
+            return Err(throttled(retry_after_secs));
+        }
+        Verdict::Check { wait_ms, .. } => wait_ms,
+    };
+    let settle = |outcome: signin::Outcome, user: Option<users::UserRow>| {
+        let (name, key, ip_text) = (username.clone(), ip_key.clone(), ip.map(|i| i.to_string()));
+        let device_row = device.clone();
+        let cfg = state.cfg.clone();
+        state.db.write(move |c| {
             let actor = Actor {
-                user_id: Some(user.id.clone()),
-                username: Some(user.username.clone()),
+                user_id: user.as_ref().map(|u| u.id.clone()),
+                username: Some(name.clone()),
                 ip: ip_text,
                 device_id: device_row.clone(),
             };
-            if !ok {
-                let locked = users::record_failed_login(
-                    c,
-                    &user.id,
-                    cfg.auth.max_failed_logins,
-                    cfg.auth.lockout_secs,
-                    now,
-                )?;
-                audit(
-                    c,
-                    &actor,
-                    "login.failed",
-                    Some(("user", &user.id)),
-                    json!({"locked": locked.is_some()}),
-                )?;
-                return Ok(LoginOutcome::Failed(locked));
+            let now = chrono::Utc::now().timestamp();
+            signin::settle(c, &policy, &name, &key, outcome, now, &actor)?;
+            if outcome != signin::Outcome::Success {
+                if let (signin::Outcome::Failure, Some(u)) = (outcome, &user) {
+                    audit(c, &actor, "login.failed", Some(("user", &u.id)), json!({}))?;
+                }
+                return Ok(None);
             }
+            let Some(user) = user else { return Ok(None) };
             users::record_successful_login(c, &user.id)?;
             let family = uuid::Uuid::new_v4().to_string();
             let refresh = random_token();
@@ -216,43 +214,81 @@ pub async fn login_device(
                 now + cfg.auth.refresh_ttl_secs,
             )?;
             audit(c, &actor, "login", Some(("user", &user.id)), json!({}))?;
-            Ok(LoginOutcome::Ok(Box::new(user), family, refresh))
+            Ok(Some((user, family, refresh)))
         })
-        .await?;
-    match outcome {
-        LoginOutcome::Ok(user, family, refresh) => {
-            issue_pair(state, &user, &family, refresh, device)
+    };
+    let ticket = if wait_ms > 0 {
+        // A locked account's turn: the place in the pool is not held while waiting.
+        drop(ticket);
+        tokio::time::sleep(std::time::Duration::from_millis(wait_ms.unsigned_abs())).await;
+        match state.passwords.try_admit() {
+            Ok(t) => t,
+            Err(e) => {
+                settle(signin::Outcome::Abandoned, None).await?;
+                return Err(e);
+            }
         }
-        LoginOutcome::Failed(Some(until)) => {
-            state.throttle.fail(ip, now);
-            Err(locked(until - now))
+    } else {
+        ticket
+    };
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    let checked = match ticket.verify(password, hash).await {
+        Ok(c) => c,
+        Err(e) => {
+            settle(signin::Outcome::Abandoned, None).await?;
+            return Err(e);
         }
-        LoginOutcome::Failed(None) => {
-            state.throttle.fail(ip, now);
-            Err(ErrorCode::InvalidCredentials.into())
-        }
+    };
+    let accepted = checked.ok && user.as_ref().is_some_and(|u| !u.disabled);
+    if !accepted {
+        settle(signin::Outcome::Failure, user).await?;
+        crate::metrics::signin_outcome("failed");
+        return Err(ErrorCode::InvalidCredentials.into());
     }
+    if let (Some(new_hash), Some(u)) = (checked.rehashed, &user) {
+        let id = u.id.clone();
+        state
+            .db
+            .write(move |c| users::set_password_hash(c, &id, &new_hash))
+            .await?;
+    }
+    let Some((user, family, refresh)) = settle(signin::Outcome::Success, user).await? else {
+        return Err(ErrorCode::InvalidCredentials.into());
+    };
+    crate::metrics::signin_outcome("ok");
+    issue_pair(state, &user, &family, refresh, device, fresh_access())
 }
 
-fn locked(retry_after: i64) -> AppError {
+/// Refused before any check. The same answer whether the username exists or not.
+fn throttled(retry_after: i64) -> AppError {
     AppError::msg(
         ErrorCode::LoginLocked,
-        format!(
-            "Too many failed sign-ins. Try again in {} minute(s).",
-            (retry_after + 59) / 60
-        ),
+        format!("Too many failed sign-ins for this username from this address; try again in {retry_after} second(s)."),
     )
     .with_details(json!({"retry_after_secs": retry_after}))
 }
 
 enum RefreshOutcome {
-    Ok(Box<users::UserRow>, String, String, Option<String>),
+    Ok {
+        user: Box<users::UserRow>,
+        family: String,
+        device: Option<String>,
+        access: (i64, String),
+    },
     Err(ErrorCode),
 }
 
+/// Rotates a refresh token. Presented again within `auth.refresh_grace_secs` (a POS
+/// retrying after a lost answer, or parallel retries) it returns the same new pair:
+/// the successor token is re-derived from it (`JwtKeys::successor_refresh`) and the
+/// access token re-signed from the stored `jti`/`iat`, as long as that successor has
+/// not itself been used. Any other reuse of a rotated token revokes the whole family.
 pub async fn refresh(state: &AppState, token: String) -> AppResult<TokenPair> {
     let hash = sha256_hex(&token);
+    let next = state.keys.successor_refresh(&token);
+    let next_hash = sha256_hex(&next);
     let ttl = state.cfg.auth.refresh_ttl_secs;
+    let grace = state.cfg.auth.refresh_grace_secs;
     let outcome = state
         .db
         .write(move |c| {
@@ -264,7 +300,10 @@ pub async fn refresh(state: &AppState, token: String) -> AppResult<TokenPair> {
                 return Ok(RefreshOutcome::Err(ErrorCode::InvalidToken));
             }
             if row.used {
-                // A rotated token came back: someone copied it. End the whole family.
+                if let Some(replay) = replay_within_grace(c, &row, &next_hash, now, grace)? {
+                    return Ok(replay);
+                }
+                // A rotated token came back late: someone copied it. End the whole family.
                 users::revoke_family(c, &row.family_id)?;
                 audit(
                     c,
@@ -282,32 +321,75 @@ pub async fn refresh(state: &AppState, token: String) -> AppResult<TokenPair> {
                 Some(u) if !u.disabled => u,
                 _ => return Ok(RefreshOutcome::Err(ErrorCode::InvalidToken)),
             };
-            if !users::mark_refresh_used(c, &row.id)? {
+            let (iat, jti) = fresh_access();
+            if !users::mark_refresh_used(c, &row.id, now, &jti, iat)? {
                 return Ok(RefreshOutcome::Err(ErrorCode::InvalidToken));
             }
-            let next = random_token();
             users::insert_refresh(
                 c,
                 &user.id,
                 &row.family_id,
-                &sha256_hex(&next),
+                &next_hash,
                 row.device_id.as_deref(),
                 now + ttl,
             )?;
-            Ok(RefreshOutcome::Ok(
-                Box::new(user),
-                row.family_id,
-                next,
-                row.device_id,
-            ))
+            Ok(RefreshOutcome::Ok {
+                user: Box::new(user),
+                family: row.family_id,
+                device: row.device_id,
+                access: (iat, jti),
+            })
         })
         .await?;
     match outcome {
-        RefreshOutcome::Ok(user, family, next, device) => {
-            issue_pair(state, &user, &family, next, device)
-        }
+        RefreshOutcome::Ok {
+            user,
+            family,
+            device,
+            access,
+        } => issue_pair(state, &user, &family, next, device, access),
         RefreshOutcome::Err(code) => Err(code.into()),
     }
+}
+
+/// The pair first handed out for `row`, if `row` was rotated less than `grace` seconds
+/// ago, its successor is still unused and the session and user are still good.
+fn replay_within_grace(
+    c: &rusqlite::Connection,
+    row: &users::RefreshRow,
+    next_hash: &str,
+    now: i64,
+    grace: i64,
+) -> AppResult<Option<RefreshOutcome>> {
+    let (Some(used), Some(jti), Some(iat)) = (row.used_unix, row.next_jti.clone(), row.next_iat)
+    else {
+        return Ok(None);
+    };
+    if !refresh_retry_allowed(now, used, grace) {
+        return Ok(None);
+    }
+    let successor = users::find_refresh(c, next_hash)?;
+    let Some(successor) = successor
+        .filter(|s| !s.used && !s.revoked && s.family_id == row.family_id && s.expires_unix > now)
+    else {
+        return Ok(None);
+    };
+    let Some(user) = users::find_by_id(c, &row.user_id)?.filter(|u| !u.disabled) else {
+        return Ok(None);
+    };
+    Ok(Some(RefreshOutcome::Ok {
+        user: Box::new(user),
+        family: successor.family_id,
+        device: successor.device_id,
+        access: (iat, jti),
+    }))
+}
+
+/// A rotated refresh token may be presented again for `grace` seconds after it was used
+/// (and as long before, should the clock have stepped back: a retry then must not end
+/// the session either).
+pub fn refresh_retry_allowed(now: i64, used_unix: i64, grace: i64) -> bool {
+    (-grace..=grace).contains(&(now - used_unix))
 }
 
 pub async fn logout(state: &AppState, user: &AuthUser) -> AppResult<()> {
@@ -344,10 +426,10 @@ pub async fn authenticate(
                 Some(d) => crate::db::devices::device_revoked(c, d)?,
                 None => false,
             };
-            Ok((
-                users::find_by_id(c, &sub)?,
-                users::family_revoked(c, &fam)? || device_revoked,
-            ))
+            // A family no sign-in made (None) is refused like a revoked one: a token is
+            // only good for a session this server started.
+            let family_ended = users::family_revoked_or_unknown(c, &fam)?.unwrap_or(true);
+            Ok((users::find_by_id(c, &sub)?, family_ended || device_revoked))
         })
         .await?;
     let user = user.ok_or(ErrorCode::InvalidToken)?;
@@ -362,4 +444,30 @@ pub async fn authenticate(
         device_id: claims.dev,
         ip,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refresh_retry_allowed;
+
+    #[test]
+    fn a_refresh_retry_is_allowed_within_the_grace_window_only() {
+        let used = 1_800_000_000;
+        let cases = [
+            (used, 30, true),
+            (used + 30, 30, true),
+            (used + 31, 30, false),
+            (used - 1, 30, true), // the clock stepped back a little
+            (used - 31, 30, false),
+            (used, 0, true),
+            (used + 1, 0, false),
+        ];
+        for (now, grace, allowed) in cases {
+            assert_eq!(
+                refresh_retry_allowed(now, used, grace),
+                allowed,
+                "now {now} grace {grace}"
+            );
+        }
+    }
 }

@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod devices;
 pub mod events;
 pub mod export;
+pub mod passwords;
 pub mod payments;
 pub mod qr;
 pub mod replay;

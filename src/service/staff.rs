@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::auth::{check_password_policy, hash_password};
+use crate::auth::check_password_policy;
 use crate::db::staff as store;
 use crate::db::users::{self, audit};
 use crate::domain::Role;
@@ -60,9 +60,7 @@ pub async fn create_staff(
         return Err(refuse_role(user.role, role));
     }
     check_password_policy(&password).map_err(|m| AppError::validation("password", m))?;
-    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| AppError::internal(e.to_string()))??;
+    let hash = state.passwords.hash(password).await?;
     let actor = user.actor();
     state
         .db
@@ -132,9 +130,7 @@ pub async fn reset_password(
 ) -> AppResult<store::StaffView> {
     user.require_manager()?;
     check_password_policy(&password).map_err(|m| AppError::validation("password", m))?;
-    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| AppError::internal(e.to_string()))??;
+    let hash = state.passwords.hash(password).await?;
     let me = user.clone();
     state
         .db
@@ -151,6 +147,28 @@ pub async fn reset_password(
                 json!({"username": view.username}),
             )?;
             Ok(view)
+        })
+        .await
+}
+
+/// Lifts the sign-in lock of account `id` (owners any account, managers cashiers).
+pub async fn unlock(state: &AppState, user: &AuthUser, id: String) -> AppResult<store::StaffView> {
+    user.require_manager()?;
+    let me = user.clone();
+    state
+        .db
+        .write(move |c| {
+            check_target(c, &me, &id)?;
+            let view = store::staff_by_id(c, &id)?;
+            let was_locked = crate::db::signin::unlock(c, &view.username)?;
+            audit(
+                c,
+                &me.actor(),
+                "user.unlock",
+                Some(("user", &id)),
+                json!({"username": view.username, "had_failures": was_locked}),
+            )?;
+            store::staff_by_id(c, &id)
         })
         .await
 }

@@ -20,6 +20,8 @@ pub struct AppState {
     pub qr: Arc<QrResolver>,
     pub keys: Arc<JwtKeys>,
     pub throttle: Arc<IpThrottle>,
+    /// Every argon2 hash and check runs here (bounded threads and queue).
+    pub passwords: Arc<crate::service::passwords::PasswordPool>,
     pub started: Instant,
     /// Present when a central is configured.
     pub sync: Option<Arc<SyncEngine>>,
@@ -57,12 +59,17 @@ impl AppState {
         let settings = crate::settings::Effective::load(&cfg, &db);
         // Served over TLS: the console cookie is marked Secure.
         let cookie_secure = cfg.server.tls_cert.is_some();
+        let passwords = Arc::new(crate::service::passwords::PasswordPool::new(
+            cfg.auth.password_workers,
+            cfg.auth.password_queue,
+        ));
         AppState {
             cfg: Arc::new(cfg),
             db,
             qr: Arc::new(QrResolver::new()),
             keys: Arc::new(JwtKeys::new(jwt_secret)),
             throttle: Arc::new(IpThrottle::default()),
+            passwords,
             started: Instant::now(),
             sync: None,
             settings: Arc::new(parking_lot::RwLock::new(settings)),

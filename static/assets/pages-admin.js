@@ -46,6 +46,16 @@ export async function staff(ctx) {
     }
   }
 
+  async function unlock(u) {
+    try {
+      await post(`/console/users/${encodeURIComponent(u.id)}/unlock`, {});
+      showMessage(msg, t('staff_updated', { u: u.username }), 'ok');
+      await load();
+    } catch (err) {
+      showMessage(msg, errorText(err));
+    }
+  }
+
   function resetDialog(u) {
     const pw = h('input', { type: 'password', id: 'reset-password-input', autocomplete: 'new-password', minlength: 8, required: true });
     const err = messageBox('reset-message');
@@ -86,11 +96,18 @@ export async function staff(ctx) {
       { label: t('col_created'), cell: (u) => dateTime(u.created_at) },
       {
         label: '',
-        cell: (u) => (canManage(u.role) && u.id !== me.id
-          ? h('div', { class: 'actions' },
+        cell: (u) => {
+          // A lock can be lifted on one's own account too (the owner, locked by guesses
+          // from elsewhere, still signs in from a clean address).
+          const unlockButton = u.locked_until && canManage(u.role)
+            ? h('button', { type: 'button', class: 'secondary', 'data-action': 'unlock', onclick: () => unlock(u) }, t('unlock'))
+            : '';
+          if (!canManage(u.role) || u.id === me.id) return h('div', { class: 'actions' }, unlockButton);
+          return h('div', { class: 'actions' },
+            unlockButton,
             h('button', { type: 'button', class: 'secondary', 'data-action': u.disabled ? 'enable' : 'disable', onclick: () => setDisabled(u, !u.disabled) }, u.disabled ? t('enable') : t('disable')),
-            h('button', { type: 'button', class: 'secondary', 'data-action': 'reset', onclick: () => resetDialog(u) }, t('reset_password')))
-          : ''),
+            h('button', { type: 'button', class: 'secondary', 'data-action': 'reset', onclick: () => resetDialog(u) }, t('reset_password')));
+        },
       },
     ], d.users.map((u) => ({ data: u, attrs: { 'data-user': u.username } })), t('no_rows')));
   }
