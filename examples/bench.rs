@@ -20,6 +20,10 @@
 //!    of 100,000 charge operations to it (needs PostgreSQL; see tests/support/pg.rs).
 //! 6. the real release binary under the 64-client fast-token load: its peak RSS (VmHWM)
 //!    with 100,000 cards, its CPU per charge; and the binary's size.
+//! 7. `login_flood` (issue 12): the real binary under 500 concurrent sign-ins for unknown
+//!    usernames from 250 loopback addresses while 8 POS terminals keep charging: its peak
+//!    RSS (VmHWM) and the charges' p50/p99 before and during the flood
+//!    (`cargo run --release --example bench -- --only login_flood`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../tests/support/mod.rs"]
@@ -61,13 +65,19 @@ struct Args {
     /// Skip running the release binary as a child (peak RSS of the real server).
     #[arg(long)]
     skip_binary: bool,
-    /// Run only these sections (comma-separated: raw, charges, validation, sync, binary),
-    /// e.g. under a profiler.
+    /// Run only these sections (comma-separated: raw, charges, validation, sync, binary,
+    /// login_flood), e.g. under a profiler.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Length of each timed load phase in seconds (default 6, or 2 with --quick).
     #[arg(long)]
     phase_secs: Option<u64>,
+    /// The server binary for `login_flood` (default: the release binary, built first).
+    #[arg(long, value_name = "FILE")]
+    server_bin: Option<PathBuf>,
+    /// Concurrent sign-ins in `login_flood`.
+    #[arg(long, default_value_t = 500)]
+    flood_logins: usize,
 }
 
 impl Args {
@@ -1686,6 +1696,234 @@ async fn bench_binary(plan: &Plan, hash_pool: &[String]) -> anyhow::Result<Binar
 }
 
 // ---------------------------------------------------------------------------------------
+// Sign-in flood (issue 12)
+// ---------------------------------------------------------------------------------------
+
+struct LoginFlood {
+    bin: PathBuf,
+    logins: usize,
+    secs: f64,
+    rss_idle_mb: Option<f64>,
+    rss_after_mb: Option<f64>,
+    hwm_mb: Option<f64>,
+    /// HTTP status → answers.
+    answers: std::collections::BTreeMap<u16, usize>,
+    login_lat_ms: Vec<f64>,
+    before: PhaseResult,
+    during: PhaseResult,
+    note: Option<String>,
+}
+
+/// Waves of `clients` concurrent sign-ins, one wave every 2 s for `dur`, each as a
+/// different unknown username every time, spread over 250 loopback addresses
+/// (127.0.0.2–251), so neither the per-address throttle nor the per-username one turns
+/// them away: only the password pool bounds them. Waves (a burst, as the issue measured
+/// it) rather than a closed loop: 500 clients re-sending as fast as answered would
+/// measure only how fast the server can say 503.
+async fn login_flood(url: &str, clients: usize, dur: Duration) -> (Vec<u16>, Vec<f64>) {
+    let deadline = Instant::now() + dur;
+    let by_address: Vec<reqwest::Client> = (0..250u8)
+        .map(|i| {
+            reqwest::Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(120))
+                .local_address(std::net::IpAddr::V4(std::net::Ipv4Addr::new(
+                    127,
+                    0,
+                    0,
+                    2 + i,
+                )))
+                .build()
+                .expect("http client")
+        })
+        .collect();
+    let barrier = Arc::new(tokio::sync::Barrier::new(clients));
+    let mut tasks = Vec::new();
+    for i in 0..clients {
+        let http = by_address[i % by_address.len()].clone();
+        let (url, barrier) = (format!("{url}{}", support::http::LOGIN), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut statuses, mut lat) = (Vec::new(), Vec::new());
+            barrier.wait().await;
+            let mut n = 0usize;
+            let mut wave = Instant::now();
+            while wave < deadline {
+                tokio::time::sleep_until(wave.into()).await;
+                wave += Duration::from_secs(2);
+                n += 1;
+                let t0 = Instant::now();
+                let res = http
+                    .post(&url)
+                    .json(&json!({"username": format!("flood-{i}-{n}"), "password": "not-the-password"}))
+                    .send()
+                    .await;
+                match res {
+                    Ok(r) => {
+                        statuses.push(r.status().as_u16());
+                        let _ = r.bytes().await;
+                    }
+                    Err(_) => statuses.push(0),
+                }
+                lat.push(ms(t0.elapsed()));
+            }
+            (statuses, lat)
+        }));
+    }
+    let (mut statuses, mut lat) = (Vec::new(), Vec::new());
+    for t in tasks {
+        if let Ok((s, l)) = t.await {
+            statuses.extend(s);
+            lat.extend(l);
+        }
+    }
+    (statuses, sorted(lat))
+}
+
+async fn bench_login_flood(
+    plan: &Plan,
+    hash_pool: &[String],
+    server_bin: Option<PathBuf>,
+    clients: usize,
+) -> anyhow::Result<LoginFlood> {
+    let (bin, note) = match server_bin {
+        Some(b) => (b, None),
+        None => {
+            let b = release_binary();
+            let note = ensure_binary(&b);
+            (b, note)
+        }
+    };
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let cfg = bench_config(data.clone());
+    let (db, password) = open_installation(&cfg).await?;
+    let n = 40_000;
+    let cards = db
+        .write(move |c| Ok(insert_cards(c, "LF", n)?))
+        .await
+        .map_err(ae)?;
+    let (plains, verifiers): (Vec<String>, Vec<String>) =
+        cards.iter().map(|id| fast_token(id)).unzip();
+    let hashes = hash_pool.to_vec();
+    let exp = far_future();
+    db.write(move |c| live_states(c, &cards, &hashes, Some(&verifiers), exp))
+        .await
+        .map_err(ae)?;
+    tokio::task::spawn_blocking(move || db.shutdown()).await?;
+
+    let mut edge = EdgeProcess::spawn_with(&bin, Install::DataDir(&data), &[], &CHILD_ENV)?;
+    let pid = edge.pid().to_string();
+    let flood_secs = plan.phase.max(Duration::from_secs(10));
+    let result = async {
+        let url = edge.url.clone();
+        let jwt = login(&url, &password).await?;
+        let rss_idle_mb = status_mb(&pid, "VmRSS:");
+        let pool = Pool::new(plains);
+        let before = fast_phase(
+            &url,
+            &jwt,
+            8,
+            Duration::from_secs(4),
+            usize::MAX,
+            pool.clone(),
+            None,
+        )
+        .await;
+        let started = Instant::now();
+        let (flood, during) = tokio::join!(
+            login_flood(&url, clients, flood_secs),
+            fast_phase(&url, &jwt, 8, flood_secs, usize::MAX, pool, None)
+        );
+        let secs = started.elapsed().as_secs_f64();
+        let hwm_mb = status_mb(&pid, "VmHWM:");
+        let rss_after_mb = status_mb(&pid, "VmRSS:");
+        let mut answers = std::collections::BTreeMap::new();
+        for s in &flood.0 {
+            *answers.entry(*s).or_insert(0) += 1;
+        }
+        Ok::<_, anyhow::Error>(LoginFlood {
+            bin: bin.clone(),
+            logins: clients,
+            secs,
+            rss_idle_mb,
+            rss_after_mb,
+            hwm_mb,
+            answers,
+            login_lat_ms: flood.1,
+            before,
+            during,
+            note: note.clone(),
+        })
+    }
+    .await;
+    edge.terminate_within(Duration::from_secs(15))?;
+    result
+}
+
+fn print_login_flood(f: &LoginFlood) {
+    let mb = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.1}"));
+    let answers: Vec<String> = f
+        .answers
+        .iter()
+        .map(|(s, n)| {
+            format!(
+                "{}: {n}",
+                if *s == 0 {
+                    "transport error".to_string()
+                } else {
+                    s.to_string()
+                }
+            )
+        })
+        .collect();
+    let checks = f.answers.get(&401).copied().unwrap_or(0);
+    println!(
+        "\n## login_flood — {} concurrent sign-ins for {:.0} s, {} cores\n",
+        f.logins,
+        f.secs,
+        cores()
+    );
+    println!(
+        "server: {}{}\n",
+        f.bin.display(),
+        f.note
+            .as_ref()
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default()
+    );
+    println!("| measure | value |");
+    println!("|---|---|");
+    println!(
+        "| server peak RSS (VmHWM) | {} MB (target < 128 MB; idle {} MB, after the flood {} MB) |",
+        mb(f.hwm_mb),
+        mb(f.rss_idle_mb),
+        mb(f.rss_after_mb)
+    );
+    println!("| sign-in answers | {} |", answers.join(", "));
+    println!(
+        "| passwords checked (401s) | {checks} ({:.0}/s) |",
+        checks as f64 / f.secs.max(0.001)
+    );
+    println!(
+        "| sign-in latency p50 / p99 | {:.1} / {:.1} ms |",
+        pct(&f.login_lat_ms, 50.0),
+        pct(&f.login_lat_ms, 99.0)
+    );
+    for (when, r) in [
+        ("before the flood", &f.before),
+        ("during the flood", &f.during),
+    ] {
+        println!(
+            "| charges {when} (8 POS) | {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, {} errors |",
+            r.ok as f64 / r.secs.max(0.001),
+            pct(&r.lat_ms, 50.0),
+            pct(&r.lat_ms, 99.0),
+            r.errors
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // Report
 // ---------------------------------------------------------------------------------------
 
@@ -1818,6 +2056,25 @@ async fn main() -> anyhow::Result<()> {
     if let Err(e) = &binary {
         eprintln!("  binary: {e:#}");
     }
+    let flood = if args.skip_binary || !args.want("login_flood") {
+        None
+    } else {
+        eprintln!("[7/7] sign-in flood against the release binary");
+        match bench_login_flood(
+            &plan,
+            &hash_pool,
+            args.server_bin.clone(),
+            args.flood_logins,
+        )
+        .await
+        {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("  login_flood: {e:#}");
+                None
+            }
+        }
+    };
     let total_secs = run_started.elapsed().as_secs_f64();
 
     // ---- tables ----
@@ -2239,5 +2496,8 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     println!("{o}");
+    if let Some(f) = &flood {
+        print_login_flood(f);
+    }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! Credentials: argon2id password hashes, HS256 access tokens, opaque refresh tokens.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, SaltString};
 use argon2::{Algorithm as Argon2Algorithm, Argon2, Params, Version};
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -24,21 +24,110 @@ fn hasher() -> Argon2<'static> {
     Argon2::new(Argon2Algorithm::Argon2id, Version::V0x13, params)
 }
 
+/// Argon2's working memory, allocated once per thread that hashes and never freed.
+///
+/// Why: argon2 allocates its 12 MiB afresh per check, and glibc raises its mmap threshold
+/// to the size of the first large block freed, after which 12 MiB blocks (and every other
+/// large allocation of the process) come from arenas that are never returned: a sign-in
+/// flood measured 223–304 MB peak RSS that way, 64 MB with the threshold pinned. Reused
+/// memory is never freed, so the threshold never moves.
+pub type PasswordMemory = Vec<argon2::Block>;
+
+pub fn password_memory() -> PasswordMemory {
+    vec![argon2::Block::default(); PASSWORD_M_COST_KIB as usize]
+}
+
+/// The memory for hashes made outside the password pool (start-up, the CLI, tests).
+fn shared_memory() -> &'static std::sync::Mutex<PasswordMemory> {
+    static SHARED: std::sync::OnceLock<std::sync::Mutex<PasswordMemory>> =
+        std::sync::OnceLock::new();
+    SHARED.get_or_init(|| std::sync::Mutex::new(password_memory()))
+}
+
 /// Hashes a new password. Blocking and memory-hungry: on a request path, run it on the
 /// password pool.
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    let mut memory = shared_memory()
+        .lock()
+        .map_err(|_| anyhow::anyhow!("password memory lock"))?;
+    hash_password_in(&mut memory, password)
+}
+
+/// Hashes a new password with today's parameters in `memory`.
+pub fn hash_password_in(memory: &mut PasswordMemory, password: &str) -> anyhow::Result<String> {
+    let fail = |e: &dyn std::fmt::Display| anyhow::anyhow!("password hashing failed: {e}");
     let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-    hasher()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))
+    let mut salt_buf = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_buf).map_err(|e| fail(&e))?;
+    let argon = hasher();
+    let need = argon.params().block_count();
+    if memory.len() < need {
+        memory.resize(need, argon2::Block::default());
+    }
+    let mut out = [0u8; 32];
+    argon
+        .hash_password_into_with_memory(
+            password.as_bytes(),
+            salt_bytes,
+            &mut out,
+            &mut memory[..need],
+        )
+        .map_err(|e| fail(&e))?;
+    let phc = PasswordHash {
+        algorithm: Argon2Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: argon2::password_hash::ParamsString::try_from(argon.params())
+            .map_err(|e| fail(&e))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(argon2::password_hash::Output::new(&out).map_err(|e| fail(&e))?),
+    };
+    Ok(phc.to_string())
 }
 
 /// Checks a password against a stored PHC string with the parameters stored in it.
 pub fn verify_password(password: &str, phc: &str) -> bool {
-    PasswordHash::new(phc)
-        .map(|h| hasher().verify_password(password.as_bytes(), &h).is_ok())
-        .unwrap_or(false)
+    match shared_memory().lock() {
+        Ok(mut memory) => verify_password_in(&mut memory, password, phc),
+        Err(_) => false,
+    }
+}
+
+/// Checks a password against a stored PHC string, in `memory` (grown if the stored hash
+/// needs more), comparing in constant time.
+pub fn verify_password_in(memory: &mut PasswordMemory, password: &str, phc: &str) -> bool {
+    let Ok(h) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (h.salt, h.hash) else {
+        return false;
+    };
+    let Ok(params) = Params::try_from(&h) else {
+        return false;
+    };
+    let Ok(algorithm) = Argon2Algorithm::try_from(h.algorithm) else {
+        return false;
+    };
+    let version = match h.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let need = params.block_count();
+    if memory.len() < need {
+        memory.resize(need, argon2::Block::default());
+    }
+    let mut out = vec![0u8; expected.len()];
+    if Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, &mut memory[..need])
+        .is_err()
+    {
+        return false;
+    }
+    subtle::ConstantTimeEq::ct_eq(out.as_slice(), expected.as_bytes()).into()
 }
 
 /// Whether a stored hash was made with other parameters than today's (then it is

@@ -17,7 +17,9 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use crate::auth;
 use crate::error::{AppError, AppResult, ErrorCode};
 
-type Job = Box<dyn FnOnce() + Send>;
+/// A job gets the worker's argon2 memory (allocated once per worker, see
+/// `auth::PasswordMemory`).
+type Job = Box<dyn FnOnce(&mut auth::PasswordMemory) + Send>;
 
 /// Seconds a refused request is told to wait: a check takes tens of milliseconds, so
 /// the queue is empty again well within one.
@@ -68,16 +70,19 @@ impl PasswordPool {
             let rx = rx.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("password-{i}"))
-                .spawn(move || loop {
-                    // The lock is held only to take the next job, not while it runs.
-                    let job = match rx.lock() {
-                        Ok(rx) => rx.recv(),
-                        Err(_) => return,
-                    };
-                    match job {
-                        Ok(job) => job(),
-                        // The pool is gone (server stopped): the thread ends.
-                        Err(_) => return,
+                .spawn(move || {
+                    let mut memory = auth::password_memory();
+                    loop {
+                        // The lock is held only to take the next job, not while it runs.
+                        let job = match rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(&mut memory),
+                            // The pool is gone (server stopped): the thread ends.
+                            Err(_) => return,
+                        }
                     }
                 });
             if let Err(e) = spawned {
@@ -128,7 +133,7 @@ impl PasswordPool {
     pub async fn hash(&self, password: String) -> AppResult<String> {
         self.admit()
             .await?
-            .run(move || auth::hash_password(&password))
+            .run(move |memory| auth::hash_password_in(memory, &password))
             .await?
             .map_err(AppError::Internal)
     }
@@ -146,15 +151,15 @@ impl Ticket {
     /// Checks `password` against `hash`, or against the dummy hash when there is none
     /// (an unknown username costs the same as a real one).
     pub async fn verify(self, password: String, hash: Option<String>) -> AppResult<Checked> {
-        self.run(move || {
+        self.run(move |memory| {
             crate::metrics::password_check();
             let phc: &str = match &hash {
                 Some(h) => h,
                 None => auth::dummy_hash(),
             };
-            let ok = auth::verify_password(&password, phc);
+            let ok = auth::verify_password_in(memory, &password, phc);
             let rehashed = (ok && hash.is_some() && auth::needs_rehash(phc))
-                .then(|| auth::hash_password(&password).ok())
+                .then(|| auth::hash_password_in(memory, &password).ok())
                 .flatten();
             Checked { ok, rehashed }
         })
@@ -163,12 +168,15 @@ impl Ticket {
 
     /// Runs `f` on a worker. The place is given back when `f` is done, even if the
     /// caller has gone (a dropped request does not free memory that is still in use).
-    async fn run<T: Send + 'static>(self, f: impl FnOnce() -> T + Send + 'static) -> AppResult<T> {
+    async fn run<T: Send + 'static>(
+        self,
+        f: impl FnOnce(&mut auth::PasswordMemory) -> T + Send + 'static,
+    ) -> AppResult<T> {
         let (tx, rx) = oneshot::channel();
         let permit = self.permit;
         self.jobs
-            .send(Box::new(move || {
-                let out = f();
+            .send(Box::new(move |memory: &mut auth::PasswordMemory| {
+                let out = f(memory);
                 drop(permit);
                 let _ = tx.send(out);
             }))
