@@ -21,6 +21,10 @@ fi
 
 cargo test --locked
 
+# The HTTP API against its own OpenAPI document: schemathesis on a real server (installs
+# schemathesis from PyPI into target/ if missing).
+bash scripts/api-fuzz.sh
+
 # The console in real headless Chromium (installs chromium and node packages if missing).
 bash scripts/browser-test.sh
 

@@ -158,8 +158,13 @@ pub fn check_password_policy(password: &str) -> Result<(), String> {
     if password.chars().count() < 8 {
         return Err("Passwords need at least 8 characters.".into());
     }
-    if password.len() > 256 {
-        return Err("Passwords may have at most 256 bytes.".into());
+    if password.chars().count() > 256 {
+        return Err("Passwords may have at most 256 characters.".into());
+    }
+    // Sign-in refuses control characters (`validate::text`): a password holding one
+    // could be set but never used.
+    if password.chars().any(char::is_control) {
+        return Err("Passwords may not contain control characters.".into());
     }
     Ok(())
 }

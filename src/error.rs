@@ -50,6 +50,7 @@ pub enum ErrorCode {
     Conflict,
     UsernameTaken,
     SettlementOverlap,
+    NoCentral,
     // 422 business declines
     QrExpiredOrInvalid,
     QrAlreadyUsed,
@@ -63,6 +64,11 @@ pub enum ErrorCode {
     RefundExceedsRemaining,
     MerchantNotFoundOrInactive,
     DemoModeOnly,
+    // 422: each field well formed, together refused
+    IdempotencyKeyMismatch,
+    InconsistentFields,
+    PeriodInvalid,
+    LimitAboveCeiling,
     // 429
     TooManyRequests,
     LoginLocked,
@@ -107,6 +113,7 @@ impl ErrorCode {
             Conflict => "CONFLICT",
             UsernameTaken => "USERNAME_TAKEN",
             SettlementOverlap => "SETTLEMENT_OVERLAP",
+            NoCentral => "NO_CENTRAL",
             QrExpiredOrInvalid => "QR_EXPIRED_OR_INVALID",
             QrAlreadyUsed => "QR_ALREADY_USED",
             CardNotActive => "CARD_NOT_ACTIVE",
@@ -119,6 +126,10 @@ impl ErrorCode {
             RefundExceedsRemaining => "REFUND_EXCEEDS_REMAINING",
             MerchantNotFoundOrInactive => "MERCHANT_NOT_FOUND_OR_INACTIVE",
             DemoModeOnly => "DEMO_MODE_ONLY",
+            IdempotencyKeyMismatch => "IDEMPOTENCY_KEY_MISMATCH",
+            InconsistentFields => "INCONSISTENT_FIELDS",
+            PeriodInvalid => "PERIOD_INVALID",
+            LimitAboveCeiling => "LIMIT_ABOVE_CEILING",
             TooManyRequests => "TOO_MANY_REQUESTS",
             LoginLocked => "LOGIN_LOCKED",
             Unavailable => "SERVICE_UNAVAILABLE",
@@ -148,7 +159,7 @@ impl ErrorCode {
                 StatusCode::NOT_FOUND
             }
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            IdempotencyKeyReused | Conflict | UsernameTaken | SettlementOverlap => {
+            IdempotencyKeyReused | Conflict | UsernameTaken | SettlementOverlap | NoCentral => {
                 StatusCode::CONFLICT
             }
             QrExpiredOrInvalid
@@ -162,7 +173,11 @@ impl ErrorCode {
             | OnlyCompletedPaymentRefundable
             | RefundExceedsRemaining
             | MerchantNotFoundOrInactive
-            | DemoModeOnly => StatusCode::UNPROCESSABLE_ENTITY,
+            | DemoModeOnly
+            | IdempotencyKeyMismatch
+            | InconsistentFields
+            | PeriodInvalid
+            | LimitAboveCeiling => StatusCode::UNPROCESSABLE_ENTITY,
             TooManyRequests | LoginLocked => StatusCode::TOO_MANY_REQUESTS,
             Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -213,6 +228,7 @@ impl ErrorCode {
             Conflict => "The request conflicts with the current state.",
             UsernameTaken => "That username is already taken.",
             SettlementOverlap => "The period overlaps an existing settlement.",
+            NoCentral => "No central is configured; this store runs standalone.",
             QrExpiredOrInvalid => {
                 "The QR code is expired, revoked or unknown; ask for a fresh one."
             }
@@ -227,6 +243,14 @@ impl ErrorCode {
             RefundExceedsRemaining => "The refund exceeds what remains refundable.",
             MerchantNotFoundOrInactive => "The merchant is missing or inactive.",
             DemoModeOnly => "This is only available in standalone demo mode.",
+            IdempotencyKeyMismatch => {
+                "The Idempotency-Key header and the body's idempotency_key differ."
+            }
+            InconsistentFields => "Fields that go together were not sent together.",
+            PeriodInvalid => "The period must end after it starts.",
+            LimitAboveCeiling => {
+                "A limit is above the ceiling this installation allows the console."
+            }
             TooManyRequests => "Too many requests; slow down.",
             LoginLocked => "Too many failed sign-ins; the account is locked for a while.",
             Unavailable => "The service is temporarily unavailable.",

@@ -3,6 +3,7 @@
 //! Layout: `domain` holds the pure business rules, `db` all storage, `service` the
 //! orchestration, `http` the API, `cli` the command line, `config` the settings.
 
+pub mod api_schema;
 pub mod auth;
 pub mod cli;
 pub mod config;

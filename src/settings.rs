@@ -16,6 +16,24 @@ use crate::db::settings as store;
 use crate::domain::limits::Limits;
 use crate::domain::Role;
 
+/// For a whole-number setting, a number written with a zero fraction ("3600.0", an
+/// integer to JSON Schema and to JavaScript) as the integer it is; anything else as is.
+fn whole_if_integer(slot: &Value, value: Value) -> Value {
+    let (Value::Number(old), Value::Number(new)) = (slot, &value) else {
+        return value;
+    };
+    let text = new.to_string();
+    match text.split_once('.') {
+        Some((int, frac))
+            if old.is_i64() && !frac.is_empty() && frac.bytes().all(|b| b == b'0') =>
+        {
+            int.parse::<serde_json::Number>()
+                .map_or(value, Value::Number)
+        }
+        _ => value,
+    }
+}
+
 /// What the console shows and changes (GET/PUT /api/v1/console/settings `settings`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -99,7 +117,7 @@ impl ConsoleSettings {
         let ptr = pointer(key).ok_or_else(|| format!("{key}: not a console setting"))?;
         let mut json = self.to_json(key)?;
         match json.pointer_mut(&ptr) {
-            Some(slot) => *slot = value,
+            Some(slot) => *slot = whole_if_integer(slot, value),
             None => return Err(format!("{key}: not a console setting")),
         }
         *self = serde_json::from_value(json).map_err(|e| format!("{key}: {e}"))?;
@@ -218,6 +236,22 @@ mod tests {
     use super::*;
     use crate::domain::money::Money;
     use serde_json::json;
+
+    /// A whole number written "3600.0" is 3600 (JSON Schema calls it an integer); a real
+    /// fraction, or a zero fraction where an amount goes, stays as sent.
+    #[test]
+    fn whole_numbers_with_a_zero_fraction() {
+        let mut s = ConsoleSettings::from_config(&Config::default());
+        let n = |t: &str| Value::Number(t.parse().unwrap());
+        s.set("limits.stale_after_secs", n("3600.0")).unwrap();
+        assert_eq!(s.limits.stale_after_secs, 3600);
+        s.set("limits.stale_after_secs", n("7200.000")).unwrap();
+        assert_eq!(s.limits.stale_after_secs, 7200);
+        assert!(s.set("limits.stale_after_secs", n("3600.5")).is_err());
+        assert_eq!(s.limits.stale_after_secs, 7200);
+        s.set("limits.max_tx_amount", n("150.0")).unwrap();
+        assert_eq!(s.limits.max_tx_amount.cents(), 15_000);
+    }
 
     #[test]
     fn settings_follow_config_rules() {

@@ -1711,14 +1711,14 @@ async fn daemon_signed_status_reports_the_sync_state_and_sync_is_503_standalone(
 
     // Sync: signed and accepted, but there is no central to sync with (as /sync/now).
     let (r, _) = daemon_signed(&srv, "POST", DAEMON_SYNC, br#"{"reason":"fleet"}"#).await;
-    r.assert_error(503, "SERVICE_UNAVAILABLE");
+    r.assert_error(409, "NO_CENTRAL");
     let now = srv
         .post(&format!("{API}/sync/now"), Some(&t), &json!({}))
         .await;
-    now.assert_error(503, "SERVICE_UNAVAILABLE");
+    now.assert_error(409, "NO_CENTRAL");
     assert_eq!(r.json["error"]["message"], now.json["error"]["message"]);
     let (r, _) = daemon_signed(&srv, "POST", DAEMON_SYNC, b"").await;
-    r.assert_error(503, "SERVICE_UNAVAILABLE");
+    r.assert_error(409, "NO_CENTRAL");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1729,10 +1729,10 @@ async fn daemon_replayed_requests_are_refused() {
     daemon_raw(&srv, "GET", DAEMON_STATUS, Some(&ts), Some(&sign), b"")
         .await
         .assert_error(401, "DAEMON_SIGNATURE_REPLAYED");
-    // Replays of a sync too, even though the first one got 503 (it was let in).
+    // Replays of a sync too, even though the first one got 409 (it was let in).
     let body = br#"{"n":1}"#;
     let (first, (ts, sign)) = daemon_signed(&srv, "POST", DAEMON_SYNC, body).await;
-    first.assert_error(503, "SERVICE_UNAVAILABLE");
+    first.assert_error(409, "NO_CENTRAL");
     daemon_raw(&srv, "POST", DAEMON_SYNC, Some(&ts), Some(&sign), body)
         .await
         .assert_error(401, "DAEMON_SIGNATURE_REPLAYED");
@@ -1911,7 +1911,7 @@ async fn daemon_unsigned_malformed_stale_and_tampered_requests_get_401() {
     // None of those got in: the good signature is still unused.
     daemon_raw(&srv, "POST", DAEMON_SYNC, Some(&ts), Some(&good), body)
         .await
-        .assert_error(503, "SERVICE_UNAVAILABLE");
+        .assert_error(409, "NO_CENTRAL");
 
     // A staff sign-in is no substitute for the signature.
     let t = srv.owner_token().await;

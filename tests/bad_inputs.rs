@@ -177,6 +177,8 @@ async fn bad_inputs_are_refused_cleanly_and_write_nothing() {
     let refund = format!("{API}/merchant/refund");
     let validate = format!("{API}/common/qr/validate");
     let login = format!("{API}/auth/login");
+    let users = format!("{API}/console/users");
+    let settlements = format!("{API}/merchant/settlements");
     let refresh = format!("{API}/auth/refresh");
     let txs = format!("{API}/merchant/transactions");
     let summary = format!("{API}/merchant/daily-summary");
@@ -283,8 +285,8 @@ async fn bad_inputs_are_refused_cleanly_and_write_nothing() {
         post("charge: empty body key", &charge, o(), format!(r#"{{"qr_plain":"{live}","amount":"1.00","idempotency_key":""}}"#)).is(400, "VALIDATION_ERROR"),
         post("charge: non-ASCII body key", &charge, o(), format!(r#"{{"qr_plain":"{live}","amount":"1.00","idempotency_key":"ключ"}}"#)).is(400, "VALIDATION_ERROR"),
         post("charge: non-ASCII header key", &charge, o(), c("\"1.00\"")).hdr("idempotency-key", b"k\xe9y".to_vec()).is(400, "VALIDATION_ERROR"),
-        post("charge: header and body keys differ", &charge, o(), format!(r#"{{"qr_plain":"{live}","amount":"1.00","idempotency_key":"key-a"}}"#)).hdr("idempotency-key", "key-b").is(400, "VALIDATION_ERROR"),
-        post("refund: header and body keys differ", &refund, o(), r#"{"original_tx_no":"PAY-DEMO-0000000001","refund_amount":"1.00","idempotency_key":"key-a"}"#).hdr("idempotency-key", "key-b").is(400, "VALIDATION_ERROR"),
+        post("charge: header and body keys differ", &charge, o(), format!(r#"{{"qr_plain":"{live}","amount":"1.00","idempotency_key":"key-a"}}"#)).hdr("idempotency-key", "key-b").is(422, "IDEMPOTENCY_KEY_MISMATCH"),
+        post("refund: header and body keys differ", &refund, o(), r#"{"original_tx_no":"PAY-DEMO-0000000001","refund_amount":"1.00","idempotency_key":"key-a"}"#).hdr("idempotency-key", "key-b").is(422, "IDEMPOTENCY_KEY_MISMATCH"),
         post("charge: tag is an array", &charge, o(), format!(r#"{{"qr_plain":"{live}","amount":"1.00","tag":[1]}}"#)).is(400, "VALIDATION_ERROR"),
         post("charge: tag is a string", &charge, o(), format!(r#"{{"qr_plain":"{live}","amount":"1.00","tag":"x"}}"#)).is(400, "VALIDATION_ERROR"),
         post("charge: tag is a number", &charge, o(), format!(r#"{{"qr_plain":"{live}","amount":"1.00","tag":5}}"#)).is(400, "VALIDATION_ERROR"),
@@ -314,6 +316,16 @@ async fn bad_inputs_are_refused_cleanly_and_write_nothing() {
         post("login: empty password", &login, Auth::None, r#"{"username":"owner","password":""}"#).is(400, "VALIDATION_ERROR"),
         post("login: unknown user", &login, Auth::None, r#"{"username":"ghost","password":"whatever-pw"}"#).is(401, "INVALID_CREDENTIALS"),
         post("login: wrong password", &login, Auth::None, r#"{"username":"owner","password":"not-the-password"}"#).is(401, "INVALID_CREDENTIALS"),
+        post("login: device_id without its secret", &login, Auth::None, r#"{"username":"owner","password":"whatever-pw","device_id":"d1"}"#).is(422, "INCONSISTENT_FIELDS"),
+        post("login: device_secret without its id", &login, Auth::None, r#"{"username":"owner","password":"whatever-pw","device_secret":"s1"}"#).is(422, "INCONSISTENT_FIELDS"),
+        // --- staff and settlements (the OpenAPI document states each rule) ------------
+        post("new user: password of 7 chars", &users, o(), r#"{"username":"ann","password":"1234567","role":"cashier"}"#).is(400, "VALIDATION_ERROR"),
+        post("new user: password with a control char", &users, o(), r#"{"username":"ann","password":"12345678\u0007","role":"cashier"}"#).is(400, "VALIDATION_ERROR"),
+        post("new user: password of 257 chars", &users, o(), format!(r#"{{"username":"ann","password":"{}","role":"cashier"}}"#, "密".repeat(257))).is(400, "VALIDATION_ERROR"),
+        post("new user: blank username", &users, o(), r#"{"username":"   ","password":"12345678","role":"cashier"}"#).is(400, "VALIDATION_ERROR"),
+        post("new user: unknown role", &users, o(), r#"{"username":"ann","password":"12345678","role":"admin"}"#).is(400, "VALIDATION_ERROR"),
+        post("settlement: empty period", &settlements, o(), r#"{"mode":"t_plus_1","period_start":"2024-03-01T00:00:00Z","period_end":"2024-03-01T00:00:00Z"}"#).is(422, "PERIOD_INVALID"),
+        post("settlement: unknown mode", &settlements, o(), r#"{"mode":"weekly","period_start":"2024-03-01","period_end":"2024-03-02"}"#).is(400, "VALIDATION_ERROR"),
         post("refresh: garbage token", &refresh, Auth::None, r#"{"refresh_token":"garbage"}"#).is(401, "INVALID_TOKEN"),
         post("refresh: empty token", &refresh, Auth::None, r#"{"refresh_token":""}"#).is(400, "VALIDATION_ERROR"),
         post("refresh: token with a space", &refresh, Auth::None, r#"{"refresh_token":"a b"}"#).is(400, "VALIDATION_ERROR"),

@@ -478,7 +478,7 @@ async fn enrolled_device_login_is_bound_and_revocation_ends_it() {
         &json!({"username": srv.owner.0, "password": srv.owner.1, "device_id": device_id}),
     )
     .await
-    .assert_error(400, "VALIDATION_ERROR");
+    .assert_error(422, "INCONSISTENT_FIELDS");
     let r = srv
         .post(&format!("{API}/auth/login"), None, &login(&secret))
         .await;
@@ -628,14 +628,14 @@ async fn settlements_total_may_be_negative_and_periods_never_overlap() {
         &gen("t_plus_1", "2024-02-02", "2024-02-01"),
     )
     .await
-    .assert_error(400, "VALIDATION_ERROR");
+    .assert_error(422, "PERIOD_INVALID");
     c.post(
         &srv,
         "/merchant/settlements",
         &gen("t_plus_1", "2024-03-01T00:00:00Z", "2024-03-01T00:00:00Z"),
     )
     .await
-    .assert_error(400, "VALIDATION_ERROR");
+    .assert_error(422, "PERIOD_INVALID");
     c.post(
         &srv,
         "/merchant/settlements",
@@ -878,7 +878,7 @@ async fn risk_settings_are_the_owners_and_capped_by_the_config_file() {
         ),
     ] {
         let r = owner.put(&srv, "/console/settings", &body).await;
-        let d = r.assert_error(400, "VALIDATION_ERROR");
+        let d = r.assert_error(422, "LIMIT_ABOVE_CEILING");
         assert_eq!(d["field"], field, "{body}");
         assert!(
             r.json["error"]["message"]

@@ -273,3 +273,91 @@ async fn the_docs_page_and_its_assets_are_served() {
         .unwrap();
     assert_eq!(js.status(), 200);
 }
+
+/// Every string a client sends, in a body or a parameter, says what the server accepts
+/// (a pattern, an enumeration, a format or a length), and every integer parameter its
+/// range: the fuzzer (scripts/api-fuzz.sh) holds the server to exactly these.
+fn unconstrained(doc: &Value, schema: &Value, at: &str, depth: usize, out: &mut Vec<String>) {
+    if depth > 8 {
+        return;
+    }
+    if let Some(r) = schema["$ref"].as_str() {
+        let name = r.trim_start_matches("#/components/schemas/");
+        return unconstrained(doc, &doc["components"]["schemas"][name], at, depth + 1, out);
+    }
+    for key in ["anyOf", "oneOf", "allOf"] {
+        for (i, s) in schema[key].as_array().into_iter().flatten().enumerate() {
+            unconstrained(doc, s, &format!("{at}/{key}/{i}"), depth + 1, out);
+        }
+    }
+    for (name, s) in schema["properties"].as_object().into_iter().flatten() {
+        unconstrained(doc, s, &format!("{at}.{name}"), depth + 1, out);
+    }
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    let has = |k: &str| !schema[k].is_null();
+    if types.contains(&"string")
+        && !(has("pattern") || has("enum") || has("format") || has("maxLength"))
+    {
+        out.push(format!(
+            "{at}: a string with no pattern, enum, format or length"
+        ));
+    }
+    if types.contains(&"integer") && !(has("minimum") && has("maximum")) {
+        out.push(format!("{at}: an integer with no range"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_input_is_constrained_and_every_status_documented() {
+    let srv = TestServer::start().await;
+    let doc = document(&srv).await;
+    let mut problems = Vec::new();
+    let mut strings_checked = 0;
+    for (method, path) in operations(&doc) {
+        let op = &doc["paths"][&path][&method];
+        let at = format!("{method} {path}");
+        for p in op["parameters"].as_array().into_iter().flatten() {
+            let name = p["name"].as_str().unwrap_or("?");
+            unconstrained(
+                &doc,
+                &p["schema"],
+                &format!("{at} parameter {name}"),
+                0,
+                &mut problems,
+            );
+            strings_checked += 1;
+        }
+        let body = &op["requestBody"]["content"]["application/json"]["schema"];
+        if !body.is_null() {
+            unconstrained(&doc, body, &format!("{at} body"), 0, &mut problems);
+            strings_checked += 1;
+        }
+        // What the layers around every handler can answer.
+        let mut statuses = vec!["429", "503"];
+        if !body.is_null() {
+            statuses.extend(["400", "413", "415"]);
+        }
+        for status in statuses {
+            if op["responses"][status].is_null() {
+                problems.push(format!("{at}: {status} is not documented"));
+            }
+        }
+    }
+    assert!(strings_checked > 40, "only {strings_checked} inputs seen");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+
+    // The walk finds what it is meant to find.
+    let mut found = Vec::new();
+    unconstrained(
+        &doc,
+        &serde_json::json!({"properties": {"a": {"type": "string"}, "b": {"type": ["integer", "null"], "minimum": 1}}}),
+        "probe",
+        0,
+        &mut found,
+    );
+    assert_eq!(found.len(), 2, "{found:?}");
+}

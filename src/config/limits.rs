@@ -149,14 +149,17 @@ impl LimitSettings {
     }
 }
 
-/// The OpenAPI form of an amount: a decimal string such as "12.30" (numbers are accepted
-/// too). Here rather than in `domain::money` so the domain does not depend on utoipa.
+/// The OpenAPI form of an amount as the API answers it: a JSON number written with
+/// exactly two decimals (`json_amount`; inputs are `api_schema::AmountInput`). Here
+/// rather than in `domain::money` so the domain does not depend on utoipa.
 impl utoipa::PartialSchema for Money {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
+            .schema_type(utoipa::openapi::schema::Type::Number)
+            .minimum(Some(0.01))
+            .maximum(Some(9_999_999_999.99))
             .description(Some(
-                "A positive amount with at most 2 decimals, e.g. \"12.30\"",
+                "A positive amount, written with exactly 2 decimals, e.g. 12.30",
             ))
             .into()
     }

@@ -17,11 +17,18 @@ use crate::service::state::AppState;
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
+    #[param(value_type = Option<crate::api_schema::AuditActionFilter>)]
     action: Option<String>,
+    #[param(value_type = Option<crate::api_schema::ActorFilter>)]
     actor: Option<String>,
+    #[param(value_type = Option<crate::api_schema::DateBoundFilter>)]
     from: Option<String>,
+    #[param(value_type = Option<crate::api_schema::DateBoundFilter>)]
     to: Option<String>,
+    /// 1-200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
+    #[param(minimum = 0, maximum = 10_000_000)]
     offset: Option<i64>,
 }
 

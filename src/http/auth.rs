@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::extract::ApiJson;
 use super::identity::ClientIp;
 use super::validate;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorCode};
 use crate::model::UserInfo;
 use crate::service::auth::{self, AuthUser, TokenPair};
 use crate::service::state::AppState;
@@ -15,10 +15,15 @@ use crate::service::state::AppState;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    #[schema(value_type = crate::api_schema::Username)]
     username: String,
+    #[schema(value_type = crate::api_schema::Password)]
     password: String,
     /// An enrolled POS terminal: its tokens are bound to it and end when it is revoked.
+    /// Sent together with `device_secret`.
+    #[schema(value_type = Option<crate::api_schema::Key64>)]
     device_id: Option<String>,
+    #[schema(value_type = Option<crate::api_schema::DeviceSecret>)]
     device_secret: Option<String>,
 }
 
@@ -33,6 +38,7 @@ pub struct LoginRequest {
     responses((status = 200, body = TokenPair),
               (status = 400, body = crate::error::ErrorBody),
               (status = 401, description = "INVALID_CREDENTIALS (any sign-in failure)", body = crate::error::ErrorBody),
+              (status = 422, description = "INCONSISTENT_FIELDS: device_id without device_secret or the reverse", body = crate::error::ErrorBody),
               (status = 429, description = "LOGIN_LOCKED: too many failed sign-ins for this username from this address, or a locked account's queue is full; TOO_MANY_REQUESTS: the per-address request rate",
                body = crate::error::ErrorBody,
                headers(("Retry-After" = i64, description = "Seconds to wait before trying again"))),
@@ -57,10 +63,11 @@ pub async fn login(
             Some(id)
         }
         _ => {
-            return Err(AppError::validation(
-                "device_secret",
+            return Err(AppError::msg(
+                ErrorCode::InconsistentFields,
                 "device_id and device_secret go together.",
-            ))
+            )
+            .with_details(serde_json::json!({"field": "device_secret"})))
         }
     };
     // Boxed: the sign-in future is large, and only admitted requests build it.
@@ -80,6 +87,7 @@ pub async fn login(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
+    #[schema(value_type = crate::api_schema::RefreshToken)]
     refresh_token: String,
 }
 

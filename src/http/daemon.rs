@@ -67,8 +67,8 @@ fn header(req: &Request, name: &str) -> Option<String> {
 /// store has no daemon secret (the API is off).
 #[utoipa::path(get, path = "/daemon/status", tag = "daemon", security(("daemon_signature" = [])),
     params(
-        ("X-Ingest-Ts" = String, Header, description = "Unix seconds, decimal digits; within 300 s of the store's clock"),
-        ("X-Ingest-Sign" = String, Header, description = "Lowercase hex HMAC-SHA256 of ts \\n METHOD \\n path \\n body"),
+        ("X-Ingest-Ts" = crate::api_schema::IngestTs, Header, description = "Unix seconds, decimal digits; within 300 s of the store's clock"),
+        ("X-Ingest-Sign" = crate::api_schema::IngestSign, Header, description = "Lowercase hex HMAC-SHA256 of ts \\n METHOD \\n path \\n body"),
     ),
     responses((status = 200, body = DaemonStatus),
               (status = 401, body = crate::error::ErrorBody, description = "signature missing, malformed, stale, invalid or replayed"),
@@ -92,17 +92,18 @@ pub async fn status(
 /// has not been accepted before. 401 `DAEMON_SIGNATURE_MISSING`,
 /// `DAEMON_SIGNATURE_MALFORMED`, `DAEMON_SIGNATURE_STALE` (details: `server_time_unix`),
 /// `DAEMON_SIGNATURE_INVALID` or `DAEMON_SIGNATURE_REPLAYED` otherwise; 404 when this
-/// store has no daemon secret (the API is off). 503 `SERVICE_UNAVAILABLE` when the store
-/// runs standalone (no central) or the cycle fails.
+/// store has no daemon secret (the API is off). 409 `NO_CENTRAL` when the store runs
+/// standalone; 503 `SERVICE_UNAVAILABLE` when the cycle fails.
 #[utoipa::path(post, path = "/daemon/sync", tag = "daemon", security(("daemon_signature" = [])),
     params(
-        ("X-Ingest-Ts" = String, Header, description = "Unix seconds, decimal digits; within 300 s of the store's clock"),
-        ("X-Ingest-Sign" = String, Header, description = "Lowercase hex HMAC-SHA256 of ts \\n METHOD \\n path \\n body"),
+        ("X-Ingest-Ts" = crate::api_schema::IngestTs, Header, description = "Unix seconds, decimal digits; within 300 s of the store's clock"),
+        ("X-Ingest-Sign" = crate::api_schema::IngestSign, Header, description = "Lowercase hex HMAC-SHA256 of ts \\n METHOD \\n path \\n body"),
     ),
     responses((status = 200, body = SyncNowReport),
               (status = 401, body = crate::error::ErrorBody, description = "signature missing, malformed, stale, invalid or replayed"),
               (status = 404, body = crate::error::ErrorBody, description = "the daemon API is off (no [daemon] secret)"),
-              (status = 503, body = crate::error::ErrorBody, description = "standalone (no central), the cycle failed, or the replay cache is full")))]
+              (status = 409, body = crate::error::ErrorBody, description = "NO_CENTRAL: this store runs standalone"),
+              (status = 503, body = crate::error::ErrorBody, description = "the cycle failed, or the replay cache is full")))]
 pub async fn sync(
     State(state): State<AppState>,
     _signed: DaemonSigned,

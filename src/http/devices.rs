@@ -32,6 +32,7 @@ pub struct DeviceRevoked {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CodeRequest {
+    #[schema(value_type = crate::api_schema::DeviceName)]
     name: String,
 }
 
@@ -51,6 +52,7 @@ pub async fn enrollment_code(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollRequest {
+    #[schema(value_type = crate::api_schema::EnrollmentCodeText)]
     code: String,
 }
 
@@ -64,7 +66,7 @@ pub async fn enroll(
     Ok(Json(svc::enroll(&state, &req.code, ip).await?))
 }
 
-#[utoipa::path(post, path = "/console/devices/{id}/revoke", tag = "console", params(("id" = String, Path)), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = DeviceRevoked), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/console/devices/{id}/revoke", tag = "console", params(("id" = crate::api_schema::Key64, Path)), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = DeviceRevoked), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, description = "CONFLICT: already revoked", body = crate::error::ErrorBody)))]
 pub async fn revoke_device(
     State(state): State<AppState>,
     user: AuthUser,

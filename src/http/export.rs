@@ -18,6 +18,7 @@ pub async fn export_csv(
     user: AuthUser,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> AppResult<Response> {
+    q.page()?;
     let tz = state.cfg.timezone();
     let filter = tx_filter(q, tz)?;
     let chunks = svc::export_csv(&state, &user, filter).await?;

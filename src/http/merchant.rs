@@ -25,11 +25,15 @@ use crate::service::transactions;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChargeRequest {
+    #[schema(value_type = crate::api_schema::QrText)]
     qr_plain: String,
-    /// JSON number or string, positive, at most 2 decimals.
-    #[schema(value_type = String, example = "12.34")]
+    /// The amount the cashier entered, before the member discount.
+    #[schema(value_type = crate::api_schema::AmountInput, example = "12.34")]
     amount: Value,
+    /// Same as the Idempotency-Key header (send one or both, equal).
+    #[schema(value_type = Option<crate::api_schema::IdempotencyKey>)]
     idempotency_key: Option<String>,
+    #[schema(value_type = Option<crate::api_schema::ExternalOrderId>)]
     external_order_id: Option<String>,
     #[schema(value_type = Option<Object>)]
     tag: Option<Value>,
@@ -79,7 +83,7 @@ fn json_body(body: String, replayed: bool) -> Response {
 }
 
 #[utoipa::path(post, path = "/merchant/charge", tag = "pos", request_body = ChargeRequest, security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "POS retry key (or idempotency_key in the body)")),
+    params(("Idempotency-Key" = Option<crate::api_schema::IdempotencyKey>, Header, description = "POS retry key (or idempotency_key in the body)")),
     responses((status = 200, body = crate::model::ChargeResponse), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
               (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 413, body = crate::error::ErrorBody), (status = 415, body = crate::error::ErrorBody),
               (status = 422, description = "declined by a business rule", body = crate::error::ErrorBody)))]
@@ -126,18 +130,21 @@ pub async fn charge(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundRequest {
+    #[schema(value_type = crate::api_schema::Key64)]
     original_tx_no: String,
-    /// JSON number or string, positive, at most 2 decimals.
-    #[schema(value_type = String, example = "5.00")]
+    #[schema(value_type = crate::api_schema::AmountInput, example = "5.00")]
     refund_amount: Value,
+    #[schema(value_type = Option<crate::api_schema::Reason>)]
     reason: Option<String>,
+    /// Same as the Idempotency-Key header (send one or both, equal).
+    #[schema(value_type = Option<crate::api_schema::IdempotencyKey>)]
     idempotency_key: Option<String>,
     #[schema(value_type = Option<Object>)]
     tag: Option<Value>,
 }
 
 #[utoipa::path(post, path = "/merchant/refund", tag = "pos", request_body = RefundRequest, security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "retry key")),
+    params(("Idempotency-Key" = Option<crate::api_schema::IdempotencyKey>, Header, description = "retry key")),
     responses((status = 200, body = crate::model::RefundResponse), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
               (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn refund(
@@ -185,6 +192,7 @@ pub async fn refund(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ValidateRequest {
+    #[schema(value_type = crate::api_schema::QrText)]
     qr_plain: String,
 }
 
@@ -204,7 +212,7 @@ pub async fn validate_qr(
 }
 
 #[utoipa::path(get, path = "/common/transactions/{tx_no}", tag = "pos", security(("bearer" = [])),
-    params(("tx_no" = String, Path, description = "transaction number")),
+    params(("tx_no" = crate::api_schema::Key64, Path, description = "transaction number")),
     responses((status = 200, body = transactions::TransactionDetail), (status = 400, body = crate::error::ErrorBody),
               (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn transaction_detail(
@@ -222,16 +230,27 @@ pub async fn transaction_detail(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// 1-200, default 20 (the CSV export checks it, then writes every matching row).
+    #[param(minimum = 1, maximum = 200)]
     pub(crate) limit: Option<i64>,
+    #[param(minimum = 0, maximum = 10_000_000)]
     pub(crate) offset: Option<i64>,
+    #[param(value_type = Option<crate::api_schema::DateBound>)]
     start_date: Option<String>,
+    #[param(value_type = Option<crate::api_schema::DateBound>)]
     end_date: Option<String>,
     #[serde(rename = "type")]
+    #[param(value_type = Option<crate::api_schema::TxType>)]
     tx_type: Option<String>,
+    #[param(value_type = Option<crate::api_schema::TxStatus>)]
     status: Option<String>,
+    #[param(value_type = Option<crate::api_schema::CardNo>)]
     card_no: Option<String>,
+    #[param(value_type = Option<crate::api_schema::AmountText>)]
     min_amount: Option<String>,
+    #[param(value_type = Option<crate::api_schema::AmountText>)]
     max_amount: Option<String>,
+    #[param(value_type = Option<crate::api_schema::SyncStateFilter>)]
     sync_state: Option<String>,
 }
 
@@ -291,21 +310,19 @@ pub async fn transactions(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> AppResult<Json<TransactionList>> {
     user.require(perm::READ_TRANSACTIONS)?;
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=200).contains(&limit) {
-        return Err(AppError::validation(
-            "limit",
-            "limit must be between 1 and 200.",
-        ));
-    }
-    let offset = q.offset.unwrap_or(0);
-    if !(0..=10_000_000).contains(&offset) {
-        return Err(AppError::validation("offset", "offset must be 0 or more."));
-    }
+    let (limit, offset) = q.page()?;
     let filter = tx_filter(q, state.cfg.timezone())?;
     Ok(Json(
         transactions::list(&state, &user, filter, limit, offset).await?,
     ))
+}
+
+impl ListQuery {
+    /// `limit` and `offset`, checked (the CSV export checks them too, then writes every
+    /// matching row).
+    pub(crate) fn page(&self) -> AppResult<(i64, i64)> {
+        validate::paging(self.limit, self.offset, 20)
+    }
 }
 
 /// The list filters of `GET /merchant/transactions` (also used by the CSV export).
@@ -341,6 +358,8 @@ pub(crate) fn tx_filter(q: ListQuery, tz: chrono_tz::Tz) -> AppResult<TxFilter> 
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SummaryQuery {
+    /// Default today.
+    #[param(value_type = Option<crate::api_schema::Day>)]
     date: Option<String>,
 }
 

@@ -83,16 +83,105 @@ pub struct ApiDoc;
 /// the process, so the first one built publishes it.
 static DOCUMENT: OnceLock<Bytes> = OnceLock::new();
 
-/// Stores the document the router produced (the first call wins; later routers produce
-/// the same document).
+/// The answers the layers around every handler can give (`build_router`), added to each
+/// operation that does not document them itself: the per-address rate limit (429), the
+/// request timeout (503), and for a JSON body its framing (400 `INVALID_JSON` /
+/// `BODY_ABORTED`, 413, 415) or for parameters their parsing (400).
+pub(super) fn complete(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let error = |description: &str, retry_after: bool| {
+        let mut r = ResponseBuilder::new().description(description).content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        );
+        if retry_after {
+            r = r.header(
+                "Retry-After",
+                utoipa::openapi::HeaderBuilder::new()
+                    .schema(
+                        utoipa::openapi::ObjectBuilder::new()
+                            .schema_type(utoipa::openapi::schema::Type::Integer),
+                    )
+                    .description(Some("Seconds to wait before trying again"))
+                    .build(),
+            );
+        }
+        r.build()
+    };
+    let components = doc.components.get_or_insert_with(Default::default);
+    for (name, schema) in crate::api_schema::all() {
+        components.schemas.entry(name.to_string()).or_insert(schema);
+    }
+    for item in doc.paths.paths.values_mut() {
+        let ops = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in ops.into_iter().flatten() {
+            let has_body = op.request_body.is_some();
+            let has_params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            let answers = &mut op.responses.responses;
+            let mut add = |status: &str, description: &str, retry_after: bool| {
+                answers
+                    .entry(status.to_string())
+                    .or_insert_with(|| error(description, retry_after).into());
+            };
+            if has_body {
+                add(
+                    "400",
+                    "VALIDATION_ERROR, INVALID_JSON or BODY_ABORTED",
+                    false,
+                );
+                add(
+                    "413",
+                    "PAYLOAD_TOO_LARGE: the body exceeds server.body_limit_bytes",
+                    false,
+                );
+                add(
+                    "415",
+                    "UNSUPPORTED_MEDIA_TYPE: send the body as application/json",
+                    false,
+                );
+            } else if has_params {
+                add("400", "VALIDATION_ERROR: a parameter is malformed", false);
+            }
+            add(
+                "429",
+                "TOO_MANY_REQUESTS: this address exceeded server.rate_limit_per_sec",
+                true,
+            );
+            add(
+                "503",
+                "SERVICE_UNAVAILABLE: the request took longer than server.request_timeout_secs",
+                false,
+            );
+        }
+    }
+}
+
+/// Stores the document the router produced, completed (the first call wins; later
+/// routers produce the same document).
 pub(super) fn publish(doc: &utoipa::openapi::OpenApi) {
-    DOCUMENT.get_or_init(|| match serde_json::to_vec(doc) {
+    DOCUMENT.get_or_init(|| {
+        let mut doc = doc.clone();
+        complete(&mut doc);
+        serialise(&doc)
+    });
+}
+
+fn serialise(doc: &utoipa::openapi::OpenApi) -> Bytes {
+    match serde_json::to_vec(doc) {
         Ok(json) => Bytes::from(json),
         Err(e) => {
             tracing::error!(error = %e, "the OpenAPI document does not serialise");
             Bytes::new()
         }
-    });
+    }
 }
 
 /// The served document (what `GET /api/v1/openapi.json` returns), for tools and tests.

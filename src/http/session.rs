@@ -28,8 +28,11 @@ fn set_cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ConsoleLoginRequest)]
 pub struct LoginRequest {
+    #[schema(value_type = crate::api_schema::Username)]
     username: String,
+    #[schema(value_type = crate::api_schema::Password)]
     password: String,
 }
 
@@ -89,6 +92,7 @@ pub async fn sign_out_everywhere(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MeUpdate {
+    #[schema(value_type = crate::api_schema::Locale)]
     locale: String,
 }
 

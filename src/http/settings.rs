@@ -18,7 +18,7 @@ pub async fn get_settings(
     Ok(Json(svc::settings_view(&state)))
 }
 
-#[utoipa::path(put, path = "/console/settings", tag = "console", request_body = crate::service::settings::SettingsUpdate, security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = SettingsView), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+#[utoipa::path(put, path = "/console/settings", tag = "console", request_body = crate::service::settings::SettingsUpdate, security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = SettingsView), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 422, description = "LIMIT_ABOVE_CEILING: a limit above its [limit_ceilings] value", body = crate::error::ErrorBody)))]
 pub async fn put_settings(
     State(state): State<AppState>,
     user: AuthUser,

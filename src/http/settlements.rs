@@ -15,12 +15,16 @@ use crate::service::state::AppState;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettlementRequest {
+    #[schema(value_type = crate::api_schema::SettlementMode)]
     mode: String,
+    #[schema(value_type = crate::api_schema::DateBound)]
     period_start: String,
+    /// After period_start.
+    #[schema(value_type = crate::api_schema::DateBound)]
     period_end: String,
 }
 
-#[utoipa::path(post, path = "/merchant/settlements", tag = "settlements", request_body = SettlementRequest, security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = svc::SettlementResponse), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/merchant/settlements", tag = "settlements", request_body = SettlementRequest, security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = svc::SettlementResponse), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 409, description = "SETTLEMENT_OVERLAP", body = crate::error::ErrorBody), (status = 422, description = "PERIOD_INVALID: period_end is not after period_start", body = crate::error::ErrorBody)))]
 pub async fn create_settlement(
     State(state): State<AppState>,
     user: AuthUser,
@@ -38,7 +42,10 @@ pub async fn create_settlement(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
+    /// 1-200, default 20.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
+    #[param(minimum = 0, maximum = 10_000_000)]
     offset: Option<i64>,
 }
 
@@ -54,7 +61,7 @@ pub async fn list_settlements(
     ))
 }
 
-#[utoipa::path(get, path = "/merchant/settlements/{id}", tag = "settlements", params(("id" = String, Path, description = "settlement id or number")), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = svc::SettlementResponse), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/merchant/settlements/{id}", tag = "settlements", params(("id" = crate::api_schema::Key64, Path, description = "settlement id or number")), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = svc::SettlementResponse), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn settlement(
     State(state): State<AppState>,
     user: AuthUser,

@@ -24,8 +24,11 @@ pub async fn list_users(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    #[schema(value_type = crate::api_schema::NewUsername)]
     username: String,
+    #[schema(value_type = crate::api_schema::NewPassword)]
     password: String,
+    #[schema(value_type = crate::api_schema::RoleName)]
     role: String,
 }
 
@@ -49,7 +52,7 @@ pub struct DisableRequest {
     disabled: bool,
 }
 
-#[utoipa::path(post, path = "/console/users/{id}/disable", tag = "console", request_body = DisableRequest, params(("id" = String, Path)), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = svc::StaffMember), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/console/users/{id}/disable", tag = "console", request_body = DisableRequest, params(("id" = crate::api_schema::Key64, Path)), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = svc::StaffMember), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, description = "CONFLICT: not yourself, and not the last active owner", body = crate::error::ErrorBody)))]
 pub async fn disable_user(
     State(state): State<AppState>,
     user: AuthUser,
@@ -64,10 +67,11 @@ pub async fn disable_user(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetRequest {
+    #[schema(value_type = crate::api_schema::NewPassword)]
     password: String,
 }
 
-#[utoipa::path(post, path = "/console/users/{id}/reset-password", tag = "console", request_body = ResetRequest, params(("id" = String, Path)), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = svc::StaffMember), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/console/users/{id}/reset-password", tag = "console", request_body = ResetRequest, params(("id" = crate::api_schema::Key64, Path)), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = svc::StaffMember), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn reset_password(
     State(state): State<AppState>,
     user: AuthUser,
@@ -80,7 +84,7 @@ pub async fn reset_password(
 }
 
 /// Lifts a sign-in lock: forgets every failed sign-in of the account, from every address.
-#[utoipa::path(post, path = "/console/users/{id}/unlock", tag = "console", params(("id" = String, Path)), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = svc::StaffMember), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/console/users/{id}/unlock", tag = "console", params(("id" = crate::api_schema::Key64, Path)), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = svc::StaffMember), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn unlock_user(
     State(state): State<AppState>,
     user: AuthUser,

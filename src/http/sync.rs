@@ -23,6 +23,7 @@ pub async fn status(State(state): State<AppState>, user: AuthUser) -> AppResult<
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ExceptionQuery {
+    #[param(value_type = Option<crate::api_schema::ExceptionFilter>)]
     status: Option<String>,
 }
 
@@ -50,11 +51,12 @@ pub async fn exceptions(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveRequest {
+    #[schema(value_type = crate::api_schema::Note)]
     note: String,
 }
 
 #[utoipa::path(post, path = "/sync/exceptions/{id}/resolve", tag = "sync", security(("bearer" = [])),
-    params(("id" = String, Path)), request_body = ResolveRequest,
+    params(("id" = crate::api_schema::Key64, Path)), request_body = ResolveRequest,
     responses((status = 200, body = svc::Resolved), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn resolve(
@@ -72,7 +74,7 @@ pub async fn resolve(
 }
 
 #[utoipa::path(post, path = "/sync/now", tag = "sync", security(("bearer" = [])),
-    responses((status = 200, body = svc::SyncNowReport), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = svc::SyncNowReport), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 409, description = "NO_CENTRAL: this store runs standalone", body = crate::error::ErrorBody), (status = 503, description = "SERVICE_UNAVAILABLE: the cycle failed (details.transient)", body = crate::error::ErrorBody)))]
 pub async fn sync_now(
     State(state): State<AppState>,
     user: AuthUser,

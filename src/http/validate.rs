@@ -62,10 +62,9 @@ pub fn tag(value: Option<serde_json::Value>) -> AppResult<serde_json::Value> {
 pub fn idempotency_key(body: Option<String>, header: Option<&str>) -> AppResult<Option<String>> {
     let key = match (body, header) {
         (Some(b), Some(h)) if b != h => {
-            return Err(AppError::validation(
-                "idempotency_key",
-                "The Idempotency-Key header and the body's idempotency_key differ.",
-            ))
+            // Each well formed, together contradictory: 422, not 400.
+            return Err(AppError::new(ErrorCode::IdempotencyKeyMismatch)
+                .with_details(serde_json::json!({"field": "idempotency_key"})));
         }
         (Some(b), _) => Some(b),
         (None, Some(h)) => Some(h.to_string()),

@@ -42,16 +42,21 @@ pub fn settings_view(state: &AppState) -> SettingsView {
 #[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsUpdate {
+    #[schema(value_type = Option<crate::api_schema::StoreName>)]
     pub store_name: Option<String>,
     pub qr_single_use: Option<bool>,
-    #[schema(value_type = Option<crate::config::LimitSettings>)]
+    #[schema(value_type = Option<crate::api_schema::LimitsInput>)]
     pub limits: Option<serde_json::Map<String, Value>>,
 }
 
 /// A settings error: the first message, the key as `field`, and every message.
 fn settings_error(field: &str, errs: Vec<String>) -> AppError {
+    settings_error_as(ErrorCode::ValidationError, field, errs)
+}
+
+fn settings_error_as(code: ErrorCode, field: &str, errs: Vec<String>) -> AppError {
     let first = errs.first().cloned().unwrap_or_default();
-    AppError::msg(ErrorCode::ValidationError, first).with_details(json!({
+    AppError::msg(code, first).with_details(json!({
         "field": field,
         "errors": errs,
     }))
@@ -133,7 +138,17 @@ pub async fn update_settings(
             .iter()
             .find(|k| errs.first().is_some_and(|e| e.starts_with(k.as_str())))
             .map_or("settings", String::as_str);
-        return Err(settings_error(field, errs));
+        // Above a ceiling is a rule of this installation, not a malformed value: 422.
+        let above = state
+            .cfg
+            .limit_ceilings
+            .problems(&trial.limits, &state.cfg.limits);
+        let code = if errs.iter().all(|e| above.contains(e)) {
+            ErrorCode::LimitAboveCeiling
+        } else {
+            ErrorCode::ValidationError
+        };
+        return Err(settings_error_as(code, field, errs));
     }
     // Stored as text, amounts normalised ("2000" → "2000.00"), as always.
     let mut values: Vec<(String, String)> = Vec::with_capacity(changes.len());

@@ -37,10 +37,11 @@ pub async fn create_settlement(
         ));
     }
     if start_unix >= end_unix {
-        return Err(AppError::validation(
-            "period_end",
+        return Err(AppError::msg(
+            ErrorCode::PeriodInvalid,
             "period_start must be before period_end.",
-        ));
+        )
+        .with_details(serde_json::json!({"field": "period_end"})));
     }
     let cmd = SettlementCmd {
         mode,

@@ -84,10 +84,8 @@ pub struct SyncNowReport {
 /// One manual cycle (the same as `mps-edge sync now`): clear stops, push, pull.
 pub async fn sync_now(state: &AppState) -> AppResult<SyncNowReport> {
     let Some(sync) = &state.sync else {
-        return Err(AppError::msg(
-            ErrorCode::Unavailable,
-            "No central is configured; this store runs standalone.",
-        ));
+        // Not "try later" (503): it will not work until [central] is configured.
+        return Err(AppError::new(ErrorCode::NoCentral));
     };
     // Its own task: a request that times out or a client that hangs up does not cut a
     // cycle short (a cut push is safe, central dedups by op_id, but wasted).
