@@ -236,7 +236,7 @@ fn serve(cfg: Config) -> anyhow::Result<ExitCode> {
         };
         match tls {
             Some((cert, key)) => {
-                crate::http::serve_tls(listener.into_std()?, state, &cert, &key, shutdown).await?
+                crate::http::serve_tls(listener, state, &cert, &key, shutdown).await?
             }
             None => crate::http::serve(listener, state, shutdown).await?,
         }

@@ -2075,10 +2075,15 @@ async fn read_until_closed(s: &tokio::net::TcpStream, deadline: std::time::Durat
     String::from_utf8_lossy(&got).into_owned()
 }
 
-/// A metric's value summed over its label sets, from the loopback scrape.
+/// A metric's value summed over its label sets, from the loopback scrape. A client of
+/// its own without a pool: these tests run with a 1 s header-read timeout, so a pooled
+/// connection may be closed by the server just as it is reused.
 async fn metric_sum(srv: &TestServer, name: &str, label: &str) -> f64 {
-    let text = srv
-        .client
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let text = client
         .get(srv.url("/metrics"))
         .send()
         .await

@@ -315,6 +315,101 @@ async fn tls_serve_works_with_a_generated_certificate() {
     assert!(server.terminate().success());
 }
 
+/// HTTPS has the limits plain HTTP has (issue 12 point 3): sockets that never finish
+/// the TLS handshake are closed after `header_read_timeout_secs` and counted, they hold
+/// no more than `max_connections` slots, and a real client is served once slots free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_handshakes_that_never_finish_are_closed_and_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = cli(&data, &["init", "--tls", "--host", "127.0.0.1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cert = data.join("tls/cert.pem");
+    let key = data.join("tls/key.pem");
+    let server = EdgeProcess::start(
+        Install::DataDir(&data),
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+        &[
+            ("MPS_EDGE_SERVER__HEADER_READ_TIMEOUT_SECS", "1"),
+            ("MPS_EDGE_SERVER__MAX_CONNECTIONS", "16"),
+            QUIET,
+        ],
+    );
+    let addr = server.url.trim_start_matches("https://").to_string();
+    // Twice the cap: half of them wait in the backlog until the first half is closed.
+    const SILENT: usize = 32;
+    let mut sockets = Vec::new();
+    for i in 0..SILENT {
+        let s = std::net::TcpStream::connect(&addr).unwrap();
+        if i % 2 == 0 {
+            // The first bytes of a ClientHello, then nothing.
+            use std::io::Write;
+            (&s).write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+                .unwrap();
+        }
+        sockets.push(s);
+    }
+    let pem = std::fs::read(&cert).unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let res = client
+        .get(format!("{}/health", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let served_after = started.elapsed();
+    // Every silent socket is closed by the server (read returns EOF or an error).
+    for s in &sockets {
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let mut buf = [0u8; 64];
+        use std::io::Read;
+        match (&*s).read(&mut buf) {
+            Ok(0) | Err(_) => {}
+            Ok(n) => {
+                // A TLS alert is allowed before the close; then EOF.
+                assert!(n > 0);
+                let again = (&*s).read(&mut buf);
+                assert!(matches!(again, Ok(0) | Err(_)), "{again:?}");
+            }
+        }
+    }
+    let metrics = client
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let counted: f64 = parse_prometheus(&metrics)
+        .iter()
+        .filter(|(name, _)| {
+            name.starts_with("mps_edge_http_connections_closed_total")
+                && (name.contains("header_timeout") || name.contains("tls_handshake"))
+        })
+        .map(|(_, v)| v)
+        .sum();
+    assert!(
+        counted >= SILENT as f64,
+        "{SILENT} silent sockets, {counted} counted: {metrics}"
+    );
+    println!("TLS: {SILENT} silent sockets against max_connections 16; a real client served after {served_after:?}, all closed and counted");
+}
+
 /// Minimal Prometheus text-format check: every sample line is `name{labels} value`.
 fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
     let mut out = Vec::new();

@@ -24,7 +24,6 @@ pub mod sync;
 pub mod validate;
 
 use std::future::Future;
-use std::net::SocketAddr;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
@@ -211,10 +210,10 @@ async fn ready_details_allowed(state: &AppState, req: axum::extract::Request) ->
     .is_ok()
 }
 
-/// Serves HTTPS (rustls) until `shutdown` resolves: stops accepting, lets in-flight
-/// requests finish (up to 30 s), then lets the writer finish its batch.
+/// Serves HTTPS (rustls, HTTP/1.1) until `shutdown` resolves, with the connection
+/// limits of plain HTTP (`server::serve_tls`), then lets the writer finish its batch.
 pub async fn serve_tls(
-    listener: std::net::TcpListener,
+    listener: tokio::net::TcpListener,
     state: AppState,
     cert: &std::path::Path,
     key: &std::path::Path,
@@ -222,22 +221,11 @@ pub async fn serve_tls(
 ) -> std::io::Result<()> {
     // One process-wide crypto provider (ring), installed once.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
+    let acceptor = server::tls_acceptor(cert, key)?;
     let closing = state.clone();
-    let conn_limits = server::ConnLimits::from_config(&state.cfg.server);
+    let limits = server::ConnLimits::from_config(&state.cfg.server);
     let app = build_router(state);
-    let handle = axum_server::Handle::new();
-    let h2 = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        h2.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
-    });
-    listener.set_nonblocking(true)?;
-    let mut tls_server = axum_server::from_tcp_rustls(listener, config)?.handle(handle);
-    server::apply_to_tls(tls_server.http_builder(), conn_limits);
-    let result = tls_server
-        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
-        .await;
+    let result = server::serve_tls(listener, app, limits, acceptor, shutdown).await;
     closing.shutdown().await;
     result
 }

@@ -134,24 +134,62 @@ fn http1_builder(limits: ConnLimits) -> hyper::server::conn::http1::Builder {
     b
 }
 
-/// Sets the same head timeout on the TLS listener's builder (axum-server's).
-pub fn apply_to_tls(
-    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
-    limits: ConnLimits,
-) {
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .keep_alive(true);
-}
-
 /// Serves `app` on `listener` until `shutdown` resolves; then stops accepting, asks every
 /// connection to finish its current request and waits for them (at most `DRAIN`).
 pub async fn serve_plain(
     listener: tokio::net::TcpListener,
     app: Router,
     limits: ConnLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_connections(listener, app, limits, None, shutdown).await
+}
+
+/// HTTPS with the same limits as plain HTTP: the same caps on connections (total and per
+/// client), and the TLS handshake bounded by the header-read timeout, so a client that
+/// opens a socket and never finishes the handshake holds a slot no longer than one that
+/// never finishes its headers.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: ConnLimits,
+    tls: tokio_rustls::TlsAcceptor,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_connections(listener, app, limits, Some(tls), shutdown).await
+}
+
+/// The TLS server configuration from PEM files: HTTP/1.1 only (as plain HTTP).
+pub fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> std::io::Result<tokio_rustls::TlsAcceptor> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let invalid = |what: &std::path::Path, e: &dyn std::fmt::Display| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{}: {e}", what.display()),
+        )
+    };
+    let certs = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| invalid(cert, &e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid(cert, &e))?;
+    let private = PrivateKeyDer::from_pem_file(key).map_err(|e| invalid(key, &e))?;
+    let mut config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, private)
+        .map_err(|e| invalid(cert, &e))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: ConnLimits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let max = limits.max_connections.max(1);
@@ -196,35 +234,31 @@ pub async fn serve_plain(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        // The address for `ConnectInfo` (rate limiter, sign-in throttle, /metrics access).
-        let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-            let mut req = req.map(Body::new);
-            req.extensions_mut().insert(ConnectInfo(peer));
-            app.clone().oneshot(req)
-        });
-        let conn = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .with_upgrades();
-        let mut stop = stop_rx.clone();
+        let builder = builder.clone();
+        let stop = stop_rx.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _slots = (permit, client_slot);
             metrics::gauge!("mps_edge_http_connections_open").increment(1.0);
-            tokio::pin!(conn);
-            let result = tokio::select! {
-                r = conn.as_mut() => r,
-                // The guard `wait_for` returns is not Send: drop it inside.
-                () = async { let _ = stop.wait_for(|s| *s).await; } => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
+            match tls {
+                None => serve_one(&builder, stream, app, stop, peer).await,
+                Some(acceptor) => {
+                    let handshake = acceptor.accept(stream);
+                    match tokio::time::timeout(limits.header_read_timeout, handshake).await {
+                        Ok(Ok(stream)) => serve_one(&builder, stream, app, stop, peer).await,
+                        Ok(Err(e)) => {
+                            metrics::counter!("mps_edge_http_connections_closed_total", "reason" => "tls_handshake")
+                                .increment(1);
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        }
+                        Err(_) => {
+                            metrics::counter!("mps_edge_http_connections_closed_total", "reason" => "header_timeout")
+                                .increment(1);
+                        }
+                    }
                 }
-            };
-            metrics::gauge!("mps_edge_http_connections_open").decrement(1.0);
-            if let Err(e) = result {
-                let reason = close_reason(&e);
-                metrics::counter!("mps_edge_http_connections_closed_total", "reason" => reason)
-                    .increment(1);
-                tracing::debug!(%peer, error = %e, reason, "connection closed");
             }
+            metrics::gauge!("mps_edge_http_connections_open").decrement(1.0);
         });
     }
     drop(listener);
@@ -238,6 +272,42 @@ pub async fn serve_plain(
         tracing::warn!("connections still open after the drain period; closing them");
     }
     Ok(())
+}
+
+/// One connection, until it ends or the server stops (then gracefully).
+async fn serve_one<S>(
+    builder: &hyper::server::conn::http1::Builder,
+    stream: S,
+    app: Router,
+    mut stop: watch::Receiver<bool>,
+    peer: std::net::SocketAddr,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    // The address for `ConnectInfo` (rate limiter, sign-in throttle, /metrics access).
+    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let mut req = req.map(Body::new);
+        req.extensions_mut().insert(ConnectInfo(peer));
+        app.clone().oneshot(req)
+    });
+    let conn = builder
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        // The guard `wait_for` returns is not Send: drop it inside.
+        () = async { let _ = stop.wait_for(|s| *s).await; } => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        let reason = close_reason(&e);
+        metrics::counter!("mps_edge_http_connections_closed_total", "reason" => reason)
+            .increment(1);
+        tracing::debug!(%peer, error = %e, reason, "connection closed");
+    }
 }
 
 #[cfg(test)]
