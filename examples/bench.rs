@@ -66,7 +66,7 @@ struct Args {
     #[arg(long)]
     skip_binary: bool,
     /// Run only these sections (comma-separated: raw, charges, validation, sync, binary,
-    /// login_flood), e.g. under a profiler.
+    /// login_flood, slow_flood), e.g. under a profiler.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Length of each timed load phase in seconds (default 6, or 2 with --quick).
@@ -78,6 +78,9 @@ struct Args {
     /// Concurrent sign-ins in `login_flood`.
     #[arg(long, default_value_t = 500)]
     flood_logins: usize,
+    /// Slow-header sockets in `slow_flood`.
+    #[arg(long, default_value_t = 5000)]
+    flood_sockets: usize,
 }
 
 impl Args {
@@ -1627,6 +1630,46 @@ fn ensure_binary(bin: &Path) -> Option<String> {
     }
 }
 
+/// A fresh installation for the release binary: the demo data plus `n` cards named
+/// `prefix…`, each with a live mq1 code. Returns the directory (removed when dropped),
+/// the data directory, the owner's password and the codes.
+async fn seeded_installation(
+    prefix: &'static str,
+    n: usize,
+    hash_pool: &[String],
+) -> anyhow::Result<(TempDir, PathBuf, String, Vec<String>)> {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let cfg = bench_config(data.clone());
+    let (db, password) = open_installation(&cfg).await?;
+    let cards = db
+        .write(move |c| Ok(insert_cards(c, prefix, n)?))
+        .await
+        .map_err(ae)?;
+    let (plains, verifiers): (Vec<String>, Vec<String>) =
+        cards.iter().map(|id| fast_token(id)).unzip();
+    let hashes = hash_pool.to_vec();
+    let exp = far_future();
+    db.write(move |c| live_states(c, &cards, &hashes, Some(&verifiers), exp))
+        .await
+        .map_err(ae)?;
+    tokio::task::spawn_blocking(move || db.shutdown()).await?;
+    Ok((dir, data, password, plains))
+}
+
+/// The server binary for a child-process section: `--server-bin`, or the release binary
+/// (built first), with a note when it had to be built.
+fn server_binary(server_bin: Option<PathBuf>) -> (PathBuf, Option<String>) {
+    match server_bin {
+        Some(b) => (b, None),
+        None => {
+            let b = release_binary();
+            let note = ensure_binary(&b);
+            (b, note)
+        }
+    }
+}
+
 async fn bench_binary(plan: &Plan, hash_pool: &[String]) -> anyhow::Result<BinaryBench> {
     let bin = release_binary();
     let note = ensure_binary(&bin);
@@ -1643,23 +1686,8 @@ async fn bench_binary(plan: &Plan, hash_pool: &[String]) -> anyhow::Result<Binar
         note,
     };
     // An installation with the demo data plus binary_cards cards, each with a live mq1 code.
-    let dir = tempfile::tempdir()?;
-    let data = dir.path().join("data");
-    let cfg = bench_config(data.clone());
-    let (db, password) = open_installation(&cfg).await?;
-    let n = plan.binary_cards;
-    let cards = db
-        .write(move |c| Ok(insert_cards(c, "BB", n)?))
-        .await
-        .map_err(ae)?;
-    let (plains, verifiers): (Vec<String>, Vec<String>) =
-        cards.iter().map(|id| fast_token(id)).unzip();
-    let hashes = hash_pool.to_vec();
-    let exp = far_future();
-    db.write(move |c| live_states(c, &cards, &hashes, Some(&verifiers), exp))
-        .await
-        .map_err(ae)?;
-    tokio::task::spawn_blocking(move || db.shutdown()).await?;
+    let (_dir, data, password, plains) =
+        seeded_installation("BB", plan.binary_cards, hash_pool).await?;
 
     let mut edge = EdgeProcess::spawn_with(&bin, Install::DataDir(&data), &[], &CHILD_ENV)?;
     let pid = edge.pid().to_string();
@@ -1785,31 +1813,8 @@ async fn bench_login_flood(
     server_bin: Option<PathBuf>,
     clients: usize,
 ) -> anyhow::Result<LoginFlood> {
-    let (bin, note) = match server_bin {
-        Some(b) => (b, None),
-        None => {
-            let b = release_binary();
-            let note = ensure_binary(&b);
-            (b, note)
-        }
-    };
-    let dir = tempfile::tempdir()?;
-    let data = dir.path().join("data");
-    let cfg = bench_config(data.clone());
-    let (db, password) = open_installation(&cfg).await?;
-    let n = 40_000;
-    let cards = db
-        .write(move |c| Ok(insert_cards(c, "LF", n)?))
-        .await
-        .map_err(ae)?;
-    let (plains, verifiers): (Vec<String>, Vec<String>) =
-        cards.iter().map(|id| fast_token(id)).unzip();
-    let hashes = hash_pool.to_vec();
-    let exp = far_future();
-    db.write(move |c| live_states(c, &cards, &hashes, Some(&verifiers), exp))
-        .await
-        .map_err(ae)?;
-    tokio::task::spawn_blocking(move || db.shutdown()).await?;
+    let (bin, note) = server_binary(server_bin);
+    let (_dir, data, password, plains) = seeded_installation("LF", 40_000, hash_pool).await?;
 
     let mut edge = EdgeProcess::spawn_with(&bin, Install::DataDir(&data), &[], &CHILD_ENV)?;
     let pid = edge.pid().to_string();
@@ -1915,6 +1920,228 @@ fn print_login_flood(f: &LoginFlood) {
     ] {
         println!(
             "| charges {when} (8 POS) | {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, {} errors |",
+            r.ok as f64 / r.secs.max(0.001),
+            pct(&r.lat_ms, 50.0),
+            pct(&r.lat_ms, 99.0),
+            r.errors
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Slow-header flood (issue 12)
+// ---------------------------------------------------------------------------------------
+
+struct SlowFlood {
+    bin: PathBuf,
+    note: Option<String>,
+    sockets: usize,
+    opened: usize,
+    open_secs: f64,
+    timeout_secs: u64,
+    /// Sockets the server closed, and when the last one was closed after the last opened.
+    closed: usize,
+    all_closed_after_secs: f64,
+    rss_idle_mb: Option<f64>,
+    hwm_mb: Option<f64>,
+    before: PhaseResult,
+    during: PhaseResult,
+    /// /health over a new connection each time, every 200 ms during the flood.
+    health_lat_ms: Vec<f64>,
+    health_errors: usize,
+}
+
+const SLOW_FLOOD_TIMEOUT_SECS: u64 = 10;
+
+/// `sockets` connections that each send half a request head and then nothing, against the
+/// release binary with `header_read_timeout_secs` 10 and room for them all
+/// (`max_connections` 8192; at the default 1024 the rest wait in the listen backlog):
+/// charges from 8 POS clients on their keep-alive connections and /health on fresh ones
+/// go on meanwhile, and the server closes every slow socket.
+async fn bench_slow_flood(
+    plan: &Plan,
+    hash_pool: &[String],
+    server_bin: Option<PathBuf>,
+    sockets: usize,
+) -> anyhow::Result<SlowFlood> {
+    let (bin, note) = server_binary(server_bin);
+    let (_dir, data, password, plains) = seeded_installation("SF", 40_000, hash_pool).await?;
+    let timeout = SLOW_FLOOD_TIMEOUT_SECS.to_string();
+    let mut env: Vec<(&str, &str)> = CHILD_ENV.to_vec();
+    env.push(("MPS_EDGE_SERVER__HEADER_READ_TIMEOUT_SECS", &timeout));
+    env.push(("MPS_EDGE_SERVER__MAX_CONNECTIONS", "8192"));
+    let mut edge = EdgeProcess::spawn_with(&bin, Install::DataDir(&data), &[], &env)?;
+    let pid = edge.pid().to_string();
+    let during_secs = plan.phase.max(Duration::from_secs(SLOW_FLOOD_TIMEOUT_SECS));
+    let result = async {
+        let url = edge.url.clone();
+        let addr = url.trim_start_matches("http://").to_string();
+        let jwt = login(&url, &password).await?;
+        let rss_idle_mb = status_mb(&pid, "VmRSS:");
+        let pool = Pool::new(plains);
+        let before = fast_phase(
+            &url,
+            &jwt,
+            8,
+            Duration::from_secs(4),
+            usize::MAX,
+            pool.clone(),
+            None,
+        )
+        .await;
+        let started = Instant::now();
+        let mut open = Vec::with_capacity(sockets);
+        for _ in 0..sockets {
+            let Ok(s) = tokio::net::TcpStream::connect(&addr).await else {
+                break;
+            };
+            if send_all(&s, b"GET /health HTTP/1.1\r\nHost: edge\r\nX-Slow: ")
+                .await
+                .is_err()
+            {
+                break;
+            }
+            open.push(s);
+        }
+        let opened = open.len();
+        let open_secs = started.elapsed().as_secs_f64();
+        let last_opened = Instant::now();
+        // One waiter per socket: the instant the server closed it (EOF or reset).
+        let waiters: Vec<_> = open
+            .into_iter()
+            .map(|s| {
+                tokio::spawn(async move {
+                    let wait = Duration::from_secs(SLOW_FLOOD_TIMEOUT_SECS * 6);
+                    tokio::time::timeout(wait, closed_by_peer(&s)).await.ok()
+                })
+            })
+            .collect();
+        let health = async {
+            let http = reqwest::Client::builder()
+                .no_proxy()
+                .pool_max_idle_per_host(0)
+                .timeout(Duration::from_secs(30))
+                .build()?;
+            let (mut lat, mut errors) = (Vec::new(), 0usize);
+            let end = Instant::now() + during_secs;
+            while Instant::now() < end {
+                let t0 = Instant::now();
+                match http.get(format!("{url}/health")).send().await {
+                    Ok(r) if r.status().is_success() => lat.push(ms(t0.elapsed())),
+                    _ => errors += 1,
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Ok::<_, anyhow::Error>((sorted(lat), errors))
+        };
+        let (during, health) = tokio::join!(
+            fast_phase(&url, &jwt, 8, during_secs, usize::MAX, pool, None),
+            health
+        );
+        let (health_lat_ms, health_errors) = health?;
+        let mut closed = 0usize;
+        let mut last_close = last_opened;
+        for w in waiters {
+            if let Ok(Some(at)) = w.await {
+                closed += 1;
+                last_close = last_close.max(at);
+            }
+        }
+        Ok::<_, anyhow::Error>(SlowFlood {
+            bin: bin.clone(),
+            note: note.clone(),
+            sockets,
+            opened,
+            open_secs,
+            timeout_secs: SLOW_FLOOD_TIMEOUT_SECS,
+            closed,
+            all_closed_after_secs: last_close.duration_since(last_opened).as_secs_f64(),
+            rss_idle_mb,
+            hwm_mb: status_mb(&pid, "VmHWM:"),
+            before,
+            during,
+            health_lat_ms,
+            health_errors,
+        })
+    }
+    .await;
+    edge.terminate_within(Duration::from_secs(15))?;
+    result
+}
+
+/// Writes all of `bytes` (readiness + try_write: tokio here has no io-util).
+async fn send_all(s: &tokio::net::TcpStream, mut bytes: &[u8]) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        s.writable().await?;
+        match s.try_write(bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Waits until the peer closes the connection; returns when.
+async fn closed_by_peer(s: &tokio::net::TcpStream) -> Instant {
+    let mut buf = [0u8; 1024];
+    loop {
+        if s.readable().await.is_err() {
+            return Instant::now();
+        }
+        match s.try_read(&mut buf) {
+            Ok(0) => return Instant::now(),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return Instant::now(),
+        }
+    }
+}
+
+fn print_slow_flood(f: &SlowFlood) {
+    let mb = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.1}"));
+    println!(
+        "\n## slow_flood — {} slow-header sockets, header_read_timeout_secs {}, {} cores\n",
+        f.sockets,
+        f.timeout_secs,
+        cores()
+    );
+    println!(
+        "server: {}{}\n",
+        f.bin.display(),
+        f.note
+            .as_ref()
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default()
+    );
+    println!("| measure | value |");
+    println!("|---|---|");
+    println!(
+        "| sockets opened | {} of {} in {:.1} s |",
+        f.opened, f.sockets, f.open_secs
+    );
+    println!(
+        "| closed by the server | {} of {}, the last {:.1} s after the last was opened |",
+        f.closed, f.opened, f.all_closed_after_secs
+    );
+    println!(
+        "| server RSS idle / peak (VmHWM) | {} / {} MB |",
+        mb(f.rss_idle_mb),
+        mb(f.hwm_mb)
+    );
+    println!(
+        "| /health on a new connection during the flood | p50 {:.2} ms, p99 {:.2} ms, {} answered, {} failed |",
+        pct(&f.health_lat_ms, 50.0),
+        pct(&f.health_lat_ms, 99.0),
+        f.health_lat_ms.len(),
+        f.health_errors
+    );
+    for (when, r) in [
+        ("before the flood", &f.before),
+        ("during the flood", &f.during),
+    ] {
+        println!(
+            "| charges {when} (8 POS, keep-alive) | {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, {} errors |",
             r.ok as f64 / r.secs.max(0.001),
             pct(&r.lat_ms, 50.0),
             pct(&r.lat_ms, 99.0),
@@ -2071,6 +2298,25 @@ async fn main() -> anyhow::Result<()> {
             Ok(f) => Some(f),
             Err(e) => {
                 eprintln!("  login_flood: {e:#}");
+                None
+            }
+        }
+    };
+    let slow = if args.skip_binary || !args.want("slow_flood") {
+        None
+    } else {
+        eprintln!("[+] slow-header flood against the release binary");
+        match bench_slow_flood(
+            &plan,
+            &hash_pool,
+            args.server_bin.clone(),
+            args.flood_sockets,
+        )
+        .await
+        {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("  slow_flood: {e:#}");
                 None
             }
         }
@@ -2498,6 +2744,9 @@ async fn main() -> anyhow::Result<()> {
     println!("{o}");
     if let Some(f) = &flood {
         print_login_flood(f);
+    }
+    if let Some(f) = &slow {
+        print_slow_flood(f);
     }
     Ok(())
 }
