@@ -1824,16 +1824,7 @@ async fn bench_login_flood(
         let jwt = login(&url, &password).await?;
         let rss_idle_mb = status_mb(&pid, "VmRSS:");
         let pool = Pool::new(plains);
-        let before = fast_phase(
-            &url,
-            &jwt,
-            8,
-            Duration::from_secs(4),
-            usize::MAX,
-            pool.clone(),
-            None,
-        )
-        .await;
+        let before = pos_baseline(&url, &jwt, pool.clone()).await;
         let started = Instant::now();
         let (flood, during) = tokio::join!(
             login_flood(&url, clients, flood_secs),
@@ -1865,6 +1856,32 @@ async fn bench_login_flood(
     result
 }
 
+/// 8 POS terminals charging for 4 s: the baseline a flood section compares with.
+async fn pos_baseline(url: &str, jwt: &str, pool: Arc<Pool<String>>) -> PhaseResult {
+    fast_phase(url, jwt, 8, Duration::from_secs(4), usize::MAX, pool, None).await
+}
+
+/// The server line and the table head of a flood section.
+fn print_flood_head(bin: &Path, note: Option<&str>) {
+    let note = note.map(|n| format!(" ({n})")).unwrap_or_default();
+    println!("server: {}{note}\n", bin.display());
+    println!("| measure | value |");
+    println!("|---|---|");
+}
+
+/// The table rows of charges before and during a flood.
+fn print_flood_charges(before: &PhaseResult, during: &PhaseResult, who: &str) {
+    for (when, r) in [("before the flood", before), ("during the flood", during)] {
+        println!(
+            "| charges {when} ({who}) | {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, {} errors |",
+            r.ok as f64 / r.secs.max(0.001),
+            pct(&r.lat_ms, 50.0),
+            pct(&r.lat_ms, 99.0),
+            r.errors
+        );
+    }
+}
+
 fn print_login_flood(f: &LoginFlood) {
     let mb = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.1}"));
     let answers: Vec<String> = f
@@ -1888,16 +1905,7 @@ fn print_login_flood(f: &LoginFlood) {
         f.secs,
         cores()
     );
-    println!(
-        "server: {}{}\n",
-        f.bin.display(),
-        f.note
-            .as_ref()
-            .map(|n| format!(" ({n})"))
-            .unwrap_or_default()
-    );
-    println!("| measure | value |");
-    println!("|---|---|");
+    print_flood_head(&f.bin, f.note.as_deref());
     println!(
         "| server peak RSS (VmHWM) | {} MB (target < 128 MB; idle {} MB, after the flood {} MB) |",
         mb(f.hwm_mb),
@@ -1914,18 +1922,7 @@ fn print_login_flood(f: &LoginFlood) {
         pct(&f.login_lat_ms, 50.0),
         pct(&f.login_lat_ms, 99.0)
     );
-    for (when, r) in [
-        ("before the flood", &f.before),
-        ("during the flood", &f.during),
-    ] {
-        println!(
-            "| charges {when} (8 POS) | {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, {} errors |",
-            r.ok as f64 / r.secs.max(0.001),
-            pct(&r.lat_ms, 50.0),
-            pct(&r.lat_ms, 99.0),
-            r.errors
-        );
-    }
+    print_flood_charges(&f.before, &f.during, "8 POS");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1979,23 +1976,14 @@ async fn bench_slow_flood(
         let jwt = login(&url, &password).await?;
         let rss_idle_mb = status_mb(&pid, "VmRSS:");
         let pool = Pool::new(plains);
-        let before = fast_phase(
-            &url,
-            &jwt,
-            8,
-            Duration::from_secs(4),
-            usize::MAX,
-            pool.clone(),
-            None,
-        )
-        .await;
+        let before = pos_baseline(&url, &jwt, pool.clone()).await;
         let started = Instant::now();
         let mut open = Vec::with_capacity(sockets);
         for _ in 0..sockets {
             let Ok(s) = tokio::net::TcpStream::connect(&addr).await else {
                 break;
             };
-            if send_all(&s, b"GET /health HTTP/1.1\r\nHost: edge\r\nX-Slow: ")
+            if support::net::write_all(&s, b"GET /health HTTP/1.1\r\nHost: edge\r\nX-Slow: ")
                 .await
                 .is_err()
             {
@@ -2012,7 +2000,10 @@ async fn bench_slow_flood(
             .map(|s| {
                 tokio::spawn(async move {
                     let wait = Duration::from_secs(SLOW_FLOOD_TIMEOUT_SECS * 6);
-                    tokio::time::timeout(wait, closed_by_peer(&s)).await.ok()
+                    tokio::time::timeout(wait, support::net::read_until_closed(&s))
+                        .await
+                        .ok()
+                        .map(|(_, at)| at)
                 })
             })
             .collect();
@@ -2069,33 +2060,10 @@ async fn bench_slow_flood(
     result
 }
 
-/// Writes all of `bytes` (readiness + try_write: tokio here has no io-util).
-async fn send_all(s: &tokio::net::TcpStream, mut bytes: &[u8]) -> std::io::Result<()> {
-    while !bytes.is_empty() {
-        s.writable().await?;
-        match s.try_write(bytes) {
-            Ok(n) => bytes = &bytes[n..],
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-/// Waits until the peer closes the connection; returns when.
-async fn closed_by_peer(s: &tokio::net::TcpStream) -> Instant {
-    let mut buf = [0u8; 1024];
-    loop {
-        if s.readable().await.is_err() {
-            return Instant::now();
-        }
-        match s.try_read(&mut buf) {
-            Ok(0) => return Instant::now(),
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(_) => return Instant::now(),
-        }
-    }
+/// A section that may fail without ending the run: its error is printed, the report
+/// goes on without it.
+fn kept<T>(section: &str, result: anyhow::Result<T>) -> Option<T> {
+    result.map_err(|e| eprintln!("  {section}: {e:#}")).ok()
 }
 
 fn print_slow_flood(f: &SlowFlood) {
@@ -2106,16 +2074,7 @@ fn print_slow_flood(f: &SlowFlood) {
         f.timeout_secs,
         cores()
     );
-    println!(
-        "server: {}{}\n",
-        f.bin.display(),
-        f.note
-            .as_ref()
-            .map(|n| format!(" ({n})"))
-            .unwrap_or_default()
-    );
-    println!("| measure | value |");
-    println!("|---|---|");
+    print_flood_head(&f.bin, f.note.as_deref());
     println!(
         "| sockets opened | {} of {} in {:.1} s |",
         f.opened, f.sockets, f.open_secs
@@ -2136,18 +2095,7 @@ fn print_slow_flood(f: &SlowFlood) {
         f.health_lat_ms.len(),
         f.health_errors
     );
-    for (when, r) in [
-        ("before the flood", &f.before),
-        ("during the flood", &f.during),
-    ] {
-        println!(
-            "| charges {when} (8 POS, keep-alive) | {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, {} errors |",
-            r.ok as f64 / r.secs.max(0.001),
-            pct(&r.lat_ms, 50.0),
-            pct(&r.lat_ms, 99.0),
-            r.errors
-        );
-    }
+    print_flood_charges(&f.before, &f.during, "8 POS, keep-alive");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -2287,39 +2235,25 @@ async fn main() -> anyhow::Result<()> {
         None
     } else {
         eprintln!("[7/7] sign-in flood against the release binary");
-        match bench_login_flood(
+        let f = bench_login_flood(
             &plan,
             &hash_pool,
             args.server_bin.clone(),
             args.flood_logins,
-        )
-        .await
-        {
-            Ok(f) => Some(f),
-            Err(e) => {
-                eprintln!("  login_flood: {e:#}");
-                None
-            }
-        }
+        );
+        kept("login_flood", f.await)
     };
     let slow = if args.skip_binary || !args.want("slow_flood") {
         None
     } else {
         eprintln!("[+] slow-header flood against the release binary");
-        match bench_slow_flood(
+        let f = bench_slow_flood(
             &plan,
             &hash_pool,
             args.server_bin.clone(),
             args.flood_sockets,
-        )
-        .await
-        {
-            Ok(f) => Some(f),
-            Err(e) => {
-                eprintln!("  slow_flood: {e:#}");
-                None
-            }
-        }
+        );
+        kept("slow_flood", f.await)
     };
     let total_secs = run_started.elapsed().as_secs_f64();
 

@@ -2035,43 +2035,15 @@ async fn daemon_routes_are_under_the_per_address_rate_limit() {
 // Connections: slow heads, idle keep-alive, the connection cap, aborted bodies, /metrics
 // ---------------------------------------------------------------------------------
 
-/// Writes all of `bytes` (tokio here has no io-util: readiness + try_write).
-async fn write_all(s: &tokio::net::TcpStream, mut bytes: &[u8]) -> std::io::Result<()> {
-    while !bytes.is_empty() {
-        s.writable().await?;
-        match s.try_write(bytes) {
-            Ok(n) => bytes = &bytes[n..],
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
+use support::net::write_all;
 
 /// Reads until the server closes the connection (EOF or reset); returns what it sent.
 /// Panics if it stays open past `deadline` (generous: this is not a timing assertion).
 async fn read_until_closed(s: &tokio::net::TcpStream, deadline: std::time::Duration) -> String {
-    let mut got = Vec::new();
-    let closed = tokio::time::timeout(deadline, async {
-        let mut buf = [0u8; 4096];
-        loop {
-            if s.readable().await.is_err() {
-                return;
-            }
-            match s.try_read(&mut buf) {
-                Ok(0) => return,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(_) => return,
-            }
-        }
-    })
-    .await;
-    assert!(
-        closed.is_ok(),
-        "the server kept the connection open: {}",
-        String::from_utf8_lossy(&got)
-    );
+    let closed = tokio::time::timeout(deadline, support::net::read_until_closed(s)).await;
+    let Ok((got, _)) = closed else {
+        panic!("the server kept the connection open");
+    };
     String::from_utf8_lossy(&got).into_owned()
 }
 

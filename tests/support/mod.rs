@@ -5,6 +5,7 @@
 //!   password read from its banner; one-shot commands such as `demo qr`);
 //! - [`in_process`]: the server started in-process on 127.0.0.1:0;
 //! - [`http`]: signing in (a bearer token) and a charge, over HTTP;
+//! - [`net`]: raw TCP writes and reads for the connection-limit tests;
 //! - [`server`]: the standalone demo server in-process for the HTTP API tests;
 //! - [`edge`]: an in-process edge wired to a central, an owner signed in;
 //! - the stand-in central MPS: a throwaway PostgreSQL cluster ([`pg`]), a
@@ -24,6 +25,7 @@ pub mod edge;
 pub mod gateway;
 pub mod http;
 pub mod in_process;
+pub mod net;
 pub mod pg;
 pub mod proxy;
 pub mod server;
