@@ -279,6 +279,48 @@ alter table mps_edge.qr_used add column if not exists expires_at timestamptz;
 create index if not exists qr_used_expires on mps_edge.qr_used (expires_at);
 create index if not exists qr_issued_expires on mps_edge.qr_issued (expires_at);
 
+-- Offline payment codes (mq2): a hash chain per card, made on the member's phone.
+-- The phone keeps a random seed s; central (and, through the pull, every edge)
+-- holds only the anchor A = H^n(s), H = SHA-256. The code for slot j (1..n,
+-- slot j starts at epoch + (j-1) * slot_secs) carries v_j = H^(n-j)(s), so
+-- H^j(v_j) = A and, for a verified v_k with k < j, H^(j-k)(v_j) = v_k. Knowing A
+-- and every used v_k does not give a later v_j: an edge (or a thief of its box)
+-- can check codes but cannot make one. chain_id = the first 16 hex digits of A.
+-- Enrolling again revokes the card's live chain; a revoked chain still proves
+-- sales dated before its revocation.
+create table if not exists mps_edge.qr_chains (
+  id         uuid primary key default gen_random_uuid(),
+  card_id    uuid not null references public.member_cards(id) on delete cascade,
+  chain_id   text not null,
+  anchor     bytea not null,
+  epoch      timestamptz not null,
+  slot_secs  int not null,
+  slots      int not null,
+  enrolled_at timestamptz not null default clock_timestamp(),
+  revoked_at timestamptz,
+  -- when its last slot ends (epoch + slots * slot_secs)
+  ends_at    timestamptz not null,
+  -- the highest slot that paid (0 = none): edges refuse slots up to it
+  used_through int not null default 0,
+  updated_at timestamptz not null default clock_timestamp(),
+  unique (card_id, chain_id)
+);
+create index if not exists qr_chains_pull on mps_edge.qr_chains (updated_at, id);
+create index if not exists qr_chains_ends on mps_edge.qr_chains (ends_at);
+
+-- Every slot that paid, with its value: single use per slot, and the nearest
+-- verified value below a new slot, so a check walks j - k hashes, not j.
+create table if not exists mps_edge.qr_chain_slots (
+  card_id   uuid not null,
+  chain_id  text not null,
+  slot      int not null,
+  value     bytea not null,
+  site_code text not null,
+  op_id     uuid,
+  used_at   timestamptz not null default clock_timestamp(),
+  primary key (card_id, chain_id, slot)
+);
+
 alter table mps_edge.schema_versions enable row level security;
 alter table mps_edge.card_versions   enable row level security;
 alter table mps_edge.applied_ops     enable row level security;
@@ -290,6 +332,8 @@ alter table mps_edge.key_failures    enable row level security;
 alter table mps_edge.qr_issued       enable row level security;
 alter table mps_edge.qr_used         enable row level security;
 alter table mps_edge.card_discount_changes enable row level security;
+alter table mps_edge.qr_chains       enable row level security;
+alter table mps_edge.qr_chain_slots  enable row level security;
 
 revoke all on all tables    in schema mps_edge from public, anon, authenticated;
 revoke all on all sequences in schema mps_edge from public, anon, authenticated;
@@ -623,6 +667,124 @@ $fn$;
 -- with '' they fail with 42883/42P01 (sync/README.md, "search_path"). Only
 -- upstream's schemas, pg_temp last so no temporary object can shadow them; every
 -- name written here stays schema-qualified.
+-- 32 bytes from base64url without padding (43 characters), or null. Only the
+-- canonical spelling: one code, one text.
+create or replace function mps_edge.b64url_32(p_text text) returns bytea
+language plpgsql immutable
+set search_path = ''
+as $fn$
+declare
+  v bytea;
+begin
+  if p_text is null or p_text !~ '^[A-Za-z0-9_-]{43}$' then
+    return null;
+  end if;
+  v := pg_catalog.decode(pg_catalog.translate(p_text, '-_', '+/') || '=', 'base64');
+  if pg_catalog.length(v) <> 32
+     or pg_catalog.rtrim(pg_catalog.translate(pg_catalog.encode(v, 'base64'), '+/', '-_'), '=') <> p_text then
+    return null;
+  end if;
+  return v;
+end
+$fn$;
+
+-- An mq2 code (offline payment code, see mps_edge.qr_chains):
+--   mq2.<card id, 32 hex>.<chain id, 16 hex>.<slot j, decimal>.<v_j, base64url of 32 bytes>
+-- Proves the card's member showed a code of a chain enrolled for the card, for a
+-- slot near the sale's time, never used before anywhere. Refusals raise
+-- QR_PROOF_INVALID or QR_ALREADY_USED.
+create or replace function mps_edge.check_chain_proof(p_token text, p_card_id uuid, p_sold_at timestamptz,
+                                                      p_site_code text, p_op_id uuid, p_now timestamptz)
+returns void
+language plpgsql
+set search_path = public, extensions, pg_temp
+set timezone = 'UTC'
+as $fn$
+declare
+  v_parts   text[] := pg_catalog.string_to_array(p_token, '.');
+  v_chain   mps_edge.qr_chains;
+  v_slot    int;
+  v_value   bytea;
+  v_k       int;
+  v_known   bytea;
+  v_x       bytea;
+  v_start   timestamptz;
+  v_ends    timestamptz;
+  v_inserted int;
+begin
+  if pg_catalog.cardinality(v_parts) <> 5
+     or v_parts[2] <> pg_catalog.replace(p_card_id::text, '-', '')
+     or v_parts[3] !~ '^[0-9a-f]{16}$'
+     or v_parts[4] !~ '^[1-9][0-9]{0,5}$' then
+    raise exception 'QR_PROOF_INVALID' using detail = 'the mq2 code is malformed or names another card';
+  end if;
+  v_slot := v_parts[4]::int;
+  v_value := mps_edge.b64url_32(v_parts[5]);
+  if v_value is null then
+    raise exception 'QR_PROOF_INVALID' using detail = 'the mq2 code is malformed';
+  end if;
+  select * into v_chain from mps_edge.qr_chains c
+   where c.card_id = p_card_id and c.chain_id = v_parts[3]
+   for update;
+  if not found then
+    raise exception 'QR_PROOF_INVALID' using detail = 'no offline chain with this id was enrolled for the card';
+  end if;
+  if v_slot > v_chain.slots then
+    raise exception 'QR_PROOF_INVALID' using detail = 'the slot is past the end of the chain';
+  end if;
+  v_start := v_chain.epoch + (v_slot - 1) * pg_catalog.make_interval(secs => v_chain.slot_secs);
+  v_ends := v_chain.ends_at;
+  -- the slot is the sale's minute: 15 minutes of clock allowance either way
+  if p_sold_at < v_start - interval '15 minutes'
+     or p_sold_at > v_start + pg_catalog.make_interval(secs => v_chain.slot_secs) + interval '15 minutes' then
+    raise exception 'QR_PROOF_INVALID'
+      using detail = pg_catalog.format('slot %s is %s, the sale is dated %s', v_slot, v_start, p_sold_at);
+  end if;
+  if v_chain.revoked_at is not null and p_sold_at > v_chain.revoked_at + interval '5 minutes' then
+    raise exception 'QR_PROOF_INVALID'
+      using detail = pg_catalog.format('the chain was revoked %s, the sale is dated %s', v_chain.revoked_at, p_sold_at);
+  end if;
+  -- too old to check: central forgets a chain's used slots 35 days after it ended
+  if v_ends < p_now - interval '35 days' then
+    raise exception 'QR_PROOF_INVALID'
+      using detail = pg_catalog.format('the chain ended %s, longer ago than central remembers used codes (35 days)', v_ends);
+  end if;
+  -- the nearest verified value below the slot (the anchor is slot 0)
+  select s.slot, s.value into v_k, v_known
+    from mps_edge.qr_chain_slots s
+   where s.card_id = p_card_id and s.chain_id = v_chain.chain_id and s.slot < v_slot
+   order by s.slot desc
+   limit 1;
+  if not found then
+    v_k := 0;
+    v_known := v_chain.anchor;
+  end if;
+  v_x := v_value;
+  for i in 1 .. v_slot - v_k loop
+    v_x := extensions.digest(v_x, 'sha256');
+  end loop;
+  if v_x <> v_known then
+    raise exception 'QR_PROOF_INVALID' using detail = 'the code is not a value of the card''s chain';
+  end if;
+  insert into mps_edge.qr_chain_slots (card_id, chain_id, slot, value, site_code, op_id, used_at)
+  values (p_card_id, v_chain.chain_id, v_slot, v_value, p_site_code, p_op_id, p_now)
+  on conflict do nothing;
+  get diagnostics v_inserted = row_count;
+  if v_inserted = 0 then
+    raise exception 'QR_ALREADY_USED'
+      using detail = (select pg_catalog.format('slot %s of the chain already paid (%s, %s)', v_slot, s.site_code, s.used_at)
+                        from mps_edge.qr_chain_slots s
+                       where s.card_id = p_card_id and s.chain_id = v_chain.chain_id and s.slot = v_slot);
+  end if;
+  -- edges pull the highest used slot and refuse slots up to it
+  if v_slot > v_chain.used_through then
+    update mps_edge.qr_chains c
+       set used_through = v_slot, updated_at = pg_catalog.clock_timestamp()
+     where c.id = v_chain.id;
+  end if;
+end
+$fn$;
+
 create or replace function mps_edge.check_charge_proof(p_op jsonb, p_site_code text, p_required boolean,
                                                        p_now timestamptz)
 returns void
@@ -649,6 +811,12 @@ begin
   v_token := v_proof ->> 'token';
   if v_token is null or pg_catalog.length(v_token) not between 20 and 200 then
     raise exception 'QR_PROOF_INVALID' using detail = 'qr_proof.token is missing or malformed';
+  end if;
+
+  if pg_catalog.starts_with(v_token, 'mq2.') then
+    perform mps_edge.check_chain_proof(v_token, v_card_id, v_sold_at, p_site_code,
+                                       mps_edge.try_uuid(p_op ->> 'op_id'), p_now);
+    return;
   end if;
 
   if pg_catalog.starts_with(v_token, 'mq1.') then
@@ -697,6 +865,33 @@ begin
   update public.card_qr_state q
      set expires_at = p_now
    where q.card_id = v_card_id and q.token_hash = v_hash and q.expires_at > p_now;
+end
+$fn$;
+
+-- rotate_card_qr's rules for who may make a card's payment codes, for THIS
+-- request only: forgets any identity the connection carries, loads the
+-- session's, and requires a super admin, or a member who owns the card or holds
+-- an active binding to it. The caller forgets the identity again before it
+-- returns (mps_edge.forget_app_identity).
+create or replace function mps_edge.require_qr_rights(p_card_id uuid, p_session_id text) returns void
+language plpgsql
+set search_path = public, extensions, pg_temp
+as $fn$
+declare
+  v_role text;
+begin
+  perform mps_edge.forget_app_identity();
+  if p_session_id is not null then
+    perform public.load_session(p_session_id);
+  end if;
+  v_role := public.get_user_role();
+  if v_role = 'merchant' then
+    raise exception 'PERMISSION_DENIED: 商戶不能生成 QR 碼';
+  elsif v_role is distinct from 'super_admin' and v_role is distinct from 'member' then
+    raise exception 'PERMISSION_DENIED: 需要登入才能生成 QR 碼';
+  elsif v_role = 'member' and not mps_edge.qr_member_may_use_card(p_card_id) then
+    raise exception 'PERMISSION_DENIED: 您沒有權限為此卡片生成 QR 碼';
+  end if;
 end
 $fn$;
 
@@ -1198,7 +1393,7 @@ begin
   -- "site_keys": edge_register_site and x-mps-site-key)
   return (select jsonb_strip_nulls(jsonb_build_object(
                    'version', v.version, 'installed_at', v.installed_at,
-                   'features', jsonb_build_array('mq1', 'settlements', 'self_test', 'site_keys', 'proofs', 'heartbeat'),
+                   'features', jsonb_build_array('mq1', 'settlements', 'self_test', 'site_keys', 'proofs', 'heartbeat', 'mq2'),
                    'site_code', v_auth ->> 'site_code',
                    'merchant_code', v_auth ->> 'merchant_code'))
             from mps_edge.schema_versions v
@@ -1281,6 +1476,25 @@ begin
                -- a bootstrap (null cursor) needs only the live tokens
                and (p_after_ts is not null or q.expires_at > v_server_time)
              order by q.updated_at, q.card_id
+             limit v_limit + 1) p;
+
+  when 'qr_chains' then
+    -- offline payment code chains (mq2): anchors, revocations, the highest used slot
+    select coalesce(jsonb_agg(p.j order by p.k_ts, p.k_id), '[]'::jsonb) into v_rows
+      from (select jsonb_build_object('id', c.id, 'card_id', c.card_id, 'chain_id', c.chain_id,
+                                      'anchor', pg_catalog.rtrim(pg_catalog.translate(
+                                                  pg_catalog.encode(c.anchor, 'base64'), '+/', '-_'), '='),
+                                      'epoch', c.epoch, 'slot_secs', c.slot_secs, 'slots', c.slots,
+                                      'ends_at', c.ends_at,
+                                      'revoked_at', c.revoked_at, 'used_through', c.used_through,
+                                      'updated_at', c.updated_at) as j,
+                   c.updated_at as k_ts, c.id as k_id
+              from mps_edge.qr_chains c
+             where (c.updated_at, c.id) > (v_from_ts, v_from_id)
+               -- a bootstrap (null cursor) needs only the live chains
+               and (p_after_ts is not null
+                    or (c.revoked_at is null and c.ends_at > v_server_time))
+             order by c.updated_at, c.id
              limit v_limit + 1) p;
 
   when 'members' then
@@ -2228,7 +2442,6 @@ set search_path = public, extensions, pg_temp
 set timezone = 'UTC'
 as $fn$
 declare
-  v_role    text;
   v_token   text;
   v_hash    text;
   -- as rotate_card_qr: greatest() ignores a null TTL (→ the 60 s minimum); no maximum
@@ -2241,18 +2454,7 @@ begin
   -- one cannot authorise this call, and again before returning, so this call
   -- leaves none behind. (If the call fails, PostgreSQL restores the settings as
   -- they were before it, as for any failed transaction.)
-  perform mps_edge.forget_app_identity();
-  if p_session_id is not null then
-    perform public.load_session(p_session_id);
-  end if;
-  v_role := public.get_user_role();
-  if v_role = 'merchant' then
-    raise exception 'PERMISSION_DENIED: 商戶不能生成 QR 碼';
-  elsif v_role is distinct from 'super_admin' and v_role is distinct from 'member' then
-    raise exception 'PERMISSION_DENIED: 需要登入才能生成 QR 碼';
-  elsif v_role = 'member' and not mps_edge.qr_member_may_use_card(p_card_id) then
-    raise exception 'PERMISSION_DENIED: 您沒有權限為此卡片生成 QR 碼';
-  end if;
+  perform mps_edge.require_qr_rights(p_card_id, p_session_id);
 
   v_token := 'mq1.' || pg_catalog.replace(p_card_id::text, '-', '') || '.'
           || pg_catalog.rtrim(pg_catalog.translate(pg_catalog.encode(extensions.gen_random_bytes(32), 'base64'),
@@ -2302,6 +2504,99 @@ $fn$;
 revoke execute on function public.edge_issue_qr(uuid, integer, text) from public;
 grant  execute on function public.edge_issue_qr(uuid, integer, text) to anon, authenticated, service_role;
 
+-- Enrols the card's offline payment codes (mq2, see mps_edge.qr_chains): the
+-- member's app sends only the anchor A = H^slots(seed) (43 characters of
+-- base64url), the slot length, the epoch (slot 1 starts there) and the number of
+-- slots. Same rights as edge_issue_qr. Revokes the card's live chain, if any.
+-- Bounds: slots of 15..600 s, at most 14 days of them, an epoch within a day of
+-- now.
+create or replace function public.edge_enroll_offline_qr(
+  p_card_id    uuid,
+  p_anchor     text,
+  p_slot_secs  integer,
+  p_epoch      timestamptz,
+  p_slots      integer,
+  p_session_id text default null
+) returns table (chain_id text, valid_until timestamptz)
+language plpgsql volatile security definer
+set search_path = public, extensions, pg_temp
+set timezone = 'UTC'
+as $fn$
+declare
+  v_anchor bytea := mps_edge.b64url_32(p_anchor);
+  v_now    timestamptz := public.now_utc();
+  v_chain  text;
+begin
+  perform mps_edge.require_qr_rights(p_card_id, p_session_id);
+  if v_anchor is null then
+    raise exception 'INVALID_PARAMETER: anchor must be 32 bytes in base64url (43 characters, no padding)';
+  elsif p_slot_secs is null or p_slot_secs not between 15 and 600 then
+    raise exception 'INVALID_PARAMETER: slot_secs must be between 15 and 600';
+  elsif p_slots is null or p_slots < 1 or p_slots::bigint * p_slot_secs > 14 * 86400 then
+    raise exception 'INVALID_PARAMETER: slots must be at least 1 and cover at most 14 days';
+  elsif p_epoch is null or p_epoch not between v_now - interval '1 day' and v_now + interval '1 day' then
+    raise exception 'INVALID_PARAMETER: epoch must be within a day of now';
+  end if;
+  v_chain := pg_catalog.left(pg_catalog.encode(v_anchor, 'hex'), 16);
+  -- lock the card's row first: concurrent enrolments of one card take turns
+  perform 1 from public.member_cards m where m.id = p_card_id for update;
+  if not found then
+    raise exception 'CARD_NOT_FOUND';
+  end if;
+  update mps_edge.qr_chains c
+     set revoked_at = v_now, updated_at = pg_catalog.clock_timestamp()
+   where c.card_id = p_card_id and c.revoked_at is null;
+  insert into mps_edge.qr_chains (card_id, chain_id, anchor, epoch, slot_secs, slots, ends_at)
+  values (p_card_id, v_chain, v_anchor, p_epoch, p_slot_secs, p_slots,
+          p_epoch + p_slots * pg_catalog.make_interval(secs => p_slot_secs))
+  on conflict on constraint qr_chains_card_id_chain_id_key do nothing;
+  if not found then
+    raise exception 'INVALID_PARAMETER: this anchor was enrolled for the card before; draw a new seed';
+  end if;
+  insert into audit.event_log (actor_user_id, action, object_type, object_id, context, happened_at)
+  values (auth.uid(), 'QR_OFFLINE_ENROL', 'member_cards', p_card_id,
+          jsonb_build_object('chain_id', v_chain, 'slot_secs', p_slot_secs, 'slots', p_slots,
+                             'epoch', p_epoch), v_now);
+  perform mps_edge.forget_app_identity();
+  chain_id := v_chain;
+  valid_until := p_epoch + p_slots * pg_catalog.make_interval(secs => p_slot_secs);
+  return next;
+end
+$fn$;
+
+-- Revokes the card's live offline chain (a lost phone): edges refuse its codes
+-- after their next pull, and central refuses codes of sales dated after now.
+-- Same rights as edge_issue_qr. Returns how many chains it revoked (0 or 1).
+create or replace function public.edge_revoke_offline_qr(
+  p_card_id    uuid,
+  p_session_id text default null
+) returns integer
+language plpgsql volatile security definer
+set search_path = public, extensions, pg_temp
+set timezone = 'UTC'
+as $fn$
+declare
+  v_n int;
+begin
+  perform mps_edge.require_qr_rights(p_card_id, p_session_id);
+  update mps_edge.qr_chains c
+     set revoked_at = public.now_utc(), updated_at = pg_catalog.clock_timestamp()
+   where c.card_id = p_card_id and c.revoked_at is null;
+  get diagnostics v_n = row_count;
+  insert into audit.event_log (actor_user_id, action, object_type, object_id, context, happened_at)
+  values (auth.uid(), 'QR_OFFLINE_REVOKE', 'member_cards', p_card_id,
+          jsonb_build_object('revoked', v_n), public.now_utc());
+  perform mps_edge.forget_app_identity();
+  return v_n;
+end
+$fn$;
+
+revoke execute on function public.edge_enroll_offline_qr(uuid, text, integer, timestamptz, integer, text) from public;
+grant  execute on function public.edge_enroll_offline_qr(uuid, text, integer, timestamptz, integer, text)
+  to anon, authenticated, service_role;
+revoke execute on function public.edge_revoke_offline_qr(uuid, text) from public;
+grant  execute on function public.edge_revoke_offline_qr(uuid, text) to anon, authenticated, service_role;
+
 -- -----------------------------------------------------------------------------
 -- 9. Fleet visibility: a heartbeat per store, a list for head office
 -- -----------------------------------------------------------------------------
@@ -2347,6 +2642,15 @@ begin
    where x.token_hash in (select y.token_hash from mps_edge.qr_used y
                            where y.expires_at < p_now - interval '35 days' limit p_limit);
   get diagnostics v_used = row_count;
+  -- offline chains 35 days after their last slot, with their used slots
+  with gone as (
+    delete from mps_edge.qr_chains x
+     where x.id in (select y.id from mps_edge.qr_chains y
+                     where y.ends_at < p_now - interval '35 days'
+                     limit p_limit)
+    returning x.card_id, x.chain_id)
+  delete from mps_edge.qr_chain_slots s using gone g
+   where s.card_id = g.card_id and s.chain_id = g.chain_id;
   return v_issued + v_used;
 end
 $fn$;

@@ -294,7 +294,7 @@ begin
   perform t.eq((select count(*)::int from pg_policy p join pg_class c on c.oid = p.polrelid
                   join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'mps_edge'), 0, 'no policies on mps_edge');
   perform t.eq((public.edge_sync_version() ->> 'version')::int, 1, 'edge_sync_version().version');
-  perform t.eq(public.edge_sync_version() -> 'features', '["mq1", "settlements", "self_test", "site_keys", "proofs", "heartbeat"]'::jsonb, 'edge_sync_version().features');
+  perform t.eq(public.edge_sync_version() -> 'features', '["mq1", "settlements", "self_test", "site_keys", "proofs", "heartbeat", "mq2"]'::jsonb, 'edge_sync_version().features');
   perform t.eq((select array_agg(k order by k) from jsonb_object_keys(public.edge_sync_version()) k),
                array['features', 'installed_at', 'version'], 'edge_sync_version() fields');
   perform t.check((public.edge_sync_version() ->> 'installed_at')::timestamptz <= now(), 'installed_at');
@@ -309,8 +309,8 @@ begin
   perform t.eq((select count(*)::int from pg_trigger where tgname in ('edge_card_version', 'edge_qr_state_touch')), 2,
                'each trigger exactly once');
   perform t.eq((select count(*)::int from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-                 where n.nspname = 'public' and p.proname like 'edge\_%'), 12,
-               'twelve edge_* RPCs (seven for the edge, edge_issue_qr, and for head office edge_register_site, edge_revoke_site, edge_list_sites, edge_set_site_options), no overloads');
+                 where n.nspname = 'public' and p.proname like 'edge\_%'), 14,
+               'fourteen edge_* RPCs (seven for the edge, for members'' apps edge_issue_qr, edge_enroll_offline_qr and edge_revoke_offline_qr, and for head office edge_register_site, edge_revoke_site, edge_list_sites, edge_set_site_options), no overloads');
   perform t.check(not exists (select 1 from public.member_cards c
                                where not exists (select 1 from mps_edge.card_versions v where v.card_id = c.id)),
                   'every card has a version');
@@ -1714,6 +1714,250 @@ begin
 end
 $test$;
 
+-- SETUP: offline code (mq2) helpers: the member's app's arithmetic, in SQL
+create or replace function t.sha_n(p_v bytea, p_n int) returns bytea
+language plpgsql as $$
+declare
+  v bytea := p_v;
+begin
+  for i in 1 .. p_n loop
+    v := extensions.digest(v, 'sha256');
+  end loop;
+  return v;
+end $$;
+
+create or replace function t.b64url(p_v bytea) returns text
+language sql as $$ select rtrim(translate(encode(p_v, 'base64'), '+/', '-_'), '=') $$;
+
+-- The code for slot j of the chain of seed s with n slots: v_j = H^(n-j)(s).
+create or replace function t.mq2(p_card uuid, p_seed bytea, p_n int, p_j int) returns text
+language sql as $$
+  select 'mq2.' || replace(p_card::text, '-', '') || '.' || left(encode(t.sha_n(p_seed, p_n), 'hex'), 16)
+         || '.' || p_j || '.' || t.b64url(t.sha_n(p_seed, p_n - p_j))
+$$;
+
+-- TEST: offline codes (mq2): enrolled under rotate_card_qr's rules, each slot pays once, forgeries and revoked chains refused, pulled by edges
+do $test$
+declare
+  v_k1    text := public.edge_register_site('SHOP1', 'SQA') ->> 'site_key';
+  v_k2    text := public.edge_register_site('SHOP1', 'SQB') ->> 'site_key';
+  v_m     uuid;
+  v_card  uuid;
+  v_other uuid;
+  v_sid   text;
+  v_msid  text;
+  v_seed  bytea := extensions.gen_random_bytes(32);
+  v_seed2 bytea := extensions.gen_random_bytes(32);
+  v_n     int := 1440;           -- one day of 60 s slots
+  v_epoch timestamptz := now() - interval '3 hours';
+  v_j     int := 181;            -- the slot of now: floor(3 h / 60 s) + 1
+  v_en    record;
+  v_ops   jsonb;
+  v_res   jsonb;
+  v_pull  jsonb;
+  v_row   jsonb;
+  v_forged text;
+  v_used  bytea;
+  v_state jsonb;
+begin
+  perform t.as_admin();
+  v_m := public.create_member_profile('Offline Ola', '0900000601', null, 'olapass1');
+  select id into v_card from public.member_cards where owner_member_id = v_m and card_type = 'standard';
+  perform public.user_recharge_card(v_card, 100);
+  v_other := t.new_card('Offline Otto', 100);
+
+  -- the member enrols; only the anchor leaves the phone
+  perform t.as_nobody();
+  v_sid := public.member_login('0900000601', 'olapass1') ->> 'session_id';
+  perform t.as_nobody();
+  select * into v_en from public.edge_enroll_offline_qr(v_card, t.b64url(t.sha_n(v_seed, v_n)), 60, v_epoch, v_n, v_sid);
+  perform t.eq(v_en.chain_id, left(encode(t.sha_n(v_seed, v_n), 'hex'), 16), 'chain id = first 16 hex of the anchor');
+  perform t.eq(v_en.valid_until, v_epoch + interval '1 day', 'valid for n slots');
+  perform t.check(exists (select 1 from audit.event_log where action = 'QR_OFFLINE_ENROL' and object_id = v_card),
+                  'enrolment audited');
+  perform t.check(not exists (select 1 from mps_edge.qr_chains c where c.anchor = t.sha_n(v_seed, v_n - 1)),
+                  'central holds the anchor only');
+
+  -- rights and bounds: rotate_card_qr's rules; nonsense refused, nothing written
+  perform t.expect_error(format('select * from public.edge_enroll_offline_qr(%L, %L, 60, now(), 10, %L)',
+                                v_other, t.b64url(t.sha_n(v_seed2, 10)), v_sid),
+                         'PERMISSION_DENIED: 您沒有權限為此卡片生成 QR 碼');
+  perform t.as_nobody();
+  perform t.expect_error(format('select * from public.edge_enroll_offline_qr(%L, %L, 60, now(), 10)',
+                                v_card, t.b64url(t.sha_n(v_seed2, 10))),
+                         'PERMISSION_DENIED: 需要登入才能生成 QR 碼');
+  perform t.as_nobody();
+  perform t.expect_error(format('select * from public.edge_enroll_offline_qr(%L, %L, 60, now(), 10, %L)',
+                                v_card, 'not-base64url', v_sid),
+                         'INVALID_PARAMETER: anchor must be 32 bytes in base64url (43 characters, no padding)');
+  perform t.as_nobody();
+  perform t.expect_error(format('select * from public.edge_enroll_offline_qr(%L, %L, 5, now(), 10, %L)',
+                                v_card, t.b64url(t.sha_n(v_seed2, 10)), v_sid),
+                         'INVALID_PARAMETER: slot_secs must be between 15 and 600');
+  perform t.as_nobody();
+  perform t.expect_error(format('select * from public.edge_enroll_offline_qr(%L, %L, 60, now(), 20161, %L)',
+                                v_card, t.b64url(t.sha_n(v_seed2, 10)), v_sid),
+                         'INVALID_PARAMETER: slots must be at least 1 and cover at most 14 days');
+  perform t.as_nobody();
+  perform t.expect_error(format('select * from public.edge_enroll_offline_qr(%L, %L, 60, now() - interval ''2 days'', 10, %L)',
+                                v_card, t.b64url(t.sha_n(v_seed2, 10)), v_sid),
+                         'INVALID_PARAMETER: epoch must be within a day of now');
+  perform t.as_nobody();
+  perform t.eq((select count(*)::int from mps_edge.qr_chains where card_id in (v_card, v_other)), 1, 'one chain');
+
+  -- the edges pull the chain (a bootstrap sees live chains only)
+  perform t.as_site(v_k1);
+  set local role anon;
+  v_pull := public.edge_pull_changes(null, null, 'qr_chains', null, null, 5000);
+  reset role;
+  perform t.no_site();
+  select r into v_row from jsonb_array_elements(v_pull -> 'rows') r where r ->> 'card_id' = v_card::text;
+  perform t.eq(v_row ->> 'anchor', t.b64url(t.sha_n(v_seed, v_n)), 'pull: the anchor');
+  perform t.eq((v_row ->> 'slots')::int, v_n, 'pull: slots');
+  perform t.eq((v_row ->> 'slot_secs')::int, 60, 'pull: slot length');
+  perform t.eq((v_row ->> 'epoch')::timestamptz, v_epoch, 'pull: epoch');
+  perform t.eq(v_row -> 'revoked_at', 'null'::jsonb, 'pull: live');
+
+  -- forged and misfit codes: each QR_PROOF_INVALID, nothing applied, nothing used
+  v_state := t.card_state(v_card);
+  -- the anchor's preimage chain run backwards is not computable; H(v_k) of a known
+  -- value is the value of an EARLIER slot, not a later one
+  v_forged := 'mq2.' || replace(v_card::text, '-', '') || '.' || v_en.chain_id || '.' || (v_j + 1) || '.'
+              || t.b64url(extensions.digest(t.sha_n(v_seed, v_n - v_j), 'sha256'));
+  v_ops := jsonb_build_array(
+    t.with_proof(t.op_charge(1, v_card, 10, 1.000, 'PAY-SQA-1'), v_forged),
+    t.with_proof(t.op_charge(2, v_other, 10, 1.000, 'PAY-SQA-2'), t.mq2(v_card, v_seed, v_n, v_j)),
+    t.with_proof(t.op_charge(3, v_card, 10, 1.000, 'PAY-SQA-3'), t.mq2(v_card, v_seed, v_n, v_j + 60)),
+    t.with_proof(t.op_charge(4, v_card, 10, 1.000, 'PAY-SQA-4'), t.mq2(v_card, v_seed2, v_n, v_j)),
+    t.with_proof(t.op_charge(5, v_card, 10, 1.000, 'PAY-SQA-5'), t.mq2(v_card, v_seed, v_n, v_n + 1)),
+    t.with_proof(t.op_charge(6, v_card, 10, 1.000, 'PAY-SQA-6'), t.mq2(v_card, v_seed, v_n, v_j) || 'A'));
+  perform t.as_site(v_k1);
+  set local role anon;
+  v_res := public.edge_apply_batch(null, null, v_ops);
+  reset role;
+  perform t.no_site();
+  perform t.eq((select string_agg(r ->> 'reason', ',') from jsonb_array_elements(v_res -> 'results') r),
+               'QR_PROOF_INVALID,QR_PROOF_INVALID,QR_PROOF_INVALID,QR_PROOF_INVALID,QR_PROOF_INVALID,QR_PROOF_INVALID',
+               'forged, another card''s, a far slot, another chain, past the end, malformed');
+  perform t.eq(t.card_state(v_card), v_state, 'the card is untouched');
+  perform t.eq((select count(*)::int from mps_edge.qr_chain_slots where card_id = v_card), 0, 'no slot used');
+
+  -- the genuine code of the sale's slot pays once; the walk starts at the anchor
+  v_ops := jsonb_build_array(t.with_proof(t.op_charge(7, v_card, 10, 1.000, 'PAY-SQA-7'),
+                                          t.mq2(v_card, v_seed, v_n, v_j)));
+  perform t.as_site(v_k1);
+  set local role anon;
+  v_res := public.edge_apply_batch(null, null, v_ops);
+  reset role;
+  perform t.no_site();
+  perform t.eq(v_res -> 'results' -> 0 ->> 'status', 'applied', 'the genuine code applies');
+  perform t.eq((t.card(v_card)).balance, 90.00::numeric, 'charged once');
+  select value into v_used from mps_edge.qr_chain_slots where card_id = v_card and slot = v_j;
+  perform t.eq(v_used, t.sha_n(v_seed, v_n - v_j), 'the used value is recorded for the next walk');
+
+  -- the same slot from another store (both offline in the same minute): refused
+  v_ops := jsonb_build_array(t.with_proof(t.op_charge(1, v_card, 10, 1.000, 'PAY-SQB-1'),
+                                          t.mq2(v_card, v_seed, v_n, v_j)));
+  perform t.as_site(v_k2);
+  set local role anon;
+  v_res := public.edge_apply_batch(null, null, v_ops);
+  reset role;
+  perform t.no_site();
+  perform t.eq(v_res -> 'results' -> 0 ->> 'reason', 'QR_ALREADY_USED', 'a slot pays once');
+  perform t.eq((t.card(v_card)).balance, 90.00::numeric, 'still charged once');
+
+  -- the next minute's code walks one hash from the used value; edges learn the highest used slot
+  v_ops := jsonb_build_array(t.with_proof(t.op_charge(2, v_card, 5, 1.000, 'PAY-SQB-2', now() + interval '1 minute'),
+                                          t.mq2(v_card, v_seed, v_n, v_j + 1)));
+  perform t.as_site(v_k2);
+  set local role anon;
+  v_res := public.edge_apply_batch(null, null, v_ops);
+  v_pull := public.edge_pull_changes(null, null, 'qr_chains', now() - interval '1 hour', null, 5000);
+  reset role;
+  perform t.no_site();
+  perform t.eq(v_res -> 'results' -> 0 ->> 'status', 'applied', 'the next slot applies');
+  perform t.eq((select (r ->> 'used_through')::int from jsonb_array_elements(v_pull -> 'rows') r
+                 where r ->> 'card_id' = v_card::text), v_j + 1, 'pull: used_through');
+
+  -- enrolling again revokes the old chain: its codes prove only sales dated before
+  perform t.as_nobody();
+  select * into v_en from public.edge_enroll_offline_qr(v_card, t.b64url(t.sha_n(v_seed2, v_n)), 60, v_epoch, v_n, v_sid);
+  perform t.as_nobody();
+  perform t.eq((select count(*)::int from mps_edge.qr_chains where card_id = v_card and revoked_at is null), 1,
+               'one live chain');
+  v_ops := jsonb_build_array(
+    t.with_proof(t.op_charge(8, v_card, 1, 1.000, 'PAY-SQA-8', now() + interval '10 minutes'),
+                 t.mq2(v_card, v_seed, v_n, v_j + 10)),
+    t.with_proof(t.op_charge(9, v_card, 1, 1.000, 'PAY-SQA-9', now() - interval '2 minutes'),
+                 t.mq2(v_card, v_seed, v_n, v_j - 2)),
+    t.with_proof(t.op_charge(10, v_card, 1, 1.000, 'PAY-SQA-10'), t.mq2(v_card, v_seed2, v_n, v_j)));
+  perform t.as_site(v_k1);
+  set local role anon;
+  v_res := public.edge_apply_batch(null, null, v_ops);
+  reset role;
+  perform t.no_site();
+  perform t.eq((select string_agg(coalesce(r ->> 'reason', r ->> 'status'), ',') from jsonb_array_elements(v_res -> 'results') r),
+               'QR_PROOF_INVALID,applied,applied',
+               'old chain after its revocation refused; before it (out of order) and the new chain apply');
+
+  -- a lost phone: revoked; the edges pull the revocation
+  perform t.as_nobody();
+  perform t.eq(public.edge_revoke_offline_qr(v_card, v_sid), 1, 'one chain revoked');
+  perform t.as_nobody();
+  perform t.check(exists (select 1 from audit.event_log where action = 'QR_OFFLINE_REVOKE' and object_id = v_card),
+                  'revocation audited');
+  perform t.as_site(v_k1);
+  set local role anon;
+  v_pull := public.edge_pull_changes(null, null, 'qr_chains', now() - interval '1 hour', null, 5000);
+  reset role;
+  perform t.no_site();
+  perform t.check((select bool_and(r ->> 'revoked_at' is not null) from jsonb_array_elements(v_pull -> 'rows') r
+                    where r ->> 'card_id' = v_card::text), 'pull: both chains revoked');
+  v_ops := jsonb_build_array(t.with_proof(t.op_charge(11, v_card, 1, 1.000, 'PAY-SQA-11', now() + interval '10 minutes'),
+                                          t.mq2(v_card, v_seed2, v_n, v_j + 10)));
+  perform t.as_site(v_k1);
+  set local role anon;
+  v_res := public.edge_apply_batch(null, null, v_ops);
+  reset role;
+  perform t.no_site();
+  perform t.eq(v_res -> 'results' -> 0 ->> 'reason', 'QR_PROOF_INVALID', 'a revoked chain pays no more');
+
+  -- a merchant may not enrol or revoke
+  perform t.as_nobody();
+  v_msid := public.merchant_login('SHOP1', 'mpass123') ->> 'session_id';
+  perform t.expect_error(format('select public.edge_revoke_offline_qr(%L, %L)', v_card, v_msid),
+                         'PERMISSION_DENIED: 商戶不能生成 QR 碼');
+  perform t.as_nobody();
+  raise notice 'PASS: offline codes (mq2)';
+end
+$test$;
+
+-- TEST: a chain's used slots are forgotten 35 days after its last slot, and a code that old is refused
+do $test$
+declare
+  v_card uuid;
+  v_seed bytea := extensions.gen_random_bytes(32);
+  v_gone int;
+begin
+  perform t.as_admin();
+  v_card := t.new_card('Old Chain', 100);
+  insert into mps_edge.qr_chains (card_id, chain_id, anchor, epoch, slot_secs, slots, ends_at)
+  values (v_card, left(encode(t.sha_n(v_seed, 10), 'hex'), 16), t.sha_n(v_seed, 10),
+          now() - interval '40 days', 60, 10, now() - interval '40 days' + interval '10 minutes');
+  insert into mps_edge.qr_chain_slots (card_id, chain_id, slot, value, site_code)
+  values (v_card, left(encode(t.sha_n(v_seed, 10), 'hex'), 16), 1, t.sha_n(v_seed, 9), 'SQA');
+  perform t.expect_error(format('select mps_edge.check_chain_proof(%L, %L, %L, %L, null, now())',
+                                t.mq2(v_card, v_seed, 10, 2), v_card, now() - interval '40 days' + interval '1 minute', 'SQA'),
+                         'QR_PROOF_INVALID');
+  v_gone := mps_edge.prune_proofs(now(), 500);
+  perform t.check(v_gone >= 0, 'pruned');
+  perform t.check(not exists (select 1 from mps_edge.qr_chains where card_id = v_card), 'the chain is gone');
+  perform t.check(not exists (select 1 from mps_edge.qr_chain_slots where card_id = v_card), 'with its slots');
+  perform t.as_nobody();
+  raise notice 'PASS: old chains pruned';
+end
+$test$;
+
 -- TEST: the discount of a pushed charge must be one central gave the card: now, or any time from 7 days before the sale
 do $test$
 declare
@@ -2274,6 +2518,19 @@ begin
   perform t.check(not exists (select 1 from pg_proc p, aclexplode(p.proacl) a
                                where p.oid = 'public.edge_issue_qr(uuid, integer, text)'::regprocedure
                                  and a.grantee = 0), 'not granted to PUBLIC');
+  -- the offline chain RPCs likewise; nobody reads the chain tables directly
+  foreach v_role in array array['anon', 'authenticated', 'service_role'] loop
+    perform t.check(has_function_privilege(v_role,
+                      'public.edge_enroll_offline_qr(uuid, text, integer, timestamptz, integer, text)', 'EXECUTE'),
+                    v_role || ' may execute edge_enroll_offline_qr');
+    perform t.check(has_function_privilege(v_role, 'public.edge_revoke_offline_qr(uuid, text)', 'EXECUTE'),
+                    v_role || ' may execute edge_revoke_offline_qr');
+    perform t.check(not has_table_privilege(v_role, 'mps_edge.qr_chains', 'SELECT'), v_role || ' cannot read qr_chains');
+  end loop;
+  perform t.check(not exists (select 1 from pg_proc p, aclexplode(p.proacl) a
+                               where p.oid in ('public.edge_enroll_offline_qr(uuid, text, integer, timestamptz, integer, text)'::regprocedure,
+                                               'public.edge_revoke_offline_qr(uuid, text)'::regprocedure)
+                                 and a.grantee = 0), 'chain RPCs not granted to PUBLIC');
 
   foreach v_role in array array['anon', 'authenticated'] loop
     -- no identity: it runs, and the rules refuse
