@@ -66,7 +66,7 @@ struct Args {
     #[arg(long)]
     skip_binary: bool,
     /// Run only these sections (comma-separated: raw, charges, validation, sync, binary,
-    /// login_flood, slow_flood), e.g. under a profiler.
+    /// login_flood, slow_flood, mq2), e.g. under a profiler.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Length of each timed load phase in seconds (default 6, or 2 with --quick).
@@ -2099,6 +2099,92 @@ fn print_slow_flood(f: &SlowFlood) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Offline codes (issue 11): the edge's check of an mq2 code
+// ---------------------------------------------------------------------------------------
+
+struct Mq2Bench {
+    sha256_per_sec: f64,
+    /// Microseconds per check, sorted: a code 24 h (1,440 one-minute slots) after the
+    /// chain's last verified value, and the next minute's code.
+    walk_day_us: Vec<f64>,
+    next_minute_us: Vec<f64>,
+}
+
+/// `domain::mq2::verify` as the charge path runs it (parse + check), on one core.
+fn bench_mq2() -> Mq2Bench {
+    use mps_edge::domain::mq2;
+    eprintln!("[+] offline codes (mq2): verification cost");
+    let mut v = [7u8; 32];
+    let started = Instant::now();
+    let mut n = 0u64;
+    while started.elapsed() < Duration::from_millis(500) {
+        for _ in 0..1000 {
+            v = mq2::hash(&v);
+        }
+        n += 1000;
+    }
+    let sha256_per_sec = n as f64 / started.elapsed().as_secs_f64();
+    let card = "0f8c2d4e-1a2b-4c3d-8e9f-0123456789ab";
+    let slots = 10_080;
+    let epoch = 1_800_000_000;
+    let (mut walk_day_us, mut next_minute_us) = (Vec::new(), Vec::new());
+    for i in 0..200u32 {
+        let mut seed = [0u8; 32];
+        seed[..4].copy_from_slice(&i.to_le_bytes());
+        let anchor = mq2::anchor(&seed, slots);
+        let used = 100;
+        let j = used + 1440;
+        let chain = mq2::ChainState {
+            anchor,
+            epoch_unix: epoch,
+            slot_secs: 60,
+            slots,
+            revoked: false,
+            used_through: used,
+            last_value: Some((used, mq2::hash_n(&seed, slots - used))),
+        };
+        let now = epoch + i64::from(j - 1) * 60 + 10;
+        for (slot, out) in [(j, &mut walk_day_us), (used + 1, &mut next_minute_us)] {
+            let text = mq2::make_code(card, &seed, slots, slot).unwrap_or_default();
+            let now = if slot == j {
+                now
+            } else {
+                epoch + i64::from(slot - 1) * 60 + 10
+            };
+            let t0 = Instant::now();
+            let ok = mq2::parse(&text).map(|c| mq2::verify(&c, &chain, now, 2));
+            out.push(t0.elapsed().as_secs_f64() * 1e6);
+            assert!(matches!(ok, Some(Ok(_))), "{text}");
+        }
+    }
+    Mq2Bench {
+        sha256_per_sec,
+        walk_day_us: sorted(walk_day_us),
+        next_minute_us: sorted(next_minute_us),
+    }
+}
+
+fn print_mq2(m: &Mq2Bench) {
+    println!("\n## mq2 — checking an offline code at the edge (parse + verify, one core)\n");
+    println!("| measure | value |");
+    println!("|---|---|");
+    println!(
+        "| SHA-256 of 32 bytes, this machine | {} /s |",
+        thousands(m.sha256_per_sec)
+    );
+    println!(
+        "| a code 24 h after the chain's last verified value (1,440 hashes) | p50 {:.0} µs, p99 {:.0} µs (target p99 ≤ 2 ms) |",
+        pct(&m.walk_day_us, 50.0),
+        pct(&m.walk_day_us, 99.0)
+    );
+    println!(
+        "| the next minute's code (1 hash) | p50 {:.1} µs, p99 {:.1} µs |",
+        pct(&m.next_minute_us, 50.0),
+        pct(&m.next_minute_us, 99.0)
+    );
+}
+
+// ---------------------------------------------------------------------------------------
 // Report
 // ---------------------------------------------------------------------------------------
 
@@ -2243,6 +2329,7 @@ async fn main() -> anyhow::Result<()> {
         );
         kept("login_flood", f.await)
     };
+    let offline = args.want("mq2").then(bench_mq2);
     let slow = if args.skip_binary || !args.want("slow_flood") {
         None
     } else {
@@ -2681,6 +2768,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(f) = &slow {
         print_slow_flood(f);
+    }
+    if let Some(m) = &offline {
+        print_mq2(m);
     }
     Ok(())
 }

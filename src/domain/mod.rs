@@ -7,6 +7,7 @@ pub mod daemon_signature;
 pub mod levels;
 pub mod limits;
 pub mod money;
+pub mod mq2;
 pub mod qr;
 pub mod refund;
 pub mod signin;
