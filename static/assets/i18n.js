@@ -80,6 +80,7 @@ const zh = {
   err_REFUND_EXCEEDS_REMAINING: '退款金額超過可退餘額。',
   err_NOT_AUTHENTICATED: '請重新登入。',
   err_SERVICE_UNAVAILABLE: '服務暫時無法使用：{message}',
+  err_NO_CENTRAL: '此門市以獨立模式執行，未設定中央系統，無法同步。',
   err_network: '無法連線伺服器，請稍後再試。',
 };
 
@@ -162,6 +163,7 @@ const en = {
   err_REFUND_EXCEEDS_REMAINING: 'The refund exceeds what remains refundable.',
   err_NOT_AUTHENTICATED: 'Please sign in again.',
   err_SERVICE_UNAVAILABLE: 'Service unavailable: {message}',
+  err_NO_CENTRAL: 'This store runs standalone: no central is configured, so there is nothing to sync with.',
   err_network: 'The server cannot be reached; try again shortly.',
 };
 

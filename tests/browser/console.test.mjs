@@ -342,7 +342,7 @@ test('sync page: "sync now" in standalone mode shows the refusal', async () => {
   await open(owner, 'sync');
   await owner.click('#sync-now');
   await owner.waitForFunction(() => (document.querySelector('#sync-message')?.textContent || '').length > 0);
-  assert.match(await owner.textContent('#sync-message'), /服務暫時無法使用：No central is configured/);
+  assert.match(await owner.textContent('#sync-message'), /獨立模式執行，未設定中央系統/);
 });
 
 test('settings: a bad limit is refused with the rule, a good one saved and applied', async () => {
