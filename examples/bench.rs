@@ -1041,7 +1041,9 @@ fn raw_charge(
         c,
         ChargeCmd {
             card_id: card_id.clone(),
-            token_hash: token_hash.clone(),
+            presented: mps_edge::domain::qr::Presented::State {
+                token_hash: token_hash.clone(),
+            },
             qr_plain: format!("raw-bench-token-{card_id}"),
             raw_cents: 100 + (i % 5000) as i64,
             idem: Some(Idem {
@@ -1395,7 +1397,7 @@ async fn bench_sync(plan: &Plan) -> anyhow::Result<SyncBench> {
                     c,
                     ChargeCmd {
                         card_id: id.clone(),
-                        token_hash: hash,
+                        presented: mps_edge::domain::qr::Presented::State { token_hash: hash },
                         qr_plain: format!("mq1.{}.bench{id}", id.replace('-', "")),
                         raw_cents: 100 + (i as i64 * 37) % 9_000,
                         idem: None,
@@ -1523,7 +1525,9 @@ async fn legacy_drain(
                 c,
                 ChargeCmd {
                     card_id: id.clone(),
-                    token_hash: hash.clone(),
+                    presented: mps_edge::domain::qr::Presented::State {
+                        token_hash: hash.clone(),
+                    },
                     qr_plain: format!("legacy-bench-token-{id}"),
                     raw_cents: 100 + (i as i64 * 37) % 9_000,
                     idem: None,

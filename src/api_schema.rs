@@ -178,14 +178,14 @@ input_schema!(
 );
 
 input_schema!(
-    /// A scanned payment QR code: central's legacy token (32 bytes, standard base64) or
-    /// an mq1 token (`domain::qr::classify`).
+    /// A scanned payment QR code: central's legacy token (32 bytes, standard base64), an
+    /// mq1 token, or an offline code made on the phone (mq2) (`domain::qr::classify`).
     QrText => string()
         .description(Some(
-            "The scanned text: a legacy token (44 characters of base64) or an mq1 token (mq1.<card id>.<secret>).",
+            "The scanned text: a legacy token (44 characters of base64), an mq1 token (mq1.<card id>.<secret>) or an offline code (mq2.<card id>.<chain id>.<slot>.<value>).",
         ))
         .pattern(Some(
-            r"^([A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=|mq1\.[0-9a-f]{32}\.[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048])$",
+            r"^([A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=|mq1\.[0-9a-f]{32}\.[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]|mq2\.[0-9a-f]{32}\.[0-9a-f]{16}\.[1-9][0-9]{0,5}\.[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048])$",
         ))
         .into()
 );
@@ -333,6 +333,15 @@ mod tests {
             cases.push(format!("mq1.{}.{url}", "a".repeat(32)));
             cases.push(format!("mq1.{}.{url}", "A".repeat(32)));
             cases.push(format!("mq1.{}.{}B", "0".repeat(32), &url[..42]));
+            let hex = "0123456789abcdef";
+            for slot in ["1", "60", "999999", "0", "01", "1000000", "-1", ""] {
+                cases.push(format!("mq2.{}.{hex}.{slot}.{url}", "b".repeat(32)));
+            }
+            cases.push(format!("mq2.{}.{hex}.7.{url}", "B".repeat(32)));
+            cases.push(format!("mq2.{}.{}.7.{url}", "b".repeat(32), "A".repeat(16)));
+            cases.push(format!("mq2.{}.{hex}.7.{}B", "b".repeat(32), &url[..42]));
+            cases.push(format!("mq2.{}.{hex}.7.{url}=", "b".repeat(32)));
+            cases.push(format!("mq2.{}.{hex}.7.{url}.x", "b".repeat(32)));
         }
         for text in &cases {
             assert_eq!(re.is_match(text), classify(text).is_some(), "qr {text:?}");

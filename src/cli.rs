@@ -101,8 +101,12 @@ pub enum DemoCommand {
         #[arg(long, default_value_t = 900, value_name = "SECONDS")]
         ttl: i64,
         /// Issue the fast `mq1` format (central's edge_issue_qr) instead of the legacy one.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "offline")]
         fast: bool,
+        /// Make an offline payment code (mq2) as a member's phone would with no network
+        /// (the first use enrols a 7-day chain for the card; --ttl does not apply).
+        #[arg(long)]
+        offline: bool,
         #[arg(long)]
         json: bool,
     },
@@ -358,9 +362,14 @@ fn demo_command(cfg: Config, command: DemoCommand) -> anyhow::Result<ExitCode> {
             card,
             ttl,
             fast,
+            offline,
             json,
         } => {
-            let q = demo::issue_qr_kind(&opened.db, card.as_deref(), ttl, fast)?;
+            let q = if offline {
+                demo::issue_offline(&opened.db, card.as_deref(), cfg.qr.offline_skew_slots)?
+            } else {
+                demo::issue_qr_kind(&opened.db, card.as_deref(), ttl, fast)?
+            };
             if json {
                 println!(
                     "{}",

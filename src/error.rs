@@ -54,6 +54,8 @@ pub enum ErrorCode {
     // 422 business declines
     QrExpiredOrInvalid,
     QrAlreadyUsed,
+    QrChainRevoked,
+    QrClockSkew,
     CardNotActive,
     CardExpired,
     CorporateCardCannotPay,
@@ -116,6 +118,8 @@ impl ErrorCode {
             NoCentral => "NO_CENTRAL",
             QrExpiredOrInvalid => "QR_EXPIRED_OR_INVALID",
             QrAlreadyUsed => "QR_ALREADY_USED",
+            QrChainRevoked => "QR_CHAIN_REVOKED",
+            QrClockSkew => "QR_CLOCK_SKEW",
             CardNotActive => "CARD_NOT_ACTIVE",
             CardExpired => "CARD_EXPIRED",
             CorporateCardCannotPay => "CORPORATE_CARD_CANNOT_PAY",
@@ -164,6 +168,8 @@ impl ErrorCode {
             }
             QrExpiredOrInvalid
             | QrAlreadyUsed
+            | QrChainRevoked
+            | QrClockSkew
             | CardNotActive
             | CardExpired
             | CorporateCardCannotPay
@@ -233,6 +239,12 @@ impl ErrorCode {
                 "The QR code is expired, revoked or unknown; ask for a fresh one."
             }
             QrAlreadyUsed => "This QR code has already been used; ask the member for a fresh one.",
+            QrChainRevoked => {
+                "The member's offline payment codes were revoked (a lost phone?); ask for a code from the app while online."
+            }
+            QrClockSkew => {
+                "The offline payment code is not for the current minute: check the clock of the phone and of this store."
+            }
             CardNotActive => "The card is not active.",
             CardExpired => "The card has expired.",
             CorporateCardCannotPay => "Corporate cards cannot pay.",

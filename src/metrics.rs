@@ -52,6 +52,12 @@ pub fn qr_bcrypt_verifies(n: u64) {
     metrics::counter!("mps_edge_qr_bcrypt_verifies_total").increment(n);
 }
 
+/// An offline payment code (mq2) checked against its chain: accepted or refused.
+pub fn qr_offline_check(ok: bool) {
+    metrics::counter!("mps_edge_qr_offline_checks_total", "result" => if ok { "ok" } else { "refused" })
+        .increment(1);
+}
+
 pub fn write_batch(size: usize) {
     metrics::histogram!("mps_edge_db_write_batch_size").record(size as f64);
 }

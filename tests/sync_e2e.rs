@@ -1527,7 +1527,7 @@ async fn a_long_queue_drains_two_batches_at_once_each_card_in_order() {
                     ChargeCmd {
                         qr_plain: format!("mq1.{}.lane{id}{k}", id.replace('-', "")),
                         card_id: id,
-                        token_hash: hash,
+                        presented: mps_edge::domain::qr::Presented::State { token_hash: hash },
                         raw_cents: cents,
                         idem: None,
                         external_order_id: None,

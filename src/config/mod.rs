@@ -120,6 +120,10 @@ pub struct AuthConfig {
 pub struct QrConfig {
     /// A QR token may charge only once at this edge.
     pub single_use: bool,
+    /// Offline payment codes (mq2): how many time slots (usually minutes) a code may be
+    /// off this store's clock either way, for phones and stores whose clocks differ.
+    /// 0..=10; more widens the window in which a shoulder-surfed code can be used.
+    pub offline_skew_slots: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -242,7 +246,10 @@ impl Default for AuthConfig {
 
 impl Default for QrConfig {
     fn default() -> Self {
-        QrConfig { single_use: true }
+        QrConfig {
+            single_use: true,
+            offline_skew_slots: 2,
+        }
     }
 }
 
@@ -316,6 +323,9 @@ impl Config {
                     "server.cors_origins: {o:?} must be an origin like https://pos.example"
                 ));
             }
+        }
+        if self.qr.offline_skew_slots > 10 {
+            errs.push("qr.offline_skew_slots: must be between 0 and 10".into());
         }
         if !(1024..=16 * 1024 * 1024).contains(&self.server.body_limit_bytes) {
             errs.push("server.body_limit_bytes: must be between 1024 and 16777216".into());

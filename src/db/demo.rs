@@ -191,15 +191,10 @@ pub fn issue_qr(db: &Db, card_no: Option<&str>, ttl_secs: i64) -> anyhow::Result
     issue_qr_kind(db, card_no, ttl_secs, false)
 }
 
-/// As `issue_qr`; `fast` issues an mq1 token (as central's `edge_issue_qr` would).
-pub fn issue_qr_kind(
-    db: &Db,
-    card_no: Option<&str>,
-    ttl_secs: i64,
-    fast: bool,
-) -> anyhow::Result<IssuedQr> {
+/// A demo card by number, else the first active standard demo card.
+fn demo_card(db: &Db, card_no: Option<&str>) -> anyhow::Result<super::cards::CardRow> {
     let app = |e: crate::error::AppError| anyhow::anyhow!("{e}");
-    let card = match card_no {
+    Ok(match card_no {
         Some(no) => db
             .read_blocking(|c| load_card_by_no(c, no))
             .map_err(app)?
@@ -210,7 +205,67 @@ pub fn issue_qr_kind(
             .into_iter()
             .find(|c| c.card_type == CardType::Standard && c.state.status == "active")
             .ok_or_else(|| anyhow::anyhow!("no active standard demo card"))?,
-    };
+    })
+}
+
+/// Slots of a demo chain: 7 days of one-minute codes, as the reference app enrols.
+const DEMO_SLOT_SECS: u32 = 60;
+const DEMO_SLOTS: u32 = 7 * 24 * 60;
+
+/// An offline payment code (mq2) for a demo card, made as the member's app would make
+/// it with no network. The demo plays the phone: the first call enrols a chain for the
+/// card (as central's `edge_enroll_offline_qr` would) and keeps its seed. Each call
+/// gives the code of the current slot, or of the next unused one when the current slot
+/// already paid (a member paying twice in a minute), within the store's clock window.
+pub fn issue_offline(db: &Db, card_no: Option<&str>, skew_slots: u32) -> anyhow::Result<IssuedQr> {
+    use crate::domain::mq2;
+    let app = |e: crate::error::AppError| anyhow::anyhow!("{e}");
+    let card = demo_card(db, card_no)?;
+    let now = chrono::Utc::now().timestamp();
+    let id = card.id.clone();
+    let (chain, seed) = db
+        .write_blocking(move |c| {
+            if let Some(live) = super::chains::demo_chain(c, &id, now)? {
+                return Ok(live);
+            }
+            let mut seed = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut seed);
+            // The epoch on a whole minute, as the reference app does.
+            let epoch = now - now.rem_euclid(60);
+            super::chains::enrol_demo(c, &id, &seed, epoch, DEMO_SLOT_SECS, DEMO_SLOTS, now)?;
+            super::chains::demo_chain(c, &id, now)?
+                .ok_or_else(|| crate::error::AppError::internal("demo chain vanished"))
+        })
+        .map_err(app)?;
+    let current = mq2::slot_at(chain.epoch_unix, chain.slot_secs, now);
+    let slot = current.max(i64::from(chain.used_through) + 1);
+    if slot > current + i64::from(skew_slots) {
+        anyhow::bail!(
+            "card {} already paid with every code this store accepts right now; try again in a minute",
+            card.card_no
+        );
+    }
+    let slot = u32::try_from(slot).map_err(|_| anyhow::anyhow!("slot out of range"))?;
+    let qr_plain = mq2::make_code(&card.id, &seed, chain.slots, slot)
+        .ok_or_else(|| anyhow::anyhow!("the demo chain has ended; run again to enrol a new one"))?;
+    let ends = chain.epoch_unix + i64::from(slot) * i64::from(chain.slot_secs);
+    Ok(IssuedQr {
+        card_no: card.card_no,
+        card_id: card.id,
+        qr_plain,
+        expires_at: super::unix_to_rfc3339(ends).unwrap_or_default(),
+    })
+}
+
+/// As `issue_qr`; `fast` issues an mq1 token (as central's `edge_issue_qr` would).
+pub fn issue_qr_kind(
+    db: &Db,
+    card_no: Option<&str>,
+    ttl_secs: i64,
+    fast: bool,
+) -> anyhow::Result<IssuedQr> {
+    let app = |e: crate::error::AppError| anyhow::anyhow!("{e}");
+    let card = demo_card(db, card_no)?;
     let (plain, hash, verifier) = if fast {
         let (p, h, v) = issue_fast(&card.id)?;
         (p, h, Some(v))

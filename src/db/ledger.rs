@@ -8,11 +8,13 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::json;
 
 use super::cards::{load_card, load_levels, qr_state};
+use super::chains::claim_slot;
 use super::meta;
 use super::users::{audit, Actor};
 use crate::domain::charge::plan_charge;
 use crate::domain::limits::{Exposure, Limits};
 use crate::domain::money::{format_cents, format_milli};
+use crate::domain::qr::Presented;
 use crate::domain::refund::{plan_refund, OriginalPayment};
 use crate::domain::txno::{format_tx_no, is_central_format, TxKind};
 use crate::error::{AppError, AppResult, ErrorCode};
@@ -81,8 +83,10 @@ fn merchant_id(conn: &Connection) -> AppResult<String> {
 
 pub struct ChargeCmd {
     pub card_id: String,
-    /// The QR state hash the scanned token matched; it must still be the card's current one.
-    pub token_hash: String,
+    /// What the scanned text proved: the QR state hash a token matched (it must still be
+    /// the card's current one), or the chain slot an offline code is (it must still be
+    /// unused and the chain not revoked).
+    pub presented: Presented,
     /// The token text the till read: pushed as the charge's proof of presence, which
     /// central checks against what it issued for the card (sync/README.md, "proofs").
     pub qr_plain: String,
@@ -122,13 +126,24 @@ pub fn commit_charge(conn: &Connection, cmd: ChargeCmd) -> AppResult<(String, bo
         }
     }
     let now_unix = cmd.now.timestamp();
-    let state = qr_state(conn, &cmd.card_id)?.ok_or(ErrorCode::QrExpiredOrInvalid)?;
-    // The token was matched outside the writer; it must still be the card's live token.
-    if state.token_hash != cmd.token_hash || state.expires_at_unix <= now_unix {
-        return Err(ErrorCode::QrExpiredOrInvalid.into());
-    }
-    if cmd.single_use && state.consumed_hash.as_deref() == Some(state.token_hash.as_str()) {
-        return Err(ErrorCode::QrAlreadyUsed.into());
+    // The code was checked outside the writer; what it proved must still hold.
+    match &cmd.presented {
+        Presented::State { token_hash } => {
+            let state = qr_state(conn, &cmd.card_id)?.ok_or(ErrorCode::QrExpiredOrInvalid)?;
+            if state.token_hash != *token_hash || state.expires_at_unix <= now_unix {
+                return Err(ErrorCode::QrExpiredOrInvalid.into());
+            }
+            if cmd.single_use && state.consumed_hash.as_deref() == Some(state.token_hash.as_str()) {
+                return Err(ErrorCode::QrAlreadyUsed.into());
+            }
+        }
+        // Rolled back with everything else if the charge is refused below.
+        Presented::Chain {
+            chain_id,
+            anchor,
+            slot,
+            value,
+        } => claim_slot(conn, &cmd.card_id, chain_id, anchor, *slot, value)?,
     }
     let card = load_card(conn, &cmd.card_id)?.ok_or(ErrorCode::QrExpiredOrInvalid)?;
     let levels = load_levels(conn)?;
@@ -172,10 +187,18 @@ pub fn commit_charge(conn: &Connection, cmd: ChargeCmd) -> AppResult<(String, bo
              level = ?4, discount_milli = ?5 WHERE id = ?1",
         params![cmd.card_id, plan.final_cents, plan.points_earned, plan.level_after, plan.level_discount_after],
     )?;
-    conn.exec_cached(
-        "UPDATE card_qr_state SET consumed_hash = token_hash, consumed_at = ?2 WHERE card_id = ?1",
-        params![cmd.card_id, created_at],
-    )?;
+    if let Presented::State { .. } = cmd.presented {
+        conn.exec_cached(
+            "UPDATE card_qr_state SET consumed_hash = token_hash, consumed_at = ?2 WHERE card_id = ?1",
+            params![cmd.card_id, created_at],
+        )?;
+    }
+    // The proof of presence central checks (sync/README.md, "proofs"): the token, and for
+    // a legacy token the hash it matched (central finds it in the card's QR history).
+    let qr_proof = match &cmd.presented {
+        Presented::State { token_hash } => json!({"token": cmd.qr_plain, "token_hash": token_hash}),
+        Presented::Chain { .. } => json!({"token": cmd.qr_plain}),
+    };
     let op_id = super::new_id();
     let payload = json!({
         "op_id": op_id,
@@ -192,7 +215,7 @@ pub fn commit_charge(conn: &Connection, cmd: ChargeCmd) -> AppResult<(String, bo
         "operator": cmd.actor.username,
         "external_order_id": cmd.external_order_id,
         "tag": cmd.tag,
-        "qr_proof": {"token": cmd.qr_plain, "token_hash": cmd.token_hash},
+        "qr_proof": qr_proof,
     });
     conn.exec_cached(
         "INSERT INTO outbox(op_id, op_type, tx_id, card_id, delta_cents, points, payload, created_at, created_unix)

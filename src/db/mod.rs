@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod cards;
+pub mod chains;
 pub mod checkpoint;
 pub mod demo;
 pub mod devices;

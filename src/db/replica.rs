@@ -279,9 +279,43 @@ pub fn apply_page(
                 }
             }
         }
+        "qr_chains" => {
+            for r in rows {
+                if super::chains::put_pulled(conn, &pulled_chain(r)?)? {
+                    changed += 1;
+                }
+            }
+            super::chains::prune(conn, chrono::Utc::now().timestamp())?;
+        }
         other => return Err(AppError::internal(format!("unknown pull kind {other}"))),
     }
     Ok(changed)
+}
+
+/// An offline-code chain as central's pull sends it (`mps_edge.qr_chains`).
+fn pulled_chain(r: &Value) -> AppResult<super::chains::PulledChain> {
+    use base64::Engine;
+    let bad = |what: &str| AppError::internal(format!("bad {what} in a pulled chain: {r}"));
+    let anchor = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text(r, "anchor")?)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| bad("anchor"))?;
+    let small =
+        |field: &str| -> AppResult<u32> { u32::try_from(int(r, field)?).map_err(|_| bad(field)) };
+    Ok(super::chains::PulledChain {
+        central_id: text(r, "id")?,
+        card_id: text(r, "card_id")?,
+        chain_id: text(r, "chain_id")?,
+        anchor,
+        epoch_unix: unix(r, "epoch")?.ok_or_else(|| bad("epoch"))?,
+        slot_secs: small("slot_secs")?,
+        slots: small("slots")?,
+        ends_at_unix: unix(r, "ends_at")?.ok_or_else(|| bad("ends_at"))?,
+        revoked_at_unix: unix(r, "revoked_at")?,
+        used_through: small("used_through")?,
+        updated_at: text(r, "updated_at")?,
+    })
 }
 
 /// One operation's answer from central's `edge_apply_batch`.

@@ -52,7 +52,9 @@ fn local_charge(conn: &Connection, card_id: &str, raw_cents: i64) -> bool {
             c,
             ChargeCmd {
                 card_id: card_id.into(),
-                token_hash: TOKEN.into(),
+                presented: crate::domain::qr::Presented::State {
+                    token_hash: TOKEN.into(),
+                },
                 qr_plain: "test-token".into(),
                 raw_cents,
                 idem: None,

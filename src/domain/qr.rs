@@ -26,6 +26,23 @@ pub enum TokenShape {
     Legacy,
     /// An mq1 token for the card with this id (canonical hyphenated form).
     Fast { card_id: String },
+    /// An offline payment code (mq2): a value of the card's hash chain, checked against
+    /// the chain's anchor (src/domain/mq2.rs).
+    Offline(super::mq2::Code),
+}
+
+/// What the scanned text proved, for the charge to re-check inside its transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Presented {
+    /// A legacy or mq1 token that matched the card's current QR state.
+    State { token_hash: String },
+    /// An offline code (mq2) that is the value of `slot` in the chain with `anchor`.
+    Chain {
+        chain_id: String,
+        anchor: super::mq2::Value,
+        slot: u32,
+        value: super::mq2::Value,
+    },
 }
 
 fn parse_fast(text: &str) -> Option<String> {
@@ -57,6 +74,9 @@ fn parse_fast(text: &str) -> Option<String> {
 pub fn classify(text: &str) -> Option<TokenShape> {
     if let Some(card_id) = parse_fast(text) {
         return Some(TokenShape::Fast { card_id });
+    }
+    if text.starts_with(super::mq2::PREFIX) {
+        return super::mq2::parse(text).map(TokenShape::Offline);
     }
     if text.len() == LEGACY_TOKEN_LEN
         && base64::engine::general_purpose::STANDARD
@@ -166,6 +186,13 @@ mod tests {
         assert!(!verify_fast(&plain, ""));
         assert_eq!(classify("mq1.0f8c2d4e1a2b4c3d8e9f0123456789AB.xxx"), None);
         assert_eq!(classify(&plain.replace("mq1.", "mq2.")), None);
+        let offline = super::super::mq2::make_code(card, &[9u8; 32], 60, 7).unwrap();
+        match classify(&offline) {
+            Some(TokenShape::Offline(code)) => {
+                assert_eq!((code.card_id.as_str(), code.slot), (card, 7))
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

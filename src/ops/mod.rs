@@ -106,8 +106,9 @@ pub fn sync_command(cfg: Config, command: SyncCommand) -> anyhow::Result<ExitCod
                     println!("PROBLEM:            {p}");
                 }
                 println!(
-                    "replica:            merchant {} · levels {} · members {} · cards {} · qr states {}",
-                    s.replica.merchant, s.replica.levels, s.replica.members, s.replica.cards, s.replica.qr_states
+                    "replica:            merchant {} · levels {} · members {} · cards {} · qr states {} · offline-code chains {}",
+                    s.replica.merchant, s.replica.levels, s.replica.members, s.replica.cards, s.replica.qr_states,
+                    s.replica.qr_chains
                 );
             }
             Ok(ExitCode::SUCCESS)

@@ -37,7 +37,7 @@ pub async fn charge(
     let resolved = resolve_with_refresh(state, &input.qr_plain).await?;
     let cmd = ChargeCmd {
         card_id: resolved.card_id,
-        token_hash: resolved.token_hash,
+        presented: resolved.presented,
         qr_plain: input.qr_plain,
         raw_cents: input.raw_cents,
         idem: input.idem,
@@ -60,7 +60,8 @@ pub async fn charge(
 }
 
 /// Resolves a token; on a miss while a central is configured, pulls QR changes at once
-/// and tries once more (a member's brand-new code works within one round trip).
+/// and tries once more (a member's brand-new code, or a chain enrolled a moment ago,
+/// works within one round trip).
 async fn resolve_with_refresh(
     state: &AppState,
     qr_plain: &str,
@@ -110,8 +111,12 @@ pub async fn refund(
 pub async fn validate(state: &AppState, qr_plain: &str) -> AppResult<QrValidateResponse> {
     let resolved = resolve_with_refresh(state, qr_plain).await?;
     let card_id = resolved.card_id.clone();
-    if crate::service::settings::qr_single_use(state) {
-        let (id, hash) = (resolved.card_id.clone(), resolved.token_hash.clone());
+    // An offline code's check already refused a used slot.
+    if let (true, Some(hash)) = (
+        crate::service::settings::qr_single_use(state),
+        resolved.token_hash(),
+    ) {
+        let (id, hash) = (resolved.card_id.clone(), hash.to_string());
         let used = state
             .db
             .read(move |c| {

@@ -14,6 +14,8 @@ use tokio::sync::Semaphore;
 
 use crate::db::cards::{live_qr_states, qr_generation, qr_state, QrState, ScanPass};
 use crate::db::Db;
+use crate::domain::mq2;
+pub use crate::domain::qr::Presented;
 use crate::domain::qr::{classify, fingerprint, verify_fast, verify_legacy, TokenShape};
 use crate::error::{AppError, AppResult, ErrorCode};
 
@@ -48,7 +50,24 @@ const PAGE: i64 = 64;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolved {
     pub card_id: String,
-    pub token_hash: String,
+    pub presented: Presented,
+}
+
+impl Resolved {
+    fn state(card_id: String, token_hash: String) -> Resolved {
+        Resolved {
+            card_id,
+            presented: Presented::State { token_hash },
+        }
+    }
+
+    /// The QR state hash a legacy or mq1 token matched (none for an offline code).
+    pub fn token_hash(&self) -> Option<&str> {
+        match &self.presented {
+            Presented::State { token_hash } => Some(token_hash),
+            Presented::Chain { .. } => None,
+        }
+    }
 }
 
 pub struct QrResolver {
@@ -63,17 +82,26 @@ pub struct QrResolver {
     /// starves fast-token charges of CPU. Scans wait here instead, holding nothing (no
     /// pooled connection is held while hashing).
     scans: Semaphore,
+    /// Offline-code (mq2) chain walks are CPU-bound too (up to a few thousand SHA-256s):
+    /// at most one per core, so forged codes cannot crowd out everything else.
+    walks: Arc<Semaphore>,
+    /// Slots an offline code may be off this store's clock (`qr.offline_skew_slots`).
+    skew_slots: u32,
 }
 
 impl Default for QrResolver {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        QrResolver {
-            positive: cache(),
-            negative: cache(),
-            claimed: Arc::new(cache()),
-            scans: Semaphore::new(cores),
-        }
+        Self::new(2)
+    }
+}
+
+/// The API's answer to each reason an offline code is refused.
+pub fn refusal_error(r: mq2::Refusal) -> ErrorCode {
+    match r {
+        mq2::Refusal::NotInChain => ErrorCode::QrExpiredOrInvalid,
+        mq2::Refusal::ClockSkew => ErrorCode::QrClockSkew,
+        mq2::Refusal::AlreadyUsed => ErrorCode::QrAlreadyUsed,
+        mq2::Refusal::Revoked => ErrorCode::QrChainRevoked,
     }
 }
 
@@ -84,8 +112,16 @@ fn bounded_insert<K: std::hash::Hash + Eq, V>(map: &Cache<K, V>, k: K, v: V) {
 }
 
 impl QrResolver {
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new(skew_slots: u32) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        QrResolver {
+            positive: cache(),
+            negative: cache(),
+            claimed: Arc::new(cache()),
+            scans: Semaphore::new(cores),
+            walks: Arc::new(Semaphore::new(cores)),
+            skew_slots,
+        }
     }
 
     /// Finds the card whose live token this is, or `QR_EXPIRED_OR_INVALID`.
@@ -95,6 +131,9 @@ impl QrResolver {
             return Err(ErrorCode::InvalidQr.into());
         }
         let shape = classify(plain).ok_or(ErrorCode::InvalidQr)?;
+        if let TokenShape::Offline(code) = shape {
+            return self.resolve_offline(db, code).await;
+        }
         let fp = fingerprint(plain);
         if let TokenShape::Fast { card_id } = shape {
             let plain = plain.to_string();
@@ -137,7 +176,9 @@ impl QrResolver {
                 .map_err(|e| AppError::internal(format!("QR scan task failed: {e}")))??;
         match found {
             Some(r) => {
-                bounded_insert(&self.claimed, r.token_hash.clone(), fp);
+                if let Some(hash) = r.token_hash() {
+                    bounded_insert(&self.claimed, hash.to_string(), fp);
+                }
                 bounded_insert(&self.positive, fp, r.clone());
                 Ok(r)
             }
@@ -145,6 +186,42 @@ impl QrResolver {
                 bounded_insert(&self.negative, fp, generation);
                 Err(ErrorCode::QrExpiredOrInvalid.into())
             }
+        }
+    }
+
+    /// An offline code (mq2): checked against what this edge knows of the card's chain,
+    /// at this store's clock. Does not use the slot (the charge does, in its transaction).
+    async fn resolve_offline(&self, db: &Db, code: mq2::Code) -> AppResult<Resolved> {
+        let (card, chain_id) = (code.card_id.clone(), code.chain_id.clone());
+        let chain = db
+            .read(move |conn| crate::db::chains::load(conn, &card, &chain_id))
+            .await?
+            .ok_or(ErrorCode::QrExpiredOrInvalid)?;
+        let _permit = self
+            .walks
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| AppError::internal("chain walk gate closed"))?;
+        let skew = self.skew_slots;
+        let now = chrono::Utc::now().timestamp();
+        let (anchor, card_id, chain_id) =
+            (chain.anchor, code.card_id.clone(), code.chain_id.clone());
+        let verdict = tokio::task::spawn_blocking(move || mq2::verify(&code, &chain, now, skew))
+            .await
+            .map_err(|e| AppError::internal(format!("chain walk task failed: {e}")))?;
+        crate::metrics::qr_offline_check(verdict.is_ok());
+        match verdict {
+            Ok((slot, value)) => Ok(Resolved {
+                card_id,
+                presented: Presented::Chain {
+                    chain_id,
+                    anchor,
+                    slot,
+                    value,
+                },
+            }),
+            Err(refusal) => Err(refusal_error(refusal).into()),
         }
     }
 
@@ -162,7 +239,9 @@ impl QrResolver {
         let card_id = hit.card_id.clone();
         let state = db.read(move |conn| qr_state(conn, &card_id)).await?;
         let now = chrono::Utc::now().timestamp();
-        if state.is_some_and(|s| s.token_hash == hit.token_hash && s.expires_at_unix > now) {
+        if state.is_some_and(|s| {
+            hit.token_hash() == Some(s.token_hash.as_str()) && s.expires_at_unix > now
+        }) {
             return Ok(Some(Ok(hit)));
         }
         if let Ok(mut m) = self.positive.lock() {
@@ -192,10 +271,7 @@ fn resolve_fast(
         Some(v) => verify_fast(plain, v),
         None => verify_counted(plain, &s.token_hash),
     };
-    Ok(matches.then_some(Resolved {
-        card_id: s.card_id,
-        token_hash: s.token_hash,
-    }))
+    Ok(matches.then_some(Resolved::state(s.card_id, s.token_hash)))
 }
 
 /// Newest-issued first: live legacy states not yet used here, then (so that a reused
@@ -225,10 +301,7 @@ fn scan_legacy(
                     continue;
                 }
                 if verify_counted(plain, &state.token_hash) {
-                    return Ok(Some(Resolved {
-                        card_id: state.card_id,
-                        token_hash: state.token_hash,
-                    }));
+                    return Ok(Some(Resolved::state(state.card_id, state.token_hash)));
                 }
             }
         }
@@ -288,7 +361,7 @@ mod tests {
             put(&db, &format!("card-{i}"), &hash, None).await;
             tokens.push((format!("card-{i}"), plain));
         }
-        let resolver = Arc::new(QrResolver::new());
+        let resolver = Arc::new(QrResolver::default());
         // Every token twice, all at once: claims made by one scan must not hide a state
         // from a second request presenting the same token.
         let mut tasks = Vec::new();
@@ -321,7 +394,7 @@ mod tests {
         // legacy state: the scan never looks at it.
         let (legacy_plain, legacy_hash) = issue_legacy().unwrap();
         put(&db, "card-f", &legacy_hash, Some("00")).await;
-        let resolver = QrResolver::new();
+        let resolver = QrResolver::default();
         let err = resolver.resolve(&db, &legacy_plain).await.unwrap_err();
         assert_eq!(err.code(), ErrorCode::QrExpiredOrInvalid);
         // The mq1 token itself resolves in O(1).
@@ -344,7 +417,7 @@ mod tests {
         })
         .await
         .unwrap();
-        let fresh = QrResolver::new();
+        let fresh = QrResolver::default();
         assert_eq!(
             fresh.resolve(&db, &used_plain).await.unwrap().card_id,
             "card-u"

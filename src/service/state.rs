@@ -63,10 +63,11 @@ impl AppState {
             cfg.auth.password_workers,
             cfg.auth.password_queue,
         ));
+        let qr = Arc::new(QrResolver::new(cfg.qr.offline_skew_slots));
         AppState {
             cfg: Arc::new(cfg),
             db,
-            qr: Arc::new(QrResolver::new()),
+            qr,
             keys: Arc::new(JwtKeys::new(jwt_secret)),
             throttle: Arc::new(IpThrottle::default()),
             passwords,

@@ -343,7 +343,7 @@ impl SyncEngine {
     /// token may also have arrived through the background loop in the meantime, so the
     /// caller retries either way; a repeat miss is answered from the negative cache).
     pub async fn pull_qr_now(&self) -> bool {
-        match tokio::time::timeout(Duration::from_secs(3), self.pull(&["qr_states"], None)).await {
+        match tokio::time::timeout(Duration::from_secs(3), self.pull(&plan::QR_KINDS, None)).await {
             Ok(Ok(_)) => true,
             Ok(Err(e)) => {
                 self.note_err(Pipeline::Pull, &e).await;
@@ -570,7 +570,7 @@ impl SyncEngine {
             let kinds: &[&str] = if full {
                 &plan::ALL_KINDS
             } else {
-                &["qr_states"]
+                &plan::QR_KINDS
             };
             match self.pull(kinds, None).await {
                 Ok(_) => {

@@ -15,7 +15,18 @@ pub const PULL_PAGE: i64 = 1000;
 pub const OVERLAP_SECS: i64 = 300;
 
 /// The kinds pulled, in dependency order (levels before cards so levels apply).
-pub const ALL_KINDS: [&str; 5] = ["merchant", "levels", "members", "cards", "qr_states"];
+pub const ALL_KINDS: [&str; 6] = [
+    "merchant",
+    "levels",
+    "members",
+    "cards",
+    "qr_states",
+    "qr_chains",
+];
+
+/// The kinds pulled every few seconds and at once on a QR miss: new codes, offline-code
+/// chains and their revocations (a lost phone) reach the till quickly.
+pub const QR_KINDS: [&str; 2] = ["qr_states", "qr_chains"];
 
 /// Exponential backoff with jitter: base 1 s doubling to a 60 s cap, then a random
 /// factor in [0.5, 1.0) so many stores do not retry in step. `unit` is in [0, 1).

@@ -145,6 +145,8 @@ pub struct ReplicaCounts {
     pub members: i64,
     pub cards: i64,
     pub qr_states: i64,
+    /// Offline-code chains (mq2) that are not revoked and have not ended.
+    pub qr_chains: i64,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -257,6 +259,11 @@ pub fn status(conn: &Connection, alert_after_secs: Option<i64>) -> AppResult<Syn
             members: count("SELECT COUNT(*) FROM members")?,
             cards: count("SELECT COUNT(*) FROM cards")?,
             qr_states: count("SELECT COUNT(*) FROM card_qr_state")?,
+            qr_chains: conn.query_row(
+                "SELECT COUNT(*) FROM qr_chains WHERE revoked_at_unix IS NULL AND ends_at_unix > ?1",
+                [chrono::Utc::now().timestamp()],
+                |r| r.get(0),
+            )?,
         },
     })
 }
