@@ -19,6 +19,18 @@ if ! have_pg; then
     fi
 fi
 
+# node runs the members' app reference generator (clients/js/mq2.js) in the Rust tests.
+if ! command -v node >/dev/null 2>&1; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        echo "installing node for the offline-code tests" >&2
+        apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null
+    else
+        echo "node is missing; install nodejs (Debian) and re-run" >&2
+        exit 1
+    fi
+fi
+
 cargo test --locked
 
 # The HTTP API against its own OpenAPI document: schemathesis on a real server (installs

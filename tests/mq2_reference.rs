@@ -3,6 +3,8 @@
 //! time, and the edge verifies what the JavaScript makes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use base64::Engine;
 use mps_edge::domain::mq2;
 
@@ -17,11 +19,9 @@ type Case = ([u8; 32], u32, u32, i64, Vec<i64>);
 
 #[test]
 fn javascript_and_rust_make_the_same_codes() {
-    let Ok(node) = which_node() else {
-        eprintln!("\n######## SKIPPED: node is not installed; the JavaScript reference was not compared ########\n");
+    let Some(node) = support::app::node() else {
         return;
     };
-    let module = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/js/mq2.js");
     let cases: Vec<Case> = vec![
         (
             [0u8; 32],
@@ -39,10 +39,7 @@ fn javascript_and_rust_make_the_same_codes() {
             vec![5, 600, 1_209_599],
         ),
     ];
-    let mut script = format!(
-        "import {{ enrol, code }} from {:?};\nconst out = [];\n",
-        format!("file://{}", module.display())
-    );
+    let mut script = String::from("const out = [];\n");
     for (seed, slot_secs, slots, epoch_ms, times) in &cases {
         script.push_str(&format!(
             "{{ const c = await enrol({{ slotSecs: {slot_secs}, slots: {slots}, epochMs: {epoch_ms}, seed: {:?} }});\n",
@@ -60,16 +57,7 @@ fn javascript_and_rust_make_the_same_codes() {
         script.push_str("}\n");
     }
     script.push_str("console.log(out.join('\\n'));\n");
-    let output = std::process::Command::new(node)
-        .args(["--input-type=module", "-e", &script])
-        .output()
-        .expect("run node");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let text = String::from_utf8(output.stdout).unwrap();
+    let text = support::app::run_module_script(&node, &script).join("\n");
     let mut lines = text.lines();
     let mut compared = 0;
     for (seed, slot_secs, slots, epoch_ms, times) in &cases {
@@ -100,14 +88,4 @@ fn javascript_and_rust_make_the_same_codes() {
         }
     }
     assert_eq!(compared, 11);
-}
-
-fn which_node() -> Result<std::path::PathBuf, ()> {
-    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
-        let p = std::path::Path::new(dir).join("node");
-        if p.is_file() {
-            return Ok(p);
-        }
-    }
-    Err(())
 }

@@ -1584,3 +1584,192 @@ async fn a_long_queue_drains_two_batches_at_once_each_card_in_order() {
         assert_eq!(edge.available(id), want, "card {i} at the edge");
     }
 }
+
+/// Offline payment codes (mq2, issue 11) end to end. The member's app (the JavaScript
+/// reference, clients/js/mq2.js) enrols while online; the store loses central; the app,
+/// with no network, makes codes from a chain whose epoch was 20 hours ago (the store's
+/// first check walks ~1,200 hashes) and the store accepts them; a replay and forgeries
+/// made from what the store holds are refused; central, back, applies each sale exactly
+/// once and records the same used slots; a revoked chain is refused after the next pull.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn offline_codes_from_the_members_app_pay_while_central_is_away() {
+    let Some(node) = support::app::node() else {
+        return;
+    };
+    let central = setup_central().await;
+    let m = member(&central, 90, "300.00", 0).await;
+    let (proxy, edge) = edge_via_proxy(&central, "S020").await;
+    edge.wait_bootstrap(1).await;
+
+    // Enrolment, online: the app draws a seed and sends central only the anchor.
+    let seed = {
+        use base64::Engine;
+        let mut s = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut s);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+    };
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let epoch_ms = (now_ms - 20 * 3_600_000) / 60_000 * 60_000;
+    let slots = 2 * 1440;
+    let chain = support::app::enrol(&node, &seed, 60, slots, epoch_ms);
+    let login = central
+        .rpc(
+            "member_login",
+            &json!({"p_identifier": m.phone, "p_password": "member-pass"}),
+        )
+        .await
+        .unwrap();
+    let session = login.json["session_id"].as_str().unwrap().to_string();
+    let r = central
+        .rpc(
+            "edge_enroll_offline_qr",
+            &json!({"p_card_id": m.card_id, "p_anchor": chain.anchor, "p_slot_secs": 60,
+                    "p_epoch": chain.epoch, "p_slots": slots, "p_session_id": session}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json[0]["chain_id"], chain.chain_id.as_str());
+    // The store pulls the chain (the frequent QR pull carries chains too).
+    let _ = edge.sync_now().await;
+    eventually(20, "the chain reaches the edge", || async {
+        (edge.status().await["replica"]["qr_chains"] == 1).then_some(())
+    })
+    .await;
+
+    // Central goes away. The app makes codes for now and the next two minutes (a member
+    // paying three times in a row shows the next slot's code each time).
+    proxy.set_mode(Mode::Refuse);
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let codes = support::app::codes(
+        &node,
+        &chain,
+        &m.card_id,
+        &[now_ms, now_ms + 60_000, now_ms + 120_000],
+    );
+    let first = edge.charge(&codes[0], "20.00").await;
+    let (s, b) = edge
+        .post(
+            "/api/v1/merchant/charge",
+            &json!({"qr_plain": codes[0], "amount": "20.00"}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (422, Some("QR_ALREADY_USED")),
+        "replay: {b}"
+    );
+    let second = edge.charge(&codes[1], "5.00").await;
+    // Forgeries from what the store holds: the used values (and their hashes) relabelled
+    // as the next slot, or the anchor. None is a value of a later slot.
+    let used = mps_edge::domain::mq2::parse(&codes[1]).unwrap();
+    let b64 = |v: &[u8]| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v)
+    };
+    let hex = m.card_id.replace('-', "");
+    let next = used.slot + 1;
+    for value in [
+        b64(&used.value),
+        b64(&mps_edge::domain::mq2::hash(&used.value)),
+        chain.anchor.clone(),
+    ] {
+        let forged = format!("mq2.{hex}.{}.{next}.{value}", chain.chain_id);
+        let (s, b) = edge
+            .post(
+                "/api/v1/merchant/charge",
+                &json!({"qr_plain": forged, "amount": "1.00"}),
+            )
+            .await;
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (422, Some("QR_EXPIRED_OR_INVALID")),
+            "forged: {b}"
+        );
+    }
+    let third = edge.charge(&codes[2], "7.50").await;
+    let balance_after = money(&third["customer_info"]["balance_after"]);
+    assert!(money(&first["customer_info"]["balance_after"]) > balance_after);
+    assert!(second["transaction"]["tx_no"].is_string());
+    assert_eq!(edge.status().await["queue_depth"], 3);
+
+    // Central is back: the three sales apply exactly once, each code checked centrally.
+    proxy.set_mode(Mode::Pass);
+    edge.wait_drained().await;
+    let _ = edge.sync_now().await;
+    assert_eq!(card_row(&central, &m.card_id).0, balance_after);
+    assert_eq!(edge.available(&m.card_id), balance_after);
+    assert_eq!(edge.status().await["open_exceptions"], 0);
+    let slots_used = central
+        .sql(&format!(
+            "select string_agg(slot::text || '@' || site_code, ',' order by slot) from mps_edge.qr_chain_slots where card_id = '{}'",
+            m.card_id
+        ))
+        .unwrap();
+    let expected: Vec<String> = codes
+        .iter()
+        .map(|c| format!("{}@S020", mps_edge::domain::mq2::parse(c).unwrap().slot))
+        .collect();
+    assert_eq!(slots_used.trim(), expected.join(","));
+    let applied = central
+        .sql("select count(*) from mps_edge.applied_ops where site_code = 'S020' and status = 'applied'")
+        .unwrap();
+    assert_eq!(applied.trim(), "3");
+    // Central's record of the chain equals the store's.
+    let central_used = central
+        .sql(&format!(
+            "select used_through from mps_edge.qr_chains where card_id = '{}'",
+            m.card_id
+        ))
+        .unwrap();
+    let id = m.card_id.clone();
+    let edge_used: i64 = edge
+        .db
+        .read_blocking(move |c| {
+            Ok(c.query_row(
+                "SELECT used_through FROM qr_chains WHERE card_id = ?1",
+                [id],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap();
+    assert_eq!(central_used.trim(), edge_used.to_string());
+    // Pushing again applies nothing more.
+    let _ = edge.sync_now().await;
+    assert_eq!(
+        central
+            .sql("select count(*) from mps_edge.applied_ops where site_code = 'S020' and status = 'applied'")
+            .unwrap()
+            .trim(),
+        "3"
+    );
+
+    // A lost phone: the member revokes the chain; after the store's next pull a fresh code
+    // of the chain is refused and says why.
+    let r = central
+        .rpc(
+            "edge_revoke_offline_qr",
+            &json!({"p_card_id": m.card_id, "p_session_id": session}),
+        )
+        .await
+        .unwrap();
+    assert_eq!((r.status, r.json.as_i64()), (200, Some(1)), "{}", r.text);
+    let _ = edge.sync_now().await;
+    let later = support::app::codes(
+        &node,
+        &chain,
+        &m.card_id,
+        &[chrono::Utc::now().timestamp_millis() + 120_000],
+    );
+    let (s, b) = edge
+        .post(
+            "/api/v1/merchant/charge",
+            &json!({"qr_plain": later[0], "amount": "1.00"}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (422, Some("QR_CHAIN_REVOKED")),
+        "{b}"
+    );
+}

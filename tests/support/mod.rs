@@ -20,6 +20,7 @@
 
 #![allow(dead_code)]
 
+pub mod app;
 pub mod binary;
 pub mod edge;
 pub mod gateway;
