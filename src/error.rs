@@ -329,6 +329,14 @@ impl AppError {
         }
     }
 
+    /// The details, when the error carries any.
+    pub fn details(&self) -> Option<&Value> {
+        match self {
+            AppError::Api { details, .. } if !details.is_null() => Some(details),
+            _ => None,
+        }
+    }
+
     /// `details.retry_after_secs`, when the error carries one (at least 1).
     pub fn retry_after_secs(&self) -> Option<i64> {
         match self {

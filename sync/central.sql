@@ -320,6 +320,9 @@ create table if not exists mps_edge.qr_chain_slots (
   used_at   timestamptz not null default clock_timestamp(),
   primary key (card_id, chain_id, slot)
 );
+-- the sale's time (the op's created_at): a code is dead once a later slot of its chain
+-- paid in a sale dated clearly before (see check_chain_proof)
+alter table mps_edge.qr_chain_slots add column if not exists sold_at timestamptz;
 
 alter table mps_edge.schema_versions enable row level security;
 alter table mps_edge.card_versions   enable row level security;
@@ -711,6 +714,7 @@ declare
   v_start   timestamptz;
   v_ends    timestamptz;
   v_inserted int;
+  v_later   record;
 begin
   if pg_catalog.cardinality(v_parts) <> 5
      or v_parts[2] <> pg_catalog.replace(p_card_id::text, '-', '')
@@ -766,8 +770,24 @@ begin
   if v_x <> v_known then
     raise exception 'QR_PROOF_INVALID' using detail = 'the code is not a value of the card''s chain';
   end if;
-  insert into mps_edge.qr_chain_slots (card_id, chain_id, slot, value, site_code, op_id, used_at)
-  values (p_card_id, v_chain.chain_id, v_slot, v_value, p_site_code, p_op_id, p_now)
+  -- Anyone who saw the code of a slot can hash it into the codes of every earlier slot
+  -- (a photographed code, or a store that took it). The member's phone only moves
+  -- forward, so once a later slot paid in a sale dated before this one, this slot's code
+  -- is dead: refused, with 2 minutes of allowance for stores' clocks. (Earlier slots
+  -- dated before the later sale stay possible: an offline store pushing late.)
+  select s.slot, s.site_code, s.sold_at into v_later
+    from mps_edge.qr_chain_slots s
+   where s.card_id = p_card_id and s.chain_id = v_chain.chain_id and s.slot > v_slot
+     and s.sold_at < p_sold_at - interval '2 minutes'
+   order by s.slot
+   limit 1;
+  if found then
+    raise exception 'QR_ALREADY_USED'
+      using detail = pg_catalog.format('slot %s of the chain paid at %s (%s), before this sale of slot %s (%s)',
+                                       v_later.slot, v_later.sold_at, v_later.site_code, v_slot, p_sold_at);
+  end if;
+  insert into mps_edge.qr_chain_slots (card_id, chain_id, slot, value, site_code, op_id, used_at, sold_at)
+  values (p_card_id, v_chain.chain_id, v_slot, v_value, p_site_code, p_op_id, p_now, p_sold_at)
   on conflict do nothing;
   get diagnostics v_inserted = row_count;
   if v_inserted = 0 then

@@ -281,7 +281,16 @@ pub fn apply_page(
         }
         "qr_chains" => {
             for r in rows {
-                if super::chains::put_pulled(conn, &pulled_chain(r)?)? {
+                let chain = pulled_chain(r)?;
+                // Central bounds every chain; one outside them is not central's: skipped,
+                // so it can never make a check walk further than central allows.
+                if !crate::domain::mq2::chain_in_bounds(chain.slot_secs, chain.slots) {
+                    tracing::warn!(card_id = %chain.card_id, chain_id = %chain.chain_id,
+                        slot_secs = chain.slot_secs, slots = chain.slots,
+                        "pulled an offline-code chain outside central's bounds; not stored");
+                    continue;
+                }
+                if super::chains::put_pulled(conn, &chain)? {
                     changed += 1;
                 }
             }

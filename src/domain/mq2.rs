@@ -22,8 +22,14 @@ use subtle::ConstantTimeEq;
 pub const PREFIX: &str = "mq2.";
 /// Longest code text: 4 + 32 + 1 + 16 + 1 + 6 + 1 + 43.
 pub const MAX_LEN: usize = 104;
-/// Most slots a chain may have (14 days of 60 s slots; central allows at most 14 days).
-pub const MAX_SLOTS: u32 = 20_160;
+/// Most slots a chain may have: central's bound (14 days of its shortest, 15 s, slots).
+/// A pulled chain outside central's bounds is not stored.
+pub const MAX_SLOTS: u32 = 14 * 86_400 / 15;
+/// Central's slot lengths.
+pub const SLOT_SECS: std::ops::RangeInclusive<u32> = 15..=600;
+/// How far a sale's time may be from its code's slot at central
+/// (`mps_edge.check_chain_proof`): the edge never accepts a code central would refuse.
+pub const CENTRAL_ALLOWANCE_SECS: i64 = 15 * 60;
 
 pub type Value = [u8; 32];
 
@@ -157,11 +163,17 @@ pub fn parse(text: &str) -> Option<Code> {
     })
 }
 
+/// Whether a pulled chain is within central's bounds (anything else is not ours).
+pub fn chain_in_bounds(slot_secs: u32, slots: u32) -> bool {
+    SLOT_SECS.contains(&slot_secs) && (1..=MAX_SLOTS).contains(&slots)
+}
+
 /// Decides a code against what this edge knows of its chain, at `now_unix`, allowing
-/// `skew_slots` slots of clock difference either way. On success returns the value to
-/// remember as the chain's last verified one. Costs at most `slot − used_through` hashes
-/// (the walk starts at the last verified value when that is the highest used slot, else
-/// at the anchor), and never more than `slots`.
+/// `skew_slots` slots of clock difference either way (and never more than central allows
+/// between a sale and its slot). On success returns the value to remember as the chain's
+/// last verified one. The walk starts at the last value this edge verified (any earlier
+/// value of the chain will do, even when another store has used a later slot since), else
+/// at the anchor: it costs `slot − k` hashes, never more than `slots`.
 pub fn verify(
     code: &Code,
     chain: &ChainState,
@@ -175,14 +187,19 @@ pub fn verify(
         return Err(Refusal::NotInChain);
     }
     let current = slot_at(chain.epoch_unix, chain.slot_secs, now_unix);
-    if (i64::from(code.slot) - current).abs() > i64::from(skew_slots) {
+    let slot_secs = i64::from(chain.slot_secs.max(1));
+    let start = chain.epoch_unix + (i64::from(code.slot) - 1) * slot_secs;
+    if (i64::from(code.slot) - current).abs() > i64::from(skew_slots)
+        || now_unix < start - CENTRAL_ALLOWANCE_SECS
+        || now_unix > start + slot_secs + CENTRAL_ALLOWANCE_SECS
+    {
         return Err(Refusal::ClockSkew);
     }
     if code.slot <= chain.used_through {
         return Err(Refusal::AlreadyUsed);
     }
     let (k, known) = match chain.last_value {
-        Some((k, v)) if k == chain.used_through && k < code.slot => (k, v),
+        Some((k, v)) if k < code.slot => (k, v),
         _ => (0, chain.anchor),
     };
     let walked = hash_n(&code.value, code.slot - k);
@@ -294,6 +311,41 @@ mod tests {
         );
         c.revoked = true;
         assert_eq!(verify(&next, &c, at_slot(101), 2), Err(Refusal::Revoked));
+    }
+
+    #[test]
+    fn the_walk_starts_at_the_last_value_seen_here_even_after_a_later_use_elsewhere() {
+        let seed = [4u8; 32];
+        let mut c = chain(&seed);
+        let v10 = hash_n(&seed, SLOTS - 10);
+        c.last_value = Some((10, v10));
+        // another store used slot 20 (pulled), this edge saw slot 10
+        c.used_through = 20;
+        let code = parse(&make_code(CARD, &seed, SLOTS, 21).unwrap()).unwrap();
+        assert!(verify(&code, &c, at_slot(21), 0).is_ok());
+        // a wrong remembered value would refuse it: the walk did start there
+        c.last_value = Some((10, [0u8; 32]));
+        assert_eq!(verify(&code, &c, at_slot(21), 0), Err(Refusal::NotInChain));
+    }
+
+    #[test]
+    fn the_window_never_exceeds_what_central_allows() {
+        let seed = [6u8; 32];
+        // 10-minute slots and a window of 3 slots: 30 minutes one way, but central
+        // allows a sale 15 minutes around its slot
+        let mut c = chain(&seed);
+        c.slot_secs = 600;
+        let at = |j: u32| EPOCH + i64::from(j - 1) * 600 + 30;
+        let code = parse(&make_code(CARD, &seed, SLOTS, 10).unwrap()).unwrap();
+        // central: from 15 min before the slot's start to 15 min after its end
+        for (j, ok) in [(8, false), (9, true), (10, true), (12, true), (13, false)] {
+            assert_eq!(verify(&code, &c, at(j), 3).is_ok(), ok, "now in slot {j}");
+        }
+        // the slot window alone would have taken slots 7..=13
+        assert_eq!(verify(&code, &c, at(13), 3), Err(Refusal::ClockSkew));
+        assert!(chain_in_bounds(15, MAX_SLOTS) && chain_in_bounds(600, 1));
+        assert!(!chain_in_bounds(14, 10) && !chain_in_bounds(601, 10));
+        assert!(!chain_in_bounds(60, 0) && !chain_in_bounds(60, MAX_SLOTS + 1));
     }
 
     #[test]

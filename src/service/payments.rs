@@ -67,7 +67,7 @@ async fn resolve_with_refresh(
     qr_plain: &str,
 ) -> AppResult<crate::service::qr::Resolved> {
     match state.qr.resolve(&state.db, qr_plain).await {
-        Err(e) if e.code() == ErrorCode::QrExpiredOrInvalid => match &state.sync {
+        Err(e) if crate::service::qr::pull_may_help(&e) => match &state.sync {
             Some(sync) if sync.pull_qr_now().await => state.qr.resolve(&state.db, qr_plain).await,
             _ => Err(e),
         },

@@ -95,6 +95,15 @@ impl Default for QrResolver {
     }
 }
 
+/// Whether a pull from central could change this refusal: a miss of a legacy or mq1
+/// token (a code issued a moment ago), or an offline code whose chain this store has not
+/// pulled yet. A forged offline code of a known chain is not worth a pull (nor a second
+/// walk).
+pub fn pull_may_help(e: &AppError) -> bool {
+    e.code() == ErrorCode::QrExpiredOrInvalid
+        && e.details().is_none_or(|d| d["offline_chain"] == "unknown")
+}
+
 /// The API's answer to each reason an offline code is refused.
 pub fn refusal_error(r: mq2::Refusal) -> ErrorCode {
     match r {
@@ -196,7 +205,13 @@ impl QrResolver {
         let chain = db
             .read(move |conn| crate::db::chains::load(conn, &card, &chain_id))
             .await?
-            .ok_or(ErrorCode::QrExpiredOrInvalid)?;
+            .ok_or_else(|| {
+                AppError::msg(
+                    ErrorCode::QrExpiredOrInvalid,
+                    "This store does not know the member's offline codes (enrolled after its last sync with central).",
+                )
+                .with_details(serde_json::json!({ "offline_chain": "unknown" }))
+            })?;
         let _permit = self
             .walks
             .clone()
@@ -221,7 +236,9 @@ impl QrResolver {
                     value,
                 },
             }),
-            Err(refusal) => Err(refusal_error(refusal).into()),
+            // The chain is known here: a pull would not change the answer.
+            Err(refusal) => Err(AppError::new(refusal_error(refusal))
+                .with_details(serde_json::json!({ "offline_chain": "known" }))),
         }
     }
 
@@ -334,6 +351,40 @@ mod tests {
         })
         .await
         .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_misses_a_pull_can_change_are_worth_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::db::open(&dir.path().join("t.db")).unwrap();
+        let resolver = QrResolver::default();
+        let card = uuid::Uuid::new_v4().to_string();
+        let seed = [8u8; 32];
+        let now = chrono::Utc::now().timestamp();
+        let code = |j| mq2::make_code(&card, &seed, 100, j).unwrap();
+        // unknown chain: a pull may bring it
+        let e = resolver.resolve(&db, &code(1)).await.unwrap_err();
+        assert!(pull_may_help(&e), "{e:?}");
+        let (c2, epoch) = (card.clone(), now - 60 * 10);
+        db.write(move |c| {
+            crate::db::chains::enrol_demo(c, &c2, &seed, epoch, 60, 100, now).map(|_| ())
+        })
+        .await
+        .unwrap();
+        // known chain, a forged value: a pull changes nothing
+        let mut forged = code(11);
+        forged.replace_range(forged.len() - 2.., "AA");
+        let e = resolver.resolve(&db, &forged).await.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::QrExpiredOrInvalid);
+        assert!(!pull_may_help(&e));
+        // a legacy token that matches nothing: it may have been issued a moment ago
+        let (plain, _) = crate::domain::qr::issue_legacy().unwrap();
+        let e = resolver.resolve(&db, &plain).await.unwrap_err();
+        assert!(pull_may_help(&e));
+        assert!(!pull_may_help(&ErrorCode::QrAlreadyUsed.into()));
+        tokio::task::spawn_blocking(move || db.shutdown())
+            .await
+            .unwrap();
     }
 
     #[test]

@@ -81,6 +81,8 @@ const zh = {
   err_NOT_AUTHENTICATED: '請重新登入。',
   err_SERVICE_UNAVAILABLE: '服務暫時無法使用：{message}',
   err_NO_CENTRAL: '此門市以獨立模式執行，未設定中央系統，無法同步。',
+  err_QR_CHAIN_REVOKED: '會員的離線付款碼已停用（手機遺失？），請會員連線後重新產生付款碼。',
+  err_QR_CLOCK_SKEW: '離線付款碼的時間與本店時鐘不符，請檢查手機與本店的時間設定。',
   err_network: '無法連線伺服器，請稍後再試。',
 };
 
@@ -164,6 +166,8 @@ const en = {
   err_NOT_AUTHENTICATED: 'Please sign in again.',
   err_SERVICE_UNAVAILABLE: 'Service unavailable: {message}',
   err_NO_CENTRAL: 'This store runs standalone: no central is configured, so there is nothing to sync with.',
+  err_QR_CHAIN_REVOKED: "The member's offline payment codes were revoked (a lost phone?); ask for a code from the app while online.",
+  err_QR_CLOCK_SKEW: 'The offline payment code is not for the current minute: check the clock of the phone and of this store.',
   err_network: 'The server cannot be reached; try again shortly.',
 };
 

@@ -1900,6 +1900,23 @@ begin
                'QR_PROOF_INVALID,applied,applied',
                'old chain after its revocation refused; before it (out of order) and the new chain apply');
 
+  -- a code is dead once a later slot paid in a sale dated clearly before it (a photo of
+  -- slot j hashes into the codes of j-1, j-2, ...): slot j-3 sold 5 minutes after slot j
+  -- paid is refused; slot j-4 sold a minute after (stores' clocks differ) still applies
+  v_ops := jsonb_build_array(
+    t.with_proof(t.op_charge(11, v_card, 1, 1.000, 'PAY-SQA-11', now() + interval '5 minutes'),
+                 t.mq2(v_card, v_seed2, v_n, v_j - 3)),
+    t.with_proof(t.op_charge(12, v_card, 1, 1.000, 'PAY-SQA-12', now() + interval '1 minute'),
+                 t.mq2(v_card, v_seed2, v_n, v_j - 4)));
+  perform t.as_site(v_k1);
+  set local role anon;
+  v_res := public.edge_apply_batch(null, null, v_ops);
+  reset role;
+  perform t.no_site();
+  perform t.eq((select string_agg(coalesce(r ->> 'reason', r ->> 'status'), ',') from jsonb_array_elements(v_res -> 'results') r),
+               'QR_ALREADY_USED,applied',
+               'an earlier slot sold clearly after a later one paid is refused; within 2 minutes it applies');
+
   -- a lost phone: revoked; the edges pull the revocation
   perform t.as_nobody();
   perform t.eq(public.edge_revoke_offline_qr(v_card, v_sid), 1, 'one chain revoked');
@@ -1913,7 +1930,7 @@ begin
   perform t.no_site();
   perform t.check((select bool_and(r ->> 'revoked_at' is not null) from jsonb_array_elements(v_pull -> 'rows') r
                     where r ->> 'card_id' = v_card::text), 'pull: both chains revoked');
-  v_ops := jsonb_build_array(t.with_proof(t.op_charge(11, v_card, 1, 1.000, 'PAY-SQA-11', now() + interval '10 minutes'),
+  v_ops := jsonb_build_array(t.with_proof(t.op_charge(13, v_card, 1, 1.000, 'PAY-SQA-13', now() + interval '10 minutes'),
                                           t.mq2(v_card, v_seed2, v_n, v_j + 10)));
   perform t.as_site(v_k1);
   set local role anon;
