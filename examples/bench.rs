@@ -166,23 +166,47 @@ fn status_mb(pid: &str, field: &str) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-/// CPU seconds used so far by every process named `postgres` (the test central's
-/// server and backends).
-fn postgres_cpu_secs() -> f64 {
+/// CPU seconds used so far by one PostgreSQL cluster (the test central's): its
+/// postmaster, its live processes, and the ones that ended (backends of closed
+/// connections, autovacuum workers), which the postmaster reaped into its children's
+/// times. Not every process named `postgres`: another cluster on the machine (a test
+/// run) is not central's work, and a process that ends would take its CPU out of a sum.
+fn postgres_cpu_secs(data_dir: &Path) -> f64 {
+    let Some(postmaster) = std::fs::read_to_string(data_dir.join("postmaster.pid"))
+        .ok()
+        .and_then(|s| s.lines().next().map(str::to_string))
+    else {
+        return f64::NAN;
+    };
+    let Some((_, own)) = proc_times(&postmaster) else {
+        return f64::NAN;
+    };
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return f64::NAN;
     };
-    dir.filter_map(|e| e.ok())
+    let children: f64 = dir
+        .filter_map(|e| e.ok())
         .filter_map(|e| {
             let pid = e.file_name().to_string_lossy().to_string();
             pid.bytes().all(|b| b.is_ascii_digit()).then_some(pid)
         })
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .is_ok_and(|c| c.trim() == "postgres")
-        })
-        .filter_map(|pid| cpu_secs(&pid))
-        .sum()
+        .filter_map(|pid| proc_times(&pid))
+        .filter(|(ppid, _)| *ppid == postmaster)
+        .map(|(_, t)| t)
+        .sum();
+    own + children
+}
+
+/// (parent pid, utime + stime + cutime + cstime in seconds) of a process.
+fn proc_times(pid: &str) -> Option<(String, f64)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = s.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let mut ticks = 0.0;
+    for i in 11..=14 {
+        ticks += f.get(i)?.parse::<f64>().ok()?;
+    }
+    Some((f.get(1)?.to_string(), ticks / 100.0)) // USER_HZ is 100 on Linux
 }
 
 /// utime + stime of a process, in seconds.
@@ -1334,7 +1358,8 @@ async fn bench_sync(plan: &Plan) -> anyhow::Result<SyncBench> {
     let central = support::Central::start()
         .await
         .context("starting the test central (PostgreSQL + gateway)")?;
-    let (watch, pg_start) = (CpuWatch::start(), postgres_cpu_secs());
+    let pg_data = central.pg.dir().join("data");
+    let (watch, pg_start) = (CpuWatch::start(), postgres_cpu_secs(&pg_data));
     central.sql(
         "insert into public.merchants(code, name, status, password_hash) values ('BENCH', 'Bench Shop', 'active', extensions.crypt('merchant-pass', extensions.gen_salt('bf')))",
     )?;
@@ -1439,7 +1464,10 @@ async fn bench_sync(plan: &Plan) -> anyhow::Result<SyncBench> {
         .await
         .map_err(ae)? as usize;
 
-    let (pg0, me0) = (postgres_cpu_secs(), cpu_secs("self").unwrap_or(f64::NAN));
+    let (pg0, me0) = (
+        postgres_cpu_secs(&pg_data),
+        cpu_secs("self").unwrap_or(f64::NAN),
+    );
     let t = Instant::now();
     let finished = match tokio::time::timeout(plan.drain_box, engine.push_all()).await {
         Ok(r) => {
@@ -1450,7 +1478,7 @@ async fn bench_sync(plan: &Plan) -> anyhow::Result<SyncBench> {
     };
     let drain_secs = t.elapsed().as_secs_f64();
     let (pg_cpu_secs, edge_cpu_secs) = (
-        postgres_cpu_secs() - pg0,
+        postgres_cpu_secs(&pg_data) - pg0,
         cpu_secs("self").unwrap_or(f64::NAN) - me0,
     );
     let (drained, rejected) = db
@@ -1472,7 +1500,7 @@ async fn bench_sync(plan: &Plan) -> anyhow::Result<SyncBench> {
     let mq2 = mq2_drain(plan, &central, &db, &engine, &limits).await;
     let d2 = db.clone();
     tokio::task::spawn_blocking(move || d2.shutdown()).await?;
-    let others = watch.others(postgres_cpu_secs() - pg_start);
+    let others = watch.others(postgres_cpu_secs(&pg_data) - pg_start);
     drop(central);
     Ok(SyncBench {
         cards: n,
@@ -1748,6 +1776,7 @@ async fn mq2_drain(
         .context("the SHA-256 timing from central")?;
     let setup_secs = t_setup.elapsed().as_secs_f64();
     let cards = Arc::new(cards);
+    let pg_data = central.pg.dir().join("data");
     let mut rounds = Vec::new();
     for round in 0..2 {
         let (j, walk) = if round == 0 {
@@ -1792,14 +1821,14 @@ async fn mq2_drain(
         .await
         .map_err(ae)?;
         let before = sync_exception_count(db).await?;
-        let pg0 = postgres_cpu_secs();
+        let pg0 = postgres_cpu_secs(&pg_data);
         let t = Instant::now();
         tokio::time::timeout(plan.drain_box, engine.push_all())
             .await
             .map_err(|_| anyhow!("mq2 drain (round {}): time box reached", round + 1))?
             .map_err(|e| anyhow!("mq2 drain (round {}): {e}", round + 1))?;
         let secs = t.elapsed().as_secs_f64();
-        let pg_cpu_secs = postgres_cpu_secs() - pg0;
+        let pg_cpu_secs = postgres_cpu_secs(&pg_data) - pg0;
         let reasons: Vec<(String, i64)> = db
             .read(move |c| {
                 let mut s = c.prepare(
