@@ -17,7 +17,10 @@
 //!    charge presents a token never seen before.
 //! 4. QR validation latency with 10, 1,000 and 100,000 cards (as many live codes).
 //! 5. replica bootstrap of 100,000 cards from the test central and the outbox drain rate
-//!    of 100,000 charge operations to it (needs PostgreSQL; see tests/support/pg.rs).
+//!    of 100,000 charge operations to it (needs PostgreSQL; see tests/support/pg.rs); then
+//!    smaller drains of legacy-token charges (one bcrypt each at central) and of offline-code
+//!    (mq2) charges (a hash-chain walk each at central), beside central's own bcrypt and
+//!    SHA-256 rates measured in the same run.
 //! 6. the real release binary under the 64-client fast-token load: its peak RSS (VmHWM)
 //!    with 100,000 cards, its CPU per charge; and the binary's size.
 //! 7. `login_flood` (issue 12): the real binary under 500 concurrent sign-ins for unknown
@@ -163,23 +166,47 @@ fn status_mb(pid: &str, field: &str) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-/// CPU seconds used so far by every process named `postgres` (the test central's
-/// server and backends).
-fn postgres_cpu_secs() -> f64 {
+/// CPU seconds used so far by one PostgreSQL cluster (the test central's): its
+/// postmaster, its live processes, and the ones that ended (backends of closed
+/// connections, autovacuum workers), which the postmaster reaped into its children's
+/// times. Not every process named `postgres`: another cluster on the machine (a test
+/// run) is not central's work, and a process that ends would take its CPU out of a sum.
+fn postgres_cpu_secs(data_dir: &Path) -> f64 {
+    let Some(postmaster) = std::fs::read_to_string(data_dir.join("postmaster.pid"))
+        .ok()
+        .and_then(|s| s.lines().next().map(str::to_string))
+    else {
+        return f64::NAN;
+    };
+    let Some((_, own)) = proc_times(&postmaster) else {
+        return f64::NAN;
+    };
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return f64::NAN;
     };
-    dir.filter_map(|e| e.ok())
+    let children: f64 = dir
+        .filter_map(|e| e.ok())
         .filter_map(|e| {
             let pid = e.file_name().to_string_lossy().to_string();
             pid.bytes().all(|b| b.is_ascii_digit()).then_some(pid)
         })
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .is_ok_and(|c| c.trim() == "postgres")
-        })
-        .filter_map(|pid| cpu_secs(&pid))
-        .sum()
+        .filter_map(|pid| proc_times(&pid))
+        .filter(|(ppid, _)| *ppid == postmaster)
+        .map(|(_, t)| t)
+        .sum();
+    own + children
+}
+
+/// (parent pid, utime + stime + cutime + cstime in seconds) of a process.
+fn proc_times(pid: &str) -> Option<(String, f64)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = s.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let mut ticks = 0.0;
+    for i in 11..=14 {
+        ticks += f.get(i)?.parse::<f64>().ok()?;
+    }
+    Some((f.get(1)?.to_string(), ticks / 100.0)) // USER_HZ is 100 on Linux
 }
 
 /// utime + stime of a process, in seconds.
@@ -1319,6 +1346,9 @@ struct SyncBench {
     /// ops, seconds, rejected, and central's bcrypt ceiling measured in the same run
     /// (verifies per second in one PostgreSQL backend, the one a batch runs in).
     legacy: (usize, f64, i64, f64),
+    /// Offline-code (mq2) charges drained after the legacy ones (one chain walk each at
+    /// central), with central's SHA-256 rate measured in the same run.
+    mq2: anyhow::Result<Mq2Drain>,
     /// Other processes' CPU during the section (cores), hypervisor steal (cores).
     others: (f64, f64),
 }
@@ -1328,7 +1358,8 @@ async fn bench_sync(plan: &Plan) -> anyhow::Result<SyncBench> {
     let central = support::Central::start()
         .await
         .context("starting the test central (PostgreSQL + gateway)")?;
-    let (watch, pg_start) = (CpuWatch::start(), postgres_cpu_secs());
+    let pg_data = central.pg.dir().join("data");
+    let (watch, pg_start) = (CpuWatch::start(), postgres_cpu_secs(&pg_data));
     central.sql(
         "insert into public.merchants(code, name, status, password_hash) values ('BENCH', 'Bench Shop', 'active', extensions.crypt('merchant-pass', extensions.gen_salt('bf')))",
     )?;
@@ -1433,7 +1464,10 @@ async fn bench_sync(plan: &Plan) -> anyhow::Result<SyncBench> {
         .await
         .map_err(ae)? as usize;
 
-    let (pg0, me0) = (postgres_cpu_secs(), cpu_secs("self").unwrap_or(f64::NAN));
+    let (pg0, me0) = (
+        postgres_cpu_secs(&pg_data),
+        cpu_secs("self").unwrap_or(f64::NAN),
+    );
     let t = Instant::now();
     let finished = match tokio::time::timeout(plan.drain_box, engine.push_all()).await {
         Ok(r) => {
@@ -1444,7 +1478,7 @@ async fn bench_sync(plan: &Plan) -> anyhow::Result<SyncBench> {
     };
     let drain_secs = t.elapsed().as_secs_f64();
     let (pg_cpu_secs, edge_cpu_secs) = (
-        postgres_cpu_secs() - pg0,
+        postgres_cpu_secs(&pg_data) - pg0,
         cpu_secs("self").unwrap_or(f64::NAN) - me0,
     );
     let (drained, rejected) = db
@@ -1463,9 +1497,10 @@ async fn bench_sync(plan: &Plan) -> anyhow::Result<SyncBench> {
         .await
         .map_err(ae)?;
     let legacy = legacy_drain(plan, &central, &db, &engine, &limits).await?;
+    let mq2 = mq2_drain(plan, &central, &db, &engine, &limits).await;
     let d2 = db.clone();
     tokio::task::spawn_blocking(move || d2.shutdown()).await?;
-    let others = watch.others(postgres_cpu_secs() - pg_start);
+    let others = watch.others(postgres_cpu_secs(&pg_data) - pg_start);
     drop(central);
     Ok(SyncBench {
         cards: n,
@@ -1481,6 +1516,7 @@ async fn bench_sync(plan: &Plan) -> anyhow::Result<SyncBench> {
         pg_cpu_secs,
         edge_cpu_secs,
         legacy,
+        mq2,
         others,
     })
 }
@@ -1577,6 +1613,275 @@ async fn legacy_drain(
         .await
         .map_err(ae)?;
     Ok((l, secs, after - before, ceiling))
+}
+
+/// One timed `push_all` of the mq2 drain.
+struct Mq2Round {
+    /// The slot every code of the round is for (hashes walked at central: `walk`).
+    slot: u32,
+    walk: u32,
+    secs: f64,
+    pg_cpu_secs: f64,
+    /// New rows in sync_exceptions (refused at central), with their reasons.
+    rejected: i64,
+    reasons: Vec<(String, i64)>,
+    /// Used slots central holds for the planted chains after the round.
+    central_used: i64,
+}
+
+struct Mq2Drain {
+    cards: usize,
+    /// The first round: each card's first code, a day after its chain's epoch (a walk
+    /// from the anchor). The second: the next minute's code (one hash from the used slot).
+    first: Mq2Round,
+    next: Mq2Round,
+    /// Central's SHA-256 in a PL/pgSQL loop (`extensions.digest`, as check_chain_proof
+    /// walks), in one backend, same run: (hashes, seconds measured inside the server).
+    sha256: (usize, f64),
+    setup_secs: f64,
+}
+
+/// Offline-code (mq2) charges: central checks each code by walking the card's hash chain
+/// (`mps_edge.check_chain_proof`) from the nearest used slot, or from the anchor. Plants
+/// one chain per card for the first cards at central (as `edge_enroll_offline_qr` leaves
+/// it; epoch a day ago, one-minute slots, two days of them) and in the edge's replica (as
+/// the qr_chains pull leaves it), then drains two rounds: one charge per card with the
+/// code of the current slot (a walk of ~1,440 hashes from the anchor), then one with the
+/// next slot's code (one hash from the slot just used).
+async fn mq2_drain(
+    plan: &Plan,
+    central: &support::Central,
+    db: &Db,
+    engine: &mps_edge::sync::SyncEngine,
+    limits: &mps_edge::domain::limits::Limits,
+) -> anyhow::Result<Mq2Drain> {
+    use mps_edge::db::chains::{put_pulled, PulledChain};
+    use mps_edge::domain::mq2;
+    const SLOT_SECS: u32 = 60;
+    const SLOTS: u32 = 2_880;
+    let m = if plan.quick { 300 } else { 2_000 }.min(plan.sync_cards);
+    eprintln!("[+] mq2 drain: {m} cards, two rounds");
+    let t_setup = Instant::now();
+    let now_unix = chrono::Utc::now().timestamp();
+    // a day before now, on a minute boundary: the current slot is 1,441
+    let epoch_unix = (now_unix - 86_400).div_euclid(60) * 60;
+    let slot = u32::try_from(mq2::slot_at(epoch_unix, SLOT_SECS, now_unix))?;
+    let ids: Vec<String> = central
+        .sql(&format!(
+            "select id from public.member_cards order by id limit {m}"
+        ))?
+        .lines()
+        .map(str::to_string)
+        .collect();
+    if ids.len() != m {
+        bail!("mq2 drain: central has {} cards, wanted {m}", ids.len());
+    }
+    // Each card's chain, and its codes for `slot` and `slot + 1`, as the member's app
+    // makes them (make_code walks from the seed; untimed set-up).
+    struct Card {
+        id: String,
+        anchor: mq2::Value,
+        codes: [(String, mq2::Value); 2],
+    }
+    let cards: Vec<Card> = tokio::task::spawn_blocking(move || {
+        ids.into_iter()
+            .map(|id| {
+                let seed = mq2::hash(format!("bench-seed-{id}").as_bytes());
+                let anchor = mq2::anchor(&seed, SLOTS);
+                let code = |j: u32| {
+                    (
+                        mq2::make_code(&id, &seed, SLOTS, j).expect("a code of the chain"),
+                        mq2::hash_n(&seed, SLOTS - j),
+                    )
+                };
+                let codes = [code(slot), code(slot + 1)];
+                Card { id, anchor, codes }
+            })
+            .collect()
+    })
+    .await?;
+    // Central: the chains, a few hundred rows per psql command (its argument is bounded).
+    // card id → central's id of its chain
+    let mut central_ids = std::collections::HashMap::with_capacity(m);
+    for chunk in cards.chunks(250) {
+        let values = chunk
+            .iter()
+            .map(|c| format!("('{}', '{}')", c.id, hex::encode(c.anchor)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows = central.sql(&format!(
+            "insert into mps_edge.qr_chains (card_id, chain_id, anchor, epoch, slot_secs, slots, ends_at)
+             select v.card_id::uuid, left(v.anchor, 16), decode(v.anchor, 'hex'),
+                    to_timestamp({epoch_unix}), {SLOT_SECS}, {SLOTS},
+                    to_timestamp({epoch_unix}) + interval '{SLOTS} minutes'
+               from (values {values}) v(card_id, anchor)
+             returning id, card_id"
+        ))?;
+        central_ids.extend(
+            rows.lines()
+                .filter_map(|line| line.split_once('|'))
+                .map(|(id, card)| (card.to_string(), id.to_string())),
+        );
+    }
+    if central_ids.len() != m {
+        bail!(
+            "mq2 drain: {} chains planted at central, wanted {m}",
+            central_ids.len()
+        );
+    }
+    // The edge's replica: the same chains, as the pull stores them.
+    let chains: Vec<PulledChain> = cards
+        .iter()
+        .map(|c| PulledChain {
+            central_id: central_ids[&c.id].clone(),
+            card_id: c.id.clone(),
+            chain_id: mq2::chain_id(&c.anchor),
+            anchor: c.anchor,
+            epoch_unix,
+            slot_secs: SLOT_SECS,
+            slots: SLOTS,
+            ends_at_unix: epoch_unix + i64::from(SLOTS) * i64::from(SLOT_SECS),
+            revoked_at_unix: None,
+            used_through: 0,
+            updated_at: db::now_rfc3339(),
+        })
+        .collect();
+    db.write(move |c| {
+        for chain in &chains {
+            put_pulled(c, chain)?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(ae)?;
+    // Central's SHA-256 rate in one backend, timed inside the server (no psql start-up).
+    let n_hashes = if plan.quick { 200_000 } else { 1_000_000 };
+    let sha_secs: f64 = central
+        .sql(&format!(
+            "do $$
+             declare
+               x bytea := decode('00', 'hex');
+               t timestamptz := clock_timestamp();
+             begin
+               for i in 1 .. {n_hashes} loop
+                 x := extensions.digest(x, 'sha256');
+               end loop;
+               perform set_config('bench.sha_secs',
+                                  extract(epoch from clock_timestamp() - t)::text, false);
+             end $$;
+             select current_setting('bench.sha_secs')"
+        ))?
+        .trim()
+        .parse()
+        .context("the SHA-256 timing from central")?;
+    let setup_secs = t_setup.elapsed().as_secs_f64();
+    let cards = Arc::new(cards);
+    let pg_data = central.pg.dir().join("data");
+    let mut rounds = Vec::new();
+    for round in 0..2 {
+        let (j, walk) = if round == 0 {
+            (slot, slot)
+        } else {
+            (slot + 1, 1)
+        };
+        let (cards, limits) = (cards.clone(), limits.clone());
+        db.write(move |c| {
+            for (i, card) in cards.iter().enumerate() {
+                let (text, value) = &card.codes[round];
+                commit_charge(
+                    c,
+                    ChargeCmd {
+                        card_id: card.id.clone(),
+                        presented: mps_edge::domain::qr::Presented::Chain {
+                            chain_id: mq2::chain_id(&card.anchor),
+                            anchor: card.anchor,
+                            slot: j,
+                            value: *value,
+                        },
+                        qr_plain: text.clone(),
+                        raw_cents: 100 + (i as i64 * 37) % 9_000,
+                        idem: None,
+                        external_order_id: None,
+                        tag: json!({}),
+                        actor: Actor {
+                            user_id: None,
+                            username: Some("bench".into()),
+                            ip: None,
+                            device_id: Some(format!("POS-{}", i % 64)),
+                        },
+                        site_code: "BENCH1".into(),
+                        limits: limits.clone(),
+                        single_use: true,
+                        now: chrono::Utc::now(),
+                    },
+                )?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(ae)?;
+        let before = sync_exception_count(db).await?;
+        let pg0 = postgres_cpu_secs(&pg_data);
+        let t = Instant::now();
+        tokio::time::timeout(plan.drain_box, engine.push_all())
+            .await
+            .map_err(|_| anyhow!("mq2 drain (round {}): time box reached", round + 1))?
+            .map_err(|e| anyhow!("mq2 drain (round {}): {e}", round + 1))?;
+        let secs = t.elapsed().as_secs_f64();
+        let pg_cpu_secs = postgres_cpu_secs(&pg_data) - pg0;
+        let reasons: Vec<(String, i64)> = db
+            .read(move |c| {
+                let mut s = c.prepare(
+                    "SELECT reason, COUNT(*) FROM (SELECT reason FROM sync_exceptions
+                      ORDER BY rowid LIMIT -1 OFFSET ?1) GROUP BY reason ORDER BY 2 DESC",
+                )?;
+                let rows = s.query_map([before], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
+            .map_err(ae)?;
+        let rejected = sync_exception_count(db).await? - before;
+        for (reason, k) in &reasons {
+            eprintln!(
+                "  !! mq2 drain round {}: {k} charge(s) refused by central: {reason}",
+                round + 1
+            );
+        }
+        let central_used: i64 = central
+            .sql("select count(*) from mps_edge.qr_chain_slots")?
+            .trim()
+            .parse()?;
+        rounds.push(Mq2Round {
+            slot: j,
+            walk,
+            secs,
+            pg_cpu_secs,
+            rejected,
+            reasons,
+            central_used,
+        });
+    }
+    let next = rounds.pop().expect("two rounds");
+    let first = rounds.pop().expect("two rounds");
+    Ok(Mq2Drain {
+        cards: m,
+        first,
+        next,
+        sha256: (n_hashes, sha_secs),
+        setup_secs,
+    })
+}
+
+async fn sync_exception_count(db: &Db) -> anyhow::Result<i64> {
+    db.read(|c| {
+        Ok(
+            c.query_row("SELECT COUNT(*) FROM sync_exceptions", [], |r| {
+                r.get::<_, i64>(0)
+            })?,
+        )
+    })
+    .await
+    .map_err(ae)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -2539,6 +2844,54 @@ async fn main() -> anyhow::Result<()> {
                 thousands(ceiling),
                 100.0 * (l_ops as f64 / l_secs) / ceiling
             );
+            match &s.mq2 {
+                Ok(q) => {
+                    let (n_hashes, sha_secs) = q.sha256;
+                    let per_hash_ms = sha_secs * 1000.0 / n_hashes as f64;
+                    for (r, what) in [
+                        (&q.first, "first code 24 h after the epoch"),
+                        (&q.next, "the next minute's code"),
+                    ] {
+                        let _ = writeln!(
+                            o,
+                            "| drain: {} mq2 charges ({what}, slot {}: {} hash{} each at central) | {} ops/s: {} in {:.2} s, {} rejected, central holds {} used slots; PostgreSQL CPU {:.2} ms per op, of which the walk ≈ {:.3} ms at the rate below |",
+                            thousands(q.cards as f64),
+                            thousands(f64::from(r.slot)),
+                            thousands(f64::from(r.walk)),
+                            if r.walk == 1 { "" } else { "es" },
+                            thousands(q.cards as f64 / r.secs),
+                            thousands(q.cards as f64),
+                            r.secs,
+                            r.rejected,
+                            thousands(r.central_used as f64),
+                            r.pg_cpu_secs * 1000.0 / q.cards as f64,
+                            f64::from(r.walk) * per_hash_ms
+                        );
+                        if !r.reasons.is_empty() {
+                            let _ = writeln!(
+                                o,
+                                "| **mq2 charges refused by central (a bug: every code was genuine)** | {} |",
+                                r.reasons
+                                    .iter()
+                                    .map(|(reason, k)| format!("{k} × {reason}"))
+                                    .collect::<Vec<_>>()
+                                    .join("; ")
+                            );
+                        }
+                    }
+                    let _ = writeln!(
+                        o,
+                        "| central's SHA-256 in a PL/pgSQL loop (extensions.digest, as check_chain_proof walks), one backend, same run | {} hashes/s ({:.2} µs each; {} hashes in {:.2} s) |",
+                        thousands(n_hashes as f64 / sha_secs),
+                        per_hash_ms * 1000.0,
+                        thousands(n_hashes as f64),
+                        sha_secs
+                    );
+                }
+                Err(e) => {
+                    let _ = writeln!(o, "| drain: mq2 charges | not measured: {e:#} |");
+                }
+            }
             let _ = writeln!(
                 o,
                 "| CPU during the drain: PostgreSQL processes / bench process (edge + gateway) | {:.1} s / {:.1} s in {:.1} s wall ({:.2} / {:.2} ms per op) |",
@@ -2556,6 +2909,14 @@ async fn main() -> anyhow::Result<()> {
                 s.central_insert_secs,
                 s.ops_setup_secs
             );
+            if let Ok(q) = &s.mq2 {
+                let _ = writeln!(
+                    o,
+                    "| (set-up, untimed) mq2: {} chains planted at central and in the replica, codes made, SHA-256 rate measured | {:.1} s |",
+                    thousands(q.cards as f64),
+                    q.setup_secs
+                );
+            }
         }
         Err(e) => {
             let _ = writeln!(o, "not measured: {e:#}");
