@@ -80,7 +80,145 @@ pub enum ErrorCode {
     Internal,
 }
 
+// Checked when the crate builds: `ALL[i]` is the code whose position is `i` (so no code
+// is listed twice, and none sits where `position` does not put it).
+const _: () = {
+    let mut i = 0;
+    while i < ErrorCode::ALL.len() {
+        assert!(
+            ErrorCode::ALL[i].position() == i,
+            "ErrorCode::ALL disagrees with ErrorCode::position"
+        );
+        i += 1;
+    }
+};
+
 impl ErrorCode {
+    /// Every code, in declaration order: for tests that must cover them all (the
+    /// console's messages, `tests/console_i18n.rs`). A new variant does not compile
+    /// until `position` gives it its index here; the build checks that each listed code
+    /// sits at its position, and a unit test that the list is as long as the enum.
+    pub const ALL: &[ErrorCode] = {
+        use ErrorCode::*;
+        &[
+            ValidationError,
+            InvalidJson,
+            InvalidAmount,
+            InvalidPrice,
+            InvalidRefundAmount,
+            InvalidQr,
+            PayloadTooLarge,
+            BodyAborted,
+            UnsupportedMediaType,
+            NotAuthenticated,
+            InvalidCredentials,
+            TokenExpired,
+            InvalidToken,
+            PermissionDenied,
+            CsrfTokenInvalid,
+            EnrollmentCodeInvalid,
+            DaemonSignatureMissing,
+            DaemonSignatureMalformed,
+            DaemonSignatureStale,
+            DaemonSignatureInvalid,
+            DaemonSignatureReplayed,
+            NotFound,
+            TxNotFound,
+            OriginalTxNotFound,
+            CardNotFound,
+            UserNotFound,
+            MethodNotAllowed,
+            IdempotencyKeyReused,
+            Conflict,
+            UsernameTaken,
+            SettlementOverlap,
+            NoCentral,
+            QrExpiredOrInvalid,
+            QrAlreadyUsed,
+            QrChainRevoked,
+            QrClockSkew,
+            CardNotActive,
+            CardExpired,
+            CorporateCardCannotPay,
+            UnsupportedCardTypeForPayment,
+            InsufficientBalance,
+            OfflineLimitExceeded,
+            OnlyCompletedPaymentRefundable,
+            RefundExceedsRemaining,
+            MerchantNotFoundOrInactive,
+            DemoModeOnly,
+            IdempotencyKeyMismatch,
+            InconsistentFields,
+            PeriodInvalid,
+            LimitAboveCeiling,
+            TooManyRequests,
+            LoginLocked,
+            Unavailable,
+            Internal,
+        ]
+    };
+
+    /// The index of this code in [`ErrorCode::ALL`] (exhaustive on purpose: no `_` arm).
+    const fn position(self) -> usize {
+        use ErrorCode::*;
+        match self {
+            ValidationError => 0,
+            InvalidJson => 1,
+            InvalidAmount => 2,
+            InvalidPrice => 3,
+            InvalidRefundAmount => 4,
+            InvalidQr => 5,
+            PayloadTooLarge => 6,
+            BodyAborted => 7,
+            UnsupportedMediaType => 8,
+            NotAuthenticated => 9,
+            InvalidCredentials => 10,
+            TokenExpired => 11,
+            InvalidToken => 12,
+            PermissionDenied => 13,
+            CsrfTokenInvalid => 14,
+            EnrollmentCodeInvalid => 15,
+            DaemonSignatureMissing => 16,
+            DaemonSignatureMalformed => 17,
+            DaemonSignatureStale => 18,
+            DaemonSignatureInvalid => 19,
+            DaemonSignatureReplayed => 20,
+            NotFound => 21,
+            TxNotFound => 22,
+            OriginalTxNotFound => 23,
+            CardNotFound => 24,
+            UserNotFound => 25,
+            MethodNotAllowed => 26,
+            IdempotencyKeyReused => 27,
+            Conflict => 28,
+            UsernameTaken => 29,
+            SettlementOverlap => 30,
+            NoCentral => 31,
+            QrExpiredOrInvalid => 32,
+            QrAlreadyUsed => 33,
+            QrChainRevoked => 34,
+            QrClockSkew => 35,
+            CardNotActive => 36,
+            CardExpired => 37,
+            CorporateCardCannotPay => 38,
+            UnsupportedCardTypeForPayment => 39,
+            InsufficientBalance => 40,
+            OfflineLimitExceeded => 41,
+            OnlyCompletedPaymentRefundable => 42,
+            RefundExceedsRemaining => 43,
+            MerchantNotFoundOrInactive => 44,
+            DemoModeOnly => 45,
+            IdempotencyKeyMismatch => 46,
+            InconsistentFields => 47,
+            PeriodInvalid => 48,
+            LimitAboveCeiling => 49,
+            TooManyRequests => 50,
+            LoginLocked => 51,
+            Unavailable => 52,
+            Internal => 53,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         use ErrorCode::*;
         match self {
@@ -419,4 +557,39 @@ pub struct ErrorDetail {
     /// Code-specific details (field names, limits, amounts), or null.
     #[schema(value_type = Option<Object>)]
     pub details: serde_json::Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    /// The variants as declared in this file's `enum ErrorCode`, counted from the source:
+    /// the one count that does not go through `ALL` itself.
+    fn declared_variants() -> usize {
+        let src = include_str!("error.rs");
+        let start = src.find("pub enum ErrorCode {").expect("enum ErrorCode") + 20;
+        let body = &src[start..start + src[start..].find("\n}").expect("end of enum")];
+        body.lines()
+            .map(str::trim)
+            .filter(|l| {
+                l.strip_suffix(',')
+                    .is_some_and(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric()))
+            })
+            .count()
+    }
+
+    #[test]
+    fn all_lists_every_code_once_in_position_order() {
+        for (i, code) in ErrorCode::ALL.iter().enumerate() {
+            assert_eq!(code.position(), i, "{code:?}");
+        }
+        let names: HashSet<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(names.len(), ErrorCode::ALL.len(), "two codes share a name");
+        assert_eq!(
+            ErrorCode::ALL.len(),
+            declared_variants(),
+            "ErrorCode::ALL must list every variant of the enum"
+        );
+    }
 }

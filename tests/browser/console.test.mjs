@@ -349,7 +349,8 @@ test('settings: a bad limit is refused with the rule, a good one saved and appli
   await open(owner, 'settings');
   await owner.fill('#set-max_tx_amount', '1.234');
   await owner.click('#settings-save');
-  await owner.waitForFunction(() => /limits\.max_tx_amount/.test(document.querySelector('#settings-message')?.textContent || ''));
+  // The rule, in Chinese, for the field by its label (not the server's English message).
+  await owner.waitForFunction(() => /「單筆上限」須為大於 0 的金額，最多兩位小數/.test(document.querySelector('#settings-message')?.textContent || ''));
   await owner.fill('#set-max_tx_amount', '50.00');
   await owner.fill('#set-store_name', '信義示範店');
   await owner.click('#settings-save');
