@@ -2473,6 +2473,100 @@ fn bench_mq2() -> Mq2Bench {
     }
 }
 
+/// Offline codes through the whole charge path on an in-process server (HTTP, the
+/// token's check, the SQLite commit): each card's first code a day after its chain's
+/// epoch (a walk of ~1,440 hashes), beside mq1 tokens on the same server; one POS, then 8.
+async fn bench_mq2_http(plan: &Plan, hash_pool: &[String]) -> anyhow::Result<Vec<ChargeRow>> {
+    use mps_edge::domain::mq2;
+    eprintln!("[+] offline codes (mq2): charges over HTTP");
+    let dir = tempfile::tempdir()?;
+    let cfg = bench_config(dir.path().join("data"));
+    let (db, password) = open_installation(&cfg).await?;
+    let n = if plan.quick { 400 } else { 2_000 };
+    let (mq2_cards, mq1_cards) = db
+        .write(move |c| Ok((insert_cards(c, "BQ", n)?, insert_cards(c, "BM", n)?)))
+        .await
+        .map_err(ae)?;
+    let now = chrono::Utc::now().timestamp();
+    let epoch = now - 86_400 - now.rem_euclid(60);
+    let slots = 2_880;
+    let seeds: Vec<[u8; 32]> = (0..n)
+        .map(|i| mq2::hash(format!("bench-seed-{i}").as_bytes()))
+        .collect();
+    let (cards, s2) = (mq2_cards.clone(), seeds.clone());
+    db.write(move |c| {
+        for (id, seed) in cards.iter().zip(&s2) {
+            mps_edge::db::chains::enrol_demo(c, id, seed, epoch, 60, slots, now)?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(ae)?;
+    let (plains, verifiers): (Vec<String>, Vec<String>) =
+        mq1_cards.iter().map(|id| fast_token(id)).unzip();
+    let (hashes, exp) = (hash_pool.to_vec(), far_future());
+    db.write(move |c| live_states(c, &mq1_cards, &hashes, Some(&verifiers), exp))
+        .await
+        .map_err(ae)?;
+    let server = start_server(cfg, db.clone(), &password, dir).await?;
+    // The codes of the current slot, made when the server is up: they stay inside the
+    // clock window (± 2 slots) for the few seconds the phases take.
+    let slot = u32::try_from(mq2::slot_at(epoch, 60, chrono::Utc::now().timestamp()))?;
+    let codes: Vec<String> = mq2_cards
+        .iter()
+        .zip(&seeds)
+        .filter_map(|(id, seed)| mq2::make_code(id, seed, slots, slot))
+        .collect();
+    let (mq2_pool, mq1_pool) = (Pool::new(codes), Pool::new(plains));
+    let mut rows = Vec::new();
+    for clients in [1, 8] {
+        for (kind, pool) in [
+            ("mq2, first code a day after the epoch", &mq2_pool),
+            ("mq1", &mq1_pool),
+        ] {
+            let r = fast_phase(
+                &server.url,
+                &server.jwt,
+                clients,
+                Duration::from_secs(20),
+                n / 2,
+                pool.clone(),
+                None,
+            )
+            .await;
+            if r.ok == 0 {
+                bail!("{kind} charges failed: {:?}", r.first_error);
+            }
+            eprintln!(
+                "  {kind:<40} {clients} POS: {:>6.0} charges/s, p99 {:.2} ms, {} errors",
+                r.rate(),
+                pct(&r.lat_ms, 99.0),
+                r.errors
+            );
+            rows.push(ChargeRow { kind, clients, r });
+        }
+    }
+    server.stop().await;
+    Ok(rows)
+}
+
+fn print_mq2_http(rows: &[ChargeRow]) {
+    println!("\n## mq2 — charges over HTTP (the whole path: HTTP, the check, the SQLite commit)\n");
+    println!("| token | POS | charges/s | p50 | p99 | errors |");
+    println!("|---|---|---|---|---|---|");
+    for row in rows {
+        println!(
+            "| {} | {} | {} | {:.2} ms | {:.2} ms | {} |",
+            row.kind,
+            row.clients,
+            thousands(row.r.rate()),
+            pct(&row.r.lat_ms, 50.0),
+            pct(&row.r.lat_ms, 99.0),
+            row.r.errors
+        );
+    }
+}
+
 fn print_mq2(m: &Mq2Bench) {
     println!("\n## mq2 — checking an offline code at the edge (parse + verify, one core)\n");
     println!("| measure | value |");
@@ -2639,6 +2733,11 @@ async fn main() -> anyhow::Result<()> {
         kept("login_flood", f.await)
     };
     let offline = args.want("mq2").then(bench_mq2);
+    let offline_http = if args.want("mq2") {
+        kept("mq2 over HTTP", bench_mq2_http(&plan, &hash_pool).await)
+    } else {
+        None
+    };
     let slow = if args.skip_binary || !args.want("slow_flood") {
         None
     } else {
@@ -3136,6 +3235,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(m) = &offline {
         print_mq2(m);
+    }
+    if let Some(rows) = &offline_http {
+        print_mq2_http(rows);
     }
     Ok(())
 }
