@@ -258,8 +258,10 @@ export async function sync(ctx) {
   const msg = messageBox('sync-message');
   const statusBox = h('div', { id: 'sync-status' });
   const exBox = h('div', { id: 'sync-exceptions' });
-  const now = h('button', { type: 'button', id: 'sync-now' }, t('sync_now'));
-  clear(ctx.main, h('h1', { text: t('sync_title') }), h('div', { class: 'actions' }, now), msg,
+  const now = h('button', { type: 'button', id: 'sync-now', hidden: true }, t('sync_now'));
+  // Standalone: nothing to sync with, so no button that can only fail; say so instead.
+  const standaloneNote = h('p', { id: 'sync-standalone', class: 'muted', hidden: true }, t('sync_standalone_note'));
+  clear(ctx.main, h('h1', { text: t('sync_title') }), h('div', { class: 'actions' }, now), standaloneNote, msg,
     h('h2', { text: t('sync_status') }), statusBox, h('h2', { text: t('sync_exceptions') }), exBox);
 
   now.addEventListener('click', async () => {
@@ -278,6 +280,8 @@ export async function sync(ctx) {
   async function load() {
     const [s, ex] = await Promise.all([get('/sync/status'), get('/sync/exceptions')]);
     ctx.refreshBanner(s);
+    now.hidden = !s.central_configured;
+    standaloneNote.hidden = s.central_configured;
     clear(statusBox, h('dl', { class: 'grid panel' },
       h('dt', {}, t('sync_mode')), h('dd', {}, s.central_configured ? t('mode_central') : t('mode_standalone')),
       h('dt', {}, t('sync_queue')), h('dd', { id: 'sync-queue' }, count(s.queue_depth)),
@@ -301,7 +305,9 @@ export async function sync(ctx) {
   }
   await load();
   const reload = debounce(() => load().catch(() => {}), 500);
-  return { onEvent: (ev) => { if (ev.type === 'sync' || ev.type === 'exception') reload(); } };
+  // A sale or refund adds to the queue: the count follows it, as the banner does.
+  const moves = ['sync', 'exception', 'transaction', 'refund'];
+  return { onEvent: (ev) => { if (moves.includes(ev.type)) reload(); } };
 }
 
 function resolveForm(r, msg, reload) {
