@@ -45,7 +45,7 @@ pub async fn audit(
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> AppResult<Json<svc::AuditLog>> {
     let (limit, offset) = validate::paging(q.limit, q.offset, 50)?;
-    let tz = state.cfg.timezone();
+    let tz = crate::service::settings::store_timezone(&state);
     let nonempty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
     let filter = AuditFilter {
         action: nonempty(q.action)

@@ -19,7 +19,7 @@ pub async fn export_csv(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> AppResult<Response> {
     q.page()?;
-    let tz = state.cfg.timezone();
+    let tz = crate::service::settings::store_timezone(&state);
     let filter = tx_filter(q, tz)?;
     let chunks = svc::export_csv(&state, &user, filter).await?;
     let body = axum::body::Body::from_stream(futures_util::stream::unfold(

@@ -311,7 +311,7 @@ pub async fn transactions(
 ) -> AppResult<Json<TransactionList>> {
     user.require(perm::READ_TRANSACTIONS)?;
     let (limit, offset) = q.page()?;
-    let filter = tx_filter(q, state.cfg.timezone())?;
+    let filter = tx_filter(q, crate::service::settings::store_timezone(&state))?;
     Ok(Json(
         transactions::list(&state, &user, filter, limit, offset).await?,
     ))
@@ -371,7 +371,7 @@ pub async fn daily_summary(
     ApiQuery(q): ApiQuery<SummaryQuery>,
 ) -> AppResult<Json<DailySummary>> {
     user.require(perm::READ_SUMMARY)?;
-    let tz = state.cfg.timezone();
+    let tz = crate::service::settings::store_timezone(&state);
     let day = match q.date {
         None => chrono::Utc::now().with_timezone(&tz).date_naive(),
         Some(d) => NaiveDate::parse_from_str(&d, "%Y-%m-%d")

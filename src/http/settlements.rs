@@ -30,7 +30,7 @@ pub async fn create_settlement(
     user: AuthUser,
     ApiJson(req): ApiJson<SettlementRequest>,
 ) -> AppResult<Json<svc::SettlementResponse>> {
-    let tz = state.cfg.timezone();
+    let tz = crate::service::settings::store_timezone(&state);
     let start = parse_bound(&req.period_start, "period_start", tz, false)?;
     let end = parse_bound(&req.period_end, "period_end", tz, true)?;
     Ok(Json(

@@ -187,7 +187,7 @@ pub async fn export_csv(
     filter: TxFilter,
 ) -> AppResult<CsvChunks> {
     user.require(perm::READ_TRANSACTIONS)?;
-    let tz = state.cfg.timezone();
+    let tz = crate::service::settings::store_timezone(state);
     let (tx, rx) = tokio::sync::mpsc::channel::<AppResult<Vec<u8>>>(CHUNKS_IN_FLIGHT);
     let db = state.db.clone();
     let rt = tokio::runtime::Handle::current();

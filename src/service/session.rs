@@ -61,7 +61,9 @@ async fn payload(
         store: StoreInfo {
             name: state.settings.read().settings.store_name.clone(),
             site_code: state.cfg.site.code.clone(),
-            timezone: state.cfg.timezone().name().to_string(),
+            timezone: crate::service::settings::store_timezone(state)
+                .name()
+                .to_string(),
             mode: if state.cfg.standalone() {
                 "standalone"
             } else {

@@ -15,6 +15,12 @@ pub fn current_limits(state: &AppState) -> Limits {
     state.settings.read().limits.clone()
 }
 
+/// The store's timezone: what "today", a business day and receipt times mean. Every
+/// caller asks here, so the zone can come from the console's settings as well as the file.
+pub fn store_timezone(state: &AppState) -> chrono_tz::Tz {
+    state.cfg.timezone()
+}
+
 pub fn qr_single_use(state: &AppState) -> bool {
     state.settings.read().settings.qr_single_use
 }
@@ -33,7 +39,7 @@ pub fn settings_view(state: &AppState) -> SettingsView {
     SettingsView {
         settings: e.settings.clone(),
         overridden: e.overridden.clone(),
-        timezone: state.cfg.timezone().name().to_string(),
+        timezone: store_timezone(state).name().to_string(),
     }
 }
 
