@@ -2,7 +2,7 @@
 # End-to-end tests of the web console in a real headless Chromium (Debian's `chromium`,
 # driven by playwright-core; no browser is downloaded). Builds the binary, starts a real
 # `mps-edge serve` on 127.0.0.1:0 with a temporary data directory in standalone demo
-# mode, runs tests/browser/console.test.mjs with node's test runner, stops the server.
+# mode, runs tests/browser/*.test.mjs (console.test.mjs first) with node's test runner, stops the server.
 # Screenshots go to target/console-screenshots/. The exit code is node's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,8 +70,14 @@ if [ -z "$URL" ] || [ -z "$PASSWORD" ]; then
 fi
 echo "console under test: $URL/console/ (data in $DATA)"
 
+# console.test.mjs first (its dashboard figures assume a fresh demo store), then the
+# other files, one at a time, against the same server.
+FILES=(tests/browser/console.test.mjs)
+for f in tests/browser/*.test.mjs; do
+    [ "$f" = tests/browser/console.test.mjs ] || FILES+=("$f")
+done
 status=0
 MPS_URL="$URL" MPS_OWNER_PASSWORD="$PASSWORD" MPS_BIN="$BIN" MPS_DATA_DIR="$DATA" \
-    node --test --test-concurrency=1 --test-reporter=spec tests/browser/console.test.mjs || status=$?
+    node --test --test-concurrency=1 --test-reporter=spec "${FILES[@]}" || status=$?
 echo "screenshots: target/console-screenshots/"
 exit "$status"

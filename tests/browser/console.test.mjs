@@ -12,144 +12,26 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import {
+  URL, OWNER_PW, BIN, TABLET, api, bearer, demoQr, posCharge, newPage, signIn, submitLogin, shot, open,
+  launch, closeBrowser, assertNoProblems,
+} from './lib.mjs';
 
-const URL = process.env.MPS_URL;
-const OWNER_PW = process.env.MPS_OWNER_PASSWORD;
-const BIN = process.env.MPS_BIN;
-const DATA = process.env.MPS_DATA_DIR;
-if (!URL || !OWNER_PW || !BIN || !DATA) throw new Error('run through scripts/browser-test.sh');
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const SHOTS = path.join(ROOT, 'target', 'console-screenshots');
-mkdirSync(SHOTS, { recursive: true });
-
-const DESKTOP = { width: 1280, height: 800 };
-const TABLET = { width: 768, height: 1024 };
-
-let browser;
 let ownerToken;
-const problems = [];
-const tolerated = [];
-
-// ---------------------------------------------------------------------------------------
-// Helpers
-// ---------------------------------------------------------------------------------------
-
-async function api(method, p, { token, body, base = URL } = {}) {
-  const headers = { accept: 'application/json' };
-  if (token) headers.authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${base}/api/v1${p}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, json, text };
-}
-
-async function bearer(username, password, extra = {}, base = URL) {
-  const r = await api('POST', '/auth/login', { base, body: { username, password, ...extra } });
-  assert.equal(r.status, 200, r.text);
-  return r.json.access_token;
-}
-
-/** A live QR token, issued exactly as central would, by the CLI. */
-function demoQr() {
-  const out = execFileSync(BIN, ['--data-dir', DATA, 'demo', 'qr', '--json'], { encoding: 'utf8' });
-  return JSON.parse(out.trim().split('\n').pop()).qr_plain;
-}
-
-/** A charge through the POS API with a bearer token. */
-async function posCharge(amount) {
-  const r = await api('POST', '/merchant/charge', {
-    token: ownerToken, body: { qr_plain: demoQr(), amount, idempotency_key: `e2e-${randomUUID()}` },
-  });
-  assert.equal(r.status, 200, r.text);
-  return r.json.transaction;
-}
-
-function watch(page, label) {
-  page.on('console', (m) => {
-    if (m.type() !== 'error' && m.type() !== 'warning') return;
-    const text = m.text();
-    const loc = m.location()?.url || '';
-    const status = Number((/status of (\d{3})/.exec(text) || [])[1]);
-    const expected = text.startsWith('Failed to load resource')
-      && status >= 400 && status < 500;
-    if (expected) tolerated.push(`${label}: ${text} ${loc}`);
-    else if (m.type() === 'error') problems.push(`${label} console error: ${text} ${loc}`);
-  });
-  page.on('pageerror', (e) => problems.push(`${label} page error: ${e.message}`));
-  return page;
-}
-
-async function newPage(label, viewport = DESKTOP) {
-  const context = await browser.newContext({ viewport, acceptDownloads: true, locale: 'zh-TW' });
-  return watch(await context.newPage(), label);
-}
-
-async function signIn(page, username, password, base = URL) {
-  await page.goto(`${base}/console/`);
-  await page.waitForSelector('#login-form');
-  await page.fill('#username', username);
-  await page.fill('#password', password);
-  await page.click('#login-submit');
-  await page.waitForSelector('#main');
-}
-
-/** Clicks "sign in" and waits for the answer to be shown. */
-async function submitLogin(page) {
-  await Promise.all([
-    page.waitForResponse((r) => r.url().endsWith('/api/v1/console/login')),
-    page.click('#login-submit'),
-  ]);
-  await page.waitForFunction(() => document.querySelector('#login-submit')?.disabled === false);
-}
-
-async function shot(page, name) {
-  await page.waitForTimeout(150);
-  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: false });
-}
-
-const READY = {
-  dashboard: '#sum-payment_amount',
-  transactions: '#tx-list table',
-  settlements: '#stl-list table',
-  sync: '#sync-status dl',
-  staff: '#staff-list table',
-  devices: '#dev-list table',
-  audit: '#audit-list table',
-  settings: '#settings-form',
-};
-
-async function open(page, where) {
-  await page.goto(`${URL}/console/${where}`);
-  const key = where.split('/')[0].split('?')[0];
-  await page.waitForSelector(READY[key] || '#main h1');
-}
 
 // ---------------------------------------------------------------------------------------
 
 let owner; // the owner's page, signed in, used through the tests
 
 before(async () => {
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  ownerToken = await bearer('owner', OWNER_PW);
+  ({ ownerToken } = await launch());
 });
 
-after(async () => {
-  if (browser) await browser.close();
-});
+after(closeBrowser);
 
 test('sign-in, and a wait for this address after 5 bad passwords with a clear message', async () => {
   const created = await api('POST', '/console/users', {
@@ -566,7 +448,4 @@ test('a stopped sync pipeline turns the banner red with cause and fix', async ()
   }
 });
 
-test('no console errors or page errors anywhere', () => {
-  if (tolerated.length) console.log(`tolerated (expected API refusals):\n  ${tolerated.join('\n  ')}`);
-  assert.deepEqual(problems, []);
-});
+test('no console errors or page errors anywhere', assertNoProblems);
