@@ -72,10 +72,14 @@ echo "console under test: $URL/console/ (data in $DATA)"
 
 # console.test.mjs first (its dashboard figures assume a fresh demo store), then the
 # other files, one at a time, against the same server.
+# BROWSER_TEST_FILES="tests/browser/x.test.mjs ..." runs only those (while working on one).
 FILES=(tests/browser/console.test.mjs)
 for f in tests/browser/*.test.mjs; do
     [ "$f" = tests/browser/console.test.mjs ] || FILES+=("$f")
 done
+if [ -n "${BROWSER_TEST_FILES:-}" ]; then
+    read -r -a FILES <<<"$BROWSER_TEST_FILES"
+fi
 status=0
 MPS_URL="$URL" MPS_OWNER_PASSWORD="$PASSWORD" MPS_BIN="$BIN" MPS_DATA_DIR="$DATA" \
     node --test --test-concurrency=1 --test-reporter=spec "${FILES[@]}" || status=$?

@@ -118,6 +118,15 @@ input_schema!(Reason => text(1, 500, "Why"));
 input_schema!(ExternalOrderId => text(1, 128, "The POS's own order number"));
 input_schema!(Actor => text(1, 64, "Who (username or actor)"));
 input_schema!(StoreName => trimmed_text(100, "The store name"));
+input_schema!(CurrencyLabel => trimmed_text(8, "The label shown with amounts, such as NT$"));
+input_schema!(
+    /// Every IANA zone name the server knows (the time zone database it was built with),
+    /// so a name the document allows is one the server accepts.
+    TimeZoneName => string()
+        .description(Some("An IANA time zone, such as Asia/Taipei".to_string()))
+        .enum_values(Some(chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())))
+        .into()
+);
 
 /// `money::parse_cents`, positive: at most 10 integer digits (leading zeros aside) and
 /// 2 decimals, not zero.
@@ -259,6 +268,8 @@ pub fn all() -> Vec<(&'static str, RefOr<Schema>)> {
         ("RoleName", RoleName::schema()),
         ("SettlementMode", SettlementMode::schema()),
         ("StoreName", StoreName::schema()),
+        ("CurrencyLabel", CurrencyLabel::schema()),
+        ("TimeZoneName", TimeZoneName::schema()),
         ("SyncStateFilter", SyncStateFilter::schema()),
         ("TxStatus", TxStatus::schema()),
         ("TxType", TxType::schema()),

@@ -39,14 +39,20 @@ fn whole_if_integer(slot: &Value, value: Value) -> Value {
 #[serde(deny_unknown_fields)]
 pub struct ConsoleSettings {
     pub store_name: String,
+    /// IANA time zone of the store ("Asia/Taipei"): what "today" and a business day are.
+    pub timezone: String,
+    /// The label shown with amounts ("NT$").
+    pub currency: String,
     pub qr_single_use: bool,
     pub limits: LimitSettings,
 }
 
 /// The console settings whose config key differs from their place in `ConsoleSettings`
 /// (a JSON pointer). Every other key is `limits.<field>` ↔ `/limits/<field>`.
-const RENAMED: [(&str, &str); 2] = [
+const RENAMED: [(&str, &str); 4] = [
     ("site.name", "/store_name"),
+    ("site.timezone", "/timezone"),
+    ("site.currency", "/currency"),
     ("qr.single_use", "/qr_single_use"),
 ];
 
@@ -60,7 +66,8 @@ pub fn may_change(role: Role, key: &str) -> bool {
 
 /// A setting that bounds what a stolen or misused till can spend.
 pub fn is_risk_setting(key: &str) -> bool {
-    key == "qr.single_use" || key.starts_with("limits.")
+    // The timezone moves business-day boundaries, so which sales a settlement covers.
+    key == "qr.single_use" || key == "site.timezone" || key.starts_with("limits.")
 }
 
 /// The `LimitSettings` field names, read from the struct itself.
@@ -95,6 +102,8 @@ impl ConsoleSettings {
     pub fn from_config(cfg: &Config) -> ConsoleSettings {
         ConsoleSettings {
             store_name: cfg.site.name.clone(),
+            timezone: cfg.site.timezone.clone(),
+            currency: cfg.site.currency.clone(),
             qr_single_use: cfg.qr.single_use,
             limits: cfg.limits.clone(),
         }
@@ -103,6 +112,8 @@ impl ConsoleSettings {
     /// Writes these settings into `cfg`, so the config's validation can judge them.
     fn apply_to(&self, cfg: &mut Config) {
         cfg.site.name = self.store_name.clone();
+        cfg.site.timezone = self.timezone.clone();
+        cfg.site.currency = self.currency.clone();
         cfg.qr.single_use = self.qr_single_use;
         cfg.limits = self.limits.clone();
     }
@@ -288,6 +299,8 @@ mod tests {
             keys,
             [
                 "site.name",
+                "site.timezone",
+                "site.currency",
                 "qr.single_use",
                 "limits.max_card_unsynced",
                 "limits.max_site_unsynced",
@@ -391,7 +404,11 @@ mod tests {
         for key in setting_keys() {
             assert!(may_change(Role::Owner, &key), "{key}");
             let manager = may_change(Role::Manager, &key);
-            assert_eq!(manager, key == "site.name", "{key}");
+            assert_eq!(
+                manager,
+                key == "site.name" || key == "site.currency",
+                "{key}"
+            );
         }
     }
 

@@ -778,7 +778,11 @@ async fn settings_are_validated_audited_and_applied_at_once() {
         json!({"limits": {"max_tx_amount": true}}),
         json!({"store_name": "  "}),
         json!({"qr_single_use": "no"}),
-        json!({"timezone": "UTC"}),
+        json!({"timezone": "Mars/Base"}),
+        json!({"timezone": ""}),
+        json!({"currency": "  "}),
+        json!({"currency": "TOO-LONG-X"}),
+        json!({"time_zone": "UTC"}),
     ] {
         let r = c.put(&srv, "/console/settings", &bad).await;
         assert_eq!(r.status, 400, "{bad}: {}", r.text);
@@ -824,6 +828,95 @@ async fn settings_are_validated_audited_and_applied_at_once() {
 
 /// Issue 12: one manager request switched single-use QR off and raised every limit to
 /// 9,999,999,999.99. The risk settings are the owner's, bounded by the config file.
+/// A zh-TW install counts its days in Asia/Taipei and labels amounts NT$; the owner may
+/// move the zone (it moves business days), a manager only the currency label, and the
+/// new zone is what "today" means at once.
+#[tokio::test]
+async fn store_timezone_and_currency_are_settings_with_zh_tw_defaults() {
+    let srv = TestServer::start_with(|c| {
+        c.site.timezone = mps_edge::config::Config::default().site.timezone;
+    })
+    .await;
+    let owner = owner_console(&srv).await;
+    assert_eq!(owner.body["store"]["timezone"], "Asia/Taipei");
+    assert_eq!(owner.body["store"]["currency"], "NT$");
+    let s = owner.get(&srv, "/console/settings").await;
+    let s = s.assert_ok();
+    assert_eq!(s["settings"]["timezone"], "Asia/Taipei");
+    assert_eq!(s["settings"]["currency"], "NT$");
+    let token = srv.owner_token().await;
+    let day = srv
+        .get(&format!("{API}/merchant/daily-summary"), Some(&token))
+        .await;
+    assert_eq!(day.assert_ok()["timezone"], "Asia/Taipei");
+    let taipei_today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Taipei)
+        .format("%Y-%m-%d")
+        .to_string();
+    assert_eq!(day.json["date"], taipei_today.as_str());
+
+    srv.create_user("boss", "manager-password-1", Role::Manager)
+        .await;
+    let manager = console(&srv, "boss", "manager-password-1").await;
+    let r = manager
+        .put(
+            &srv,
+            "/console/settings",
+            &json!({"timezone": "Asia/Tokyo"}),
+        )
+        .await;
+    let d = r.assert_error(403, "PERMISSION_DENIED");
+    assert_eq!(d["field"], "site.timezone");
+    let settings_rows = || srv.count("SELECT COUNT(*) FROM settings");
+    assert_eq!(settings_rows().await, 0);
+    manager
+        .put(&srv, "/console/settings", &json!({"currency": " HK$ "}))
+        .await
+        .assert_ok();
+    assert_eq!(settings_rows().await, 1);
+
+    for (bad, field) in [
+        (json!({"timezone": "Asia/Atlantis"}), "site.timezone"),
+        (json!({"timezone": " "}), "site.timezone"),
+        (json!({"currency": ""}), "site.currency"),
+        (json!({"currency": "\u{7}"}), "site.currency"),
+        (json!({"currency": "123456789"}), "site.currency"),
+    ] {
+        let r = owner.put(&srv, "/console/settings", &bad).await;
+        let d = r.assert_error(400, "VALIDATION_ERROR");
+        assert_eq!(d["field"], field, "{bad}");
+    }
+    assert_eq!(settings_rows().await, 1);
+
+    let r = owner
+        .put(
+            &srv,
+            "/console/settings",
+            &json!({"timezone": "America/Los_Angeles"}),
+        )
+        .await;
+    let v = r.assert_ok();
+    assert_eq!(v["settings"]["timezone"], "America/Los_Angeles");
+    assert_eq!(v["settings"]["currency"], "HK$");
+    assert_eq!(v["timezone"], "America/Los_Angeles");
+    let day = srv
+        .get(&format!("{API}/merchant/daily-summary"), Some(&token))
+        .await;
+    assert_eq!(day.assert_ok()["timezone"], "America/Los_Angeles");
+    let la_today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::America::Los_Angeles)
+        .format("%Y-%m-%d")
+        .to_string();
+    assert_eq!(day.json["date"], la_today.as_str());
+    let me = owner.get(&srv, "/console/session").await;
+    assert_eq!(me.assert_ok()["store"]["currency"], "HK$");
+    let audit = owner
+        .get(&srv, "/console/audit?action=settings.update&limit=1")
+        .await;
+    let entry = audit.assert_ok()["entries"][0].clone();
+    assert!(entry.to_string().contains("America/Los_Angeles"), "{entry}");
+}
+
 #[tokio::test]
 async fn risk_settings_are_the_owners_and_capped_by_the_config_file() {
     let srv = TestServer::start_with(|c| {

@@ -47,36 +47,40 @@ impl LimitCeilingSettings {
     /// config file's own `[limits]`: the ceiling of a key this section leaves unset.
     /// (Called with `limits == file` for the file itself: a ceiling set below the file's
     /// own limit is a mistake in the file.)
+    /// The most the console may set each limit to: this section's value, else the file's
+    /// own limit. For `stale_after_secs` the longest allowed; 0 = any, off included.
+    pub fn effective(&self, file: &LimitSettings) -> LimitSettings {
+        LimitSettings {
+            max_tx_amount: self.max_tx_amount.unwrap_or(file.max_tx_amount),
+            max_card_unsynced: self.max_card_unsynced.unwrap_or(file.max_card_unsynced),
+            max_site_unsynced: self.max_site_unsynced.unwrap_or(file.max_site_unsynced),
+            stale_after_secs: self.stale_after_secs.unwrap_or(file.stale_after_secs),
+            stale_max_tx_amount: self.stale_max_tx_amount.unwrap_or(file.stale_max_tx_amount),
+        }
+    }
+
     pub fn problems(&self, limits: &LimitSettings, file: &LimitSettings) -> Vec<String> {
         let mut errs = Vec::new();
+        let ceiling = self.effective(file);
         let amounts = [
-            (
-                "max_tx_amount",
-                limits.max_tx_amount,
-                self.max_tx_amount,
-                file.max_tx_amount,
-            ),
+            ("max_tx_amount", limits.max_tx_amount, ceiling.max_tx_amount),
             (
                 "max_card_unsynced",
                 limits.max_card_unsynced,
-                self.max_card_unsynced,
-                file.max_card_unsynced,
+                ceiling.max_card_unsynced,
             ),
             (
                 "max_site_unsynced",
                 limits.max_site_unsynced,
-                self.max_site_unsynced,
-                file.max_site_unsynced,
+                ceiling.max_site_unsynced,
             ),
             (
                 "stale_max_tx_amount",
                 limits.stale_max_tx_amount,
-                self.stale_max_tx_amount,
-                file.stale_max_tx_amount,
+                ceiling.stale_max_tx_amount,
             ),
         ];
-        for (key, value, set, from_file) in amounts {
-            let ceiling = set.unwrap_or(from_file);
+        for (key, value, ceiling) in amounts {
             if value > ceiling {
                 errs.push(format!(
                     "limits.{key}: {} is above its ceiling {} (limit_ceilings.{key} in the installation's config file)",
@@ -85,7 +89,7 @@ impl LimitCeilingSettings {
                 ));
             }
         }
-        let stale_ceiling = self.stale_after_secs.unwrap_or(file.stale_after_secs);
+        let stale_ceiling = ceiling.stale_after_secs;
         // 0 = the rule is off: the loosest value of all, allowed only under a ceiling of 0.
         let loosest = |secs: i64| if secs == 0 { i64::MAX } else { secs };
         if stale_ceiling >= 0 && loosest(limits.stale_after_secs) > loosest(stale_ceiling) {

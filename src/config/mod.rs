@@ -80,8 +80,11 @@ pub struct SiteConfig {
     /// Part of every transaction number; unique per store (A–Z, 0–9, up to 16).
     pub code: String,
     pub name: String,
-    /// IANA time zone for "today" and the console's dates.
+    /// IANA time zone for "today", business days, settlements and receipts.
     pub timezone: String,
+    /// How amounts are labelled in the console and on receipts ("NT$", "HK$", "US$").
+    /// Display only: amounts are exact cents whatever this says.
+    pub currency: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -219,7 +222,9 @@ impl Default for SiteConfig {
         SiteConfig {
             code: "DEMO".into(),
             name: "Demo Store".into(),
-            timezone: "UTC".into(),
+            // The install's first market: a zh-TW store (console default language).
+            timezone: "Asia/Taipei".into(),
+            currency: "NT$".into(),
         }
     }
 }
@@ -361,6 +366,16 @@ impl Config {
             errs.push(format!(
                 "site.timezone: {:?} is not an IANA time zone such as Asia/Taipei",
                 self.site.timezone
+            ));
+        }
+        let currency = self.site.currency.trim();
+        if currency.is_empty()
+            || currency.chars().count() > 8
+            || currency.chars().any(char::is_control)
+        {
+            errs.push(format!(
+                "site.currency: {:?} must be 1-8 characters such as NT$",
+                self.site.currency
             ));
         }
         if self.auth.access_ttl_secs < 60 || self.auth.access_ttl_secs > 24 * 3600 {

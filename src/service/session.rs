@@ -25,6 +25,8 @@ pub struct StoreInfo {
     pub name: String,
     pub site_code: String,
     pub timezone: String,
+    /// The label the console shows with amounts ("NT$").
+    pub currency: String,
     /// `standalone` (no central) or `central`.
     #[schema(value_type = String)]
     pub mode: &'static str,
@@ -64,6 +66,7 @@ async fn payload(
             timezone: crate::service::settings::store_timezone(state)
                 .name()
                 .to_string(),
+            currency: crate::service::settings::store_currency(state),
             mode: if state.cfg.standalone() {
                 "standalone"
             } else {

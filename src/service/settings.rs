@@ -18,7 +18,19 @@ pub fn current_limits(state: &AppState) -> Limits {
 /// The store's timezone: what "today", a business day and receipt times mean. Every
 /// caller asks here, so the zone can come from the console's settings as well as the file.
 pub fn store_timezone(state: &AppState) -> chrono_tz::Tz {
-    state.cfg.timezone()
+    // Validated before it was saved; the file's zone if it somehow is not one.
+    state
+        .settings
+        .read()
+        .settings
+        .timezone
+        .parse()
+        .unwrap_or_else(|_| state.cfg.timezone())
+}
+
+/// The label shown with amounts ("NT$").
+pub fn store_currency(state: &AppState) -> String {
+    state.settings.read().settings.currency.clone()
 }
 
 pub fn qr_single_use(state: &AppState) -> bool {
@@ -32,6 +44,9 @@ pub struct SettingsView {
     /// Keys saved in the console; the rest come from the config file.
     pub overridden: Vec<String>,
     pub timezone: String,
+    /// The most the console may set each limit to (the installation's config file). For
+    /// `stale_after_secs` the longest allowed, 0 = any (switching the rule off included).
+    pub ceilings: crate::config::LimitSettings,
 }
 
 pub fn settings_view(state: &AppState) -> SettingsView {
@@ -40,6 +55,7 @@ pub fn settings_view(state: &AppState) -> SettingsView {
         settings: e.settings.clone(),
         overridden: e.overridden.clone(),
         timezone: store_timezone(state).name().to_string(),
+        ceilings: state.cfg.limit_ceilings.effective(&state.cfg.limits),
     }
 }
 
@@ -50,6 +66,12 @@ pub fn settings_view(state: &AppState) -> SettingsView {
 pub struct SettingsUpdate {
     #[schema(value_type = Option<crate::api_schema::StoreName>)]
     pub store_name: Option<String>,
+    /// An IANA time zone such as Asia/Taipei (owner only).
+    #[schema(value_type = Option<crate::api_schema::TimeZoneName>)]
+    pub timezone: Option<String>,
+    /// 1-8 characters, such as NT$.
+    #[schema(value_type = Option<crate::api_schema::CurrencyLabel>)]
+    pub currency: Option<String>,
     pub qr_single_use: Option<bool>,
     #[schema(value_type = Option<crate::api_schema::LimitsInput>)]
     pub limits: Option<serde_json::Map<String, Value>>,
@@ -84,6 +106,12 @@ pub async fn update_settings(
             ));
         }
         changes.push(("site.name".into(), Value::String(n.trim().to_string())));
+    }
+    if let Some(z) = &update.timezone {
+        changes.push(("site.timezone".into(), Value::String(z.trim().to_string())));
+    }
+    if let Some(c) = &update.currency {
+        changes.push(("site.currency".into(), Value::String(c.trim().to_string())));
     }
     if let Some(b) = update.qr_single_use {
         changes.push(("qr.single_use".into(), Value::Bool(b)));

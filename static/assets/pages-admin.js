@@ -2,7 +2,8 @@
 
 import { get, post, put, query } from './api.js';
 import { h, clear, field, select, messageBox, showMessage, table, confirmDialog } from './dom.js';
-import { t, count, dateTime, errorText } from './i18n.js';
+import { t, count, money, duration, dateTime, errorText, setTimeZone } from './i18n.js';
+import { checkAmount, checkText, checkWhole, cents, problem } from './rules.js';
 
 // ---------------------------------------------------------------------------------------
 // Staff
@@ -227,63 +228,149 @@ export async function audit(ctx) {
 // Settings
 // ---------------------------------------------------------------------------------------
 
+const LIMIT_KEYS = ['max_tx_amount', 'max_card_unsynced', 'max_site_unsynced', 'stale_max_tx_amount'];
+/** The form control of a settings key the server names in an error. */
+const CONTROL_OF = {
+  'site.name': 'store_name', 'site.currency': 'currency', 'site.timezone': 'timezone',
+  'qr.single_use': 'qr_single_use', 'limits.stale_after_secs': 'stale_after',
+};
+const UNIT_SECS = { seconds: 1, minutes: 60, hours: 3600 };
+
+/** The stale threshold in the largest whole unit (seconds only when nothing else is exact). */
+function staleUnit(secs) {
+  if (secs >= 3600 && secs % 3600 === 0) return 'hours';
+  if (secs % 60 === 0) return 'minutes';
+  return 'seconds';
+}
+
+/** A control with its label and help text (aria-describedby), as one grid cell. */
+function helped(id, label, control, help, input = control) {
+  input.setAttribute('aria-describedby', `${id}-help`);
+  return h('div', { class: 'field' },
+    h('label', { for: input.id }, label),
+    control,
+    h('p', { class: 'help', id: `${id}-help` }, help));
+}
+
 export async function settings(ctx) {
   const msg = messageBox('settings-message');
   const d = await get('/console/settings');
   const s = d.settings;
-  const amount = (name, v) => h('input', { name, id: `set-${name}`, inputmode: 'decimal', required: true, value: Number(v).toFixed(2) });
+  const cur = () => ctx.session.store.currency || s.currency;
+  const amount = (name, v) => h('input', { name, id: `set-${name}`, inputmode: 'decimal', required: true, autocomplete: 'off', value: Number(v).toFixed(2) });
+  const unit = staleUnit(s.limits.stale_after_secs);
+  const zones = typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : [];
+  if (!zones.includes(s.timezone)) zones.unshift(s.timezone);
   const f = {
     store_name: h('input', { name: 'store_name', id: 'set-store_name', required: true, maxlength: 100, value: s.store_name }),
+    currency: h('input', { name: 'currency', id: 'set-currency', required: true, maxlength: 8, size: 8, value: s.currency }),
+    timezone: h('select', { name: 'timezone', id: 'set-timezone' }, zones.map((z) => h('option', { value: z, selected: z === s.timezone }, z))),
     qr_single_use: h('input', { type: 'checkbox', name: 'qr_single_use', id: 'set-qr_single_use', checked: s.qr_single_use }),
     max_tx_amount: amount('max_tx_amount', s.limits.max_tx_amount),
     max_card_unsynced: amount('max_card_unsynced', s.limits.max_card_unsynced),
     max_site_unsynced: amount('max_site_unsynced', s.limits.max_site_unsynced),
-    stale_after_secs: h('input', { name: 'stale_after_secs', id: 'set-stale_after_secs', type: 'number', min: 0, step: 1, value: s.limits.stale_after_secs }),
+    stale_after: h('input', { name: 'stale_after', id: 'set-stale_after', inputmode: 'numeric', required: true, autocomplete: 'off', value: String(s.limits.stale_after_secs / UNIT_SECS[unit]) }),
+    stale_unit: h('select', { name: 'stale_unit', id: 'set-stale_unit', 'aria-label': t('set_stale_unit') },
+      Object.keys(UNIT_SECS).map((u) => h('option', { value: u, selected: u === unit }, t(`unit_${u}`)))),
     stale_max_tx_amount: amount('stale_max_tx_amount', s.limits.stale_max_tx_amount),
   };
-  // The limits and the single-use rule are the owner's (the server refuses a manager's
-  // change with 403); a manager sees them, disabled, and may still rename the store.
+  // The limits, the single-use rule and the time zone are the owner's (the server
+  // refuses a manager's change with 403); a manager sees them, disabled.
   const ownerOnly = ctx.session.user.role !== 'owner';
   if (ownerOnly) {
-    for (const k of ['qr_single_use', 'max_tx_amount', 'max_card_unsynced', 'max_site_unsynced', 'stale_after_secs', 'stale_max_tx_amount']) {
-      f[k].disabled = true;
-    }
+    for (const k of ['timezone', 'qr_single_use', ...LIMIT_KEYS, 'stale_after', 'stale_unit']) f[k].disabled = true;
   }
-  const form = h('form', { class: 'form-grid panel', id: 'settings-form' },
-    h('p', { class: 'muted', id: 'settings-owner-only' }, t(ownerOnly ? 'set_owner_only' : 'set_ceilings')),
-    field(t('set_store_name'), f.store_name),
-    field(t('set_max_tx'), f.max_tx_amount),
-    field(t('set_max_card'), f.max_card_unsynced),
-    field(t('set_max_site'), f.max_site_unsynced),
-    field(t('set_stale_after'), f.stale_after_secs),
-    field(t('set_stale_max'), f.stale_max_tx_amount),
-    h('label', { class: 'inline' }, f.qr_single_use, t('set_single_use')),
-    h('div', { class: 'actions' }, h('button', { type: 'submit', id: 'settings-save' }, t('save'))));
-  const note = h('p', { class: 'muted', id: 'settings-overridden' },
-    d.overridden.length ? t('set_overridden', { keys: d.overridden.join(', ') }) : '');
-  clear(ctx.main, h('h1', { text: t('settings_title') }), form, msg, note,
-    h('p', { class: 'muted', id: 'settings-timezone' }, t('set_timezone', { tz: d.timezone })));
+  const ceil = d.ceilings;
+  const limitHelp = (key) => t(`help_${key}`, { max: `${cur()} ${money(ceil[key])}` });
+  const staleHelp = ceil.stale_after_secs > 0
+    ? t('help_stale_after_max', { max: duration(ceil.stale_after_secs) }) : t('help_stale_after');
+  const store = h('fieldset', { class: 'form-grid panel' },
+    h('legend', { text: t('set_store_section') }),
+    helped('set-store_name', t('set_store_name'), f.store_name, t('help_store_name')),
+    helped('set-currency', t('set_currency'), f.currency, t('help_currency')),
+    helped('set-timezone', t('set_timezone_label'), f.timezone, t('help_timezone')));
+  const limits = h('fieldset', { class: 'form-grid panel' },
+    h('legend', { text: t('set_limits_section', { currency: cur() }) }),
+    h('p', { class: 'muted wide', id: 'settings-owner-only' }, t(ownerOnly ? 'set_owner_only' : 'set_ceilings')),
+    helped('set-max_tx_amount', t('set_max_tx'), f.max_tx_amount, limitHelp('max_tx_amount')),
+    helped('set-max_card_unsynced', t('set_max_card'), f.max_card_unsynced, limitHelp('max_card_unsynced')),
+    helped('set-max_site_unsynced', t('set_max_site'), f.max_site_unsynced, limitHelp('max_site_unsynced')),
+    helped('set-stale_after', t('set_stale_after'), h('span', { class: 'with-unit' }, f.stale_after, f.stale_unit), staleHelp, f.stale_after),
+    helped('set-stale_max_tx_amount', t('set_stale_max'), f.stale_max_tx_amount, limitHelp('stale_max_tx_amount')),
+    h('div', { class: 'field wide' },
+      h('label', { class: 'inline' }, f.qr_single_use, t('set_single_use')),
+      h('p', { class: 'help' }, t('help_single_use'))));
+  const save = h('button', { type: 'submit', id: 'settings-save' }, t('save'));
+  const form = h('form', { id: 'settings-form', novalidate: true }, store, limits, h('div', { class: 'actions' }, save));
+  const overriddenText = (keys) => (keys.length
+    ? t('set_overridden', { keys: keys.map((k) => t(`field_${k}`)).join('、') }) : '');
+  const note = h('p', { class: 'muted', id: 'settings-overridden' }, overriddenText(d.overridden));
+  clear(ctx.main, h('h1', { text: t('settings_title') }), form, msg, note);
+
+  /** The form's values as the server wants them, or the first problem (same rules). */
+  function collect() {
+    const secs = Number(f.stale_after.value.trim()) * UNIT_SECS[f.stale_unit.value];
+    const checks = [
+      [f.store_name, checkText(f.store_name.value, 100, 'site.name')],
+      [f.currency, checkText(f.currency.value, 8, 'site.currency')],
+      ...LIMIT_KEYS.map((k) => [f[k], checkAmount(f[k].value, `limits.${k}`)
+        || (cents(f[k].value) > cents(ceil[k]) ? problem('LIMIT_ABOVE_CEILING', `limits.${k}`) : null)]),
+      [f.stale_after, checkWhole(f.stale_after.value, 0, 1e9, 'limits.stale_after_secs')
+        || (ceil.stale_after_secs > 0 && (secs === 0 || secs > ceil.stale_after_secs)
+          ? problem('LIMIT_ABOVE_CEILING', 'limits.stale_after_secs') : null)],
+    ];
+    for (const [control, err] of checks) {
+      if (err && !control.disabled) return { control, err };
+    }
+    // Only what changed: a value sent is a value the console overrides from then on.
+    const body = {};
+    const changed = (key, value, was) => { if (value !== was) body[key] = value; };
+    changed('store_name', f.store_name.value.trim(), s.store_name);
+    changed('currency', f.currency.value.trim(), s.currency);
+    if (!ownerOnly) {
+      changed('timezone', f.timezone.value, s.timezone);
+      changed('qr_single_use', f.qr_single_use.checked, s.qr_single_use);
+      const limits = {};
+      for (const k of LIMIT_KEYS) {
+        if (cents(f[k].value) !== cents(s.limits[k])) limits[k] = f[k].value.trim();
+      }
+      if (secs !== s.limits.stale_after_secs) limits.stale_after_secs = secs;
+      if (Object.keys(limits).length) body.limits = limits;
+    }
+    return { body };
+  }
+
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
+    const { control, err, body } = collect();
+    if (err) {
+      showMessage(msg, errorText(err));
+      control.setAttribute('aria-invalid', 'true');
+      control.focus();
+      return;
+    }
+    for (const c of form.querySelectorAll('[aria-invalid]')) c.removeAttribute('aria-invalid');
+    if (!Object.keys(body).length) {
+      showMessage(msg, t('set_nothing_changed'), 'ok');
+      return;
+    }
+    save.disabled = true;
     try {
-      const r = await put('/console/settings', {
-        store_name: f.store_name.value.trim(),
-        qr_single_use: f.qr_single_use.checked,
-        limits: {
-          max_tx_amount: f.max_tx_amount.value.trim(),
-          max_card_unsynced: f.max_card_unsynced.value.trim(),
-          max_site_unsynced: f.max_site_unsynced.value.trim(),
-          stale_after_secs: Number(f.stale_after_secs.value),
-          stale_max_tx_amount: f.stale_max_tx_amount.value.trim(),
-        },
-      });
+      const r = await put('/console/settings', body);
+      Object.assign(s, r.settings);
       showMessage(msg, t('saved'), 'ok');
-      ctx.session.store.name = r.settings.store_name;
+      Object.assign(ctx.session.store, { name: r.settings.store_name, currency: r.settings.currency, timezone: r.settings.timezone });
+      setTimeZone(r.settings.timezone);
       const name = document.getElementById('store-name');
       if (name) name.textContent = r.settings.store_name;
-      note.textContent = r.overridden.length ? t('set_overridden', { keys: r.overridden.join(', ') }) : '';
-    } catch (err) {
-      showMessage(msg, errorText(err));
+      note.textContent = overriddenText(r.overridden);
+    } catch (err2) {
+      showMessage(msg, errorText(err2));
+      const field = err2.details?.field || '';
+      const control = f[CONTROL_OF[field] || field.split('.').pop()];
+      if (control && !control.disabled) control.focus();
+    } finally {
+      save.disabled = false;
     }
   });
   return null;

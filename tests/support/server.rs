@@ -113,6 +113,9 @@ pub fn fmt_cents(c: i64) -> String {
 pub fn default_config() -> Config {
     let mut cfg = Config::default();
     cfg.server.rate_limit_per_sec = 0;
+    // The tests state their days in UTC ("2024-01-01" is a UTC day); the default zone
+    // (Asia/Taipei) has its own tests in tests/console_api.rs.
+    cfg.site.timezone = "UTC".into();
     cfg
 }
 

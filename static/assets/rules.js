@@ -1,0 +1,37 @@
+// The server's input rules, checked in the form before sending, so a person sees the
+// same message the server would give without a round trip. The server still decides:
+// these only spare a refusal. Each check returns null, or an error shaped like the
+// server's ({code, details:{field}}) for errorText.
+
+/** money::parse_cents, positive: up to 10 integer digits and 2 decimals, not zero
+ *  (the same pattern the OpenAPI document gives amounts). */
+const AMOUNT = /^(0*[1-9][0-9]{0,9}(\.[0-9]{1,2})?|0+\.(0[1-9]|[1-9][0-9]?))$/;
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+export const problem = (code, field) => ({ code, details: { field } });
+
+/** A positive amount with at most 2 decimals, as the server parses it. */
+export function checkAmount(text, field, code = 'VALIDATION_ERROR') {
+  return AMOUNT.test(String(text).trim()) ? null : problem(code, field);
+}
+
+/** The cents of an amount `checkAmount` accepted (exact: no floating point). */
+export function cents(text) {
+  const [int, frac = ''] = String(text).trim().split('.');
+  return BigInt(int) * 100n + BigInt((frac + '00').slice(0, 2));
+}
+
+/** Text of 1..max characters, not only white space, no control characters. */
+export function checkText(text, max, field) {
+  const v = String(text).trim();
+  return v && [...v].length <= max && !CONTROL.test(v) ? null : problem('VALIDATION_ERROR', field);
+}
+
+/** A whole number in [min, max], written as digits only (blank is not zero). */
+export function checkWhole(text, min, max, field) {
+  const v = String(text).trim();
+  if (!/^[0-9]{1,12}$/.test(v)) return problem('VALIDATION_ERROR', field);
+  const n = Number(v);
+  return n >= min && n <= max ? null : problem('VALIDATION_ERROR', field);
+}
