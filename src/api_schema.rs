@@ -118,6 +118,8 @@ input_schema!(Reason => text(1, 500, "Why"));
 input_schema!(ExternalOrderId => text(1, 128, "The POS's own order number"));
 input_schema!(Actor => text(1, 64, "Who (username or actor)"));
 input_schema!(StoreName => trimmed_text(100, "The store name"));
+input_schema!(SearchText => key(32, "Part of a card or transaction number"));
+input_schema!(TxSortName => one_of(&["time_desc", "time_asc", "amount_desc", "amount_asc"], "The order"));
 input_schema!(CurrencyLabel => trimmed_text(8, "The label shown with amounts, such as NT$"));
 input_schema!(
     /// Every IANA zone name the server knows (the time zone database it was built with),
@@ -269,6 +271,8 @@ pub fn all() -> Vec<(&'static str, RefOr<Schema>)> {
         ("SettlementMode", SettlementMode::schema()),
         ("StoreName", StoreName::schema()),
         ("CurrencyLabel", CurrencyLabel::schema()),
+        ("SearchText", SearchText::schema()),
+        ("TxSortName", TxSortName::schema()),
         ("TimeZoneName", TimeZoneName::schema()),
         ("SyncStateFilter", SyncStateFilter::schema()),
         ("TxStatus", TxStatus::schema()),

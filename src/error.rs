@@ -70,6 +70,7 @@ pub enum ErrorCode {
     IdempotencyKeyMismatch,
     InconsistentFields,
     PeriodInvalid,
+    AmountRangeInvalid,
     LimitAboveCeiling,
     // 429
     TooManyRequests,
@@ -150,6 +151,7 @@ impl ErrorCode {
             IdempotencyKeyMismatch,
             InconsistentFields,
             PeriodInvalid,
+            AmountRangeInvalid,
             LimitAboveCeiling,
             TooManyRequests,
             LoginLocked,
@@ -211,11 +213,12 @@ impl ErrorCode {
             IdempotencyKeyMismatch => 46,
             InconsistentFields => 47,
             PeriodInvalid => 48,
-            LimitAboveCeiling => 49,
-            TooManyRequests => 50,
-            LoginLocked => 51,
-            Unavailable => 52,
-            Internal => 53,
+            AmountRangeInvalid => 49,
+            LimitAboveCeiling => 50,
+            TooManyRequests => 51,
+            LoginLocked => 52,
+            Unavailable => 53,
+            Internal => 54,
         }
     }
 
@@ -271,6 +274,7 @@ impl ErrorCode {
             IdempotencyKeyMismatch => "IDEMPOTENCY_KEY_MISMATCH",
             InconsistentFields => "INCONSISTENT_FIELDS",
             PeriodInvalid => "PERIOD_INVALID",
+            AmountRangeInvalid => "AMOUNT_RANGE_INVALID",
             LimitAboveCeiling => "LIMIT_ABOVE_CEILING",
             TooManyRequests => "TOO_MANY_REQUESTS",
             LoginLocked => "LOGIN_LOCKED",
@@ -321,6 +325,7 @@ impl ErrorCode {
             | IdempotencyKeyMismatch
             | InconsistentFields
             | PeriodInvalid
+            | AmountRangeInvalid
             | LimitAboveCeiling => StatusCode::UNPROCESSABLE_ENTITY,
             TooManyRequests | LoginLocked => StatusCode::TOO_MANY_REQUESTS,
             Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -398,6 +403,7 @@ impl ErrorCode {
             }
             InconsistentFields => "Fields that go together were not sent together.",
             PeriodInvalid => "The period must end after it starts.",
+            AmountRangeInvalid => "The lowest amount is above the highest: no row can match.",
             LimitAboveCeiling => {
                 "A limit is above the ceiling this installation allows the console."
             }

@@ -132,6 +132,27 @@ impl Pagination {
 pub struct TransactionList {
     pub transactions: Vec<TransactionView>,
     pub pagination: Pagination,
+    /// Counts and sums of every matching row, across all pages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub totals: Option<ListTotals>,
+}
+
+/// What a filtered transaction list adds up to (refunds as positive amounts).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ListTotals {
+    pub count: i64,
+    pub payment_count: i64,
+    #[schema(value_type = f64)]
+    #[serde(serialize_with = "ser_cents")]
+    pub payment_amount: i64,
+    pub refund_count: i64,
+    #[schema(value_type = f64)]
+    #[serde(serialize_with = "ser_cents")]
+    pub refund_amount: i64,
+    /// Payments less refunds.
+    #[schema(value_type = f64)]
+    #[serde(serialize_with = "ser_cents")]
+    pub net_amount: i64,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -1089,6 +1089,140 @@ fn tx_nos(list: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Search by any part of a card or transaction number (any case, `%` and `_` as typed),
+/// sort by time or amount with stable ties, totals of every matching row (not the page),
+/// and ranges no row can fall in refused with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transactions_search_sort_totals_and_impossible_ranges() {
+    let srv = TestServer::start().await;
+    let t = srv.owner_token().await;
+    let nos = seed_mixed(&srv, &t).await;
+    let set = |q: Value| -> HashSet<String> { tx_nos(&q).into_iter().collect() };
+    let want = |idx: &[usize]| -> HashSet<String> { idx.iter().map(|&i| nos[i].clone()).collect() };
+
+    // Card numbers: STD00000001 (0, 4, refund 5), STD00000002, STD00000004, STD00000011 (3, refund 6).
+    assert_eq!(set(list(&srv, &t, "q=00000001").await), want(&[0, 4, 5]));
+    assert_eq!(set(list(&srv, &t, "q=std00000001").await), want(&[0, 4, 5]));
+    assert_eq!(set(list(&srv, &t, "q=std0000001").await), want(&[3, 6]));
+    assert_eq!(set(list(&srv, &t, "q=11").await), want(&[3, 6]));
+    assert_eq!(set(list(&srv, &t, "q=%25").await), want(&[]));
+    assert_eq!(set(list(&srv, &t, "q=_").await), want(&[]));
+    // A transaction number, whole or in part, lower case too.
+    assert_eq!(
+        set(list(&srv, &t, &format!("q={}", nos[2])).await),
+        want(&[2])
+    );
+    let tail = &nos[6][nos[6].len() - 6..];
+    assert!(set(list(&srv, &t, &format!("q={}", tail.to_lowercase())).await).contains(&nos[6]));
+    assert_eq!(set(list(&srv, &t, "q=REF").await), want(&[5, 6]));
+    assert_eq!(
+        set(list(&srv, &t, "q=00000001&type=refund").await),
+        want(&[5])
+    );
+
+    // Sorting: amounts 10, 20, 28.50, 40, 5 (payments) and 10, 5 (refunds).
+    let amounts = |l: &Value| -> Vec<String> {
+        l["transactions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| amt(&r["final_amount"]))
+            .collect()
+    };
+    let desc = list(&srv, &t, "sort=amount_desc").await;
+    assert_eq!(
+        amounts(&desc),
+        ["40.00", "28.50", "20.00", "10.00", "10.00", "5.00", "5.00"]
+    );
+    // Equal amounts: newest first.
+    assert_eq!(tx_nos(&desc)[3..5], [nos[5].clone(), nos[0].clone()]);
+    let asc = list(&srv, &t, "sort=amount_asc&limit=3").await;
+    assert_eq!(amounts(&asc), ["5.00", "5.00", "10.00"]);
+    let oldest = list(&srv, &t, "sort=time_asc").await;
+    assert_eq!(tx_nos(&oldest), nos);
+    let newest = list(&srv, &t, "sort=time_desc").await;
+    assert_eq!(
+        tx_nos(&newest),
+        nos.iter().rev().cloned().collect::<Vec<_>>()
+    );
+    // Pages of a sort cover every row once.
+    let mut seen = Vec::new();
+    for offset in [0, 3, 6] {
+        seen.extend(tx_nos(
+            &list(
+                &srv,
+                &t,
+                &format!("sort=amount_desc&limit=3&offset={offset}"),
+            )
+            .await,
+        ));
+    }
+    assert_eq!(seen, tx_nos(&desc));
+
+    // Totals: every matching row, whatever the page.
+    let page = list(&srv, &t, "limit=2").await;
+    let s = &page["totals"];
+    assert_eq!(s["count"], 7);
+    assert_eq!(s["payment_count"], 5);
+    assert_eq!(amt(&s["payment_amount"]), "103.50");
+    assert_eq!(s["refund_count"], 2);
+    assert_eq!(amt(&s["refund_amount"]), "15.00");
+    assert_eq!(amt(&s["net_amount"]), "88.50");
+    let s = &list(&srv, &t, "q=00000001").await["totals"];
+    assert_eq!(
+        (s["count"].clone(), amt(&s["net_amount"])),
+        (json!(3), "5.00".to_string())
+    );
+    let none = list(&srv, &t, "q=NOPE").await;
+    assert_eq!(none["totals"]["count"], 0);
+    assert_eq!(amt(&none["totals"]["net_amount"]), "0.00");
+
+    // Impossible ranges are explained, not answered with an empty list.
+    let r = srv
+        .get(
+            &format!("{API}/merchant/transactions?start_date=2024-03-02&end_date=2024-03-01"),
+            Some(&t),
+        )
+        .await;
+    assert_eq!(r.assert_error(422, "PERIOD_INVALID")["field"], "end_date");
+    let r = srv
+        .get(
+            &format!("{API}/merchant/transactions?min_amount=20&max_amount=19.99"),
+            Some(&t),
+        )
+        .await;
+    assert_eq!(
+        r.assert_error(422, "AMOUNT_RANGE_INVALID")["field"],
+        "max_amount"
+    );
+    // One day, and one exact amount, are ranges.
+    assert_eq!(
+        set(list(&srv, &t, "min_amount=20&max_amount=20").await),
+        want(&[1])
+    );
+
+    // The CSV export follows the search and the order.
+    let res = srv
+        .client
+        .get(format!(
+            "{}{API}/merchant/transactions/export.csv?q=00000001&sort=amount_asc",
+            srv.base
+        ))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let text = res.text().await.unwrap();
+    let rows: Vec<&str> = text
+        .split("\r\n")
+        .skip(1)
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(rows.len(), 3, "{text}");
+    assert!(rows[2].starts_with(&nos[0]), "{text}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn transactions_list_paging_and_filters() {
     let srv = TestServer::start().await;

@@ -6,7 +6,9 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::domain::refund::remaining_refundable;
 use crate::error::AppResult;
-use crate::model::{HourStat, Pagination, SummaryTotals, TransactionList, TransactionView};
+use crate::model::{
+    HourStat, ListTotals, Pagination, SummaryTotals, TransactionList, TransactionView,
+};
 
 const TX_COLUMNS: &str = "t.id, t.tx_no, t.tx_type, t.card_id, c.card_no, t.merchant_id, t.raw_amount_cents, \
     t.discount_milli, t.final_amount_cents, t.points_earned, t.status, t.refunded_cents, t.original_tx_no, \
@@ -52,6 +54,39 @@ fn tx_from_row(r: &Row<'_>) -> rusqlite::Result<TransactionView> {
     })
 }
 
+/// The order of a transaction list; ties go newest first, then by id, so pages are stable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TxSort {
+    #[default]
+    TimeDesc,
+    TimeAsc,
+    AmountDesc,
+    AmountAsc,
+}
+
+impl TxSort {
+    pub const NAMES: [&'static str; 4] = ["time_desc", "time_asc", "amount_desc", "amount_asc"];
+
+    pub fn parse(name: &str) -> Option<TxSort> {
+        Some(match name {
+            "time_desc" => TxSort::TimeDesc,
+            "time_asc" => TxSort::TimeAsc,
+            "amount_desc" => TxSort::AmountDesc,
+            "amount_asc" => TxSort::AmountAsc,
+            _ => return None,
+        })
+    }
+
+    fn order_sql(self) -> &'static str {
+        match self {
+            TxSort::TimeDesc => "t.created_unix DESC, t.id DESC",
+            TxSort::TimeAsc => "t.created_unix ASC, t.id ASC",
+            TxSort::AmountDesc => "t.final_amount_cents DESC, t.created_unix DESC, t.id DESC",
+            TxSort::AmountAsc => "t.final_amount_cents ASC, t.created_unix DESC, t.id DESC",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct TxFilter {
     pub from_unix: Option<i64>,
@@ -59,17 +94,18 @@ pub struct TxFilter {
     pub tx_type: Option<String>,
     pub status: Option<String>,
     pub card_no: Option<String>,
+    /// Part of a card number or a transaction number, any case.
+    pub search: Option<String>,
     pub min_cents: Option<i64>,
     pub max_cents: Option<i64>,
     pub sync_state: Option<String>,
+    pub sort: TxSort,
 }
 
-pub fn list_transactions(
-    conn: &Connection,
-    f: &TxFilter,
-    limit: i64,
-    offset: i64,
-) -> AppResult<TransactionList> {
+const TX_FROM: &str = "FROM transactions t LEFT JOIN cards c ON c.id = t.card_id";
+
+/// The WHERE clause of `f` and its arguments, in order.
+fn filter_sql(f: &TxFilter) -> (String, Vec<Box<dyn ToSql>>) {
     let mut clauses: Vec<&str> = Vec::new();
     let mut args: Vec<Box<dyn ToSql>> = Vec::new();
     if let Some(v) = f.from_unix {
@@ -92,6 +128,13 @@ pub fn list_transactions(
         clauses.push("c.card_no = ?");
         args.push(Box::new(v.clone()));
     }
+    if let Some(v) = &f.search {
+        // instr, not LIKE: the text is matched as typed, `%` and `_` included. A scan of
+        // the period's rows, which the date bounds keep to a store's volume.
+        clauses.push("(instr(upper(c.card_no), ?) > 0 OR instr(upper(t.tx_no), ?) > 0)");
+        args.push(Box::new(v.to_uppercase()));
+        args.push(Box::new(v.to_uppercase()));
+    }
     if let Some(v) = f.min_cents {
         clauses.push("t.final_amount_cents >= ?");
         args.push(Box::new(v));
@@ -104,21 +147,31 @@ pub fn list_transactions(
         clauses.push("t.sync_state = ?");
         args.push(Box::new(v.clone()));
     }
-    let where_sql = if clauses.is_empty() {
+    let sql = if clauses.is_empty() {
         String::new()
     } else {
         format!("WHERE {}", clauses.join(" AND "))
     };
-    let from = "FROM transactions t LEFT JOIN cards c ON c.id = t.card_id";
+    (sql, args)
+}
+
+pub fn list_transactions(
+    conn: &Connection,
+    f: &TxFilter,
+    limit: i64,
+    offset: i64,
+) -> AppResult<TransactionList> {
+    let (where_sql, mut args) = filter_sql(f);
     let total: i64 = conn.row_cached(
-        &format!("SELECT COUNT(*) {from} {where_sql}"),
+        &format!("SELECT COUNT(*) {TX_FROM} {where_sql}"),
         rusqlite::params_from_iter(args.iter().map(|a| a.as_ref())),
         |r| r.get(0),
     )?;
     args.push(Box::new(limit));
     args.push(Box::new(offset));
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {TX_COLUMNS} {from} {where_sql} ORDER BY t.created_unix DESC, t.id DESC LIMIT ? OFFSET ?"
+    let order = f.sort.order_sql();
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {TX_COLUMNS} {TX_FROM} {where_sql} ORDER BY {order} LIMIT ? OFFSET ?"
     ))?;
     let rows = stmt.query_map(
         rusqlite::params_from_iter(args.iter().map(|a| a.as_ref())),
@@ -127,7 +180,36 @@ pub fn list_transactions(
     Ok(TransactionList {
         transactions: rows.collect::<Result<Vec<_>, _>>()?,
         pagination: Pagination::new(limit, offset, total),
+        totals: None,
     })
+}
+
+/// Counts and sums of every row `f` matches (not one page): what the list's footer shows.
+pub fn transaction_totals(conn: &Connection, f: &TxFilter) -> AppResult<ListTotals> {
+    let (where_sql, args) = filter_sql(f);
+    Ok(conn.row_cached(
+        &format!(
+            "SELECT COUNT(*),
+                    COALESCE(SUM(t.tx_type = 'payment'), 0),
+                    COALESCE(SUM(CASE WHEN t.tx_type = 'payment' THEN t.final_amount_cents END), 0),
+                    COALESCE(SUM(t.tx_type = 'refund'), 0),
+                    COALESCE(SUM(CASE WHEN t.tx_type = 'refund' THEN t.final_amount_cents END), 0)
+             {TX_FROM} {where_sql}"
+        ),
+        rusqlite::params_from_iter(args.iter().map(|a| a.as_ref())),
+        |r| {
+            let payment_amount: i64 = r.get(2)?;
+            let refund_amount: i64 = r.get(4)?;
+            Ok(ListTotals {
+                count: r.get(0)?,
+                payment_count: r.get(1)?,
+                payment_amount,
+                refund_count: r.get(3)?,
+                refund_amount,
+                net_amount: payment_amount - refund_amount,
+            })
+        },
+    )?)
 }
 
 pub fn transaction_by_no(conn: &Connection, tx_no: &str) -> AppResult<Option<TransactionView>> {

@@ -12,7 +12,7 @@ use crate::service::auth::AuthUser;
 use crate::service::export as svc;
 use crate::service::state::AppState;
 
-#[utoipa::path(get, path = "/merchant/transactions/export.csv", tag = "pos", params(super::merchant::ListQuery), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = String, content_type = "text/csv", description = "UTF-8 with BOM"), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/merchant/transactions/export.csv", tag = "pos", params(super::merchant::ListQuery), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = String, content_type = "text/csv", description = "UTF-8 with BOM"), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 422, description = "PERIOD_INVALID: end_date before start_date; AMOUNT_RANGE_INVALID: min_amount above max_amount", body = crate::error::ErrorBody)))]
 pub async fn export_csv(
     State(state): State<AppState>,
     user: AuthUser,

@@ -12,7 +12,7 @@ use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::validate;
 use crate::auth::sha256_hex;
 use crate::db::ledger::Idem;
-use crate::db::queries::TxFilter;
+use crate::db::queries::{TxFilter, TxSort};
 use crate::domain::money::parse_cents;
 use crate::domain::perm;
 use crate::error::{AppError, AppResult, ErrorCode};
@@ -252,6 +252,12 @@ pub struct ListQuery {
     max_amount: Option<String>,
     #[param(value_type = Option<crate::api_schema::SyncStateFilter>)]
     sync_state: Option<String>,
+    /// Part of a card number or a transaction number, any case.
+    #[param(value_type = Option<crate::api_schema::SearchText>)]
+    q: Option<String>,
+    /// time_desc (default), time_asc, amount_desc or amount_asc (the final amount).
+    #[param(value_type = Option<crate::api_schema::TxSortName>)]
+    sort: Option<String>,
 }
 
 /// A date bound: RFC 3339 instant, or YYYY-MM-DD meaning that day's start in the store's
@@ -303,7 +309,7 @@ fn optional_amount(value: Option<String>, field: &str) -> AppResult<Option<i64>>
 }
 
 #[utoipa::path(get, path = "/merchant/transactions", tag = "pos", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, body = crate::model::TransactionList), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = crate::model::TransactionList), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 422, description = "PERIOD_INVALID: end_date before start_date; AMOUNT_RANGE_INVALID: min_amount above max_amount", body = crate::error::ErrorBody)))]
 pub async fn transactions(
     State(state): State<AppState>,
     user: AuthUser,
@@ -327,7 +333,21 @@ impl ListQuery {
 
 /// The list filters of `GET /merchant/transactions` (also used by the CSV export).
 pub(crate) fn tx_filter(q: ListQuery, tz: chrono_tz::Tz) -> AppResult<TxFilter> {
-    Ok(TxFilter {
+    let sort = match q.sort.as_deref() {
+        None => TxSort::default(),
+        Some(name) => TxSort::parse(name).ok_or_else(|| {
+            AppError::validation(
+                "sort",
+                format!("sort must be one of: {}.", TxSort::NAMES.join(", ")),
+            )
+        })?,
+    };
+    let search =
+        q.q.map(|text| validate::key(&text, "q", 32).map(|_| text))
+            .transpose()?;
+    let filter = TxFilter {
+        search,
+        sort,
         from_unix: q
             .start_date
             .as_deref()
@@ -351,7 +371,30 @@ pub(crate) fn tx_filter(q: ListQuery, tz: chrono_tz::Tz) -> AppResult<TxFilter> 
             "sync_state",
             &["pending", "applied", "exception"],
         )?,
-    })
+    };
+    check_ranges(&filter)?;
+    Ok(filter)
+}
+
+/// A range no row can fall in is a mistake to explain, not an empty list: the end date
+/// before the start, or the lowest amount above the highest.
+fn check_ranges(f: &TxFilter) -> AppResult<()> {
+    if let (Some(from), Some(to)) = (f.from_unix, f.to_unix) {
+        if from >= to {
+            return Err(AppError::msg(
+                ErrorCode::PeriodInvalid,
+                "end_date must not be before start_date.",
+            )
+            .with_details(serde_json::json!({"field": "end_date"})));
+        }
+    }
+    if let (Some(min), Some(max)) = (f.min_cents, f.max_cents) {
+        if min > max {
+            return Err(AppError::new(ErrorCode::AmountRangeInvalid)
+                .with_details(serde_json::json!({"field": "max_amount"})));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Deserialize, Default, utoipa::IntoParams)]

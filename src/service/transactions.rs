@@ -52,7 +52,11 @@ pub async fn list(
     user.require(perm::READ_TRANSACTIONS)?;
     state
         .db
-        .read(move |c| queries::list_transactions(c, &filter, limit, offset))
+        .read(move |c| {
+            let mut list = queries::list_transactions(c, &filter, limit, offset)?;
+            list.totals = Some(queries::transaction_totals(c, &filter)?);
+            Ok(list)
+        })
         .await
 }
 

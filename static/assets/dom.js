@@ -52,7 +52,11 @@ export function showMessage(box, text, kind = 'error') {
 export function table(columns, rows, empty) {
   const head = h('tr', {}, columns.map((c) => h('th', { class: c.num ? 'num' : null, scope: 'col' }, c.label)));
   const body = rows.length
-    ? rows.map((r) => h('tr', r.attrs || {}, columns.map((c) => h('td', { class: c.num ? 'num' : null }, c.cell(r.data ?? r)))))
+    // data-label: the column's name beside each value when a phone shows rows as cards.
+    ? rows.map((r) => h('tr', r.attrs || {}, columns.map((c) => h('td', {
+      class: c.num ? 'num' : null,
+      'data-label': typeof c.label === 'string' ? c.label : c.label?.textContent,
+    }, c.cell(r.data ?? r)))))
     : [h('tr', {}, h('td', { colspan: columns.length, class: 'muted' }, empty))];
   return h('div', { class: 'table-wrap' }, h('table', {}, h('thead', {}, head), h('tbody', {}, body)));
 }
@@ -65,7 +69,8 @@ export function confirmDialog(title, text, confirmLabel, cancelLabel, danger = f
       h('p', { text }),
       h('div', { class: 'actions' },
         h('button', { type: 'button', class: danger ? 'danger' : null, id: 'dlg-confirm', onclick: () => done(true) }, confirmLabel),
-        h('button', { type: 'button', class: 'secondary', id: 'dlg-cancel', onclick: () => done(false) }, cancelLabel)));
+        // A dangerous action starts on Cancel, so Enter alone never confirms it.
+        h('button', { type: 'button', class: 'secondary', id: 'dlg-cancel', autofocus: danger, onclick: () => done(false) }, cancelLabel)));
     function done(ok) { dlg.close(); dlg.remove(); resolve(ok); }
     dlg.addEventListener('cancel', (e) => { e.preventDefault(); done(false); });
     document.body.append(dlg);

@@ -4,6 +4,7 @@ import { get, post, query } from './api.js';
 import { h, clear, field, select, messageBox, showMessage, table, confirmDialog } from './dom.js';
 import { t, money, count, dateTime, duration, errorText, todayInStore } from './i18n.js';
 import { hourChart } from './chart.js';
+import { checkAmount, checkKey, cents, problem } from './rules.js';
 
 function tag(value, label) {
   return h('span', { class: `tag ${value}` }, label ?? value);
@@ -62,64 +63,143 @@ export async function dashboard(ctx) {
 
 const PAGE = 20;
 
+const FILTERS = ['start_date', 'end_date', 'type', 'status', 'q', 'min_amount', 'max_amount', 'sync_state', 'sort'];
+const SORTS = ['time_desc', 'time_asc', 'amount_desc', 'amount_asc'];
+
+/** A payment's status as a person reads it: a partly refunded payment is not "completed". */
+function paymentState(r) {
+  if (r.tx_type === 'payment' && r.status === 'completed' && Number(r.refunded_amount) > 0) {
+    return tag('partial', t('status_partial'));
+  }
+  return tag(r.status, statusLabel(r.status));
+}
+
+/** An amount as it moves the store's takings: refunds negative. */
+function signedAmount(r) {
+  return r.tx_type === 'refund'
+    ? h('span', { class: 'neg' }, `−${money(r.final_amount)}`)
+    : money(r.final_amount);
+}
+
+/** The filters' first problem by the server's rules (same message), or null. */
+function filterProblem(f) {
+  if (f.start_date && f.end_date && f.end_date < f.start_date) return problem('PERIOD_INVALID', 'end_date');
+  if (f.q) {
+    const p = checkKey(f.q, 32, 'q');
+    if (p) return p;
+  }
+  for (const k of ['min_amount', 'max_amount']) {
+    if (f[k]) {
+      const p = checkAmount(f[k], k);
+      if (p) return p;
+    }
+  }
+  if (f.min_amount && f.max_amount && cents(f.min_amount) > cents(f.max_amount)) {
+    return problem('AMOUNT_RANGE_INVALID', 'max_amount');
+  }
+  return null;
+}
+
 export async function transactions(ctx) {
   const params = new URLSearchParams(location.search);
-  const filters = Object.fromEntries(
-    ['start_date', 'end_date', 'type', 'status', 'card_no', 'min_amount', 'max_amount', 'sync_state']
-      .map((k) => [k, params.get(k) || '']));
+  const filters = Object.fromEntries(FILTERS.map((k) => [k, params.get(k) || '']));
+  // An old link's exact card number is a search for it.
+  if (!filters.q && params.get('card_no')) filters.q = params.get('card_no');
+  if (!SORTS.includes(filters.sort)) filters.sort = '';
   let offset = Number(params.get('offset') || 0);
 
   const input = (name, type = 'text', extra = {}) => h('input', { name, id: `f-${name}`, type, value: filters[name], ...extra });
-  const form = h('form', { class: 'filters panel', id: 'tx-filters' },
+  const search = input('q', 'search', { autocomplete: 'off', maxlength: 32, 'aria-describedby': 'f-q-help' });
+  const sortSelect = select('sort', SORTS.map((v) => [v === 'time_desc' ? '' : v, t(`sort_${v}`)]), filters.sort);
+  sortSelect.id = 'f-sort';
+  const apply = h('button', { type: 'submit', id: 'tx-apply' }, t('apply'));
+  const form = h('form', { class: 'filters panel', id: 'tx-filters', novalidate: true },
+    h('div', { class: 'field' }, h('label', { for: 'f-q' }, t('tx_search')), search,
+      h('p', { class: 'help', id: 'f-q-help' }, t('tx_search_help'))),
     field(t('tx_start'), input('start_date', 'date')),
     field(t('tx_end'), input('end_date', 'date')),
     field(t('tx_type'), select('type', [['', t('any')], ['payment', typeLabel('payment')], ['refund', typeLabel('refund')]], filters.type)),
     field(t('tx_status'), select('status', [['', t('any')], ['completed', statusLabel('completed')], ['refunded', statusLabel('refunded')]], filters.status)),
-    field(t('tx_card'), input('card_no', 'text', { autocomplete: 'off' })),
     field(t('tx_min'), input('min_amount', 'text', { inputmode: 'decimal' })),
     field(t('tx_max'), input('max_amount', 'text', { inputmode: 'decimal' })),
     field(t('tx_sync'), select('sync_state', [['', t('any')], ['pending', syncLabel('pending')], ['applied', syncLabel('applied')], ['exception', syncLabel('exception')]], filters.sync_state)),
+    field(t('tx_sort'), sortSelect),
     h('div', { class: 'actions' },
-      h('button', { type: 'submit', id: 'tx-apply' }, t('apply')),
+      apply,
       h('button', { type: 'button', class: 'secondary', id: 'tx-reset', onclick: () => { form.reset(); for (const k of Object.keys(filters)) filters[k] = ''; for (const el of form.elements) if (el.name) el.value = ''; offset = 0; load(); } }, t('reset'))));
   const exportLink = h('a', { class: 'button secondary', id: 'tx-export', download: true }, t('export_csv'));
   const msg = messageBox('tx-message');
+  const totals = h('p', { class: 'totals', id: 'tx-totals', 'aria-live': 'polite' });
   const listBox = h('div', { id: 'tx-list' });
   const pager = h('div', { class: 'pager', id: 'tx-pager' });
   clear(ctx.main, h('h1', { text: t('tx_title') }), form,
-    h('div', { class: 'actions' }, exportLink), msg, listBox, pager);
+    h('div', { class: 'actions' }, exportLink), msg, totals, listBox, pager);
 
   form.addEventListener('submit', (e) => {
     e.preventDefault();
-    for (const el of form.elements) if (el.name) filters[el.name] = el.value.trim();
+    const next = {};
+    for (const el of form.elements) if (el.name) next[el.name] = el.value.trim();
+    const bad = filterProblem(next);
+    for (const c of form.querySelectorAll('[aria-invalid]')) c.removeAttribute('aria-invalid');
+    if (bad) {
+      showMessage(msg, errorText(bad));
+      const control = form.elements[bad.details.field];
+      if (control) { control.setAttribute('aria-invalid', 'true'); control.focus(); }
+      return;
+    }
+    Object.assign(filters, next);
     offset = 0;
     load();
   });
+
+  /** A column header that sorts by `key` (time or amount), announcing the order. */
+  function sortHeader(label, key) {
+    const current = filters.sort || 'time_desc';
+    const on = current.startsWith(key);
+    const next = on && current.endsWith('_desc') ? `${key}_asc` : `${key}_desc`;
+    return h('button', {
+      type: 'button', class: 'sort', 'data-sort': key,
+      onclick: () => { filters.sort = next === 'time_desc' ? '' : next; sortSelect.value = filters.sort; offset = 0; load(); },
+    }, label, on ? (current.endsWith('_desc') ? ' ▼' : ' ▲') : '');
+  }
 
   async function load() {
     const q = query({ ...filters });
     exportLink.setAttribute('href', `/api/v1/merchant/transactions/export.csv${q}`);
     history.replaceState({}, '', `/console/transactions${query({ ...filters, offset: offset || '' })}`);
+    apply.disabled = true;
     try {
       const data = await get(`/merchant/transactions${query({ ...filters, limit: PAGE, offset })}`);
       showMessage(msg, '', 'ok');
       const p = data.pagination;
-      clear(listBox, table([
+      const s = data.totals;
+      totals.textContent = s ? t('tx_totals', {
+        count: count(s.count), pay_n: count(s.payment_count), pay: money(s.payment_amount),
+        ref_n: count(s.refund_count), ref: money(s.refund_amount), net: money(s.net_amount),
+      }) : '';
+      const wrap = table([
         { label: t('col_tx_no'), cell: (r) => h('a', { href: `/console/transactions/${encodeURIComponent(r.tx_no)}`, 'data-link': true, class: 'tx-link' }, r.tx_no) },
-        { label: t('col_time'), cell: (r) => dateTime(r.created_at) },
-        { label: t('col_type'), cell: (r) => typeLabel(r.tx_type) },
+        { label: sortHeader(t('col_time'), 'time'), cell: (r) => dateTime(r.created_at) },
+        { label: t('col_type'), cell: (r) => tag(r.tx_type, typeLabel(r.tx_type)) },
         { label: t('col_card'), cell: (r) => r.card_no || '—' },
-        { label: t('col_amount'), num: true, cell: (r) => money(r.final_amount) },
-        { label: t('col_status'), cell: (r) => tag(r.status, statusLabel(r.status)) },
+        { label: sortHeader(t('col_amount'), 'amount'), num: true, cell: signedAmount },
+        { label: t('col_status'), cell: paymentState },
         { label: t('col_sync'), cell: (r) => tag(r.sync_state, syncLabel(r.sync_state)) },
         { label: t('col_operator'), cell: (r) => r.operator || '—' },
-      ], data.transactions.map((r) => ({ data: r, attrs: { 'data-tx': r.tx_no } })), t('no_rows')));
+      ], data.transactions.map((r) => ({ data: r, attrs: { 'data-tx': r.tx_no, class: `row-${r.tx_type}` } })), t('no_rows'));
+      const order = filters.sort || 'time_desc';
+      const ths = wrap.querySelectorAll('th');
+      ths[1].setAttribute('aria-sort', order.startsWith('time') ? (order.endsWith('_asc') ? 'ascending' : 'descending') : 'none');
+      ths[4].setAttribute('aria-sort', order.startsWith('amount') ? (order.endsWith('_asc') ? 'ascending' : 'descending') : 'none');
+      clear(listBox, wrap);
       clear(pager,
         h('button', { type: 'button', class: 'secondary', disabled: !p.has_prev, id: 'tx-prev', onclick: () => { offset = Math.max(0, offset - PAGE); load(); } }, t('prev')),
         h('span', { class: 'muted', id: 'tx-page' }, t('page_of', { page: p.current_page, pages: Math.max(1, p.total_pages), total: count(p.total_count) })),
         h('button', { type: 'button', class: 'secondary', disabled: !p.has_next, id: 'tx-next', onclick: () => { offset += PAGE; load(); } }, t('next')));
     } catch (err) {
       showMessage(msg, errorText(err));
+    } finally {
+      apply.disabled = false;
     }
   }
   await load();
@@ -138,7 +218,7 @@ export async function transactionDetail(ctx) {
     const x = d.transaction;
     const info = h('dl', { class: 'grid panel', id: 'tx-info' },
       h('dt', {}, t('col_type')), h('dd', {}, typeLabel(x.tx_type)),
-      h('dt', {}, t('col_status')), h('dd', { id: 'tx-status' }, tag(x.status, statusLabel(x.status))),
+      h('dt', {}, t('col_status')), h('dd', { id: 'tx-status' }, paymentState(x)),
       h('dt', {}, t('col_time')), h('dd', {}, dateTime(x.created_at)),
       h('dt', {}, t('col_card')), h('dd', {}, x.card_no || '—'),
       h('dt', {}, t('col_raw')), h('dd', {}, money(x.raw_amount)),
@@ -174,19 +254,55 @@ export async function transactionDetail(ctx) {
   return { onEvent: () => {} };
 }
 
+/** The refund amount's first problem by the server's rules, or null: malformed, zero,
+ *  or above what is left to refund. */
+function refundProblem(text, remaining) {
+  const v = text.trim();
+  if (/^0*(\.0{0,2})?$/.test(v) && /\d/.test(v)) return problem('INVALID_REFUND_AMOUNT', 'refund_amount');
+  const bad = checkAmount(v, 'refund_amount', 'INVALID_AMOUNT');
+  if (bad) return bad;
+  if (cents(v) > cents(remaining.toFixed(2))) return problem('REFUND_EXCEEDS_REMAINING', 'refund_amount');
+  return null;
+}
+
 function refundForm(x, reload) {
   const msg = messageBox('refund-message');
   if (!(x.remaining_refundable > 0)) {
     return h('section', { class: 'panel', id: 'refund-panel' }, h('h2', { text: t('refund_title') }), h('p', { class: 'muted' }, t('not_refundable')));
   }
-  const amount = h('input', { name: 'refund_amount', id: 'refund-amount', inputmode: 'decimal', required: true, value: String(x.remaining_refundable.toFixed(2)) });
+  const remaining = Number(x.remaining_refundable);
+  // Empty on purpose: a pre-filled full amount made one Enter refund everything.
+  const amount = h('input', {
+    name: 'refund_amount', id: 'refund-amount', inputmode: 'decimal', required: true, autocomplete: 'off',
+    placeholder: money(remaining), 'aria-describedby': 'refund-check',
+  });
+  const check = h('p', { class: 'help', id: 'refund-check', 'aria-live': 'polite' }, t('refund_up_to', { amount: money(remaining) }));
   const reason = h('input', { name: 'reason', id: 'refund-reason', maxlength: 500 });
-  const submit = h('button', { type: 'submit', id: 'refund-submit', class: 'danger' }, t('refund_submit'));
-  const form = h('form', { class: 'form-grid', id: 'refund-form' },
-    field(t('refund_amount'), amount), field(t('refund_reason'), reason), h('div', { class: 'actions' }, submit));
+  const submit = h('button', { type: 'submit', id: 'refund-submit', class: 'danger', disabled: true }, t('refund_submit'));
+  const full = h('button', {
+    type: 'button', class: 'secondary', id: 'refund-full',
+    onclick: () => { amount.value = remaining.toFixed(2); update(); amount.focus(); },
+  }, t('refund_full', { amount: money(remaining) }));
+  /** Says, as the amount is typed, exactly what will be refunded or why it cannot be. */
+  function update() {
+    const v = amount.value.trim();
+    const bad = v ? refundProblem(v, remaining) : null;
+    check.className = bad ? 'help bad' : 'help';
+    check.textContent = !v ? t('refund_up_to', { amount: money(remaining) })
+      : bad ? errorText(bad) : t('refund_will', { amount: money(v), left: money((Number(cents(remaining.toFixed(2)) - cents(v)) / 100)) });
+    if (bad) amount.setAttribute('aria-invalid', 'true'); else amount.removeAttribute('aria-invalid');
+    submit.disabled = !v || Boolean(bad);
+  }
+  amount.addEventListener('input', update);
+  const form = h('form', { class: 'form-grid', id: 'refund-form', novalidate: true },
+    h('div', { class: 'field' }, h('label', { for: 'refund-amount' }, t('refund_amount')), amount, check),
+    field(t('refund_reason'), reason), h('div', { class: 'actions' }, full, submit));
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     const value = amount.value.trim();
+    const bad = refundProblem(value, remaining);
+    if (bad) { update(); amount.focus(); return; }
+    // The dialog names exactly the amount that will be sent.
     const ok = await confirmDialog(t('refund_confirm_title'), t('refund_confirm', { amount: money(value), tx: x.tx_no }), t('confirm'), t('cancel'), true);
     if (!ok) return;
     submit.disabled = true;

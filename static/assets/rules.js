@@ -35,3 +35,9 @@ export function checkWhole(text, min, max, field) {
   const n = Number(v);
   return n >= min && n <= max ? null : problem('VALIDATION_ERROR', field);
 }
+
+/** An id-like text: 1..max printable ASCII characters without spaces (validate::key). */
+export function checkKey(text, max, field) {
+  const v = String(text);
+  return v.length >= 1 && v.length <= max && /^[!-~]+$/.test(v) ? null : problem('VALIDATION_ERROR', field);
+}
