@@ -98,6 +98,7 @@ input_schema!(DeviceSecret => key(128, "The enrolled terminal's secret"));
 input_schema!(CardNo => key(32, "A card number, exactly as printed"));
 input_schema!(AuditAction => key(64, "An audit action code, e.g. console.login"));
 input_schema!(AuditActionFilter => or_blank(key(64, "An audit action code, e.g. console.login")));
+input_schema!(AuditFamily => or_blank(one_of(&["signin", "staff", "devices", "payments", "settlements", "settings", "sync"], "A kind of event")));
 input_schema!(ActorFilter => or_blank(text(1, 64, "Who (username or actor)")));
 input_schema!(Username => text(1, 64, "A username"));
 input_schema!(Password => text(1, 256, "The password"));
@@ -245,6 +246,7 @@ pub fn all() -> Vec<(&'static str, RefOr<Schema>)> {
         ("AmountText", AmountText::schema()),
         ("AuditAction", AuditAction::schema()),
         ("AuditActionFilter", AuditActionFilter::schema()),
+        ("AuditFamily", AuditFamily::schema()),
         ("CardNo", CardNo::schema()),
         ("DateBound", DateBound::schema()),
         ("DateBoundFilter", DateBoundFilter::schema()),
@@ -298,6 +300,16 @@ mod tests {
     }
 
     /// The amount pattern accepts exactly what the money parser takes as positive.
+    #[test]
+    fn the_audit_family_enum_is_the_domains_list() {
+        let json = serde_json::to_value(AuditFamily::schema()).unwrap_or_default();
+        let listed: Vec<&str> = json["anyOf"][0]["enum"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(listed, crate::domain::audit::family_names());
+    }
+
     #[test]
     fn amount_pattern_is_the_parser() {
         let re = pattern_of(AmountInput::schema(), 0);

@@ -416,6 +416,83 @@ async fn staff_rules() {
     assert!(users.iter().all(|u| u.get("password_hash").is_none()));
 }
 
+/// A code shown on screen is also a QR (SVG) for the terminal's camera; a manager can
+/// cancel a code not yet used, by its row id (never the code or its hash), audited, and
+/// the cancelled code no longer enrols anything.
+#[tokio::test]
+async fn enrolment_codes_come_with_a_qr_and_can_be_cancelled() {
+    let srv = TestServer::start().await;
+    let owner = owner_console(&srv).await;
+    let r = owner
+        .post(
+            &srv,
+            "/console/devices/enrollment-codes",
+            &json!({"name": "後台"}),
+        )
+        .await;
+    let made = r.assert_ok().clone();
+    let code = made["code"].as_str().unwrap().to_string();
+    let svg = made["qr_svg"].as_str().unwrap();
+    assert!(svg.contains("<svg") && svg.contains("</svg>"), "{svg}");
+    assert!(!svg.contains(&code), "the QR is drawn, not written");
+    let list = owner.get(&srv, "/console/devices").await;
+    let pending = list.assert_ok()["pending_codes"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(pending.len(), 1);
+    let id = pending[0]["id"].as_i64().unwrap();
+    assert!(!pending[0].to_string().contains(&code));
+
+    srv.create_user("clerk", "clerk-password-1", Role::Cashier)
+        .await;
+    let cashier = console(&srv, "clerk", "clerk-password-1").await;
+    let path = format!("/console/devices/enrollment-codes/{id}/cancel");
+    cashier
+        .post(&srv, &path, &json!({}))
+        .await
+        .assert_error(403, "PERMISSION_DENIED");
+    for bad in ["0", "-1", "abc", "1.5", "99999999999999999999"] {
+        owner
+            .post(
+                &srv,
+                &format!("/console/devices/enrollment-codes/{bad}/cancel"),
+                &json!({}),
+            )
+            .await
+            .assert_error(400, "VALIDATION_ERROR");
+    }
+    owner
+        .post(
+            &srv,
+            &format!("/console/devices/enrollment-codes/{}/cancel", id + 100),
+            &json!({}),
+        )
+        .await
+        .assert_error(404, "NOT_FOUND");
+    let r = owner.post(&srv, &path, &json!({})).await;
+    assert_eq!(r.assert_ok()["cancelled"], true);
+    owner
+        .post(&srv, &path, &json!({}))
+        .await
+        .assert_error(404, "NOT_FOUND");
+    let list = owner.get(&srv, "/console/devices").await;
+    assert_eq!(list.assert_ok()["pending_codes"], json!([]));
+    srv.post(
+        &format!("{API}/devices/enroll"),
+        None,
+        &json!({"code": code}),
+    )
+    .await
+    .assert_error(401, "ENROLLMENT_CODE_INVALID");
+    let audit = owner
+        .get(&srv, "/console/audit?action=device.enrollment_code.cancel")
+        .await;
+    let entries = audit.assert_ok()["entries"].as_array().unwrap().clone();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["details"]["name"], "後台");
+}
+
 #[tokio::test]
 async fn enrolled_device_login_is_bound_and_revocation_ends_it() {
     let srv = TestServer::start().await;
@@ -1108,6 +1185,38 @@ async fn audit_log_filters_and_holds_no_secrets() {
         .get(&srv, "/console/audit?from=2000-01-01&to=2000-01-02")
         .await;
     assert_eq!(none.assert_ok()["pagination"]["total_count"], 0);
+    // By family: every kind of staff change, and nothing else.
+    let staff = owner
+        .get(&srv, "/console/audit?family=staff&limit=200")
+        .await;
+    let entries = staff.assert_ok()["entries"].as_array().unwrap().clone();
+    assert!(!entries.is_empty());
+    for e in &entries {
+        assert!(e["action"].as_str().unwrap().starts_with("user."), "{e}");
+    }
+    let signin = owner
+        .get(&srv, "/console/audit?family=signin&limit=200")
+        .await;
+    let actions: Vec<String> = signin.assert_ok()["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect();
+    assert!(actions.iter().any(|a| a == "console.login"), "{actions:?}");
+    assert!(actions
+        .iter()
+        .all(|a| ["login", "logout", "console", "refresh"]
+            .iter()
+            .any(|p| a == p || a.starts_with(&format!("{p}.")))));
+    for bad in ["family=users", "family=STAFF", "family=user."] {
+        owner
+            .get(&srv, &format!("/console/audit?{bad}"))
+            .await
+            .assert_error(400, "VALIDATION_ERROR");
+    }
+    let blank = owner.get(&srv, "/console/audit?family=&limit=1").await;
+    blank.assert_ok();
     let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
     let some = owner
         .get(

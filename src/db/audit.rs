@@ -12,6 +12,8 @@ use crate::model::Pagination;
 pub struct AuditFilter {
     /// Exact action, or a prefix when it ends with '.' or '*' ("user." / "device.*").
     pub action: Option<String>,
+    /// Action prefixes, any of which matches (a family, see `domain::audit`).
+    pub prefixes: &'static [&'static str],
     /// Username (case-insensitive) or user id.
     pub actor: Option<String>,
     /// RFC 3339 UTC bounds, [from, to).
@@ -41,32 +43,47 @@ pub fn list_audit(
     limit: i64,
     offset: i64,
 ) -> AppResult<(Vec<AuditView>, Pagination)> {
-    let mut clauses: Vec<&str> = Vec::new();
+    let mut clauses: Vec<String> = Vec::new();
     let mut args: Vec<Box<dyn ToSql>> = Vec::new();
     if let Some(a) = &f.action {
         if let Some(prefix) = a
             .strip_suffix('*')
             .or_else(|| a.ends_with('.').then_some(a))
         {
-            clauses.push("substr(action, 1, length(?)) = ?");
+            clauses.push("substr(action, 1, length(?)) = ?".into());
             args.push(Box::new(prefix.to_string()));
             args.push(Box::new(prefix.to_string()));
         } else {
-            clauses.push("action = ?");
+            clauses.push("action = ?".into());
             args.push(Box::new(a.clone()));
         }
     }
+    if !f.prefixes.is_empty() {
+        // domain::audit::in_prefix in SQL: the prefix itself, or the prefix and a dot.
+        let any: Vec<&str> = f
+            .prefixes
+            .iter()
+            .map(|_| "(action = ? OR substr(action, 1, length(?) + 1) = ? || '.')")
+            .collect();
+        let joined = format!("({})", any.join(" OR "));
+        clauses.push(joined);
+        for p in f.prefixes {
+            for _ in 0..3 {
+                args.push(Box::new(p.to_string()));
+            }
+        }
+    }
     if let Some(a) = &f.actor {
-        clauses.push("(actor = ? COLLATE NOCASE OR actor_user_id = ?)");
+        clauses.push("(actor = ? COLLATE NOCASE OR actor_user_id = ?)".into());
         args.push(Box::new(a.clone()));
         args.push(Box::new(a.clone()));
     }
     if let Some(t) = &f.from {
-        clauses.push("at >= ?");
+        clauses.push("at >= ?".into());
         args.push(Box::new(t.clone()));
     }
     if let Some(t) = &f.to {
-        clauses.push("at < ?");
+        clauses.push("at < ?".into());
         args.push(Box::new(t.clone()));
     }
     let where_sql = if clauses.is_empty() {

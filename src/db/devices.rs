@@ -138,6 +138,8 @@ pub struct DeviceView {
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PendingCode {
+    /// The code's row number: what "cancel" names (never the code or its hash).
+    pub id: i64,
     pub name: String,
     pub created_at: String,
     pub created_by: Option<String>,
@@ -164,18 +166,42 @@ pub fn list_devices(conn: &Connection) -> AppResult<(Vec<DeviceView>, Vec<Pendin
         })?
         .collect::<Result<Vec<_>, _>>()?;
     let mut stmt = conn.prepare(
-        "SELECT name, created_at, created_by, expires_unix FROM enrollment_codes
+        "SELECT rowid, name, created_at, created_by, expires_unix FROM enrollment_codes
          WHERE used_at IS NULL AND expires_unix > ?1 ORDER BY created_at DESC LIMIT 100",
     )?;
     let codes = stmt
         .query_map([super::now_unix()], |r| {
             Ok(PendingCode {
-                name: r.get(0)?,
-                created_at: r.get(1)?,
-                created_by: r.get(2)?,
-                expires_at: super::unix_to_rfc3339(r.get(3)?),
+                id: r.get(0)?,
+                name: r.get(1)?,
+                created_at: r.get(2)?,
+                created_by: r.get(3)?,
+                expires_at: super::unix_to_rfc3339(r.get(4)?),
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok((devices, codes))
+}
+
+/// Cancels a code not yet redeemed (it expires now), audited. False when there is no
+/// such pending code (unknown, used, expired or cancelled already).
+pub fn cancel_enrollment_code(conn: &Connection, id: i64, actor: &Actor) -> AppResult<bool> {
+    let now = super::now_unix();
+    let name: Option<String> = conn
+        .query_row(
+            "UPDATE enrollment_codes SET expires_unix = ?2
+             WHERE rowid = ?1 AND used_at IS NULL AND expires_unix > ?2 RETURNING name",
+            params![id, now],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(name) = name else { return Ok(false) };
+    audit(
+        conn,
+        actor,
+        "device.enrollment_code.cancel",
+        Some(("enrollment_code", &name)),
+        json!({"name": name}),
+    )?;
+    Ok(true)
 }

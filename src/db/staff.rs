@@ -17,6 +17,8 @@ pub struct StaffView {
     pub locale: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// The last successful sign-in (console or POS), if any.
+    pub last_login_at: Option<String>,
 }
 
 pub fn list_staff(conn: &Connection) -> AppResult<Vec<StaffView>> {
@@ -24,7 +26,7 @@ pub fn list_staff(conn: &Connection) -> AppResult<Vec<StaffView>> {
     let mut stmt = conn.prepare(
         "SELECT id, username, role, disabled,
              (SELECT locked_until FROM signin_accounts s WHERE s.username = users.username),
-             locale, created_at, updated_at FROM users
+             locale, created_at, updated_at, last_login_at FROM users
          ORDER BY CASE role WHEN 'owner' THEN 0 WHEN 'manager' THEN 1 ELSE 2 END, username",
     )?;
     let rows = stmt.query_map([], |r| {
@@ -38,6 +40,7 @@ pub fn list_staff(conn: &Connection) -> AppResult<Vec<StaffView>> {
             locale: r.get(5)?,
             created_at: r.get(6)?,
             updated_at: r.get(7)?,
+            last_login_at: r.get(8)?,
         })
     })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)

@@ -156,8 +156,8 @@ pub fn set_password_hash(conn: &Connection, user_id: &str, password_hash: &str) 
 
 pub fn record_successful_login(conn: &Connection, user_id: &str) -> AppResult<()> {
     conn.exec_cached(
-        "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?1",
-        [user_id],
+        "UPDATE users SET failed_logins = 0, locked_until = NULL, last_login_at = ?2 WHERE id = ?1",
+        params![user_id, super::now_rfc3339()],
     )?;
     Ok(())
 }

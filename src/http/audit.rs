@@ -8,7 +8,8 @@ use super::extract::ApiQuery;
 use super::merchant::parse_bound;
 use super::validate;
 use crate::db::audit::AuditFilter;
-use crate::error::AppResult;
+use crate::domain::audit::{family_names, family_prefixes};
+use crate::error::{AppError, AppResult};
 use crate::service::audit as svc;
 use crate::service::auth::AuthUser;
 use crate::service::state::AppState;
@@ -19,6 +20,9 @@ use crate::service::state::AppState;
 pub struct AuditQuery {
     #[param(value_type = Option<crate::api_schema::AuditActionFilter>)]
     action: Option<String>,
+    /// A kind of event: signin, staff, devices, payments, settlements, settings or sync.
+    #[param(value_type = Option<crate::api_schema::AuditFamily>)]
+    family: Option<String>,
     #[param(value_type = Option<crate::api_schema::ActorFilter>)]
     actor: Option<String>,
     #[param(value_type = Option<crate::api_schema::DateBoundFilter>)]
@@ -47,7 +51,17 @@ pub async fn audit(
     let (limit, offset) = validate::paging(q.limit, q.offset, 50)?;
     let tz = crate::service::settings::store_timezone(&state);
     let nonempty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+    let prefixes = match nonempty(q.family) {
+        None => &[][..],
+        Some(f) => family_prefixes(&f).ok_or_else(|| {
+            AppError::validation(
+                "family",
+                format!("family must be one of: {}.", family_names().join(", ")),
+            )
+        })?,
+    };
     let filter = AuditFilter {
+        prefixes,
         action: nonempty(q.action)
             .map(|a| validate::key(&a, "action", 64).map(|()| a))
             .transpose()?,

@@ -32,6 +32,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(devices::list_devices))
         .routes(routes!(devices::enrollment_code))
         .routes(routes!(devices::revoke_device))
+        .routes(routes!(devices::cancel_enrollment_code))
         .routes(routes!(devices::enroll))
         .routes(routes!(audit::audit))
         .routes(routes!(console_ws::handler))

@@ -66,6 +66,29 @@ pub async fn enroll(
     Ok(Json(svc::enroll(&state, &req.code, ip).await?))
 }
 
+/// The answer to a cancellation: which code (`cancelled` is always true).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CodeCancelled {
+    pub id: i64,
+    pub cancelled: bool,
+}
+
+#[utoipa::path(post, path = "/console/devices/enrollment-codes/{id}/cancel", tag = "console", params(("id" = i64, Path, minimum = 1, maximum = 9007199254740991_i64, description = "the pending code's id from GET /console/devices")), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = CodeCancelled), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, description = "NOT_FOUND: no such pending code", body = crate::error::ErrorBody)))]
+pub async fn cancel_enrollment_code(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<String>,
+) -> AppResult<Json<CodeCancelled>> {
+    let id: i64 = id.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+        crate::error::AppError::validation("id", "id must be a positive whole number.")
+    })?;
+    svc::cancel_enrollment_code(&state, &user, id).await?;
+    Ok(Json(CodeCancelled {
+        id,
+        cancelled: true,
+    }))
+}
+
 #[utoipa::path(post, path = "/console/devices/{id}/revoke", tag = "console", params(("id" = crate::api_schema::Key64, Path)), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = DeviceRevoked), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, description = "CONFLICT: already revoked", body = crate::error::ErrorBody)))]
 pub async fn revoke_device(
     State(state): State<AppState>,

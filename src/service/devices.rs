@@ -39,6 +39,18 @@ pub struct EnrollmentCode {
     pub code: String,
     pub name: String,
     pub expires_at: String,
+    /// The code as a QR (SVG), for a terminal's camera: what the console shows.
+    pub qr_svg: String,
+}
+
+/// `text` as a QR code in SVG, quiet zone included.
+fn qr_svg(text: &str) -> AppResult<String> {
+    let code = qrcode::QrCode::new(text.as_bytes())
+        .map_err(|e| AppError::internal(format!("QR of an enrolment code: {e}")))?;
+    Ok(code
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(160, 160)
+        .build())
 }
 
 pub async fn create_enrollment_code(
@@ -55,6 +67,7 @@ pub async fn create_enrollment_code(
         .write(move |c| store::insert_enrollment_code(c, &hash, &name2, expires, &actor))
         .await?;
     Ok(EnrollmentCode {
+        qr_svg: qr_svg(&code)?,
         code,
         name,
         expires_at: chrono::DateTime::from_timestamp(expires, 0)
@@ -126,6 +139,23 @@ pub async fn verify_device(
                 "This device is not enrolled or was revoked; enroll it again with a new code.",
             ))
         }
+    }
+}
+
+pub async fn cancel_enrollment_code(state: &AppState, user: &AuthUser, id: i64) -> AppResult<()> {
+    user.require_manager()?;
+    let actor = user.actor();
+    let cancelled = state
+        .db
+        .write(move |c| store::cancel_enrollment_code(c, id, &actor))
+        .await?;
+    if cancelled {
+        Ok(())
+    } else {
+        Err(AppError::msg(
+            ErrorCode::NotFound,
+            "No such pending enrolment code (used, expired or cancelled).",
+        ))
     }
 }
 

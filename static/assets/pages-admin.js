@@ -4,6 +4,7 @@ import { get, post, put, query } from './api.js';
 import { h, clear, field, select, messageBox, showMessage, table, confirmDialog } from './dom.js';
 import { t, count, money, duration, dateTime, errorText, setTimeZone } from './i18n.js';
 import { checkAmount, checkText, checkWhole, cents, problem } from './rules.js';
+import { describeAudit, AUDIT_FAMILIES } from './audit-text.js';
 
 // ---------------------------------------------------------------------------------------
 // Staff
@@ -38,6 +39,11 @@ export async function staff(ctx) {
   const canManage = (target) => me.role === 'owner' || (me.role === 'manager' && target === 'cashier');
 
   async function setDisabled(u, disabled) {
+    // Disabling ends the person's sign-ins at once: ask first. Enabling is harmless.
+    if (disabled) {
+      const ok = await confirmDialog(t('staff_disable_title'), t('staff_disable_confirm', { u: u.username }), t('disable'), t('cancel'), true);
+      if (!ok) return;
+    }
     try {
       await post(`/console/users/${encodeURIComponent(u.id)}/disable`, { disabled });
       showMessage(msg, t('staff_updated', { u: u.username }), 'ok');
@@ -94,6 +100,7 @@ export async function staff(ctx) {
           : u.locked_until ? h('span', { class: 'tag pending' }, t('state_locked', { t: dateTime(u.locked_until) }))
             : h('span', { class: 'tag completed' }, t('state_active'))),
       },
+      { label: t('col_last_signin'), cell: (u) => (u.last_login_at ? dateTime(u.last_login_at) : t('never')) },
       { label: t('col_created'), cell: (u) => dateTime(u.created_at) },
       {
         label: '',
@@ -134,8 +141,12 @@ export async function devices(ctx) {
     e.preventDefault();
     try {
       const r = await post('/console/devices/enrollment-codes', { name: name.value.trim() });
-      clear(codeBox, h('section', { class: 'panel' },
+      clear(codeBox, h('section', { class: 'panel code-panel' },
         h('div', { class: 'muted' }, `${t('dev_code')} · ${r.name}`),
+        h('img', {
+          id: 'dev-code-qr', class: 'qr', width: 180, height: 180, alt: t('dev_code_qr_alt', { code: r.code }),
+          src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(r.qr_svg)}`,
+        }),
         h('div', { class: 'code-big', id: 'dev-code' }, r.code),
         h('p', { class: 'muted' }, t('dev_code_hint', { t: dateTime(r.expires_at) }))));
       form.reset();
@@ -156,6 +167,19 @@ export async function devices(ctx) {
     }
   }
 
+  async function cancelCode(x) {
+    const ok = await confirmDialog(t('dev_code_cancel'), t('dev_code_cancel_confirm', { name: x.name }), t('dev_code_cancel'), t('cancel'), true);
+    if (!ok) return;
+    try {
+      await post(`/console/devices/enrollment-codes/${x.id}/cancel`);
+      showMessage(msg, t('dev_code_cancelled', { name: x.name }), 'ok');
+      clear(codeBox);
+      await load();
+    } catch (err) {
+      showMessage(msg, errorText(err));
+    }
+  }
+
   async function load() {
     const d = await get('/console/devices');
     clear(list, table([
@@ -163,14 +187,15 @@ export async function devices(ctx) {
       { label: t('col_state'), cell: (x) => (x.revoked_at ? h('span', { class: 'tag revoked' }, t('dev_revoked')) : h('span', { class: 'tag completed' }, t('dev_active'))) },
       { label: t('col_created'), cell: (x) => `${dateTime(x.created_at)} · ${x.created_by || ''}` },
       { label: t('col_last_login'), cell: (x) => dateTime(x.last_login_at) },
-      { label: 'ID', cell: (x) => h('code', {}, x.id) },
+      { label: t('col_device_id'), cell: (x) => h('code', {}, x.id) },
       { label: '', cell: (x) => (x.revoked_at ? '' : h('button', { type: 'button', class: 'danger', 'data-action': 'revoke', onclick: () => revoke(x) }, t('dev_revoke'))) },
     ], d.devices.map((x) => ({ data: x, attrs: { 'data-device': x.name, 'data-device-id': x.id } })), t('no_rows')));
     clear(pending, table([
       { label: t('dev_name'), cell: (x) => x.name },
       { label: t('col_created'), cell: (x) => `${dateTime(x.created_at)} · ${x.created_by || ''}` },
       { label: t('col_expires'), cell: (x) => dateTime(x.expires_at) },
-    ], d.pending_codes, t('no_rows')));
+      { label: '', cell: (x) => h('button', { type: 'button', class: 'secondary', 'data-action': 'cancel-code', onclick: () => cancelCode(x) }, t('dev_code_cancel')) },
+    ], d.pending_codes.map((x) => ({ data: x, attrs: { 'data-code': x.name } })), t('no_rows')));
   }
   await load();
   return null;
@@ -182,34 +207,47 @@ export async function devices(ctx) {
 
 export async function audit(ctx) {
   const msg = messageBox('audit-message');
+  const params = new URLSearchParams(location.search);
+  const family = select('family', [['', t('any')], ...AUDIT_FAMILIES.map((f) => [f, t(`family_${f}`)])], params.get('family') || '');
+  family.id = 'audit-family';
   const f = {
-    action: h('input', { name: 'action', id: 'audit-action', placeholder: 'user. / refund' }),
-    actor: h('input', { name: 'actor', id: 'audit-actor' }),
-    from: h('input', { name: 'from', id: 'audit-from', type: 'date' }),
-    to: h('input', { name: 'to', id: 'audit-to', type: 'date' }),
+    family,
+    actor: h('input', { name: 'actor', id: 'audit-actor', value: params.get('actor') || '', autocomplete: 'off' }),
+    from: h('input', { name: 'from', id: 'audit-from', type: 'date', value: params.get('from') || '' }),
+    to: h('input', { name: 'to', id: 'audit-to', type: 'date', value: params.get('to') || '' }),
   };
   let offset = 0;
   const limit = 50;
-  const form = h('form', { class: 'filters panel', id: 'audit-filters' },
-    field(t('audit_action'), f.action), field(t('audit_actor'), f.actor), field(t('audit_from'), f.from), field(t('audit_to'), f.to),
-    h('div', { class: 'actions' }, h('button', { type: 'submit', id: 'audit-apply' }, t('apply'))));
+  const apply = h('button', { type: 'submit', id: 'audit-apply' }, t('apply'));
+  const form = h('form', { class: 'filters panel', id: 'audit-filters', novalidate: true },
+    field(t('audit_family'), f.family), field(t('audit_actor'), f.actor), field(t('audit_from'), f.from), field(t('audit_to'), f.to),
+    h('div', { class: 'actions' }, apply));
   const list = h('div', { id: 'audit-list' });
   const pager = h('div', { class: 'pager' });
   clear(ctx.main, h('h1', { text: t('audit_title') }), form, msg, list, pager);
-  form.addEventListener('submit', (e) => { e.preventDefault(); offset = 0; load(); });
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    if (f.from.value && f.to.value && f.to.value < f.from.value) {
+      showMessage(msg, errorText(problem('PERIOD_INVALID', 'end_date')));
+      f.to.focus();
+      return;
+    }
+    offset = 0;
+    load();
+  });
 
   async function load() {
+    const filters = { family: f.family.value, actor: f.actor.value.trim(), from: f.from.value, to: f.to.value };
+    history.replaceState({}, '', `/console/audit${query(filters)}`);
+    apply.disabled = true;
     try {
-      const q = query({ action: f.action.value.trim(), actor: f.actor.value.trim(), from: f.from.value, to: f.to.value, limit, offset });
-      const d = await get(`/console/audit${q}`);
+      const d = await get(`/console/audit${query({ ...filters, limit, offset })}`);
       showMessage(msg, '', 'ok');
       clear(list, table([
         { label: t('col_at'), cell: (r) => dateTime(r.at) },
-        { label: t('col_actor'), cell: (r) => r.actor || '—' },
-        { label: t('col_action'), cell: (r) => h('code', {}, r.action) },
-        { label: t('col_object'), cell: (r) => (r.object_type ? `${r.object_type} ${r.object_id || ''}` : '—') },
-        { label: t('col_from'), cell: (r) => [r.ip, r.device_id].filter(Boolean).join(' · ') || '—' },
-        { label: t('col_details'), cell: (r) => h('pre', {}, JSON.stringify(r.details)) },
+        { label: t('col_event'), cell: (r) => h('span', { class: 'event' }, describeAudit(r)) },
+        { label: t('col_from'), cell: (r) => [r.ip, r.device_id ? t('audit_terminal') : null].filter(Boolean).join(' · ') || '—' },
+        { label: t('audit_raw'), cell: (r) => h('details', {}, h('summary', {}, h('code', {}, r.action)), h('pre', {}, JSON.stringify({ object: r.object_type ? `${r.object_type} ${r.object_id || ''}` : null, ...r.details }, null, 1))) },
       ], d.entries.map((r) => ({ data: r, attrs: { 'data-action': r.action } })), t('no_rows')));
       const p = d.pagination;
       clear(pager,
@@ -218,6 +256,8 @@ export async function audit(ctx) {
         h('button', { type: 'button', class: 'secondary', disabled: !p.has_next, onclick: () => { offset += limit; load(); } }, t('next')));
     } catch (err) {
       showMessage(msg, errorText(err));
+    } finally {
+      apply.disabled = false;
     }
   }
   await load();

@@ -1,0 +1,178 @@
+// The owner's admin pages (issue 13, items 10 and 11): the audit log in words with a
+// filter by kind of event; staff with a confirmation before disabling and the last
+// sign-in; devices with the enrolment code as a QR on screen and a way to cancel a code.
+// Both languages, desktop and phone widths. Run by scripts/browser-test.sh.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  URL, api, bearer, newPage, signIn, shot, launch, closeBrowser, assertNoProblems,
+} from './lib.mjs';
+
+const PHONE = { width: 390, height: 844 };
+const DESKTOP = { width: 1280, height: 800 };
+const OWNER = ['adm-owner', 'adm-owner-password-1'];
+
+let ownerToken;
+
+async function page(locale, viewport, label) {
+  const token = await bearer(...OWNER);
+  const r = await api('PUT', '/console/me', { token, body: { locale } });
+  assert.equal(r.status, 200, r.text);
+  const p = await newPage(label, viewport);
+  await signIn(p, ...OWNER);
+  return p;
+}
+
+async function noHorizontalScroll(p) {
+  const [scroll, width, wide] = await p.evaluate(() => [
+    document.documentElement.scrollWidth, window.innerWidth,
+    [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+      .slice(0, 5).map((e) => `${e.tagName}#${e.id}.${e.className}`),
+  ]);
+  assert.ok(scroll <= width, `page is ${scroll}px wide in a ${width}px window: ${wide.join(', ')}`);
+}
+
+before(async () => {
+  ({ ownerToken } = await launch());
+  const r = await api('POST', '/console/users', {
+    token: ownerToken, body: { username: OWNER[0], password: OWNER[1], role: 'owner' },
+  });
+  assert.equal(r.status, 200, r.text);
+  // Something of every common kind in the log: a staff change and a settings change.
+  const c = await api('POST', '/console/users', {
+    token: ownerToken, body: { username: 'adm-clerk', password: 'adm-clerk-password-1', role: 'cashier' },
+  });
+  assert.equal(c.status, 200, c.text);
+  const s = await api('PUT', '/console/settings', { token: ownerToken, body: { store_name: '稽核測試店' } });
+  assert.equal(s.status, 200, s.text);
+});
+
+after(async () => {
+  await api('PUT', '/console/settings', { token: ownerToken, body: { store_name: 'Demo Store' } });
+  await closeBrowser();
+});
+
+const TEXT = {
+  'zh-Hant': {
+    created: /owner 新增帳號 adm-clerk（收銀員）/,
+    settings: /變更設定：店名：.* → 稽核測試店/,
+    never: '從未',
+    disableConfirm: /停用 adm-clerk 後/,
+    cancelled: '已取消「後台收銀機」的註冊碼。',
+    idHeader: '裝置識別碼',
+  },
+  en: {
+    created: /owner created account adm-clerk \(Cashier\)/,
+    settings: /changed settings: Store name: .* → 稽核測試店/,
+    never: 'never',
+    disableConfirm: /Disabling adm-clerk ends/,
+    cancelled: 'The code for “後台收銀機” was cancelled.',
+    idHeader: 'Device ID',
+  },
+};
+
+for (const locale of ['zh-Hant', 'en']) {
+  for (const viewport of [DESKTOP, PHONE]) {
+    const size = `${viewport.width}x${viewport.height}`;
+    test(`audit ${locale} ${size}: entries in words, filtered by kind of event`, async () => {
+      const m = TEXT[locale];
+      const p = await page(locale, viewport, `audit-${locale}-${size}`);
+      try {
+        await p.goto(`${URL}/console/audit?family=staff`);
+        await p.waitForSelector('#audit-list table');
+        assert.equal(await p.inputValue('#audit-family'), 'staff');
+        const events = await p.locator('#audit-list td .event').allTextContents();
+        assert.ok(events.some((e) => m.created.test(e)), events.join('\n'));
+        const actions = await p.locator('#audit-list tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.action));
+        assert.ok(actions.length > 0 && actions.every((a) => a.startsWith('user.')), actions.join(', '));
+        // No raw codes or ids in the sentences.
+        for (const e of events) assert.doesNotMatch(e, /user\.|[0-9a-f]{8}-[0-9a-f]{4}-/);
+        await noHorizontalScroll(p);
+        await shot(p, `audit-words-${locale}-${size}`);
+
+        await p.selectOption('#audit-family', 'settings');
+        await p.click('#audit-apply');
+        await p.waitForFunction(() => [...document.querySelectorAll('#audit-list tbody tr')].every((r) => r.dataset.action === 'settings.update'));
+        assert.match(await p.textContent('#audit-list'), m.settings);
+        assert.equal(new globalThis.URL(p.url()).searchParams.get('family'), 'settings');
+      } finally {
+        await p.context().close();
+      }
+    });
+  }
+}
+
+for (const locale of ['zh-Hant', 'en']) {
+  test(`staff ${locale}: disabling asks first, last sign-in shown`, async () => {
+    const m = TEXT[locale];
+    const p = await page(locale, DESKTOP, `staff-${locale}`);
+    try {
+      await p.goto(`${URL}/console/staff`);
+      await p.waitForSelector('#staff-list table');
+      const row = p.locator('tr[data-user="adm-clerk"]');
+      if (locale === 'zh-Hant') assert.match(await row.textContent(), new RegExp(m.never));
+      await p.click('tr[data-user="adm-clerk"] button[data-action="disable"]');
+      await p.waitForSelector('#confirm-dialog');
+      assert.match(await p.textContent('#confirm-dialog'), m.disableConfirm);
+      assert.equal(await p.evaluate(() => document.activeElement?.id), 'dlg-cancel');
+      await p.click('#dlg-cancel');
+      let users = (await api('GET', '/console/users', { token: ownerToken })).json.users;
+      assert.equal(users.find((u) => u.username === 'adm-clerk').disabled, false, 'cancel keeps the account');
+      await p.click('tr[data-user="adm-clerk"] button[data-action="disable"]');
+      await p.click('#dlg-confirm');
+      await p.waitForSelector('tr[data-user="adm-clerk"] button[data-action="enable"]');
+      users = (await api('GET', '/console/users', { token: ownerToken })).json.users;
+      assert.equal(users.find((u) => u.username === 'adm-clerk').disabled, true);
+      // Enabling again needs no confirmation.
+      await p.click('tr[data-user="adm-clerk"] button[data-action="enable"]');
+      await p.waitForSelector('tr[data-user="adm-clerk"] button[data-action="disable"]');
+      // A sign-in shows up as the last sign-in.
+      await bearer('adm-clerk', 'adm-clerk-password-1');
+      await p.reload();
+      await p.waitForSelector('#staff-list table');
+      assert.doesNotMatch(await p.locator('tr[data-user="adm-clerk"]').textContent(), new RegExp(m.never));
+      await shot(p, `staff-${locale}-1280x800`);
+    } finally {
+      await p.context().close();
+    }
+  });
+}
+
+for (const locale of ['zh-Hant', 'en']) {
+  for (const viewport of [DESKTOP, PHONE]) {
+    const size = `${viewport.width}x${viewport.height}`;
+    test(`devices ${locale} ${size}: the code as a QR on screen, and a code can be cancelled`, async () => {
+      const m = TEXT[locale];
+      const p = await page(locale, viewport, `devices-${locale}-${size}`);
+      try {
+        await p.goto(`${URL}/console/devices`);
+        await p.waitForSelector('#dev-list table');
+        await p.fill('#dev-name', '後台收銀機');
+        await p.click('#dev-create');
+        await p.waitForSelector('#dev-code-qr');
+        const loaded = await p.$eval('#dev-code-qr', (img) => img.complete && img.naturalWidth > 0);
+        assert.ok(loaded, 'the QR image rendered');
+        const code = await p.textContent('#dev-code');
+        assert.match(await p.getAttribute('#dev-code-qr', 'alt'), new RegExp(code));
+        await noHorizontalScroll(p);
+        await shot(p, `devices-qr-${locale}-${size}`);
+        if (viewport === DESKTOP) {
+          const headers = await p.locator('#dev-list th').allTextContents();
+          assert.ok(headers.includes(m.idHeader), headers.join('|'));
+          assert.ok(!headers.includes('ID'));
+        }
+        await p.click('tr[data-code="後台收銀機"] button[data-action="cancel-code"]');
+        await p.click('#dlg-confirm');
+        await p.waitForFunction((t) => document.querySelector('#dev-message')?.textContent === t, m.cancelled);
+        await p.waitForFunction(() => !document.querySelector('tr[data-code="後台收銀機"]'));
+        const r = await api('POST', '/devices/enroll', { body: { code } });
+        assert.equal(r.status, 401, r.text);
+      } finally {
+        await p.context().close();
+      }
+    });
+  }
+}
+
+test('no console errors or page errors in the admin tests', assertNoProblems);
