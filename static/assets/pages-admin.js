@@ -3,7 +3,7 @@
 import { get, post, put, query } from './api.js';
 import { h, clear, field, select, messageBox, showMessage, table, confirmDialog } from './dom.js';
 import { t, count, money, duration, dateTime, errorText, setTimeZone } from './i18n.js';
-import { checkAmount, checkText, checkWhole, cents, problem } from './rules.js';
+import { checkAmount, checkText, checkWhole, checkPassword, cents, problem, refuse } from './rules.js';
 import { describeAudit, AUDIT_FAMILIES } from './audit-text.js';
 
 // ---------------------------------------------------------------------------------------
@@ -18,7 +18,7 @@ export async function staff(ctx) {
   const password = h('input', { name: 'password', id: 'new-password', type: 'password', required: true, autocomplete: 'new-password', minlength: 8 });
   const role = select('role', roles.map((r) => [r, t(`role_${r}`)]), 'cashier');
   role.id = 'new-role';
-  const form = h('form', { class: 'form-grid panel', id: 'staff-form' },
+  const form = h('form', { class: 'form-grid panel', id: 'staff-form', novalidate: true },
     field(t('username'), username), field(t('password'), password), field(t('role'), role),
     h('div', { class: 'actions' }, h('button', { type: 'submit', id: 'staff-create' }, t('create'))));
   const list = h('div', { id: 'staff-list' });
@@ -26,6 +26,10 @@ export async function staff(ctx) {
 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
+    for (const c of form.querySelectorAll('[aria-invalid]')) c.removeAttribute('aria-invalid');
+    const bad = [[username, checkText(username.value, 64, 'username')], [password, checkPassword(password.value)]]
+      .find(([, err]) => err);
+    if (bad) { refuse(msg, bad[0], bad[1], showMessage, errorText); return; }
     try {
       const r = await post('/console/users', { username: username.value.trim(), password: password.value, role: role.value });
       showMessage(msg, t('staff_created', { u: r.user.username }), 'ok');
@@ -68,12 +72,14 @@ export async function staff(ctx) {
     const err = messageBox('reset-message');
     const dlg = h('dialog', { 'aria-labelledby': 'reset-title', id: 'reset-dialog' },
       h('h2', { id: 'reset-title' }, `${t('reset_password')}: ${u.username}`));
-    const f = h('form', { method: 'dialog' }, field(t('new_password'), pw), err,
+    const f = h('form', { method: 'dialog', novalidate: true }, field(t('new_password'), pw), err,
       h('div', { class: 'actions' },
         h('button', { type: 'submit', id: 'reset-confirm' }, t('save')),
         h('button', { type: 'button', class: 'secondary', onclick: () => { dlg.close(); dlg.remove(); } }, t('cancel'))));
     f.addEventListener('submit', async (e) => {
       e.preventDefault();
+      const bad = checkPassword(pw.value);
+      if (bad) { refuse(err, pw, bad, showMessage, errorText); return; }
       try {
         await post(`/console/users/${encodeURIComponent(u.id)}/reset-password`, { password: pw.value });
         dlg.close();
@@ -131,7 +137,7 @@ export async function devices(ctx) {
   const msg = messageBox('dev-message');
   const name = h('input', { name: 'name', id: 'dev-name', required: true, maxlength: 64 });
   const codeBox = h('div', { id: 'dev-code-box', 'aria-live': 'polite' });
-  const form = h('form', { class: 'form-grid panel', id: 'dev-form' },
+  const form = h('form', { class: 'form-grid panel', id: 'dev-form', novalidate: true },
     field(t('dev_name'), name), h('div', { class: 'actions' }, h('button', { type: 'submit', id: 'dev-create' }, t('dev_code_create'))));
   const list = h('div', { id: 'dev-list' });
   const pending = h('div', { id: 'dev-pending' });
@@ -139,6 +145,9 @@ export async function devices(ctx) {
 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
+    name.removeAttribute('aria-invalid');
+    const bad = checkText(name.value, 64, 'name');
+    if (bad) { refuse(msg, name, bad, showMessage, errorText); return; }
     try {
       const r = await post('/console/devices/enrollment-codes', { name: name.value.trim() });
       clear(codeBox, h('section', { class: 'panel code-panel' },

@@ -41,3 +41,17 @@ export function checkKey(text, max, field) {
   const v = String(text);
   return v.length >= 1 && v.length <= max && /^[!-~]+$/.test(v) ? null : problem('VALIDATION_ERROR', field);
 }
+
+/** A password as the policy wants it (auth::check_password_policy): 8..256 characters,
+ *  no control characters. Not trimmed: spaces are part of a password. */
+export function checkPassword(text, field = 'password') {
+  const n = [...String(text)].length;
+  return n >= 8 && n <= 256 && !CONTROL.test(text) ? null : problem('VALIDATION_ERROR', field);
+}
+
+/** Shows a form problem: the message, the field marked invalid and focused. */
+export function refuse(box, control, err, show, text) {
+  show(box, text(err));
+  control.setAttribute('aria-invalid', 'true');
+  control.focus();
+}

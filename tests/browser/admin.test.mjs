@@ -175,4 +175,40 @@ for (const locale of ['zh-Hant', 'en']) {
   }
 }
 
+for (const locale of ['zh-Hant', 'en']) {
+  test(`forms ${locale}: staff and device forms refuse what the server would, with its message, sending nothing`, async () => {
+    const p = await page(locale, PHONE, `forms-${locale}`);
+    const posts = [];
+    p.on('request', (req) => { if (req.method() === 'POST' && req.url().includes('/api/v1/console/')) posts.push(req.url()); });
+    const msg = {
+      'zh-Hant': { user: '帳號須為 1 至 64 個字元，且不可包含控制字元。', pw: '密碼須為 8 至 256 個字元，且不可包含控制字元。', dev: '裝置名稱須為 1 至 64 個字元，且不可包含控制字元。' },
+      en: { user: 'The username must be 1–64 characters, without control characters.', pw: 'The password must be 8–256 characters, without control characters.', dev: 'The device name must be 1–64 characters, without control characters.' },
+    }[locale];
+    try {
+      await p.goto(`${URL}/console/staff`);
+      await p.waitForSelector('#staff-form');
+      for (const [user, pw, text, focus] of [
+        ['   ', 'long-enough-1', msg.user, 'new-username'],
+        ['new-clerk', 'short', msg.pw, 'new-password'],
+        ['new-clerk', 'p'.repeat(257), msg.pw, 'new-password'],
+      ]) {
+        await p.fill('#new-username', user);
+        await p.fill('#new-password', pw);
+        await p.click('#staff-create');
+        assert.equal(await p.textContent('#staff-message'), text, `${user.length}/${pw.length}`);
+        assert.equal(await p.evaluate(() => document.activeElement?.id), focus);
+      }
+      await p.goto(`${URL}/console/devices`);
+      await p.waitForSelector('#dev-form');
+      await p.fill('#dev-name', '  ');
+      await p.click('#dev-create');
+      assert.equal(await p.textContent('#dev-message'), msg.dev);
+      assert.equal(await p.evaluate(() => document.activeElement?.id), 'dev-name');
+      assert.deepEqual(posts, [], 'nothing was sent');
+    } finally {
+      await p.context().close();
+    }
+  });
+}
+
 test('no console errors or page errors in the admin tests', assertNoProblems);
