@@ -103,6 +103,15 @@ input_schema!(ActorFilter => or_blank(text(1, 64, "Who (username or actor)")));
 input_schema!(Username => text(1, 64, "A username"));
 input_schema!(Password => text(1, 256, "The password"));
 input_schema!(
+    /// A manager's approval PIN (`domain::approval::pin_format_ok`).
+    Pin => string()
+        .description(Some("4 to 8 digits".to_string()))
+        .min_length(Some(4))
+        .max_length(Some(8))
+        .pattern(Some("^[0-9]{4,8}$"))
+        .into()
+);
+input_schema!(
     /// A password being set: the password policy (`auth::check_password_policy`).
     NewPassword => string()
         .description(Some("A new password: 8-256 characters without control characters."))
@@ -266,6 +275,7 @@ pub fn all() -> Vec<(&'static str, RefOr<Schema>)> {
         ("NewUsername", NewUsername::schema()),
         ("Note", Note::schema()),
         ("Password", Password::schema()),
+        ("Pin", Pin::schema()),
         ("QrText", QrText::schema()),
         ("Reason", Reason::schema()),
         ("RefreshToken", RefreshToken::schema()),

@@ -840,7 +840,7 @@ async fn concurrent_identical_key_charges_make_one_transaction() {
 // ---------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn cashier_can_charge_but_not_refund() {
+async fn cashier_can_charge_but_not_refund_alone() {
     let srv = TestServer::start().await;
     let cashier = srv.cashier_token().await;
     let me = srv.get(&format!("{API}/auth/me"), Some(&cashier)).await;
@@ -851,10 +851,10 @@ async fn cashier_can_charge_but_not_refund() {
     let d = srv
         .refund(&cashier, &tx_no, "1.00")
         .await
-        .assert_error(403, "PERMISSION_DENIED")
+        .assert_error(403, "APPROVAL_REQUIRED")
         .clone();
-    assert_eq!(d["required"], "merchant:refund");
-    assert_eq!(d["role"], "cashier");
+    // Only with a manager's PIN (tests/approvals.rs).
+    assert_eq!(d["reason"], "cashier_refund");
     srv.get(&format!("{API}/merchant/daily-summary"), Some(&cashier))
         .await
         .assert_error(403, "PERMISSION_DENIED");
@@ -1631,9 +1631,10 @@ async fn sessions_follow_the_account_in_the_database() {
         )
     })
     .await;
+    // (a cashier refunds only with a manager's PIN)
     srv.refund(&access, &pay_no, "1.00")
         .await
-        .assert_error(403, "PERMISSION_DENIED");
+        .assert_error(403, "APPROVAL_REQUIRED");
     let me = srv.get(&format!("{API}/auth/me"), Some(&access)).await;
     assert_eq!(me.assert_ok()["user"]["role"], "cashier");
 

@@ -19,7 +19,7 @@ const CLIENT_ONLY: &[&str] = &["network", "unknown"];
 const PARAMS: &[&str] = &["minutes", "no", "message", "field", "code"];
 
 /// Latin words a Traditional Chinese message may contain.
-const ZH_LATIN_OK: &[&str] = &["QR", "POS", "CSV", "CSRF"];
+const ZH_LATIN_OK: &[&str] = &["QR", "POS", "CSV", "CSRF", "PIN"];
 
 fn source() -> String {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/static/assets/i18n.js");

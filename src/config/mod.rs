@@ -39,6 +39,8 @@ pub struct Config {
     /// How far the console may raise `[limits]` (and whether it may switch them off).
     pub limit_ceilings: LimitCeilingSettings,
     pub qr: QrConfig,
+    /// Which till actions need a manager's PIN.
+    pub approval: ApprovalConfig,
     pub central: CentralConfig,
     pub log: LogConfig,
     pub daemon: DaemonConfig,
@@ -131,6 +133,34 @@ pub struct QrConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
+pub struct ApprovalConfig {
+    /// A cashier's charge above this amount (as entered, before the discount) needs a
+    /// manager's PIN; unset = never.
+    pub charge_above: Option<crate::domain::money::Money>,
+    /// A cashier may refund with a manager's PIN; false = cashiers never refund.
+    pub cashier_refunds: bool,
+}
+
+impl Default for ApprovalConfig {
+    fn default() -> Self {
+        ApprovalConfig {
+            charge_above: None,
+            cashier_refunds: true,
+        }
+    }
+}
+
+impl ApprovalConfig {
+    pub fn rules(&self) -> crate::domain::approval::Rules {
+        crate::domain::approval::Rules {
+            charge_above_cents: self.charge_above.map(|m| m.cents()),
+            cashier_refunds: self.cashier_refunds,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
 pub struct CentralConfig {
     /// e.g. `https://xyz.supabase.co`; empty = standalone.
     pub url: String,
@@ -191,6 +221,7 @@ impl Default for Config {
             limits: LimitSettings::default(),
             limit_ceilings: LimitCeilingSettings::default(),
             qr: QrConfig::default(),
+            approval: ApprovalConfig::default(),
             central: CentralConfig::default(),
             log: LogConfig::default(),
             daemon: DaemonConfig::default(),

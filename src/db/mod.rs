@@ -1,6 +1,7 @@
 //! Storage: connection setup, migrations, the single writer and the reader pool.
 //! Every database call goes through here on a blocking thread, never on the executor.
 
+pub mod approvals;
 pub mod audit;
 pub mod cards;
 pub mod chains;

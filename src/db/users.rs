@@ -13,6 +13,9 @@ pub struct Actor {
     pub username: Option<String>,
     pub ip: Option<String>,
     pub device_id: Option<String>,
+    /// The manager or owner whose PIN approved this act at the till (issue 14): every
+    /// audit row written for it names them beside the actor.
+    pub approved_by: Option<String>,
 }
 
 impl Actor {
@@ -44,9 +47,16 @@ pub fn audit(
         object.map(|o| o.1),
         actor.ip,
         actor.device_id,
-        details.to_string()
+        with_approver(details, actor).to_string()
     ])?;
     Ok(())
+}
+
+fn with_approver(mut details: serde_json::Value, actor: &Actor) -> serde_json::Value {
+    if let (Some(by), Some(map)) = (&actor.approved_by, details.as_object_mut()) {
+        map.insert("approved_by".into(), serde_json::Value::String(by.clone()));
+    }
+    details
 }
 
 #[derive(Debug, Clone)]
@@ -146,6 +156,17 @@ pub fn upsert_user(
 }
 
 /// Replaces a hash with one of the same password made with today's parameters.
+/// The user's password hash (None for an unknown id).
+pub fn password_hash_of(conn: &Connection, user_id: &str) -> AppResult<Option<String>> {
+    Ok(conn
+        .query_row(
+            "SELECT password_hash FROM users WHERE id = ?1 AND disabled = 0",
+            [user_id],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
 pub fn set_password_hash(conn: &Connection, user_id: &str, password_hash: &str) -> AppResult<()> {
     conn.exec_cached(
         "UPDATE users SET password_hash = ?2 WHERE id = ?1",

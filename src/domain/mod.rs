@@ -1,6 +1,7 @@
 //! Business rules as pure functions: no I/O, no clock reads, no database.
 //! Everything here is unit- and property-tested on its own.
 
+pub mod approval;
 pub mod audit;
 pub mod balance;
 pub mod charge;

@@ -146,3 +146,38 @@ pub async fn me(user: AuthUser) -> Json<Me> {
         user: user.info(),
     })
 }
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PinRequest {
+    /// The caller's own password, to prove it is them.
+    #[schema(value_type = crate::api_schema::Password)]
+    password: String,
+    /// The new approval PIN.
+    #[schema(value_type = crate::api_schema::Pin)]
+    pin: String,
+}
+
+/// The PIN was set (it is never shown again).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PinSet {
+    pub pin_set: bool,
+}
+
+/// A manager or owner sets the PIN they type at a cashier's till to approve a refund or
+/// a large charge.
+#[utoipa::path(put, path = "/auth/pin", tag = "auth", request_body = PinRequest, security(("bearer" = []), ("session_cookie" = [])),
+    responses((status = 200, body = PinSet), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
+pub async fn set_pin(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(req): ApiJson<PinRequest>,
+) -> AppResult<Json<PinSet>> {
+    validate::text(&req.password, "password", 256)?;
+    if !crate::domain::approval::pin_format_ok(&req.pin) {
+        return Err(AppError::validation("pin", "pin must be 4 to 8 digits."));
+    }
+    crate::service::approval::set_pin(&state, &user, req.password, req.pin).await?;
+    Ok(Json(PinSet { pin_set: true }))
+}

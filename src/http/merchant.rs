@@ -13,10 +13,12 @@ use super::validate;
 use crate::auth::sha256_hex;
 use crate::db::ledger::Idem;
 use crate::db::queries::{TxFilter, TxSort};
+use crate::domain::approval::Act;
 use crate::domain::money::parse_cents;
 use crate::domain::perm;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::model::{DailySummary, TransactionList};
+use crate::service::approval::{self, ApprovalInput};
 use crate::service::auth::AuthUser;
 use crate::service::payments::{self, ChargeInput, RefundInput};
 use crate::service::state::AppState;
@@ -37,6 +39,23 @@ pub struct ChargeRequest {
     external_order_id: Option<String>,
     #[schema(value_type = Option<Object>)]
     tag: Option<Value>,
+    /// A manager's name and PIN, when the store asks for one (a cashier's charge above
+    /// `[approval] charge_above`).
+    approval: Option<ApprovalInput>,
+}
+
+/// Checks the shape of an approval before anything is looked up.
+fn check_approval(a: &Option<ApprovalInput>) -> AppResult<()> {
+    if let Some(a) = a {
+        validate::text(&a.username, "approval.username", 64)?;
+        if !crate::domain::approval::pin_format_ok(&a.pin) {
+            return Err(AppError::validation(
+                "approval.pin",
+                "approval.pin must be 4 to 8 digits.",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn idem_header(headers: &HeaderMap) -> AppResult<Option<&str>> {
@@ -86,7 +105,9 @@ fn json_body(body: String, replayed: bool) -> Response {
     params(("Idempotency-Key" = Option<crate::api_schema::IdempotencyKey>, Header, description = "POS retry key (or idempotency_key in the body)")),
     responses((status = 200, body = crate::model::ChargeResponse), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
               (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 413, body = crate::error::ErrorBody), (status = 415, body = crate::error::ErrorBody),
-              (status = 422, description = "declined by a business rule", body = crate::error::ErrorBody)))]
+              (status = 422, description = "declined by a business rule", body = crate::error::ErrorBody),
+              (status = 429, description = "TOO_MANY_REQUESTS: the approver's PIN rests after wrong guesses", body = crate::error::ErrorBody),
+              (status = 503, description = "SERVICE_UNAVAILABLE: too many PIN checks at once", body = crate::error::ErrorBody)))]
 pub async fn charge(
     State(state): State<AppState>,
     user: AuthUser,
@@ -110,9 +131,11 @@ pub async fn charge(
         ),
         key,
     });
+    check_approval(&req.approval)?;
+    let actor = approval::actor_for(&state, &user, Act::Charge { raw_cents }, req.approval).await?;
     let result = payments::charge(
         &state,
-        user.actor(),
+        actor,
         ChargeInput {
             qr_plain: req.qr_plain,
             raw_cents,
@@ -141,19 +164,22 @@ pub struct RefundRequest {
     idempotency_key: Option<String>,
     #[schema(value_type = Option<Object>)]
     tag: Option<Value>,
+    /// A manager's name and PIN: how a cashier refunds (`[approval] cashier_refunds`).
+    approval: Option<ApprovalInput>,
 }
 
 #[utoipa::path(post, path = "/merchant/refund", tag = "pos", request_body = RefundRequest, security(("bearer" = [])),
     params(("Idempotency-Key" = Option<crate::api_schema::IdempotencyKey>, Header, description = "retry key")),
     responses((status = 200, body = crate::model::RefundResponse), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
-              (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+              (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody),
+              (status = 429, description = "TOO_MANY_REQUESTS: the approver's PIN rests after wrong guesses", body = crate::error::ErrorBody),
+              (status = 503, description = "SERVICE_UNAVAILABLE: too many PIN checks at once", body = crate::error::ErrorBody)))]
 pub async fn refund(
     State(state): State<AppState>,
     user: AuthUser,
     headers: HeaderMap,
     ApiJson(req): ApiJson<RefundRequest>,
 ) -> AppResult<Response> {
-    user.require(perm::REFUND)?;
     validate::key(&req.original_tx_no, "original_tx_no", 64)?;
     let amount_cents = validate::amount(
         &req.refund_amount,
@@ -172,9 +198,14 @@ pub async fn refund(
         ),
         key,
     });
+    check_approval(&req.approval)?;
+    let actor = approval::actor_for(&state, &user, Act::Refund, req.approval).await?;
+    if actor.approved_by.is_none() {
+        user.require(perm::REFUND)?;
+    }
     let result = payments::refund(
         &state,
-        user.actor(),
+        actor,
         RefundInput {
             original_tx_no: req.original_tx_no,
             amount_cents,

@@ -50,6 +50,7 @@ pub fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::refresh))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
+        .routes(routes!(auth::set_pin))
         .routes(routes!(merchant::charge))
         .routes(routes!(merchant::refund))
         .routes(routes!(merchant::transactions))

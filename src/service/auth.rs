@@ -70,6 +70,7 @@ impl AuthUser {
             username: Some(self.username.clone()),
             ip: self.ip.map(|i| i.to_string()),
             device_id: self.device_id.clone(),
+            approved_by: None,
         }
     }
 
@@ -192,6 +193,7 @@ pub async fn login_device(
                 username: Some(name.clone()),
                 ip: ip_text,
                 device_id: device_row.clone(),
+                approved_by: None,
             };
             let now = chrono::Utc::now().timestamp();
             signin::settle(c, &policy, &name, &key, outcome, now, &actor)?;

@@ -1,6 +1,7 @@
 //! Orchestration between HTTP and storage: resolve the QR, then hand the decision and
 //! the write to the single writer. No SQL and no money arithmetic here.
 
+pub mod approval;
 pub mod audit;
 pub mod auth;
 pub mod daemon;

@@ -107,6 +107,7 @@ pub async fn login(
         username: Some(user.username.clone()),
         ip: ip_text.clone(),
         device_id: None,
+        approved_by: None,
     };
     let ua: Option<String> = user_agent.map(|u| u.chars().take(300).collect());
     state

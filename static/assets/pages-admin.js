@@ -22,7 +22,7 @@ export async function staff(ctx) {
     field(t('username'), username), field(t('password'), password), field(t('role'), role),
     h('div', { class: 'actions' }, h('button', { type: 'submit', id: 'staff-create' }, t('create'))));
   const list = h('div', { id: 'staff-list' });
-  clear(ctx.main, h('h1', { text: t('staff_title') }), h('h2', { text: t('staff_create') }), form, msg, list);
+  clear(ctx.main, h('h1', { text: t('staff_title') }), h('h2', { text: t('staff_create') }), form, msg, list, pinForm());
 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -127,6 +127,35 @@ export async function staff(ctx) {
   }
   await load();
   return null;
+}
+
+/** The signed-in manager's or owner's own approval PIN (typed at a cashier's till). */
+function pinForm() {
+  const msg = messageBox('pin-message');
+  const password = h('input', { type: 'password', id: 'pin-password', autocomplete: 'current-password' });
+  const pin = h('input', { type: 'password', id: 'pin-new', inputmode: 'numeric', autocomplete: 'off', maxlength: 8 });
+  const save = h('button', { type: 'submit', id: 'pin-save' }, t('save'));
+  const form = h('form', { class: 'form-grid panel', id: 'pin-form', novalidate: true },
+    h('p', { class: 'help wide' }, t('pin_help')),
+    field(t('pin_password'), password), field(t('pin_new'), pin), h('div', { class: 'actions' }, save));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    for (const c of form.querySelectorAll('[aria-invalid]')) c.removeAttribute('aria-invalid');
+    const bad = [[password, password.value ? null : problem('VALIDATION_ERROR', 'password')],
+      [pin, /^[0-9]{4,8}$/.test(pin.value) ? null : problem('VALIDATION_ERROR', 'pin')]].find(([, err]) => err);
+    if (bad) { refuse(msg, bad[0], bad[1], showMessage, errorText); return; }
+    save.disabled = true;
+    try {
+      await put('/auth/pin', { password: password.value, pin: pin.value });
+      form.reset();
+      showMessage(msg, t('pin_saved'), 'ok');
+    } catch (err) {
+      showMessage(msg, errorText(err));
+    } finally {
+      save.disabled = false;
+    }
+  });
+  return h('section', { id: 'pin-section' }, h('h2', { text: t('pin_title') }), form, msg);
 }
 
 // ---------------------------------------------------------------------------------------

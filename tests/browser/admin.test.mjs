@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  URL, api, bearer, newPage, signIn, shot, launch, closeBrowser, assertNoProblems,
+  URL, api, bearer, posCharge, newPage, signIn, shot, launch, closeBrowser, assertNoProblems,
 } from './lib.mjs';
 
 const PHONE = { width: 390, height: 844 };
@@ -210,5 +210,36 @@ for (const locale of ['zh-Hant', 'en']) {
     }
   });
 }
+
+test('approval PIN: an owner sets it on the staff page, and a cashier refunds with it', async () => {
+  const p = await page('zh-Hant', PHONE, 'pin');
+  try {
+    await p.goto(`${URL}/console/staff`);
+    await p.waitForSelector('#pin-form');
+    await p.fill('#pin-password', OWNER[1]);
+    await p.fill('#pin-new', '12a4');
+    await p.click('#pin-save');
+    assert.equal(await p.textContent('#pin-message'), 'PIN 須為 4 至 8 位數字。');
+    await p.fill('#pin-password', 'not-my-password');
+    await p.fill('#pin-new', '8642');
+    await p.click('#pin-save');
+    await p.waitForFunction(() => document.querySelector('#pin-message')?.textContent === '密碼不正確。');
+    assert.ok(await p.isVisible('#main'), 'a wrong password keeps the session');
+    await p.fill('#pin-password', OWNER[1]);
+    await p.fill('#pin-new', '8642');
+    await p.click('#pin-save');
+    await p.waitForFunction(() => document.querySelector('#pin-message')?.textContent === '已設定核准 PIN。');
+    await noHorizontalScroll(p);
+    await shot(p, 'staff-pin-zh-Hant-390x844');
+  } finally {
+    await p.context().close();
+  }
+  const clerk = await bearer('adm-clerk', 'adm-clerk-password-1');
+  const tx = await posCharge('3.00');
+  const body = { original_tx_no: tx.tx_no, refund_amount: '0.01' };
+  assert.equal((await api('POST', '/merchant/refund', { token: clerk, body })).json.error.code, 'APPROVAL_REQUIRED');
+  const ok = await api('POST', '/merchant/refund', { token: clerk, body: { ...body, approval: { username: OWNER[0], pin: '8642' } } });
+  assert.equal(ok.status, 200, ok.text);
+});
 
 test('no console errors or page errors in the admin tests', assertNoProblems);
