@@ -46,24 +46,36 @@ document.addEventListener('click', (e) => {
 window.addEventListener('popstate', () => route());
 
 onSessionEnded(() => {
-  if (state.session) signedOut();
+  if (state.session) signedOut('expired');
 });
 
-function signedOut() {
+/** Where to go back to after signing in again: this page with its filters. */
+let returnTo = null;
+/** The language chosen on the sign-in page (kept at sign-in, not overridden). */
+let chosenLocale = null;
+
+function signedOut(reason = null) {
   state.session = null;
   localStorage.removeItem('mps.signedIn');
   setCsrf(null);
   closeLive();
-  loginPage();
+  clearInterval(state.bannerTimer);
+  if (reason === 'expired') {
+    const here = currentPath();
+    if (here && here !== 'login') returnTo = here + location.search;
+  }
+  loginPage(reason === 'expired' ? 'session_expired' : null);
 }
 
 // ---------------------------------------------------------------------------------------
 // Sign-in
 // ---------------------------------------------------------------------------------------
 
-function loginPage() {
-  document.title = t('app_title');
+/** The sign-in page; `notice` is the key of a message to show (in the language chosen). */
+function loginPage(notice = null) {
+  document.title = `${t('sign_in')} · ${t('app_title')}`;
   const msg = messageBox('login-message');
+  if (notice) showMessage(msg, t(notice), 'info');
   const user = h('input', { name: 'username', id: 'username', autocomplete: 'username', required: true });
   const pass = h('input', { name: 'password', id: 'password', type: 'password', autocomplete: 'current-password', required: true });
   const submit = h('button', { type: 'submit', id: 'login-submit' }, t('sign_in'));
@@ -75,8 +87,21 @@ function loginPage() {
     submit.textContent = t('signing_in');
     try {
       const body = await post('/console/login', { username: user.value.trim(), password: pass.value });
+      if (chosenLocale && chosenLocale !== body.locale) {
+        // The language picked here wins over the one stored for the account.
+        body.locale = chosenLocale;
+        setCsrf(body.csrf_token);
+        put('/console/me', { locale: chosenLocale }).catch(() => {});
+      }
       startSession(body);
-      navigate(isManager() ? 'dashboard' : 'transactions', true);
+      const back = returnTo;
+      returnTo = null;
+      if (back) {
+        history.replaceState({}, '', BASE + back);
+        route();
+      } else {
+        navigate(isManager() ? 'dashboard' : 'transactions', true);
+      }
     } catch (err) {
       showMessage(msg, errorText(err));
       pass.value = '';
@@ -89,7 +114,11 @@ function loginPage() {
   clear(root, h('div', { class: 'login panel' },
     h('div', { class: 'lang' }, h('button', {
       type: 'button', class: 'secondary', id: 'lang-toggle', 'aria-label': t('lang_switch_label'),
-      onclick: () => { setLocale(getLocale() === 'en' ? 'zh-Hant' : 'en'); loginPage(); },
+      onclick: () => {
+        chosenLocale = getLocale() === 'en' ? 'zh-Hant' : 'en';
+        setLocale(chosenLocale);
+        loginPage(notice);
+      },
     }, t('lang_switch'))),
     h('h1', { text: t('app_title') }), form));
   user.focus();
@@ -116,7 +145,7 @@ function layout() {
   els.banner = h('div', { class: 'banner', id: 'status-banner', role: 'status', 'aria-live': 'polite', hidden: !isManager() });
   els.main = h('main', { id: 'main', tabindex: '-1' });
   els.toast = h('div', { class: 'toast', id: 'toast', role: 'status', 'aria-live': 'polite', hidden: true });
-  els.nav = h('nav', { class: 'main', 'aria-label': 'main' }, h('ul', {}, navItems.map((r) =>
+  els.nav = h('nav', { class: 'main', 'aria-label': t('nav_label') }, h('ul', {}, navItems.map((r) =>
     h('li', {}, h('a', { href: BASE + r.path, 'data-link': true, 'data-path': r.path, id: `nav-${r.path}` }, t(r.nav))))));
   clear(root,
     h('header', { class: 'topbar' },
@@ -126,7 +155,6 @@ function layout() {
       h('button', { type: 'button', id: 'sign-out', onclick: signOut }, t('sign_out')),
       h('button', { type: 'button', id: 'sign-out-all', onclick: signOutEverywhere }, t('sign_out_all'))),
     els.nav, els.banner, els.main, els.toast);
-  document.title = `${s.store.name} · ${t('app_title')}`;
   refreshBanner();
 }
 
@@ -171,7 +199,17 @@ async function refreshBanner(status) {
   try {
     const s = status && status.queue_depth !== undefined ? status : await get('/sync/status');
     renderBanner(s);
-  } catch { /* shown again on the next update */ }
+  } catch (err) {
+    // The edge itself does not answer: say so, instead of the last status it gave.
+    if (!err.code && els.banner) renderUnreachable();
+  }
+}
+
+function renderUnreachable() {
+  els.banner.className = 'banner problem';
+  els.banner.dataset.mode = 'unreachable';
+  clear(els.banner, h('span', { id: 'banner-text' }, t('banner_unreachable')));
+  clearInterval(state.bannerTimer);
 }
 
 function renderBanner(s) {
@@ -184,9 +222,19 @@ function renderBanner(s) {
   // sales go on, but someone has to act (the server's text names cause and fix).
   const problems = Array.isArray(s.problems) ? s.problems : [];
   if (s.central_configured && problems.length) { kind = 'problem'; text = t('banner_problem'); }
-  const waiting = s.queue_depth > 0
-    ? `${t('banner_waiting', { n: s.queue_depth })} · ${t('banner_oldest', { age: duration(s.oldest_pending_age_secs) })}`
-    : t('banner_none_waiting');
+  // The oldest operation's wait goes on growing between updates: tick it every second.
+  const since = Date.now();
+  const waitingText = () => (s.queue_depth > 0
+    ? `${t('banner_waiting', { n: s.queue_depth })} · ${t('banner_oldest', { age: duration((s.oldest_pending_age_secs || 0) + Math.floor((Date.now() - since) / 1000)) })}`
+    : t('banner_none_waiting'));
+  const waiting = waitingText();
+  clearInterval(state.bannerTimer);
+  if (s.queue_depth > 0) {
+    state.bannerTimer = setInterval(() => {
+      const q = document.getElementById('banner-queue');
+      if (q) q.textContent = waitingText(); else clearInterval(state.bannerTimer);
+    }, 1000);
+  }
   els.banner.className = `banner ${kind}`;
   els.banner.dataset.mode = kind;
   els.banner.dataset.queue = s.queue_depth;
@@ -226,15 +274,21 @@ async function route() {
     if (active) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   }
   state.page = null;
-  clear(els.main);
+  // A loading state while the page fetches its data; the page replaces it.
+  els.main.setAttribute('aria-busy', 'true');
+  clear(els.main, h('div', { class: 'skeleton', id: 'page-loading', role: 'status' },
+    h('span', { class: 'visually-hidden' }, t('loading')),
+    h('div', { class: 'sk-line wide' }), h('div', { class: 'sk-line' }), h('div', { class: 'sk-block' })));
   if (!r) {
     clear(els.main, h('h1', { text: t('not_found') }));
+    settle(t('not_found'));
     return;
   }
   if (r.manager && !isManager()) {
     clear(els.main, h('section', { class: 'panel', id: 'refused' },
       h('h1', { text: t('refused_title') }),
       h('p', { text: t('refused_body', { role: t(`role_${state.session.user.role}`) }) })));
+    settle(t('refused_title'));
     return;
   }
   const ctx = {
@@ -248,10 +302,26 @@ async function route() {
     if (state.page === page && handlers) page.onEvent = handlers.onEvent || null;
   } catch (err) {
     if (state.page === page) {
+      document.getElementById('page-loading')?.remove();
       const box = messageBox('page-error');
       showMessage(box, errorText(err));
-      els.main.append(box);
+      els.main.append(box, h('button', { type: 'button', id: 'page-retry', onclick: () => route() }, t('retry')));
+      if (!err.code) renderUnreachable();
     }
+  }
+  if (state.page === page) settle(r.nav ? t(r.nav) : (els.main.querySelector('h1')?.textContent || ''));
+}
+
+/** After a page is shown: its title in the tab, focus on its heading (screen readers
+ *  announce the new page), and the loading state gone. */
+function settle(title) {
+  els.main.removeAttribute('aria-busy');
+  document.getElementById('page-loading')?.remove();
+  document.title = `${title} · ${state.session?.store?.name || t('app_title')}`;
+  const h1 = els.main.querySelector('h1');
+  if (h1) {
+    h1.setAttribute('tabindex', '-1');
+    h1.focus({ preventScroll: true });
   }
 }
 

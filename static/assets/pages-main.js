@@ -24,36 +24,100 @@ function debounce(fn, ms = 300) {
 // Dashboard
 // ---------------------------------------------------------------------------------------
 
+/** The change from `before` to `now` in words, or '' when there is nothing to compare. */
+function change(now, before, label) {
+  const a = Number(now); const b = Number(before);
+  if (!Number.isFinite(a) || !Number.isFinite(b)) return '';
+  if (b === 0) return a === 0 ? t('dash_same', { than: label }) : t('dash_new', { than: label });
+  const pct = Math.round(((a - b) / Math.abs(b)) * 100);
+  if (pct === 0) return t('dash_same', { than: label });
+  return t(pct > 0 ? 'dash_up' : 'dash_down', { pct: Math.abs(pct), than: label });
+}
+
+/** YYYY-MM-DD `days` before `date`. */
+function daysBefore(date, days) {
+  const d = new Date(`${date}T12:00:00Z`);
+  d.setUTCDate(d.getUTCDate() - days);
+  return d.toISOString().slice(0, 10);
+}
+
 export async function dashboard(ctx) {
+  const params = new URLSearchParams(location.search);
+  const today = todayInStore();
+  const picked = /^\d{4}-\d{2}-\d{2}$/.test(params.get('date') || '') ? params.get('date') : today;
+  const cur = () => ctx.session.store.currency || '';
+  const withCur = (v) => `${cur()} ${money(v)}`.trim();
+  const dateInput = h('input', { type: 'date', id: 'dash-date-input', value: picked, max: today });
+  const live = h('span', { class: 'live', id: 'live-indicator', role: 'status' });
   const cards = h('div', { class: 'cards', id: 'summary-cards' });
   const chart = h('div', { class: 'chart panel', id: 'hour-chart' });
   const subtitle = h('p', { class: 'muted', id: 'dash-date' });
-  clear(ctx.main, h('h1', { text: t('dash_title') }), subtitle, cards,
-    h('h2', { text: t('dash_by_hour') }), chart);
+  const legend = h('p', { class: 'legend', id: 'chart-legend' },
+    h('span', { class: 'key sales' }), t('chart_sales'), ' ', h('span', { class: 'key refunds' }), t('chart_refunds'));
+  const tableBox = h('div', { id: 'hour-table' });
+  clear(ctx.main, h('h1', { text: t('dash_title') }),
+    h('div', { class: 'dash-bar' }, field(t('field_date'), dateInput), live),
+    subtitle, cards, h('h2', { text: t('dash_by_hour') }), chart, legend, tableBox);
+  dateInput.addEventListener('change', () => {
+    const v = dateInput.value || today;
+    history.replaceState({}, '', `/console/dashboard${v === today ? '' : `?date=${v}`}`);
+    load(v).catch(() => {});
+  });
 
-  const card = (id, label, value, display, alert = false) => h('div', {
+  const showLive = () => {
+    const open = document.body.dataset.live === 'open';
+    live.className = `live ${open ? 'on' : 'off'}`;
+    live.textContent = open ? t('dash_live') : t('dash_live_off');
+  };
+  showLive();
+  const liveObserver = new MutationObserver(showLive);
+  liveObserver.observe(document.body, { attributes: true, attributeFilter: ['data-live'] });
+
+  const card = (id, label, value, display, note = '', alert = false) => h('div', {
     class: `card${alert ? ' alert' : ''}`, id: `sum-${id}`, 'data-value': String(value),
-  }, h('div', { class: 'label' }, label), h('div', { class: 'value' }, display));
+  }, h('div', { class: 'label' }, label), h('div', { class: 'value' }, display), note ? h('div', { class: 'delta' }, note) : null);
 
-  async function load() {
-    const [d, sync] = await Promise.all([get('/merchant/daily-summary'), get('/sync/status')]);
-    const s = d.summary;
+  async function load(date) {
+    const [d, prev, week, sync] = await Promise.all([
+      get(`/merchant/daily-summary?date=${date}`),
+      get(`/merchant/daily-summary?date=${daysBefore(date, 1)}`),
+      get(`/merchant/daily-summary?date=${daysBefore(date, 7)}`),
+      get('/sync/status'),
+    ]);
+    const s = d.summary; const p = prev.summary; const w = week.summary;
+    const vs = (k) => [change(s[k], p[k], t('dash_vs_yesterday')), change(s[k], w[k], t('dash_vs_last_week'))].filter(Boolean).join(' · ');
     subtitle.textContent = t('dash_date', { date: d.date, tz: d.timezone });
     clear(cards,
-      card('payment_amount', t('dash_sales'), s.payment_amount, money(s.payment_amount)),
-      card('refund_amount', t('dash_refunds'), s.refund_amount, money(s.refund_amount)),
-      card('net_amount', t('dash_net'), s.net_amount, money(s.net_amount)),
-      card('total_count', t('dash_count'), s.total_count, count(s.total_count)),
+      card('payment_amount', t('dash_sales'), s.payment_amount, withCur(s.payment_amount), vs('payment_amount')),
+      card('refund_amount', t('dash_refunds'), s.refund_amount, withCur(s.refund_amount), t('dash_refund_count', { n: count(s.refund_count) })),
+      card('net_amount', t('dash_net'), s.net_amount, withCur(s.net_amount), vs('net_amount')),
+      card('payment_count', t('dash_payments'), s.payment_count, count(s.payment_count), vs('payment_count')),
       card('unique_cards', t('dash_cards'), s.unique_cards, count(s.unique_cards)),
-      card('average_ticket', t('dash_avg'), s.average_ticket, money(s.average_ticket)),
-      card('open_exceptions', t('dash_exceptions'), sync.open_exceptions, count(sync.open_exceptions), sync.open_exceptions > 0));
-    clear(chart, hourChart(d.hourly_stats, {
-      label: t('dash_by_hour'), salesLabel: t('chart_sales'), refundsLabel: t('chart_refunds'), format: money,
-    }));
+      card('average_ticket', t('dash_avg'), s.average_ticket, withCur(s.average_ticket)),
+      card('open_exceptions', t('dash_exceptions'), sync.open_exceptions, count(sync.open_exceptions), '', sync.open_exceptions > 0));
+    // Kept for scripts and tests that read the total (payments and refunds).
+    cards.dataset.totalCount = String(s.total_count);
+    if (s.total_count === 0) {
+      clear(chart, h('p', { class: 'empty', id: 'dash-empty' }, t('dash_empty', { date: d.date })));
+      legend.hidden = true;
+      clear(tableBox);
+    } else {
+      clear(chart, hourChart(d.hourly_stats, {
+        label: t('dash_by_hour'), salesLabel: t('chart_sales'), refundsLabel: t('chart_refunds'), format: money,
+      }));
+      legend.hidden = false;
+      clear(tableBox, h('details', { id: 'hour-table-details' }, h('summary', {}, t('chart_table')),
+        table([
+          { label: t('col_hour'), cell: (x) => `${String(x.hour).padStart(2, '0')}:00` },
+          { label: t('chart_sales'), num: true, cell: (x) => withCur(x.amount) },
+          { label: t('chart_refunds'), num: true, cell: (x) => withCur(x.refund_amount) },
+          { label: t('col_count'), num: true, cell: (x) => count(x.count) },
+        ], d.hourly_stats.filter((x) => x.count > 0 || x.refund_amount > 0), t('no_rows'))));
+    }
     ctx.main.dataset.loadedAt = String(Date.now());
   }
-  await load();
-  const reload = debounce(() => load().catch(() => {}));
+  await load(picked);
+  const reload = debounce(() => load(dateInput.value || today).catch(() => {}));
   return { onEvent: (ev) => { if (['transaction', 'refund', 'exception', 'sync'].includes(ev.type)) reload(); } };
 }
 

@@ -75,7 +75,7 @@ test('dashboard figures equal the API, and the status banner says standalone', a
   const api1 = await api('GET', '/merchant/daily-summary', { token: ownerToken });
   const sync = await api('GET', '/sync/status', { token: ownerToken });
   const s = api1.json.summary;
-  for (const k of ['payment_amount', 'refund_amount', 'net_amount', 'total_count', 'unique_cards', 'average_ticket']) {
+  for (const k of ['payment_amount', 'refund_amount', 'net_amount', 'payment_count', 'unique_cards', 'average_ticket']) {
     assert.equal(Number(await owner.getAttribute(`#sum-${k}`, 'data-value')), Number(s[k]), k);
   }
   assert.equal(Number(await owner.getAttribute('#sum-open_exceptions', 'data-value')), sync.json.open_exceptions);
@@ -91,9 +91,9 @@ test('a charge made through the POS API appears live on the dashboard without re
   await open(owner, 'dashboard');
   await owner.waitForFunction(() => document.body.dataset.live === 'open');
   await owner.evaluate(() => { window.__noReload = 'still here'; });
-  const before = Number(await owner.getAttribute('#sum-total_count', 'data-value'));
+  const before = Number(await owner.getAttribute('#sum-payment_count', 'data-value'));
   const tx = await posCharge('42.00');
-  await owner.waitForFunction((n) => Number(document.querySelector('#sum-total_count')?.dataset.value) === n, before + 1, { timeout: 10000 });
+  await owner.waitForFunction((n) => Number(document.querySelector('#sum-payment_count')?.dataset.value) === n, before + 1, { timeout: 10000 });
   assert.equal(await owner.evaluate(() => window.__noReload), 'still here');
   const summary = (await api('GET', '/merchant/daily-summary', { token: ownerToken })).json.summary;
   assert.equal(Number(await owner.getAttribute('#sum-payment_amount', 'data-value')), Number(summary.payment_amount));
@@ -324,10 +324,14 @@ test('keyboard: sign-in works with the keyboard alone and focus is visible', asy
   await page.keyboard.press('Tab');
   await page.keyboard.type(OWNER_PW);
   await page.keyboard.press('Enter');
-  await page.waitForSelector('#main');
+  await page.waitForSelector('#main h1');
+  // Focus moves to the new page's heading (a screen reader announces it) ...
+  await page.waitForFunction(() => document.activeElement?.tagName === 'H1');
+  assert.match(await page.title(), /總覽/);
+  // ... and the next Tab reaches the page's first control.
   await page.keyboard.press('Tab');
   const focused = await page.evaluate(() => document.activeElement?.tagName);
-  assert.ok(['A', 'BUTTON'].includes(focused), `focus on ${focused}`);
+  assert.ok(['A', 'BUTTON', 'INPUT'].includes(focused), `focus on ${focused}`);
   await page.context().close();
 });
 
