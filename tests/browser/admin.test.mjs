@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  URL, api, bearer, posCharge, newPage, signIn, shot, launch, closeBrowser, assertNoProblems,
+  URL, api, bearer, posCharge, newPage, signIn, shot, launch, closeBrowser, assertNoProblems, noHorizontalScroll,
 } from './lib.mjs';
 
 const PHONE = { width: 390, height: 844 };
@@ -24,14 +24,6 @@ async function page(locale, viewport, label) {
   return p;
 }
 
-async function noHorizontalScroll(p) {
-  const [scroll, width, wide] = await p.evaluate(() => [
-    document.documentElement.scrollWidth, window.innerWidth,
-    [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5)
-      .slice(0, 5).map((e) => `${e.tagName}#${e.id}.${e.className}`),
-  ]);
-  assert.ok(scroll <= width, `page is ${scroll}px wide in a ${width}px window: ${wide.join(', ')}`);
-}
 
 before(async () => {
   ({ ownerToken } = await launch());

@@ -161,3 +161,14 @@ export async function open(page, where) {
   await page.waitForSelector(READY[key] || '#main h1');
 }
 
+
+/** Fails when the page is wider than its window (it would scroll sideways), naming the
+ *  first elements that stick out. */
+export async function noHorizontalScroll(p, where = '') {
+  const [scroll, width, wide] = await p.evaluate(() => [
+    document.documentElement.scrollWidth, window.innerWidth,
+    [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+      .slice(0, 5).map((e) => `${e.tagName}#${e.id}.${e.className}`),
+  ]);
+  assert.ok(scroll <= width, `${where} ${scroll}px wide in a ${width}px window: ${wide.join(', ')}`);
+}

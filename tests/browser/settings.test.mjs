@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  api, bearer, newPage, signIn, shot, open, launch, closeBrowser, assertNoProblems,
+  api, bearer, newPage, signIn, shot, open, launch, closeBrowser, assertNoProblems, noHorizontalScroll,
 } from './lib.mjs';
 
 const PHONE = { width: 390, height: 844 };
@@ -42,10 +42,6 @@ function putsOf(page) {
   return puts;
 }
 
-async function noHorizontalScroll(page) {
-  const [scroll, width] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
-  assert.ok(scroll <= width, `page is ${scroll}px wide in a ${width}px window`);
-}
 
 async function saveAndRead(page) {
   await page.click('#settings-save');

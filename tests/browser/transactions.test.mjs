@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import {
-  URL, api, bearer, demoQr, newPage, signIn, shot, launch, closeBrowser, assertNoProblems,
+  URL, api, bearer, demoQr, newPage, signIn, shot, launch, closeBrowser, assertNoProblems, noHorizontalScroll,
 } from './lib.mjs';
 
 const PHONE = { width: 390, height: 844 };
@@ -48,14 +48,6 @@ function listCalls(p) {
   return calls;
 }
 
-async function noHorizontalScroll(p) {
-  const [scroll, width, wide] = await p.evaluate(() => [
-    document.documentElement.scrollWidth, window.innerWidth,
-    [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5)
-      .slice(0, 5).map((e) => `${e.tagName}#${e.id}.${e.className}`),
-  ]);
-  assert.ok(scroll <= width, `page is ${scroll}px wide in a ${width}px window: ${wide.join(', ')}`);
-}
 
 before(async () => {
   ({ ownerToken } = await launch());
