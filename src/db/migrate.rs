@@ -8,8 +8,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schema.sql"),
     include_str!("migrations/0002_signin.sql"),
     include_str!("migrations/0003_qr_chains.sql"),
-    include_str!("migrations/0006_last_login.sql"),
-    include_str!("migrations/0007_manager_pin.sql"),
+    include_str!("migrations/0004_last_login.sql"),
+    include_str!("migrations/0005_manager_pin.sql"),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
