@@ -578,16 +578,28 @@ async fn killing_the_edge_mid_push_loses_nothing_and_applies_nothing_twice() {
         }
         // The link returns slowly: central commits the batch, the answer is held back,
         // and the edge is killed before it arrives.
-        // (the pull loop talks to central on its own schedule: wait for the push itself)
-        // Wait until central has answered the push (so it has committed) — under CI load
-        // a fixed pause after forwarding was not always enough.
+        // Wait until central has committed every queued operation and answered at least
+        // one push (held back by the proxy). The edge pushes up to two batches at once
+        // (split by card), so one answer does not mean the whole queue is in: count the
+        // rows central holds as well.
         let before = proxy.answered_by("/rpc/edge_apply_batch");
         proxy.set_mode(Mode::DelayAfterCommit(Duration::from_secs(5)));
         let trigger = tokio::spawn(post("/api/v1/sync/now", json!({})));
         let deadline = Instant::now() + Duration::from_secs(30);
-        while proxy.answered_by("/rpc/edge_apply_batch") == before {
-            assert!(Instant::now() < deadline, "the push never reached central");
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        loop {
+            let applied = central
+                .sql("select count(*) from public.transactions where tag->'edge'->>'site' = 'S005'")
+                .unwrap();
+            if applied.trim() == charges.to_string()
+                && proxy.answered_by("/rpc/edge_apply_batch") > before
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the push never reached central ({applied})"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         edge.kill9().unwrap();
         let _ = trigger.await;
