@@ -52,6 +52,7 @@ pub enum ErrorCode {
     Conflict,
     UsernameTaken,
     SettlementOverlap,
+    SettlementVoided,
     NoCentral,
     // 422 business declines
     QrExpiredOrInvalid,
@@ -72,6 +73,8 @@ pub enum ErrorCode {
     IdempotencyKeyMismatch,
     InconsistentFields,
     PeriodInvalid,
+    PeriodNotEnded,
+    SettlementEmpty,
     AmountRangeInvalid,
     LimitAboveCeiling,
     // 429
@@ -137,6 +140,7 @@ impl ErrorCode {
             Conflict,
             UsernameTaken,
             SettlementOverlap,
+            SettlementVoided,
             NoCentral,
             QrExpiredOrInvalid,
             QrAlreadyUsed,
@@ -155,6 +159,8 @@ impl ErrorCode {
             IdempotencyKeyMismatch,
             InconsistentFields,
             PeriodInvalid,
+            PeriodNotEnded,
+            SettlementEmpty,
             AmountRangeInvalid,
             LimitAboveCeiling,
             TooManyRequests,
@@ -201,30 +207,33 @@ impl ErrorCode {
             Conflict => 30,
             UsernameTaken => 31,
             SettlementOverlap => 32,
-            NoCentral => 33,
-            QrExpiredOrInvalid => 34,
-            QrAlreadyUsed => 35,
-            QrChainRevoked => 36,
-            QrClockSkew => 37,
-            CardNotActive => 38,
-            CardExpired => 39,
-            CorporateCardCannotPay => 40,
-            UnsupportedCardTypeForPayment => 41,
-            InsufficientBalance => 42,
-            OfflineLimitExceeded => 43,
-            OnlyCompletedPaymentRefundable => 44,
-            RefundExceedsRemaining => 45,
-            MerchantNotFoundOrInactive => 46,
-            DemoModeOnly => 47,
-            IdempotencyKeyMismatch => 48,
-            InconsistentFields => 49,
-            PeriodInvalid => 50,
-            AmountRangeInvalid => 51,
-            LimitAboveCeiling => 52,
-            TooManyRequests => 53,
-            LoginLocked => 54,
-            Unavailable => 55,
-            Internal => 56,
+            SettlementVoided => 33,
+            NoCentral => 34,
+            QrExpiredOrInvalid => 35,
+            QrAlreadyUsed => 36,
+            QrChainRevoked => 37,
+            QrClockSkew => 38,
+            CardNotActive => 39,
+            CardExpired => 40,
+            CorporateCardCannotPay => 41,
+            UnsupportedCardTypeForPayment => 42,
+            InsufficientBalance => 43,
+            OfflineLimitExceeded => 44,
+            OnlyCompletedPaymentRefundable => 45,
+            RefundExceedsRemaining => 46,
+            MerchantNotFoundOrInactive => 47,
+            DemoModeOnly => 48,
+            IdempotencyKeyMismatch => 49,
+            InconsistentFields => 50,
+            PeriodInvalid => 51,
+            PeriodNotEnded => 52,
+            SettlementEmpty => 53,
+            AmountRangeInvalid => 54,
+            LimitAboveCeiling => 55,
+            TooManyRequests => 56,
+            LoginLocked => 57,
+            Unavailable => 58,
+            Internal => 59,
         }
     }
 
@@ -264,6 +273,7 @@ impl ErrorCode {
             Conflict => "CONFLICT",
             UsernameTaken => "USERNAME_TAKEN",
             SettlementOverlap => "SETTLEMENT_OVERLAP",
+            SettlementVoided => "SETTLEMENT_VOIDED",
             NoCentral => "NO_CENTRAL",
             QrExpiredOrInvalid => "QR_EXPIRED_OR_INVALID",
             QrAlreadyUsed => "QR_ALREADY_USED",
@@ -282,6 +292,8 @@ impl ErrorCode {
             IdempotencyKeyMismatch => "IDEMPOTENCY_KEY_MISMATCH",
             InconsistentFields => "INCONSISTENT_FIELDS",
             PeriodInvalid => "PERIOD_INVALID",
+            PeriodNotEnded => "PERIOD_NOT_ENDED",
+            SettlementEmpty => "SETTLEMENT_EMPTY",
             AmountRangeInvalid => "AMOUNT_RANGE_INVALID",
             LimitAboveCeiling => "LIMIT_ABOVE_CEILING",
             TooManyRequests => "TOO_MANY_REQUESTS",
@@ -315,7 +327,8 @@ impl ErrorCode {
                 StatusCode::NOT_FOUND
             }
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            IdempotencyKeyReused | Conflict | UsernameTaken | SettlementOverlap | NoCentral => {
+            IdempotencyKeyReused | Conflict | UsernameTaken | SettlementOverlap | SettlementVoided
+            | NoCentral => {
                 StatusCode::CONFLICT
             }
             QrExpiredOrInvalid
@@ -335,6 +348,8 @@ impl ErrorCode {
             | IdempotencyKeyMismatch
             | InconsistentFields
             | PeriodInvalid
+            | PeriodNotEnded
+            | SettlementEmpty
             | AmountRangeInvalid
             | LimitAboveCeiling => StatusCode::UNPROCESSABLE_ENTITY,
             TooManyRequests | LoginLocked => StatusCode::TOO_MANY_REQUESTS,
@@ -389,6 +404,7 @@ impl ErrorCode {
             Conflict => "The request conflicts with the current state.",
             UsernameTaken => "That username is already taken.",
             SettlementOverlap => "The period overlaps an existing settlement.",
+            SettlementVoided => "This settlement is already voided.",
             NoCentral => "No central is configured; this store runs standalone.",
             QrExpiredOrInvalid => {
                 "The QR code is expired, revoked or unknown; ask for a fresh one."
@@ -415,6 +431,10 @@ impl ErrorCode {
             }
             InconsistentFields => "Fields that go together were not sent together.",
             PeriodInvalid => "The period must end after it starts.",
+            PeriodNotEnded => {
+                "The period has not ended yet: a day can be settled once it is over in the store's time zone."
+            }
+            SettlementEmpty => "There are no payments or refunds in this period: nothing to settle.",
             AmountRangeInvalid => "The lowest amount is above the highest: no row can match.",
             LimitAboveCeiling => {
                 "A limit is above the ceiling this installation allows the console."

@@ -1158,6 +1158,66 @@ begin
 end
 $fn$;
 
+-- An owner voided, at the edge, a settlement this site reported earlier. Upstream has
+-- no "voided" status (settlement_status: pending, settled, failed, paid) and no void
+-- call, only update_settlement_status (super_admin, no transition checks). The row
+-- stays, as upstream keeps every settlement: its status becomes 'failed', the void's
+-- who/when/why go in payload.edge.void, and an audit row SETTLEMENT_VOID is written.
+-- Refused: a settlement of another site or unknown here (SETTLEMENT_NOT_FOUND,
+-- upstream's string), and one central has already moved to settled or paid
+-- (SETTLEMENT_ALREADY_PAID: money has moved, a person must sort it out). The edge's
+-- ops are applied in seq order, so the settlement always arrives first.
+-- search_path: as apply_settlement (upstream's updated_at trigger runs on the update).
+create or replace function mps_edge.apply_settlement_void(p_op jsonb, p_site_code text, p_now timestamptz)
+returns void
+language plpgsql
+set search_path = public, extensions, pg_temp
+set timezone = 'UTC'
+as $fn$
+declare
+  v_id      uuid        := mps_edge.require(p_op, 'settlement_id')::uuid;
+  v_no      text        := mps_edge.require(p_op, 'settlement_no');
+  v_reason  text        := mps_edge.require(p_op, 'reason');
+  v_at      timestamptz := mps_edge.require(p_op, 'voided_at')::timestamptz;
+  v_row     public.settlements;
+begin
+  if pg_catalog.length(pg_catalog.btrim(v_reason)) = 0 or pg_catalog.length(v_reason) > 200 then
+    raise exception 'EDGE_INVALID_OPERATION'
+      using detail = 'a void needs a reason of 1-200 characters';
+  end if;
+
+  select s.* into v_row
+    from public.settlements s
+   where s.id = v_id
+     and s.payload -> 'edge' ->> 'site' = p_site_code
+     and s.payload -> 'edge' ->> 'settlement_no' = v_no
+     for update;
+  if not found then
+    raise exception 'SETTLEMENT_NOT_FOUND'
+      using detail = pg_catalog.format('no settlement %s of site %s', v_no, p_site_code);
+  end if;
+  if v_row.status in ('settled', 'paid') then
+    raise exception 'SETTLEMENT_ALREADY_PAID'
+      using detail = pg_catalog.format('settlement %s is %s at central', v_no, v_row.status);
+  end if;
+
+  update public.settlements s
+     set status = 'failed',
+         payload = pg_catalog.jsonb_set(s.payload, '{edge,void}',
+                     pg_catalog.jsonb_build_object('op_id', p_op -> 'op_id', 'voided_at', v_at,
+                                                   'operator', p_op -> 'operator', 'reason', v_reason,
+                                                   'status_before', v_row.status))
+   where s.id = v_id;
+
+  insert into audit.event_log (actor_user_id, action, object_type, object_id, context, happened_at)
+  values (null, 'SETTLEMENT_VOID', 'settlements', v_id,
+          pg_catalog.jsonb_build_object('merchant_id', v_row.merchant_id, 'reason', v_reason,
+                                        'status_before', v_row.status,
+                                        'edge', pg_catalog.jsonb_build_object('site', p_site_code, 'op_id', p_op -> 'op_id')),
+          p_now);
+end
+$fn$;
+
 -- rotate_card_qr's rule for a member caller (contract §3.4), for
 -- edge_issue_qr: the caller owns the card, or holds an ACTIVE binding to it.
 -- "The caller" is a member profile whose id is the connection's app.user_id
@@ -1413,7 +1473,7 @@ begin
   -- "site_keys": edge_register_site and x-mps-site-key)
   return (select jsonb_strip_nulls(jsonb_build_object(
                    'version', v.version, 'installed_at', v.installed_at,
-                   'features', jsonb_build_array('mq1', 'settlements', 'self_test', 'site_keys', 'proofs', 'heartbeat', 'mq2'),
+                   'features', jsonb_build_array('mq1', 'settlements', 'self_test', 'site_keys', 'proofs', 'heartbeat', 'mq2', 'settlement_void'),
                    'site_code', v_auth ->> 'site_code',
                    'merchant_code', v_auth ->> 'merchant_code'))
             from mps_edge.schema_versions v
@@ -1591,6 +1651,9 @@ begin
     when 'settlement' then
       perform mps_edge.apply_settlement(p_op, p_site_code, p_merchant, p_now);
       return null;              -- no card: card_site_seq untouched, result card null
+    when 'settlement_void' then
+      perform mps_edge.apply_settlement_void(p_op, p_site_code, p_now);
+      return null;
     else
       raise exception 'EDGE_INVALID_OPERATION'
         using detail = pg_catalog.format('unknown op_type %L', p_op ->> 'op_type');
@@ -2217,6 +2280,7 @@ begin
       ('mps_edge.apply_refund(jsonb,text,public.merchants,timestamp with time zone)', 'member_cards'),
       ('mps_edge.apply_refund(jsonb,text,public.merchants,timestamp with time zone)', 'transactions'),
       ('mps_edge.apply_settlement(jsonb,text,public.merchants,timestamp with time zone)', 'settlements'),
+      ('mps_edge.apply_settlement_void(jsonb,text,timestamp with time zone)', 'settlements'),
       ('mps_edge.check_charge_proof(jsonb,text,boolean,timestamp with time zone)', 'card_qr_state'),
       ('public.edge_issue_qr(uuid,integer,text)', 'identity')
     ) as c(fn, probe)

@@ -1201,7 +1201,7 @@ async fn pushes_and_pulls_fail_apart_and_are_diagnosed_right() {
     assert!(out.contains("info: no database yet"), "{out}");
     assert!(out.contains("ok: central reachable, key accepted"), "{out}");
     assert!(
-        out.contains("ok: central runs the sync functions (7 probes"),
+        out.contains("ok: central runs the sync functions (8 probes"),
         "{out}"
     );
     // ... and a key file others can read is a problem, with the fix

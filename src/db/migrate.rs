@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_qr_chains.sql"),
     include_str!("migrations/0004_last_login.sql"),
     include_str!("migrations/0005_manager_pin.sql"),
+    include_str!("migrations/0006_settlement_void.sql"),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -53,5 +54,39 @@ mod tests {
             .unwrap();
         let err = migrate(&mut c).unwrap_err().to_string();
         assert!(err.contains("newer"), "{err}");
+    }
+
+    /// Migrates a version-5 database holding outbox rows (the newest ones pruned)
+    /// through the outbox rebuild: rows survive and seq never goes back.
+    #[test]
+    fn the_outbox_rebuild_keeps_rows_and_never_reuses_a_seq() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Connection::open(dir.path().join("t.db")).unwrap();
+        for (i, sql) in MIGRATIONS.iter().enumerate().take(5) {
+            c.execute_batch(sql).unwrap();
+            c.pragma_update(None, "user_version", i as i64 + 1).unwrap();
+        }
+        for n in 1..=5 {
+            c.execute(
+                "INSERT INTO outbox(op_id, op_type, payload, created_at, created_unix) VALUES (?1, 'charge', '{}', 'x', 0)",
+                [format!("op{n}")],
+            )
+            .unwrap();
+        }
+        c.execute("DELETE FROM outbox WHERE seq > 3", []).unwrap();
+        migrate(&mut c).unwrap();
+        let kept: i64 = c
+            .query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, 3);
+        c.execute(
+            "INSERT INTO outbox(op_id, op_type, payload, created_at, created_unix) VALUES ('v', 'settlement_void', '{}', 'x', 0)",
+            [],
+        )
+        .unwrap();
+        let seq: i64 = c
+            .query_row("SELECT seq FROM outbox WHERE op_id = 'v'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(seq, 6, "seq 4 and 5 were used before the rebuild");
     }
 }

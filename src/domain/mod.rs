@@ -12,6 +12,7 @@ pub mod money;
 pub mod mq2;
 pub mod qr;
 pub mod refund;
+pub mod settlement;
 pub mod signin;
 pub mod txno;
 
@@ -85,7 +86,16 @@ impl Role {
     /// The seeds' permission strings granted to each role.
     pub fn permissions(self) -> &'static [&'static str] {
         match self {
-            Role::Owner | Role::Manager => &[
+            Role::Owner => &[
+                perm::CHARGE,
+                perm::REFUND,
+                perm::READ_TRANSACTIONS,
+                perm::READ_SUMMARY,
+                perm::GENERATE_SETTLEMENT,
+                perm::READ_SETTLEMENTS,
+                perm::VOID_SETTLEMENT,
+            ],
+            Role::Manager => &[
                 perm::CHARGE,
                 perm::REFUND,
                 perm::READ_TRANSACTIONS,
@@ -110,6 +120,8 @@ pub mod perm {
     pub const READ_SUMMARY: &str = "merchant:read_summary";
     pub const GENERATE_SETTLEMENT: &str = "merchant:generate_settlement";
     pub const READ_SETTLEMENTS: &str = "merchant:read_settlements";
+    /// Owner only: a void reopens a period already reported to central.
+    pub const VOID_SETTLEMENT: &str = "merchant:void_settlement";
 }
 
 #[cfg(test)]
@@ -122,5 +134,7 @@ mod tests {
         assert!(!Role::Cashier.has(perm::REFUND));
         assert!(Role::Manager.has(perm::REFUND));
         assert!(Role::Owner.has(perm::GENERATE_SETTLEMENT));
+        assert!(Role::Owner.has(perm::VOID_SETTLEMENT));
+        assert!(!Role::Manager.has(perm::VOID_SETTLEMENT));
     }
 }

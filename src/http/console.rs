@@ -42,6 +42,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
             settlements::create_settlement
         ))
         .routes(routes!(settlements::settlement))
+        .routes(routes!(settlements::void_settlement))
         .routes(routes!(settings::get_settings, settings::put_settings))
 }
 

@@ -24,7 +24,7 @@ pub struct SettlementRequest {
     period_end: String,
 }
 
-#[utoipa::path(post, path = "/merchant/settlements", tag = "settlements", request_body = SettlementRequest, security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = svc::SettlementResponse), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 409, description = "SETTLEMENT_OVERLAP", body = crate::error::ErrorBody), (status = 422, description = "PERIOD_INVALID: period_end is not after period_start", body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/merchant/settlements", tag = "settlements", request_body = SettlementRequest, security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = svc::SettlementResponse), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 409, description = "SETTLEMENT_OVERLAP", body = crate::error::ErrorBody), (status = 422, description = "PERIOD_INVALID: period_end is not after period_start; PERIOD_NOT_ENDED: the period (a whole day ends at the next midnight in the store time zone) has not ended; SETTLEMENT_EMPTY: no payments or refunds in it", body = crate::error::ErrorBody)))]
 pub async fn create_settlement(
     State(state): State<AppState>,
     user: AuthUser,
@@ -69,4 +69,28 @@ pub async fn settlement(
 ) -> AppResult<Json<svc::SettlementResponse>> {
     validate::key(&id, "id", 64)?;
     Ok(Json(svc::settlement(&state, &user, id).await?))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VoidRequest {
+    /// Why the settlement is voided, 1-200 characters; kept in the audit log and sent
+    /// to central.
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$")]
+    reason: String,
+}
+
+/// Owner only. The settlement stays on record, marked voided; its period may be settled
+/// again; central is told by a `settlement_void` operation.
+#[utoipa::path(post, path = "/merchant/settlements/{id}/void", tag = "settlements", request_body = VoidRequest, params(("id" = crate::api_schema::Key64, Path, description = "settlement id or number")), security(("bearer" = []), ("session_cookie" = [])), responses((status = 200, body = svc::SettlementResponse), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, description = "SETTLEMENT_VOIDED", body = crate::error::ErrorBody)))]
+pub async fn void_settlement(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<VoidRequest>,
+) -> AppResult<Json<svc::SettlementResponse>> {
+    validate::key(&id, "id", 64)?;
+    Ok(Json(
+        svc::void_settlement(&state, &user, id, req.reason).await?,
+    ))
 }

@@ -228,6 +228,16 @@ language sql as $$
     'operator', 'owner')
 $$;
 
+create or replace function t.op_settlement_void(p_seq bigint, p_settlement jsonb, p_reason text default 'wrong day')
+returns jsonb language sql as $$
+  select jsonb_build_object(
+    'op_id', gen_random_uuid(), 'seq', p_seq, 'op_type', 'settlement_void',
+    'settlement_id', p_settlement -> 'settlement_id', 'settlement_no', p_settlement -> 'settlement_no',
+    'reason', p_reason,
+    'voided_at', to_char(now() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+    'operator', 'owner')
+$$;
+
 -- Pages through a pull kind until has_more is false.
 create or replace function t.pull_all(p_code text, p_site text, p_kind text, p_limit int,
                                       p_after_ts timestamptz default null, p_after_id uuid default null)
@@ -294,7 +304,7 @@ begin
   perform t.eq((select count(*)::int from pg_policy p join pg_class c on c.oid = p.polrelid
                   join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'mps_edge'), 0, 'no policies on mps_edge');
   perform t.eq((public.edge_sync_version() ->> 'version')::int, 1, 'edge_sync_version().version');
-  perform t.eq(public.edge_sync_version() -> 'features', '["mq1", "settlements", "self_test", "site_keys", "proofs", "heartbeat", "mq2"]'::jsonb, 'edge_sync_version().features');
+  perform t.eq(public.edge_sync_version() -> 'features', '["mq1", "settlements", "self_test", "site_keys", "proofs", "heartbeat", "mq2", "settlement_void"]'::jsonb, 'edge_sync_version().features');
   perform t.eq((select array_agg(k order by k) from jsonb_object_keys(public.edge_sync_version()) k),
                array['features', 'installed_at', 'version'], 'edge_sync_version() fields');
   perform t.check((public.edge_sync_version() ->> 'installed_at')::timestamptz <= now(), 'installed_at');
@@ -1047,6 +1057,66 @@ begin
                'duplicate:SETTLEMENT_NEGATIVE_TOTAL', 'repeat is a duplicate with the stored reason');
   perform t.eq(jsonb_array_length(public.edge_list_exceptions('SNEG') -> 'exceptions'), 3, 'no new exception');
   raise notice 'PASS: negative and malformed settlements rejected';
+end
+$test$;
+
+-- TEST: a settlement void marks central's row failed with the edge's reason, once; the
+-- period can be settled again; other sites' and paid settlements are refused
+do $test$
+declare
+  v_m    uuid := t.merchant('SHOP3');
+  v_from timestamptz := date_trunc('second', now()) - interval '20 days';
+  v_set  jsonb;
+  v_void jsonb;
+  v_again jsonb;
+  v_paid jsonb;
+  v_res  jsonb;
+  v_s    public.settlements;
+begin
+  perform t.as_nobody();
+  v_set  := t.op_settlement(1, 'STL-SVOID-000001', v_from, v_from + interval '1 day', 1, 10, 0, 0);
+  v_void := t.op_settlement_void(2, v_set, '  counted the wrong day ');
+  v_res  := public.edge_apply_batch('SVOID', 'SHOP3', jsonb_build_array(v_set, v_void));
+  perform t.eq(t.result_of(v_res, 0) ->> 'status', 'applied', 'settlement applied');
+  perform t.eq(t.result_of(v_res, 1) ->> 'status', 'applied', 'void applied');
+  perform t.eq(t.result_of(v_res, 1) -> 'card', 'null'::jsonb, 'void: no card');
+  select * into v_s from public.settlements where id = (v_set ->> 'settlement_id')::uuid;
+  perform t.eq(v_s.status::text, 'failed', 'status failed');
+  perform t.eq(v_s.payload -> 'edge' -> 'void' ->> 'reason', 'counted the wrong day', 'reason kept, trimmed');
+  perform t.eq(v_s.payload -> 'edge' -> 'void' ->> 'status_before', 'pending', 'status before');
+  perform t.eq(v_s.payload -> 'edge' ->> 'settlement_no', 'STL-SVOID-000001', 'edge figures kept');
+  perform t.eq((select count(*)::int from audit.event_log where action = 'SETTLEMENT_VOID'
+                  and object_id = v_s.id and context -> 'edge' ->> 'site' = 'SVOID'), 1, 'one audit row');
+  perform t.eq((select status || ':' || op_type from mps_edge.applied_ops where op_id = (v_void ->> 'op_id')::uuid),
+               'applied:settlement_void', 'registry row');
+
+  -- the same void again: duplicate, no second audit row
+  v_res := public.edge_apply_batch('SVOID', 'SHOP3', jsonb_build_array(v_void));
+  perform t.eq(t.result_of(v_res, 0) ->> 'status', 'duplicate', 'repeat is duplicate');
+  perform t.eq((select count(*)::int from audit.event_log where action = 'SETTLEMENT_VOID' and object_id = v_s.id),
+               1, 'still one audit row');
+
+  -- the period settled again: a second row, pending
+  v_again := t.op_settlement(3, 'STL-SVOID-000002', v_from, v_from + interval '1 day', 1, 10, 0, 0);
+  v_res := public.edge_apply_batch('SVOID', 'SHOP3', jsonb_build_array(v_again));
+  perform t.eq(t.result_of(v_res, 0) ->> 'status', 'applied', 're-settled');
+  perform t.eq((select status::text from public.settlements where id = (v_again ->> 'settlement_id')::uuid),
+               'pending', 'new row pending');
+
+  -- another site cannot void it; a paid settlement cannot be voided
+  v_res := public.edge_apply_batch('SOTHER', 'SHOP3', jsonb_build_array(t.op_settlement_void(1, v_again)));
+  perform t.eq(t.result_of(v_res, 0) ->> 'reason', 'SETTLEMENT_NOT_FOUND', 'other site refused');
+  update public.settlements set status = 'paid' where id = (v_again ->> 'settlement_id')::uuid;
+  v_paid := t.op_settlement_void(4, v_again);
+  v_res := public.edge_apply_batch('SVOID', 'SHOP3', jsonb_build_array(v_paid));
+  perform t.eq(t.result_of(v_res, 0) ->> 'status' || ':' || (t.result_of(v_res, 0) ->> 'reason'),
+               'rejected:SETTLEMENT_ALREADY_PAID', 'paid refused');
+  perform t.eq((select status::text from public.settlements where id = (v_again ->> 'settlement_id')::uuid),
+               'paid', 'paid row untouched');
+  v_res := public.edge_apply_batch('SVOID', 'SHOP3',
+             jsonb_build_array(jsonb_set(t.op_settlement_void(5, v_set), '{reason}', '" "')));
+  perform t.eq(t.result_of(v_res, 0) ->> 'reason', 'EDGE_INVALID_OPERATION', 'blank reason refused');
+  raise notice 'PASS: settlement void applied once, re-settle allowed, foreign and paid refused';
 end
 $test$;
 
@@ -2383,7 +2453,7 @@ begin
     'seq', (select last_value from public.seq_card_no));
   v_r := public.edge_self_test();
   perform t.eq(v_r -> 'ok', 'true'::jsonb, 'self test passes on a good install: ' || v_r::text);
-  perform t.eq((v_r ->> 'probes')::int, 7, 'seven probes');
+  perform t.eq((v_r ->> 'probes')::int, 8, 'eight probes');
   v_after := jsonb_build_object(
     'cards', (select jsonb_agg(to_jsonb(m) order by id) from public.member_cards m),
     'txs', (select count(*) from public.transactions),
