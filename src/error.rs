@@ -327,10 +327,8 @@ impl ErrorCode {
                 StatusCode::NOT_FOUND
             }
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            IdempotencyKeyReused | Conflict | UsernameTaken | SettlementOverlap | SettlementVoided
-            | NoCentral => {
-                StatusCode::CONFLICT
-            }
+            IdempotencyKeyReused | Conflict | UsernameTaken | SettlementOverlap
+            | SettlementVoided | NoCentral => StatusCode::CONFLICT,
             QrExpiredOrInvalid
             | QrAlreadyUsed
             | QrChainRevoked

@@ -662,6 +662,12 @@ async fn settlements_total_may_be_negative_and_periods_never_overlap() {
     assert_eq!(s1["tx_count"], 2);
     assert_eq!(cents(&s1["total_amount"]), p1_final + p2_final);
     assert_eq!(s1["mode"], "t_plus_1");
+    // one whole day, read inclusively
+    assert_eq!(
+        (&s1["first_day"], &s1["last_day"], &s1["whole_days"]),
+        (&json!("2024-01-01"), &json!("2024-01-01"), &json!(true))
+    );
+    assert_eq!(s1["status"], "pending");
 
     // A day with only the refund settles negative: allowed here, unlike central.
     let r = c
@@ -691,7 +697,21 @@ async fn settlements_total_may_be_negative_and_periods_never_overlap() {
         .as_str()
         .unwrap()
         .contains(s1["settlement_no"].as_str().unwrap()));
-    // Touching periods do not overlap.
+    // Touching periods do not overlap; a period with nothing in it is refused.
+    c.post(
+        &srv,
+        "/merchant/settlements",
+        &gen("t_plus_1", "2023-12-31", "2023-12-31"),
+    )
+    .await
+    .assert_error(422, "SETTLEMENT_EMPTY");
+    let p3 = srv.charge_card(&token, "STD00000004", "5.00").await;
+    set_time(
+        &srv,
+        p3["transaction"]["tx_no"].as_str().unwrap(),
+        "2023-12-31T23:59:59Z",
+    )
+    .await;
     c.post(
         &srv,
         "/merchant/settlements",
@@ -748,6 +768,144 @@ async fn settlements_total_may_be_negative_and_periods_never_overlap() {
         .get(&format!("{API}/merchant/settlements"), Some(&token))
         .await;
     r.assert_ok();
+}
+
+#[tokio::test]
+async fn open_days_are_refused_and_an_owner_voids_a_settlement_then_settles_again() {
+    let srv = TestServer::start().await;
+    let token = srv.owner_token().await;
+    let c = owner_console(&srv).await;
+    let gen = |start: &str, end: &str| json!({"mode": "t_plus_1", "period_start": start, "period_end": end});
+    let sale = srv.charge_card(&token, "STD00000004", "20.00").await;
+    set_time(
+        &srv,
+        sale["transaction"]["tx_no"].as_str().unwrap(),
+        &(chrono::Utc::now() - chrono::Duration::minutes(10))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    )
+    .await;
+    // today (the store's day is still open) and any future day are refused, nothing written
+    let today = chrono::Utc::now().date_naive();
+    let tomorrow = today.succ_opt().unwrap();
+    for (start, end) in [
+        (today.to_string(), today.to_string()),
+        (tomorrow.to_string(), tomorrow.to_string()),
+        (today.pred_opt().unwrap().to_string(), today.to_string()),
+        (
+            (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339(),
+            (chrono::Utc::now() + chrono::Duration::minutes(5)).to_rfc3339(),
+        ),
+    ] {
+        let r = c
+            .post(&srv, "/merchant/settlements", &gen(&start, &end))
+            .await;
+        let d = r.assert_error(422, "PERIOD_NOT_ENDED");
+        assert_eq!(d["field"], "period_end", "{start}..{end}");
+    }
+    assert_eq!(srv.count("SELECT COUNT(*) FROM settlements").await, 0);
+    // a period that ended a moment ago is fine
+    let s1 = c
+        .post(
+            &srv,
+            "/merchant/settlements",
+            &gen(
+                &(chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339(),
+                &chrono::Utc::now().to_rfc3339(),
+            ),
+        )
+        .await
+        .assert_ok()["settlement"]
+        .clone();
+    assert_eq!(s1["payment_count"], 1);
+    assert_eq!(s1["whole_days"], false);
+    let no = s1["settlement_no"].as_str().unwrap().to_string();
+    let void = |reason: &str| json!({"reason": reason});
+
+    // a manager may not void; bad reasons and unknown settlements write nothing
+    srv.create_user("boss", "manager-password-1", Role::Manager)
+        .await;
+    let m = console(&srv, "boss", "manager-password-1").await;
+    m.post(
+        &srv,
+        &format!("/merchant/settlements/{no}/void"),
+        &void("x"),
+    )
+    .await
+    .assert_error(403, "PERMISSION_DENIED");
+    for bad in [
+        json!({"reason": ""}),
+        json!({"reason": "   "}),
+        json!({"reason": "a\u{7}b"}),
+        json!({"reason": "x".repeat(201)}),
+        json!({}),
+        json!({"reason": 5}),
+        json!({"reason": "ok", "extra": 1}),
+    ] {
+        let r = c
+            .post(&srv, &format!("/merchant/settlements/{no}/void"), &bad)
+            .await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.json);
+    }
+    c.post(&srv, "/merchant/settlements/STL-NOPE-1/void", &void("typo"))
+        .await
+        .assert_error(404, "NOT_FOUND");
+    assert_eq!(
+        srv.count("SELECT COUNT(*) FROM outbox WHERE op_type = 'settlement_void'")
+            .await,
+        0
+    );
+
+    // the owner voids it: kept on record, audited, queued for central after the settlement
+    let v = c
+        .post(
+            &srv,
+            &format!("/merchant/settlements/{no}/void"),
+            &void(" counted twice "),
+        )
+        .await
+        .assert_ok()["settlement"]
+        .clone();
+    assert_eq!(v["status"], "voided");
+    assert_eq!(v["void_reason"], "counted twice");
+    assert_eq!(v["voided_by"], srv.owner.0.as_str());
+    assert!(v["voided_at"].is_string());
+    assert_eq!(v["total_amount"], s1["total_amount"]);
+    let order = srv
+        .count("SELECT (SELECT seq FROM outbox WHERE op_type = 'settlement_void') > (SELECT seq FROM outbox WHERE op_type = 'settlement')")
+        .await;
+    assert_eq!(order, 1, "the void follows its settlement");
+    assert_eq!(
+        srv.count("SELECT COUNT(*) FROM audit_log WHERE action = 'settlement.void' AND details LIKE '%counted twice%'")
+            .await,
+        1
+    );
+    // twice is refused; the period can be settled again
+    c.post(
+        &srv,
+        &format!("/merchant/settlements/{no}/void"),
+        &void("again"),
+    )
+    .await
+    .assert_error(409, "SETTLEMENT_VOIDED");
+    let s2 = c
+        .post(
+            &srv,
+            "/merchant/settlements",
+            &gen(
+                &s1["period_start"].as_str().unwrap().to_string(),
+                &s1["period_end"].as_str().unwrap().to_string(),
+            ),
+        )
+        .await
+        .assert_ok()["settlement"]
+        .clone();
+    assert_eq!(s2["tx_count"], 1);
+    assert_ne!(s2["settlement_no"], s1["settlement_no"]);
+    assert_eq!(
+        srv.count("SELECT COUNT(*) FROM outbox WHERE op_type = 'settlement_void'")
+            .await,
+        1
+    );
 }
 
 #[tokio::test]

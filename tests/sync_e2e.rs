@@ -754,7 +754,11 @@ async fn settlements_reach_central() {
         )
         .await;
     assert_eq!(s, 200, "{r}");
+    // a period may be settled once it has ended
     let split = chrono::Utc::now().timestamp() + 1;
+    while chrono::Utc::now().timestamp() < split {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let (s, r) = edge
         .post(
             "/api/v1/merchant/settlements",
@@ -798,9 +802,6 @@ async fn settlements_reach_central() {
 
     // A later period holding only a refund nets negative: central cannot store it, so it
     // comes back as an exception (the refund itself applies).
-    while chrono::Utc::now().timestamp() < split {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let (s, r) = edge
         .post(
             "/api/v1/merchant/refund",
@@ -808,10 +809,14 @@ async fn settlements_reach_central() {
         )
         .await;
     assert_eq!(s, 200, "{r}");
+    let end2 = chrono::Utc::now().timestamp() + 1;
+    while chrono::Utc::now().timestamp() < end2 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let (s, r) = edge
         .post(
             "/api/v1/merchant/settlements",
-            &json!({"mode": "realtime", "period_start": rfc(split), "period_end": rfc(split + 600)}),
+            &json!({"mode": "realtime", "period_start": rfc(split), "period_end": rfc(end2)}),
         )
         .await;
     assert_eq!(s, 200, "{r}");
@@ -838,6 +843,43 @@ async fn settlements_reach_central() {
         .unwrap();
     assert_eq!(stored.trim(), "0");
     assert_eq!(card_row(&central, &b.card_id).0, 50_000 - 4_050 + 1_000);
+
+    // The owner voids the first settlement: central marks its row failed with the
+    // reason (upstream has no voided status), once; the period is settled again.
+    let (s, r) = edge
+        .post(
+            &format!("/api/v1/merchant/settlements/{no}/void"),
+            &json!({"reason": "counted on the wrong day"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["settlement"]["status"], "voided", "{r}");
+    let (s, again) = edge
+        .post(
+            "/api/v1/merchant/settlements",
+            &json!({"mode": "realtime", "period_start": rfc(start), "period_end": rfc(split)}),
+        )
+        .await;
+    assert_eq!(s, 200, "{again}");
+    let id3 = again["settlement"]["id"].as_str().unwrap().to_string();
+    edge.wait_drained().await;
+    let st = edge.status().await;
+    assert_eq!(st["queue_depth"], 0, "{st}");
+    assert_eq!(st["open_exceptions"], 1, "only the negative one: {st}");
+    let row = central
+        .sql(&format!(
+            "select s.status, s.payload->'edge'->'void'->>'reason', s.payload->'edge'->'void'->>'status_before',
+                    (select count(*) from audit.event_log a where a.action = 'SETTLEMENT_VOID' and a.object_id = s.id)
+             from public.settlements s where s.id = '{id}'"
+        ))
+        .unwrap();
+    assert_eq!(row.trim(), "failed|counted on the wrong day|pending|1");
+    let row = central
+        .sql(&format!(
+            "select status, total_amount, total_tx_count from public.settlements where id = '{id3}'"
+        ))
+        .unwrap();
+    assert_eq!(row.trim(), "pending|110.50|3");
 }
 
 /// A token that paid anywhere is refused everywhere: paid at edge A, it is refused at

@@ -50,7 +50,10 @@ const SETTLEMENT_COLUMNS: &str = "id, settlement_no, mode, period_start, period_
     refund_count, refund_amount_cents, total_amount_cents, tx_count, status, created_at, created_by, \
     period_start_unix, period_end_unix, voided_at, voided_by, void_reason";
 
-fn settlement_from_row(r: &rusqlite::Row<'_>, tz: chrono_tz::Tz) -> rusqlite::Result<SettlementView> {
+fn settlement_from_row(
+    r: &rusqlite::Row<'_>,
+    tz: chrono_tz::Tz,
+) -> rusqlite::Result<SettlementView> {
     let days = period_days(r.get(14)?, r.get(15)?, tz);
     Ok(SettlementView {
         id: r.get(0)?,
@@ -67,8 +70,14 @@ fn settlement_from_row(r: &rusqlite::Row<'_>, tz: chrono_tz::Tz) -> rusqlite::Re
         status: r.get(11)?,
         created_at: r.get(12)?,
         created_by: r.get(13)?,
-        first_day: days.as_ref().map(|d| d.first_day.to_string()).unwrap_or_default(),
-        last_day: days.as_ref().map(|d| d.last_day.to_string()).unwrap_or_default(),
+        first_day: days
+            .as_ref()
+            .map(|d| d.first_day.to_string())
+            .unwrap_or_default(),
+        last_day: days
+            .as_ref()
+            .map(|d| d.last_day.to_string())
+            .unwrap_or_default(),
         whole_days: days.is_some_and(|d| d.whole_days),
         voided_at: r.get(16)?,
         voided_by: r.get(17)?,
@@ -187,11 +196,13 @@ pub fn void_settlement(conn: &Connection, cmd: &VoidCmd) -> AppResult<Option<Set
         return Ok(None);
     };
     if current.status == "voided" {
-        return Err(AppError::new(ErrorCode::SettlementVoided).with_details(json!({
-            "settlement_no": current.settlement_no,
-            "voided_at": current.voided_at,
-            "voided_by": current.voided_by,
-        })));
+        return Err(
+            AppError::new(ErrorCode::SettlementVoided).with_details(json!({
+                "settlement_no": current.settlement_no,
+                "voided_at": current.voided_at,
+                "voided_by": current.voided_by,
+            })),
+        );
     }
     let now = super::now_rfc3339();
     conn.exec_cached(

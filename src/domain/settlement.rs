@@ -38,7 +38,9 @@ pub struct PeriodDays {
 pub fn period_days(start_unix: i64, end_unix: i64, tz: chrono_tz::Tz) -> Option<PeriodDays> {
     let start = tz.timestamp_opt(start_unix, 0).single()?;
     // the last instant inside the period
-    let last = tz.timestamp_opt(end_unix.max(start_unix + 1) - 1, 0).single()?;
+    let last = tz
+        .timestamp_opt(end_unix.max(start_unix + 1) - 1, 0)
+        .single()?;
     let end = tz.timestamp_opt(end_unix, 0).single()?;
     let midnight = |t: &chrono::DateTime<chrono_tz::Tz>| t.time() == chrono::NaiveTime::MIN;
     Some(PeriodDays {
@@ -94,11 +96,21 @@ mod tests {
             }
         );
         let p = period_days(midnight(day(2026, 12, 1)), midnight(day(2027, 1, 1)), tz).unwrap();
-        assert_eq!((p.first_day, p.last_day), (day(2026, 12, 1), day(2026, 12, 31)));
+        assert_eq!(
+            (p.first_day, p.last_day),
+            (day(2026, 12, 1), day(2026, 12, 31))
+        );
         // the same instants in UTC are not whole days
-        let p = period_days(midnight(day(2026, 12, 20)), midnight(day(2026, 12, 21)), chrono_tz::UTC)
-            .unwrap();
+        let p = period_days(
+            midnight(day(2026, 12, 20)),
+            midnight(day(2026, 12, 21)),
+            chrono_tz::UTC,
+        )
+        .unwrap();
         assert!(!p.whole_days);
-        assert_eq!((p.first_day, p.last_day), (day(2026, 12, 19), day(2026, 12, 20)));
+        assert_eq!(
+            (p.first_day, p.last_day),
+            (day(2026, 12, 19), day(2026, 12, 20))
+        );
     }
 }

@@ -76,7 +76,11 @@ pub async fn settlement(
 pub struct VoidRequest {
     /// Why the settlement is voided, 1-200 characters; kept in the audit log and sent
     /// to central.
-    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$"
+    )]
     reason: String,
 }
 

@@ -48,9 +48,8 @@ pub async fn create_settlement(
             .with_details(serde_json::json!({"field": "period_end"})));
         }
         Err(PeriodProblem::NotEnded) => {
-            return Err(AppError::new(ErrorCode::PeriodNotEnded).with_details(
-                serde_json::json!({"field": "period_end", "timezone": tz.name()}),
-            ));
+            return Err(AppError::new(ErrorCode::PeriodNotEnded)
+                .with_details(serde_json::json!({"field": "period_end", "timezone": tz.name()})));
         }
     }
     let cmd = SettlementCmd {
@@ -114,7 +113,10 @@ pub async fn void_settlement(
 ) -> AppResult<SettlementResponse> {
     user.require(perm::VOID_SETTLEMENT)?;
     let reason = reason.trim().to_string();
-    if reason.is_empty() || reason.chars().count() > VOID_REASON_MAX || reason.chars().any(char::is_control) {
+    if reason.is_empty()
+        || reason.chars().count() > VOID_REASON_MAX
+        || reason.chars().any(char::is_control)
+    {
         return Err(AppError::validation(
             "reason",
             format!("reason must be 1-{VOID_REASON_MAX} characters with no control characters."),
