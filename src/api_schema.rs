@@ -125,6 +125,7 @@ input_schema!(DeviceName => trimmed_text(64, "A name for the terminal"));
 input_schema!(EnrollmentCodeText => text(1, 32, "The enrolment code shown in the console"));
 input_schema!(Note => text(1, 1000, "A note"));
 input_schema!(Reason => text(1, 500, "Why"));
+input_schema!(VoidReason => trimmed_text(500, "Why the settlement is voided"));
 input_schema!(ExternalOrderId => text(1, 128, "The POS's own order number"));
 input_schema!(Actor => text(1, 64, "Who (username or actor)"));
 input_schema!(StoreName => trimmed_text(100, "The store name"));
@@ -278,6 +279,7 @@ pub fn all() -> Vec<(&'static str, RefOr<Schema>)> {
         ("Pin", Pin::schema()),
         ("QrText", QrText::schema()),
         ("Reason", Reason::schema()),
+        ("VoidReason", VoidReason::schema()),
         ("RefreshToken", RefreshToken::schema()),
         ("RoleName", RoleName::schema()),
         ("SettlementMode", SettlementMode::schema()),

@@ -1181,9 +1181,9 @@ declare
   v_at      timestamptz := mps_edge.require(p_op, 'voided_at')::timestamptz;
   v_row     public.settlements;
 begin
-  if pg_catalog.length(pg_catalog.btrim(v_reason)) = 0 or pg_catalog.length(v_reason) > 200 then
+  if pg_catalog.length(pg_catalog.btrim(v_reason)) = 0 or pg_catalog.length(v_reason) > 500 then
     raise exception 'EDGE_INVALID_OPERATION'
-      using detail = 'a void needs a reason of 1-200 characters';
+      using detail = 'a void needs a reason of 1-500 characters';
   end if;
 
   select s.* into v_row

@@ -360,7 +360,7 @@ async fn bad_inputs_are_refused_cleanly_and_write_nothing() {
         post("settlement: nothing in the period", &settlements, o(), r#"{"mode":"t_plus_1","period_start":"2001-03-01","period_end":"2001-03-01"}"#).is(422, "SETTLEMENT_EMPTY"),
         post("settlement: period_end missing", &settlements, o(), r#"{"mode":"t_plus_1","period_start":"2001-03-01"}"#).is(400, "INVALID_JSON"),
         post("void: blank reason", &format!("{settlements}/STL-X-1/void"), o(), r#"{"reason":"  "}"#).is(400, "VALIDATION_ERROR"),
-        post("void: reason of 201 chars", &format!("{settlements}/STL-X-1/void"), o(), format!(r#"{{"reason":"{}"}}"#, "因".repeat(201))).is(400, "VALIDATION_ERROR"),
+        post("void: reason of 501 chars", &format!("{settlements}/STL-X-1/void"), o(), format!(r#"{{"reason":"{}"}}"#, "因".repeat(501))).is(400, "VALIDATION_ERROR"),
         post("void: reason with a newline", &format!("{settlements}/STL-X-1/void"), o(), r#"{"reason":"a\nb"}"#).is(400, "VALIDATION_ERROR"),
         post("void: unknown field", &format!("{settlements}/STL-X-1/void"), o(), r#"{"reason":"ok","force":true}"#).is(400, "INVALID_JSON"),
         post("void: no such settlement", &format!("{settlements}/STL-X-1/void"), o(), r#"{"reason":"typo"}"#).is(404, "NOT_FOUND"),

@@ -836,7 +836,7 @@ async fn open_days_are_refused_and_an_owner_voids_a_settlement_then_settles_agai
         json!({"reason": ""}),
         json!({"reason": "   "}),
         json!({"reason": "a\u{7}b"}),
-        json!({"reason": "x".repeat(201)}),
+        json!({"reason": "x".repeat(501)}),
         json!({}),
         json!({"reason": 5}),
         json!({"reason": "ok", "extra": 1}),

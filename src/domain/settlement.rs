@@ -51,7 +51,7 @@ pub fn period_days(start_unix: i64, end_unix: i64, tz: chrono_tz::Tz) -> Option<
 }
 
 /// Longest free text kept with a void, in characters.
-pub const VOID_REASON_MAX: usize = 200;
+pub const VOID_REASON_MAX: usize = 500;
 
 #[cfg(test)]
 mod tests {

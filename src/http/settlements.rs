@@ -74,13 +74,9 @@ pub async fn settlement(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VoidRequest {
-    /// Why the settlement is voided, 1-200 characters; kept in the audit log and sent
+    /// Why the settlement is voided, 1-500 characters; kept in the audit log and sent
     /// to central.
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$"
-    )]
+    #[schema(value_type = crate::api_schema::VoidReason)]
     reason: String,
 }
 

@@ -104,7 +104,7 @@ fn not_found() -> AppError {
     AppError::msg(ErrorCode::NotFound, "No such settlement.")
 }
 
-/// An owner voids a settlement, saying why (1-200 characters, trimmed).
+/// An owner voids a settlement, saying why (1-500 characters, trimmed).
 pub async fn void_settlement(
     state: &AppState,
     user: &AuthUser,
