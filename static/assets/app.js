@@ -16,6 +16,7 @@ const ROUTES = [
   { path: 'transactions', nav: 'nav_transactions', manager: false, render: mainPages.transactions },
   { path: 'transactions/', manager: false, render: mainPages.transactionDetail, prefix: true },
   { path: 'settlements', nav: 'nav_settlements', manager: true, render: mainPages.settlements },
+  { path: 'settlements/', manager: true, render: mainPages.settlementDetail, prefix: true },
   { path: 'sync', nav: 'nav_sync', manager: true, render: mainPages.sync },
   { path: 'staff', nav: 'nav_staff', manager: true, render: adminPages.staff },
   { path: 'devices', nav: 'nav_devices', manager: true, render: adminPages.devices },

@@ -61,6 +61,34 @@ export function table(columns, rows, empty) {
   return h('div', { class: 'table-wrap' }, h('table', {}, h('thead', {}, head), h('tbody', {}, body)));
 }
 
+/** A modal asking for one line of text (a reason) before a dangerous action; resolves
+ *  the trimmed text, or null when cancelled. `check` returns null or an error for
+ *  errorText-like display via `describe`; focus starts in the text box. */
+export function promptDialog(title, text, label, confirmLabel, cancelLabel, check, describe = (e) => e) {
+  return new Promise((resolve) => {
+    const input = h('input', { type: 'text', id: 'dlg-input', maxlength: 500, autocomplete: 'off' });
+    const problemBox = h('p', { class: 'msg error', id: 'dlg-problem', role: 'alert', hidden: true });
+    const dlg = h('dialog', { 'aria-labelledby': 'dlg-title', id: 'prompt-dialog' },
+      h('h2', { id: 'dlg-title', text: title }),
+      h('p', { text }),
+      h('label', {}, label, input),
+      problemBox,
+      h('div', { class: 'actions' },
+        h('button', { type: 'button', class: 'danger', id: 'dlg-confirm', onclick: confirm }, confirmLabel),
+        h('button', { type: 'button', class: 'secondary', id: 'dlg-cancel', onclick: () => done(null) }, cancelLabel)));
+    function confirm() {
+      const bad = check ? check(input.value) : null;
+      if (bad) { problemBox.textContent = describe(bad); problemBox.hidden = false; input.focus(); return; }
+      done(input.value.trim());
+    }
+    function done(v) { dlg.close(); dlg.remove(); resolve(v); }
+    dlg.addEventListener('cancel', (e) => { e.preventDefault(); done(null); });
+    document.body.append(dlg);
+    dlg.showModal();
+    input.focus();
+  });
+}
+
 /** A modal confirmation built on <dialog>; resolves true when confirmed. */
 export function confirmDialog(title, text, confirmLabel, cancelLabel, danger = false) {
   return new Promise((resolve) => {

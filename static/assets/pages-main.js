@@ -1,10 +1,10 @@
 // Dashboard, transactions (list, detail, refund), settlements and sync.
 
 import { get, post, query } from './api.js';
-import { h, clear, field, select, messageBox, showMessage, table, confirmDialog } from './dom.js';
+import { h, clear, field, select, messageBox, showMessage, table, confirmDialog, promptDialog } from './dom.js';
 import { t, money, count, dateTime, duration, errorText, todayInStore } from './i18n.js';
 import { hourChart } from './chart.js';
-import { checkAmount, checkKey, cents, problem } from './rules.js';
+import { checkAmount, checkKey, checkText, cents, problem } from './rules.js';
 
 function tag(value, label) {
   return h('span', { class: `tag ${value}` }, label ?? value);
@@ -387,20 +387,36 @@ function refundForm(x, reload) {
 // Settlements
 // ---------------------------------------------------------------------------------------
 
+/** A settlement's period as a person reads it: inclusive calendar days in the store's
+ *  time zone, or exact times when it does not start and end at midnight. */
+function periodText(r) {
+  if (!r.whole_days) return `${dateTime(r.period_start)} – ${dateTime(r.period_end)}`;
+  return r.first_day === r.last_day ? r.first_day : `${r.first_day} – ${r.last_day}`;
+}
+
+const stlLink = (r) => h('a', { href: `/console/settlements/${encodeURIComponent(r.settlement_no)}`, 'data-link': true, class: 'stl-link' }, r.settlement_no);
+const stlStatus = (r) => tag(r.status, t(`stl_status_${r.status}`));
+
 export async function settlements(ctx) {
   const msg = messageBox('stl-message');
   const mode = select('mode', [['t_plus_1', t('mode_t_plus_1')], ['realtime', t('mode_realtime')], ['monthly', t('mode_monthly')]], 't_plus_1');
   mode.id = 'stl-mode';
-  const start = h('input', { type: 'date', name: 'period_start', id: 'stl-start', required: true, value: todayInStore(-1) });
-  const end = h('input', { type: 'date', name: 'period_end', id: 'stl-end', required: true, value: todayInStore(-1) });
+  const start = h('input', { type: 'date', name: 'period_start', id: 'stl-start', required: true, value: todayInStore(-1), max: todayInStore(-1) });
+  const end = h('input', { type: 'date', name: 'period_end', id: 'stl-end', required: true, value: todayInStore(-1), max: todayInStore(-1) });
   const submit = h('button', { type: 'submit', id: 'stl-generate' }, t('stl_generate'));
-  const form = h('form', { class: 'form-grid panel', id: 'stl-form' },
-    field(t('stl_mode'), mode), field(t('stl_start'), start), field(t('stl_end'), end), h('div', { class: 'actions' }, submit));
+  const form = h('form', { class: 'form-grid panel', id: 'stl-form', novalidate: true },
+    field(t('stl_mode'), mode), field(t('stl_start'), start), field(t('stl_end'), end),
+    h('p', { class: 'help wide', id: 'stl-help' }, t('stl_help')), h('div', { class: 'actions' }, submit));
   const list = h('div', { id: 'stl-list' });
   clear(ctx.main, h('h1', { text: t('stl_title') }), form, msg, list);
 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
+    // the server's rules, checked first: an order, and a day that is over in the store
+    const wrong = !start.value || !end.value ? problem('VALIDATION_ERROR', 'period_start')
+      : end.value < start.value ? problem('PERIOD_INVALID', 'period_end')
+        : end.value >= todayInStore(0) ? problem('PERIOD_NOT_ENDED', 'period_end') : null;
+    if (wrong) { showMessage(msg, errorText(wrong)); return; }
     submit.disabled = true;
     try {
       const r = await post('/merchant/settlements', { mode: mode.value, period_start: start.value, period_end: end.value });
@@ -416,15 +432,79 @@ export async function settlements(ctx) {
   async function load() {
     const d = await get('/merchant/settlements?limit=50');
     clear(list, table([
-      { label: t('col_stl_no'), cell: (r) => r.settlement_no },
-      { label: t('stl_mode'), cell: (r) => t(`mode_${r.mode}`) },
-      { label: t('col_period'), cell: (r) => `${dateTime(r.period_start)} – ${dateTime(r.period_end)}` },
+      { label: t('col_stl_no'), cell: stlLink },
+      { label: t('col_status'), cell: stlStatus },
+      { label: t('col_period'), cell: periodText },
+      { label: t('col_total'), num: true, cell: (r) => money(r.total_amount) },
       { label: t('col_payments'), num: true, cell: (r) => `${money(r.payment_amount)} (${count(r.payment_count)})` },
       { label: t('col_refunds'), num: true, cell: (r) => `${money(r.refund_amount)} (${count(r.refund_count)})` },
-      { label: t('col_total'), num: true, cell: (r) => money(r.total_amount) },
-      { label: t('col_count'), num: true, cell: (r) => count(r.tx_count) },
+      { label: t('stl_mode'), cell: (r) => t(`mode_${r.mode}`) },
       { label: t('col_created'), cell: (r) => `${dateTime(r.created_at)} · ${r.created_by || ''}` },
-    ], d.settlements.map((r) => ({ data: r, attrs: { 'data-settlement': r.settlement_no } })), t('no_rows')));
+    ], d.settlements.map((r) => ({ data: r, attrs: { 'data-settlement': r.settlement_no, class: `row-${r.status}` } })), t('no_rows')));
+  }
+  await load();
+  return null;
+}
+
+/** One settlement: its figures, its transactions (paged), CSV, a print view, and for
+ *  the owner a void with a reason. */
+export async function settlementDetail(ctx) {
+  const no = ctx.param;
+  const box = h('div', { id: 'stl-detail' });
+  const msg = messageBox('stl-detail-message');
+  clear(ctx.main, h('p', { class: 'no-print' }, h('a', { href: '/console/settlements', 'data-link': true }, `← ${t('back')}`)),
+    h('h1', { text: t('stl_detail_title', { no }) }), msg, box);
+  const PAGE = 100;
+  let offset = 0;
+
+  async function load() {
+    const x = (await get(`/merchant/settlements/${encodeURIComponent(no)}`)).settlement;
+    const bounds = { start_date: x.period_start, end_date: x.period_end };
+    const info = h('dl', { class: 'grid panel', id: 'stl-info' },
+      h('dt', {}, t('col_status')), h('dd', { id: 'stl-status' }, stlStatus(x)),
+      h('dt', {}, t('col_period')), h('dd', { id: 'stl-period' }, periodText(x)),
+      h('dt', {}, t('stl_mode')), h('dd', {}, t(`mode_${x.mode}`)),
+      h('dt', {}, t('col_payments')), h('dd', {}, `${money(x.payment_amount)} (${count(x.payment_count)})`),
+      h('dt', {}, t('col_refunds')), h('dd', {}, `${money(x.refund_amount)} (${count(x.refund_count)})`),
+      h('dt', {}, t('col_total')), h('dd', { id: 'stl-total' }, money(x.total_amount)),
+      h('dt', {}, t('col_count')), h('dd', {}, count(x.tx_count)),
+      h('dt', {}, t('col_created')), h('dd', {}, `${dateTime(x.created_at)} · ${x.created_by || ''}`),
+      x.status === 'voided' ? [
+        h('dt', {}, t('stl_voided')), h('dd', { id: 'stl-voided' }, `${dateTime(x.voided_at)} · ${x.voided_by || ''}`),
+        h('dt', {}, t('col_reason')), h('dd', { id: 'stl-void-reason' }, x.void_reason || ''),
+      ] : []);
+    const actions = h('div', { class: 'actions no-print', id: 'stl-actions' },
+      h('a', { class: 'button secondary', id: 'stl-csv', href: `/api/v1/merchant/transactions/export.csv${query(bounds)}`, download: `${no}.csv` }, t('stl_csv')),
+      h('button', { type: 'button', class: 'secondary', id: 'stl-print', onclick: () => window.print() }, t('stl_print')),
+      ctx.session.user.role === 'owner' && x.status !== 'voided'
+        ? h('button', { type: 'button', class: 'danger', id: 'stl-void', onclick: () => voidIt(x) }, t('stl_void')) : null);
+    const rows = await get(`/merchant/transactions${query({ ...bounds, sort: 'time_asc', limit: PAGE, offset })}`);
+    const p = rows.pagination;
+    clear(box, info, actions, h('h2', { text: t('stl_transactions') }), table([
+      { label: t('col_tx_no'), cell: (r) => h('a', { href: `/console/transactions/${encodeURIComponent(r.tx_no)}`, 'data-link': true }, r.tx_no) },
+      { label: t('col_time'), cell: (r) => dateTime(r.created_at) },
+      { label: t('col_type'), cell: (r) => tag(r.tx_type, typeLabel(r.tx_type)) },
+      { label: t('col_card'), cell: (r) => r.card_no || '—' },
+      { label: t('col_amount'), num: true, cell: signedAmount },
+      { label: t('col_operator'), cell: (r) => r.operator || '—' },
+    ], rows.transactions.map((r) => ({ data: r, attrs: { 'data-tx': r.tx_no, class: `row-${r.tx_type}` } })), t('no_rows')),
+    p.total_pages > 1 ? h('div', { class: 'pager no-print' },
+      h('button', { type: 'button', class: 'secondary', disabled: !p.has_prev, onclick: () => { offset = Math.max(0, offset - PAGE); load(); } }, t('prev')),
+      h('span', { class: 'muted' }, t('page_of', { page: p.current_page, pages: p.total_pages, total: count(p.total_count) })),
+      h('button', { type: 'button', class: 'secondary', disabled: !p.has_next, onclick: () => { offset += PAGE; load(); } }, t('next'))) : null);
+  }
+
+  async function voidIt(x) {
+    const reason = await promptDialog(t('stl_void_title', { no }), t('stl_void_text', { total: money(x.total_amount), period: periodText(x) }),
+      t('stl_void_reason'), t('stl_void'), t('cancel'), (v) => checkText(v, 500, 'reason'), errorText);
+    if (reason === null) return;
+    try {
+      await post(`/merchant/settlements/${encodeURIComponent(no)}/void`, { reason });
+      showMessage(msg, t('stl_void_done', { no }), 'ok');
+      await load();
+    } catch (err) {
+      showMessage(msg, errorText(err));
+    }
   }
   await load();
   return null;

@@ -198,26 +198,66 @@ test('enroll a POS device by code, sign in bound to it, revoke it', async () => 
   assert.equal((await api('POST', '/auth/login', { body: { username: 'owner', password: OWNER_PW, device_id: id, device_secret: secret } })).status, 401);
 });
 
-test('settlement: generate, then the same period is refused as overlapping', async () => {
+test('settlement: open and empty days refused, a past period settled, its detail, CSV, print view and a void', async () => {
   await open(owner, 'settlements');
-  // Today (the store runs in UTC here): the settlement's total equals the day's net.
-  const summary = (await api('GET', '/merchant/daily-summary', { token: ownerToken })).json;
-  await owner.fill('#stl-start', summary.date);
-  await owner.fill('#stl-end', summary.date);
+  const today = (await api('GET', '/merchant/daily-summary', { token: ownerToken })).json.date;
+  const message = () => owner.textContent('#stl-message');
+  // today is still open: the form says so before sending
+  await owner.fill('#stl-start', today);
+  await owner.fill('#stl-end', today);
   await owner.click('#stl-generate');
-  await owner.waitForFunction(() => /已產生結算 STL-DEMO-/.test(document.querySelector('#stl-message')?.textContent || ''));
-  const no = /STL-DEMO-\d+/.exec(await owner.textContent('#stl-message'))[0];
-  await owner.waitForSelector(`tr[data-settlement="${no}"]`);
+  await owner.waitForFunction(() => /尚未結束/.test(document.querySelector('#stl-message')?.textContent || ''));
+  // a past day with nothing in it: the server says there is nothing to settle
+  await owner.fill('#stl-start', '2001-01-01');
+  await owner.fill('#stl-end', '2001-01-01');
   await owner.click('#stl-generate');
-  await owner.waitForFunction(() => /重疊/.test(document.querySelector('#stl-message')?.textContent || ''));
-  assert.match(await owner.textContent('#stl-message'), new RegExp(`期間與既有結算 ${no} 重疊`));
-  assert.equal(await owner.locator('#stl-list tbody tr').count(), 1);
-  const list = (await api('GET', '/merchant/settlements', { token: ownerToken })).json.settlements;
-  assert.equal(list.length, 1);
-  assert.equal(list[0].settlement_no, no);
-  assert.equal(Number(list[0].total_amount), Number(summary.summary.net_amount));
-  assert.equal(list[0].tx_count, summary.summary.total_count);
-  await shot(owner, 'settlements-zh-Hant');
+  await owner.waitForFunction(() => /沒有任何付款或退款/.test(document.querySelector('#stl-message')?.textContent || ''));
+  assert.doesNotMatch(await message(), /[A-Za-z]{4,}/);
+  assert.equal((await api('GET', '/merchant/settlements', { token: ownerToken })).json.settlements.length, 0);
+
+  // today's sales so far, settled as a period that has just ended (POS back office via the API)
+  const end = new Date(Date.now() - 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+  const made = await api('POST', '/merchant/settlements', {
+    token: ownerToken, body: { mode: 'realtime', period_start: `${today}T00:00:00Z`, period_end: end },
+  });
+  assert.equal(made.status, 200, made.text);
+  const s = made.json.settlement;
+  assert.ok(s.tx_count > 0, made.text);
+  await open(owner, 'settlements');
+  await owner.click(`tr[data-settlement="${s.settlement_no}"] a.stl-link`);
+  await owner.waitForSelector('#stl-info');
+  assert.match(await owner.textContent('#stl-status'), /已結算/);
+  assert.equal(await owner.locator('#stl-detail tbody tr[data-tx]').count(), s.tx_count);
+  assert.match(await owner.getAttribute('#stl-csv', 'href'), /export\.csv\?.*start_date=/);
+  const csv = await owner.evaluate(async (href) => (await fetch(href)).text(), await owner.getAttribute('#stl-csv', 'href'));
+  assert.equal(csv.trim().split('\n').length, s.tx_count + 1, 'a header and one line per transaction');
+  // the print view keeps the figures and drops menus and buttons
+  await owner.emulateMedia({ media: 'print' });
+  assert.equal(await owner.isVisible('header.topbar'), false);
+  assert.equal(await owner.isVisible('#stl-void'), false);
+  assert.equal(await owner.isVisible('#stl-info'), true);
+  await shot(owner, 'settlement-print-zh-Hant');
+  await owner.emulateMedia({ media: 'screen' });
+
+  // the owner voids it: a reason is required, then it reads voided and can be settled again
+  await owner.click('#stl-void');
+  await owner.waitForSelector('#prompt-dialog');
+  assert.equal(await owner.evaluate(() => document.activeElement?.id), 'dlg-input');
+  await owner.click('#dlg-confirm');
+  await owner.waitForSelector('#dlg-problem:not([hidden])');
+  assert.match(await owner.textContent('#dlg-problem'), /原因/);
+  await owner.fill('#dlg-input', '日期選錯');
+  await owner.click('#dlg-confirm');
+  await owner.waitForFunction(() => /已作廢/.test(document.querySelector('#stl-status')?.textContent || ''));
+  assert.equal(await owner.textContent('#stl-void-reason'), '日期選錯');
+  assert.equal(await owner.locator('#stl-void').count(), 0);
+  const after = (await api('GET', `/merchant/settlements/${s.settlement_no}`, { token: ownerToken })).json.settlement;
+  assert.equal(after.status, 'voided');
+  const again = await api('POST', '/merchant/settlements', {
+    token: ownerToken, body: { mode: 'realtime', period_start: s.period_start, period_end: s.period_end },
+  });
+  assert.equal(again.status, 200, again.text);
+  await shot(owner, 'settlement-voided-zh-Hant');
 });
 
 test('sync page: standalone mode offers no "sync now", says why, and the queue follows new sales', async () => {
