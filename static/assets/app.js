@@ -149,14 +149,31 @@ function layout() {
   els.nav = h('nav', { class: 'main', 'aria-label': t('nav_label') }, h('ul', {}, navItems.map((r) =>
     h('li', {}, h('a', { href: BASE + r.path, 'data-link': true, 'data-path': r.path, id: `nav-${r.path}` }, t(r.nav))))));
   clear(root,
-    h('header', { class: 'topbar' },
-      h('span', { class: 'store', id: 'store-name' }, s.store.name),
-      h('span', { class: 'who', id: 'who' }, `${s.user.username} · ${t(`role_${s.user.role}`)}`),
-      h('button', { type: 'button', id: 'lang-toggle', 'aria-label': t('lang_switch_label'), onclick: switchLanguage }, t('lang_switch')),
-      h('button', { type: 'button', id: 'sign-out', onclick: signOut }, t('sign_out')),
-      h('button', { type: 'button', id: 'sign-out-all', onclick: signOutEverywhere }, t('sign_out_all'))),
+    topbar(s),
     els.nav, els.banner, els.main, els.toast);
   refreshBanner();
+}
+
+/** The header: the store's name, and who is signed in with the secondary actions
+ *  (language, sign out) — inline on a wide screen, behind a "more" button on a phone
+ *  so the header stays one line. */
+function topbar(s) {
+  const account = h('div', { class: 'account', id: 'account-menu' },
+    h('span', { class: 'who', id: 'who' }, `${s.user.username} · ${t(`role_${s.user.role}`)}`),
+    h('button', { type: 'button', id: 'lang-toggle', 'aria-label': t('lang_switch_label'), onclick: switchLanguage }, t('lang_switch')),
+    h('button', { type: 'button', id: 'sign-out', onclick: signOut }, t('sign_out')),
+    h('button', { type: 'button', id: 'sign-out-all', onclick: signOutEverywhere }, t('sign_out_all')));
+  const bar = h('header', { class: 'topbar' });
+  const toggle = h('button', {
+    type: 'button', class: 'menu-toggle', id: 'menu-toggle', 'aria-expanded': 'false', 'aria-controls': 'account-menu',
+    onclick: () => {
+      const open = !bar.classList.contains('open');
+      bar.classList.toggle('open', open);
+      toggle.setAttribute('aria-expanded', String(open));
+    },
+  }, t('menu_more'));
+  bar.append(h('span', { class: 'store', id: 'store-name' }, s.store.name), toggle, account);
+  return bar;
 }
 
 async function switchLanguage() {

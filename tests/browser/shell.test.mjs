@@ -48,6 +48,21 @@ for (const locale of ['zh-Hant', 'en']) {
     const p = await page(locale, PHONE, `phone-${locale}`);
     try {
       assert.equal(await p.getAttribute('nav.main', 'aria-label'), NAV[locale].navLabel);
+      // A compact header: one line, the account actions behind a button, one nav row.
+      const header = await p.locator('header.topbar').boundingBox();
+      const nav = await p.locator('nav.main').boundingBox();
+      assert.ok(header.height <= 64, `header ${header.height}px`);
+      assert.ok(nav.height <= 56, `nav ${nav.height}px`);
+      assert.equal(await p.isVisible('#sign-out'), false);
+      assert.equal(await p.getAttribute('#menu-toggle', 'aria-expanded'), 'false');
+      await p.click('#menu-toggle');
+      assert.equal(await p.isVisible('#sign-out'), true);
+      assert.equal(await p.isVisible('#lang-toggle'), true);
+      assert.equal(await p.getAttribute('#menu-toggle', 'aria-expanded'), 'true');
+      await noHorizontalScroll(p, 'account menu');
+      await shot(p, `account-menu-${locale}-390x844`);
+      await p.click('#menu-toggle');
+      assert.equal(await p.isVisible('#sign-out'), false);
       for (const where of PAGES) {
         await p.click(`#nav-${where}`);
         await p.waitForFunction((w) => location.pathname === `/console/${w}` && !document.querySelector('#page-loading')
@@ -86,6 +101,11 @@ for (const locale of ['zh-Hant', 'en']) {
         const step = nums[1] - nums[0];
         assert.ok(/^(1|2|5)0*$|^0\.(0*)(1|2|5)$/.test(String(step)), `step ${step}`);
         await noHorizontalScroll(p, 'dashboard');
+        // a wide screen shows the account actions inline, with no menu button
+        if (viewport === DESKTOP) {
+          assert.equal(await p.isVisible('#sign-out'), true);
+          assert.equal(await p.isVisible('#menu-toggle'), false);
+        }
         await shot(p, `dashboard-${locale}-${size}`);
 
         // An empty day: said in words, no blank chart.
