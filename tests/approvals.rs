@@ -86,8 +86,21 @@ async fn a_cashier_refunds_with_a_managers_pin_and_both_names_are_audited() {
     assert_eq!(refunds(&srv).await, 0);
 
     // The right PIN (any case of the name): the refund goes through.
-    let r = refund_approved(&srv, &cashier, &tx, "5.00", approval("BOSS", "2468")).await;
+    let key = [("Idempotency-Key", "till-7-refund-1")];
+    let body = json!({"original_tx_no": tx, "refund_amount": "5.00", "approval": approval("BOSS", "2468")});
+    let r = srv.refund_with(&cashier, &body, &key).await;
     r.assert_ok();
+    assert_eq!(refunds(&srv).await, 1);
+    // The till's retry after a lost answer carries the key but not the PIN: it gets the
+    // original answer, and nothing is refunded twice.
+    let retry = srv
+        .refund_with(
+            &cashier,
+            &json!({"original_tx_no": tx, "refund_amount": "5.00"}),
+            &key,
+        )
+        .await;
+    assert_eq!(retry.assert_ok(), &r.json);
     assert_eq!(refunds(&srv).await, 1);
     let row = srv
         .read(|c| {

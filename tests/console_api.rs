@@ -892,8 +892,8 @@ async fn open_days_are_refused_and_an_owner_voids_a_settlement_then_settles_agai
             &srv,
             "/merchant/settlements",
             &gen(
-                &s1["period_start"].as_str().unwrap().to_string(),
-                &s1["period_end"].as_str().unwrap().to_string(),
+                s1["period_start"].as_str().unwrap(),
+                s1["period_end"].as_str().unwrap(),
             ),
         )
         .await

@@ -132,6 +132,9 @@ pub async fn charge(
         key,
     });
     check_approval(&req.approval)?;
+    if let Some(body) = payments::replayed(&state, &idem, "charge").await? {
+        return Ok(json_body(body, true));
+    }
     let actor = approval::actor_for(&state, &user, Act::Charge { raw_cents }, req.approval).await?;
     let result = payments::charge(
         &state,
@@ -199,6 +202,9 @@ pub async fn refund(
         key,
     });
     check_approval(&req.approval)?;
+    if let Some(body) = payments::replayed(&state, &idem, "refund").await? {
+        return Ok(json_body(body, true));
+    }
     let actor = approval::actor_for(&state, &user, Act::Refund, req.approval).await?;
     if actor.approved_by.is_none() {
         user.require(perm::REFUND)?;

@@ -59,6 +59,25 @@ pub async fn charge(
     Ok(out)
 }
 
+/// The stored answer to an earlier request with the same idempotency key, if any. The
+/// till's retry of an approved charge or refund carries the key but not the manager's
+/// PIN again: it must get its original answer, so this runs before the approval check.
+pub async fn replayed(
+    state: &AppState,
+    idem: &Option<Idem>,
+    operation: &'static str,
+) -> AppResult<Option<String>> {
+    match idem.clone() {
+        Some(idem) => {
+            state
+                .db
+                .read(move |c| idem_lookup(c, &idem, operation))
+                .await
+        }
+        None => Ok(None),
+    }
+}
+
 /// Resolves a token; on a miss while a central is configured, pulls QR changes at once
 /// and tries once more (a member's brand-new code, or a chain enrolled a moment ago,
 /// works within one round trip).
