@@ -218,7 +218,7 @@ test('settlement: open and empty days refused, a past period settled, its detail
   // today's sales so far, settled as a period that has just ended (POS back office via the API)
   const end = new Date(Date.now() - 1000).toISOString().replace(/\.\d+Z$/, 'Z');
   const made = await api('POST', '/merchant/settlements', {
-    token: ownerToken, body: { mode: 'realtime', period_start: `${today}T00:00:00Z`, period_end: end },
+    token: ownerToken, body: { mode: 'realtime', period_start: new Date(Date.now() - 86400000).toISOString().replace(/\.\d+Z$/, 'Z'), period_end: end },
   });
   assert.equal(made.status, 200, made.text);
   const s = made.json.settlement;

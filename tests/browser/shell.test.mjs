@@ -21,6 +21,7 @@ const NAV = {
 };
 
 let ownerToken;
+let settlementNo;
 
 async function page(locale, viewport, label) {
   const token = await bearer(...OWNER);
@@ -38,7 +39,17 @@ before(async () => {
     token: ownerToken, body: { username: OWNER[0], password: OWNER[1], role: 'owner' },
   });
   assert.equal(r.status, 200, r.text);
+  // A settlement of this sale alone (a period that has just ended), for its detail page;
+  // it starts after any settlement the console tests made on the same server.
+  const start = new Date(Date.now() - 1000).toISOString().replace(/\.\d+Z$/, 'Z');
   await posCharge('12.00');
+  await new Promise((resolve) => { setTimeout(resolve, 1100); });
+  const end = new Date(Date.now() - 100).toISOString().replace(/\.\d+Z$/, 'Z');
+  const made = await api('POST', '/merchant/settlements', {
+    token: ownerToken, body: { mode: 'realtime', period_start: start, period_end: end },
+  });
+  assert.equal(made.status, 200, made.text);
+  settlementNo = made.json.settlement.settlement_no;
 });
 
 after(closeBrowser);
@@ -72,6 +83,14 @@ for (const locale of ['zh-Hant', 'en']) {
         if (NAV[locale][where]) assert.ok((await p.title()).startsWith(NAV[locale][where]), `${where}: ${await p.title()}`);
         await shot(p, `${where}-${locale}-390x844`);
       }
+      // a settlement's detail page on a phone: figures, its transactions as cards, actions
+      await p.click('#nav-settlements');
+      await p.click(`tr[data-settlement="${settlementNo}"] a.stl-link`);
+      await p.waitForSelector('#stl-info');
+      assert.equal(await p.locator('#stl-detail tbody tr[data-tx]').count(), 1);
+      assert.equal(await p.isVisible('#stl-void'), true);
+      await noHorizontalScroll(p, 'settlement detail');
+      await shot(p, `settlement-detail-${locale}-390x844`);
     } finally {
       await p.context().close();
     }
