@@ -17,23 +17,16 @@ pub struct ChargeInput {
     pub tag: Value,
 }
 
-/// Returns the response body and whether it replays an earlier identical request.
+/// Returns the response body and whether it replays an earlier identical request
+/// (a concurrent twin that the writer found stored).
 pub async fn charge(
     state: &AppState,
     actor: Actor,
     input: ChargeInput,
 ) -> AppResult<(String, bool)> {
-    // A retry must get its original answer even after the token was consumed or expired,
-    // so look the key up before touching the QR.
-    if let Some(idem) = input.idem.clone() {
-        if let Some(stored) = state
-            .db
-            .read(move |c| idem_lookup(c, &idem, "charge"))
-            .await?
-        {
-            return Ok((stored, true));
-        }
-    }
+    // The caller has already looked the idempotency key up (`replayed`), before the
+    // approval and before touching the QR: a retry gets its original answer even after
+    // the token was consumed or expired. The writer checks the key again atomically.
     let resolved = resolve_with_refresh(state, &input.qr_plain).await?;
     let cmd = ChargeCmd {
         card_id: resolved.card_id,
