@@ -5,6 +5,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
 import {
   URL, api, bearer, posCharge, newPage, signIn, shot, launch, closeBrowser, assertNoProblems, noHorizontalScroll,
 } from './lib.mjs';
@@ -53,6 +54,8 @@ const TEXT = {
     disableConfirm: /停用 adm-clerk 後/,
     cancelled: '已取消「後台收銀機」的註冊碼。',
     idHeader: '裝置識別碼',
+    locked: /^鎖定至 /,
+    active: /^啟用$/,
   },
   en: {
     created: /owner created account adm-clerk \(Cashier\)/,
@@ -61,6 +64,8 @@ const TEXT = {
     disableConfirm: /Disabling adm-clerk ends/,
     cancelled: 'The code for “後台收銀機” was cancelled.',
     idHeader: 'Device ID',
+    locked: /^Locked until /,
+    active: /^Active$/,
   },
 };
 
@@ -95,15 +100,19 @@ for (const locale of ['zh-Hant', 'en']) {
   }
 }
 
+let clerkNeverSignedIn = true;
 for (const locale of ['zh-Hant', 'en']) {
-  test(`staff ${locale}: disabling asks first, last sign-in shown`, async () => {
+  for (const viewport of [DESKTOP, PHONE]) {
+  const size = `${viewport.width}x${viewport.height}`;
+  test(`staff ${locale} ${size}: disabling asks first, last sign-in shown`, async () => {
     const m = TEXT[locale];
-    const p = await page(locale, DESKTOP, `staff-${locale}`);
+    const p = await page(locale, viewport, `staff-${locale}-${size}`);
     try {
       await p.goto(`${URL}/console/staff`);
       await p.waitForSelector('#staff-list table');
       const row = p.locator('tr[data-user="adm-clerk"]');
-      if (locale === 'zh-Hant') assert.match(await row.textContent(), new RegExp(m.never));
+      if (clerkNeverSignedIn) assert.match(await row.textContent(), new RegExp(m.never));
+      clerkNeverSignedIn = false;
       await p.click('tr[data-user="adm-clerk"] button[data-action="disable"]');
       await p.waitForSelector('#confirm-dialog');
       assert.match(await p.textContent('#confirm-dialog'), m.disableConfirm);
@@ -124,11 +133,69 @@ for (const locale of ['zh-Hant', 'en']) {
       await p.reload();
       await p.waitForSelector('#staff-list table');
       assert.doesNotMatch(await p.locator('tr[data-user="adm-clerk"]').textContent(), new RegExp(m.never));
-      await shot(p, `staff-${locale}-1280x800`);
+      await noHorizontalScroll(p, 'staff');
+      await shot(p, `staff-${locale}-${size}`);
     } finally {
       await p.context().close();
     }
   });
+  }
+}
+
+/** A sign-in attempt over HTTP from a chosen loopback address (127.0.0.x), as a till
+ *  elsewhere in the store would make it; resolves to the status code. */
+function loginFrom(localAddress, username, password) {
+  const body = JSON.stringify({ username, password });
+  const u = new globalThis.URL(`${URL}/api/v1/auth/login`);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({
+      host: u.hostname, port: u.port, path: u.pathname, method: 'POST', localAddress,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)); });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+let lockRound = 0;
+for (const locale of ['zh-Hant', 'en']) {
+  for (const viewport of [DESKTOP, PHONE]) {
+    const size = `${viewport.width}x${viewport.height}`;
+    test(`staff ${locale} ${size}: an account locked by guesses from several tills is shown locked and can be unlocked`, async () => {
+      lockRound += 1;
+      const who = `adm-lock-${lockRound}`;
+      const made = await api('POST', '/console/users', {
+        token: ownerToken, body: { username: who, password: 'adm-lock-password-1', role: 'cashier' },
+      });
+      assert.equal(made.status, 200, made.text);
+      // 4 tills × 5 wrong passwords: each till stays under its own limit, the account
+      // reaches its ceiling (20) and is locked.
+      for (let till = 2; till <= 5; till += 1) {
+        for (let i = 0; i < 5; i += 1) {
+          assert.equal(await loginFrom(`127.0.0.${till}`, who, `wrong-${i}`), 401);
+        }
+      }
+      const locked = (await api('GET', '/console/users', { token: ownerToken })).json.users.find((u) => u.username === who);
+      assert.ok(locked.locked_until, JSON.stringify(locked));
+      const p = await page(locale, viewport, `unlock-${locale}-${size}`);
+      try {
+        await p.goto(`${URL}/console/staff`);
+        await p.waitForSelector(`tr[data-user="${who}"] button[data-action="unlock"]`);
+        assert.match(await p.textContent(`tr[data-user="${who}"] .tag`), TEXT[locale].locked);
+        await noHorizontalScroll(p, 'staff, locked');
+        await shot(p, `staff-locked-${locale}-${size}`);
+        await p.click(`tr[data-user="${who}"] button[data-action="unlock"]`);
+        await p.waitForFunction((u) => !document.querySelector(`tr[data-user="${u}"] button[data-action="unlock"]`), who);
+        assert.match(await p.textContent(`tr[data-user="${who}"] .tag`), TEXT[locale].active);
+        const after = (await api('GET', '/console/users', { token: ownerToken })).json.users.find((u) => u.username === who);
+        assert.equal(after.locked_until, null);
+        // The cashier signs in again at once, even from a till that guessed.
+        assert.equal(await loginFrom('127.0.0.6', who, 'adm-lock-password-1'), 200);
+      } finally {
+        await p.context().close();
+      }
+    });
+  }
 }
 
 for (const locale of ['zh-Hant', 'en']) {
@@ -168,8 +235,10 @@ for (const locale of ['zh-Hant', 'en']) {
 }
 
 for (const locale of ['zh-Hant', 'en']) {
-  test(`forms ${locale}: staff and device forms refuse what the server would, with its message, sending nothing`, async () => {
-    const p = await page(locale, PHONE, `forms-${locale}`);
+  for (const viewport of [DESKTOP, PHONE]) {
+  const size = `${viewport.width}x${viewport.height}`;
+  test(`forms ${locale} ${size}: staff and device forms refuse what the server would, with its message, sending nothing`, async () => {
+    const p = await page(locale, viewport, `forms-${locale}-${size}`);
     const posts = [];
     p.on('request', (req) => { if (req.method() === 'POST' && req.url().includes('/api/v1/console/')) posts.push(req.url()); });
     const msg = {
@@ -201,6 +270,7 @@ for (const locale of ['zh-Hant', 'en']) {
       await p.context().close();
     }
   });
+  }
 }
 
 test('approval PIN: an owner sets it on the staff page, and a cashier refunds with it', async () => {

@@ -260,21 +260,6 @@ test('settlement: open and empty days refused, a past period settled, its detail
   await shot(owner, 'settlement-voided-zh-Hant');
 });
 
-test('sync page: standalone mode offers no "sync now", says why, and the queue follows new sales', async () => {
-  await open(owner, 'sync');
-  await owner.waitForSelector('#sync-standalone:not([hidden])');
-  assert.equal(await owner.isVisible('#sync-now'), false);
-  assert.match(await owner.textContent('#sync-standalone'), /單機模式執行，未設定中央系統/);
-  const before = Number((await owner.textContent('#sync-queue')).replace(/[^0-9]/g, ''));
-  const r = await api('POST', '/merchant/charge', { token: ownerToken, body: { qr_plain: demoQr(), amount: '1.00' } });
-  assert.equal(r.status, 200);
-  await owner.waitForFunction((n) => Number((document.querySelector('#sync-queue')?.textContent || '').replace(/[^0-9]/g, '')) === n + 1, before);
-  // The server still refuses the call itself, in the console's words.
-  const refused = await api('POST', '/sync/now', { token: ownerToken, body: {} });
-  assert.equal(refused.status, 409);
-  assert.equal(refused.json.error.code, 'NO_CENTRAL');
-});
-
 test('settings: a bad limit is refused with the rule, a good one saved and applied', async () => {
   await open(owner, 'settings');
   await owner.fill('#set-max_tx_amount', '1.234');

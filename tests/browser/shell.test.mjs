@@ -33,23 +33,31 @@ async function page(locale, viewport, label) {
 }
 
 
+const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+const wholeSecond = () => new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+
+/** A settlement of one new sale alone: a period (whole seconds, as the API takes them)
+ *  that starts after anything earlier tests sold and has just ended. */
+async function settledSale(amount) {
+  await sleep(1100);
+  const start = wholeSecond();
+  await posCharge(amount);
+  await sleep(1100);
+  const made = await api('POST', '/merchant/settlements', {
+    token: ownerToken, body: { mode: 'realtime', period_start: start, period_end: wholeSecond() },
+  });
+  assert.equal(made.status, 200, made.text);
+  assert.equal(made.json.settlement.tx_count, 1, made.text);
+  return made.json.settlement;
+}
+
 before(async () => {
   ({ ownerToken } = await launch());
   const r = await api('POST', '/console/users', {
     token: ownerToken, body: { username: OWNER[0], password: OWNER[1], role: 'owner' },
   });
   assert.equal(r.status, 200, r.text);
-  // A settlement of this sale alone (a period that has just ended), for its detail page;
-  // it starts after any settlement the console tests made on the same server.
-  const start = new Date(Date.now() - 1000).toISOString().replace(/\.\d+Z$/, 'Z');
-  await posCharge('12.00');
-  await new Promise((resolve) => { setTimeout(resolve, 1100); });
-  const end = new Date(Date.now() - 100).toISOString().replace(/\.\d+Z$/, 'Z');
-  const made = await api('POST', '/merchant/settlements', {
-    token: ownerToken, body: { mode: 'realtime', period_start: start, period_end: end },
-  });
-  assert.equal(made.status, 200, made.text);
-  settlementNo = made.json.settlement.settlement_no;
+  settlementNo = (await settledSale('12.00')).settlement_no;
 });
 
 after(closeBrowser);
@@ -141,8 +149,10 @@ for (const locale of ['zh-Hant', 'en']) {
 }
 
 for (const locale of ['zh-Hant', 'en']) {
-  test(`session expiry ${locale}: a message, back to the same page and filters, the language kept`, async () => {
-    const p = await page('zh-Hant', DESKTOP, `expiry-${locale}`);
+  for (const viewport of [DESKTOP, PHONE]) {
+  const size = `${viewport.width}x${viewport.height}`;
+  test(`session expiry ${locale} ${size}: a message, back to the same page and filters, the language kept`, async () => {
+    const p = await page('zh-Hant', viewport, `expiry-${locale}-${size}`);
     try {
       await p.goto(`${URL}/console/transactions?type=payment&min_amount=1`);
       await p.waitForSelector('#tx-list table');
@@ -169,30 +179,130 @@ for (const locale of ['zh-Hant', 'en']) {
       assert.equal(await p.inputValue('#f-min_amount'), '1');
       assert.equal(await p.getAttribute('html', 'lang'), locale);
       assert.equal(await p.textContent('#nav-transactions'), NAV[locale].transactions);
-      await shot(p, `session-return-${locale}`);
+      await noHorizontalScroll(p, 'after sign-in');
+      await shot(p, `session-return-${locale}-${size}`);
     } finally {
       await p.context().close();
     }
   });
+  }
 }
 
-test('unreachable server: the banner says so and a page offers a retry that works', async () => {
-  const p = await page('zh-Hant', DESKTOP, 'unreachable');
-  try {
-    await p.goto(`${URL}/console/dashboard`);
-    await p.waitForSelector('#sum-payment_amount');
-    await p.route('**/api/v1/**', (route) => route.abort('connectionrefused'));
-    await p.click('#nav-settings');
-    await p.waitForSelector('#page-retry');
-    assert.match(await p.textContent('#banner-text'), /無法連線本店伺服器/);
-    await shot(p, 'unreachable-zh-Hant');
-    await p.unroute('**/api/v1/**');
-    await p.click('#page-retry');
-    await p.waitForSelector('#settings-form');
-  } finally {
-    await p.context().close();
+const WORDS = {
+  'zh-Hant': {
+    unreachable: /無法連線本店伺服器/,
+    standalone: /單機模式執行，未設定中央系統/,
+    notEnded: /此期間尚未結束/,
+    reason: /原因須在 500 個字元以內/,
+    voided: /已作廢/,
+    settled: /已結算/,
+  },
+  en: {
+    unreachable: /The store server is not answering/,
+    standalone: /runs standalone: no central is configured/,
+    notEnded: /This period is not over yet/,
+    reason: /reason/i,
+    voided: /Voided/,
+    settled: /Settled/,
+  },
+};
+
+for (const locale of ['zh-Hant', 'en']) {
+  for (const viewport of [DESKTOP, PHONE]) {
+    const size = `${viewport.width}x${viewport.height}`;
+    test(`unreachable ${locale} ${size}: the banner says so and a page offers a retry that works`, async () => {
+      const p = await page(locale, viewport, `unreachable-${locale}-${size}`);
+      try {
+        await p.goto(`${URL}/console/dashboard`);
+        await p.waitForSelector('#sum-payment_amount');
+        await p.route('**/api/v1/**', (route) => route.abort('connectionrefused'));
+        await p.click('#nav-settings');
+        await p.waitForSelector('#page-retry');
+        assert.match(await p.textContent('#banner-text'), WORDS[locale].unreachable);
+        await noHorizontalScroll(p, 'unreachable');
+        await shot(p, `unreachable-${locale}-${size}`);
+        await p.unroute('**/api/v1/**');
+        await p.click('#page-retry');
+        await p.waitForSelector('#settings-form');
+      } finally {
+        await p.context().close();
+      }
+    });
+
+    test(`sync page ${locale} ${size}: standalone offers no "sync now", says why, and the queue follows new sales`, async () => {
+      const p = await page(locale, viewport, `sync-${locale}-${size}`);
+      try {
+        await p.goto(`${URL}/console/sync`);
+        await p.waitForSelector('#sync-standalone:not([hidden])');
+        assert.equal(await p.isVisible('#sync-now'), false);
+        assert.match(await p.textContent('#sync-standalone'), WORDS[locale].standalone);
+        const queued = () => p.evaluate(() => Number((document.querySelector('#sync-queue')?.textContent || '').replace(/[^0-9]/g, '')));
+        const before = await queued();
+        await posCharge('1.00');
+        await p.waitForFunction((n) => Number((document.querySelector('#sync-queue')?.textContent || '').replace(/[^0-9]/g, '')) === n + 1, before);
+        await noHorizontalScroll(p, 'sync');
+        await shot(p, `sync-standalone-${locale}-${size}`);
+        // The server still refuses the call itself.
+        const refused = await api('POST', '/sync/now', { token: ownerToken, body: {} });
+        assert.equal(refused.status, 409);
+        assert.equal(refused.json.error.code, 'NO_CENTRAL');
+      } finally {
+        await p.context().close();
+      }
+    });
+
+    test(`settlement ${locale} ${size}: today refused before sending, a detail page, a print view and a void with a required reason`, async () => {
+      const w = WORDS[locale];
+      const no = (await settledSale('7.00')).settlement_no;
+      const p = await page(locale, viewport, `settlement-${locale}-${size}`);
+      const posts = [];
+      p.on('request', (req) => { if (req.method() === 'POST' && req.url().endsWith('/merchant/settlements')) posts.push(req.url()); });
+      try {
+        await p.goto(`${URL}/console/settlements`);
+        await p.waitForSelector('#stl-list table');
+        const today = (await api('GET', '/merchant/daily-summary', { token: ownerToken })).json.date;
+        await p.fill('#stl-start', today);
+        await p.fill('#stl-end', today);
+        await p.click('#stl-generate');
+        assert.match(await p.textContent('#stl-message'), w.notEnded);
+        assert.deepEqual(posts, [], 'the open day was refused before sending');
+        await noHorizontalScroll(p, 'settlements');
+
+        await p.click(`tr[data-settlement="${no}"] a.stl-link`);
+        await p.waitForSelector('#stl-info');
+        assert.match(await p.textContent('#stl-status'), w.settled);
+        assert.equal(await p.locator('#stl-detail tbody tr[data-tx]').count(), 1);
+        await p.emulateMedia({ media: 'print' });
+        assert.equal(await p.isVisible('header.topbar'), false);
+        assert.equal(await p.isVisible('#stl-void'), false);
+        assert.equal(await p.isVisible('#stl-info'), true);
+        await shot(p, `settlement-print-${locale}-${size}`);
+        await p.emulateMedia({ media: 'screen' });
+
+        await p.click('#stl-void');
+        await p.waitForSelector('#prompt-dialog');
+        assert.equal(await p.evaluate(() => document.activeElement?.id), 'dlg-input');
+        await p.fill('#dlg-input', '   ');
+        await p.click('#dlg-confirm');
+        await p.waitForSelector('#dlg-problem:not([hidden])');
+        assert.match(await p.textContent('#dlg-problem'), w.reason);
+        await noHorizontalScroll(p, 'void dialog');
+        await shot(p, `settlement-void-${locale}-${size}`);
+        await p.fill('#dlg-input', 'wrong period');
+        await p.click('#dlg-confirm');
+        await p.waitForFunction((re) => new RegExp(re).test(document.querySelector('#stl-status')?.textContent || ''), w.voided.source);
+        assert.equal(await p.textContent('#stl-void-reason'), 'wrong period');
+        assert.equal(await p.locator('#stl-void').count(), 0);
+        const after = (await api('GET', `/merchant/settlements/${no}`, { token: ownerToken })).json.settlement;
+        assert.equal(after.status, 'voided');
+        assert.equal(after.void_reason, 'wrong period');
+        await noHorizontalScroll(p, 'voided settlement');
+      } finally {
+        await p.context().close();
+      }
+    });
   }
-});
+}
 
 test('no console errors or page errors in the shell tests', () => {
   // The unreachable test aborts requests on purpose; those console lines are expected.
