@@ -41,6 +41,8 @@ pub struct CustomerInfo {
     #[serde(serialize_with = "ser_cents")]
     pub balance_after: i64,
     pub points_after: i64,
+    /// The card's level after this charge and the points to the next one.
+    pub level: LevelInfo,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -212,6 +214,70 @@ pub struct CardInfo {
     pub status: String,
     pub member_level: Option<i64>,
     pub points: i64,
+    /// The card's level, its discount and the points to the next level.
+    pub level: LevelInfo,
+}
+
+/// A card's membership level as a till shows it to the member.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LevelInfo {
+    pub level: i64,
+    /// The level's name (central's `membership_levels.name`); null when unknown here.
+    pub name: Option<String>,
+    /// The card's points-level discount: 0.950 = 5 % off.
+    #[schema(value_type = f64)]
+    #[serde(serialize_with = "ser_milli")]
+    pub discount: Milli,
+    /// The next level up; null at the top.
+    pub next_level: Option<NextLevelInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct NextLevelInfo {
+    pub level: i64,
+    pub name: String,
+    pub min_points: i64,
+    #[schema(value_type = f64)]
+    #[serde(serialize_with = "ser_milli")]
+    pub discount: Milli,
+    /// Points still to earn to reach it.
+    pub points_needed: i64,
+}
+
+impl From<crate::domain::levels::Standing> for LevelInfo {
+    fn from(s: crate::domain::levels::Standing) -> Self {
+        LevelInfo {
+            level: s.level,
+            name: s.name,
+            discount: s.discount,
+            next_level: s.next.map(|n| NextLevelInfo {
+                level: n.level,
+                name: n.name,
+                min_points: n.min_points,
+                discount: n.discount,
+                points_needed: n.points_needed,
+            }),
+        }
+    }
+}
+
+/// One membership level (`GET /levels`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LevelView {
+    pub level: i64,
+    pub name: String,
+    pub min_points: i64,
+    /// Null: no upper bound.
+    pub max_points: Option<i64>,
+    #[schema(value_type = f64)]
+    #[serde(serialize_with = "ser_milli")]
+    pub discount: Milli,
+    pub is_active: bool,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LevelList {
+    pub levels: Vec<LevelView>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -300,6 +300,16 @@ async fn level_up_takes_effect_from_the_next_charge() {
     assert_eq!(b["customer_info"]["points_after"], 1010);
     assert_eq!(b["customer_info"]["member_level"], 1);
     assert_eq!(amt(&b["customer_info"]["balance_after"]), "980.00");
+    // The till can tell the member: now 銀卡 at 0.950, 3,990 points to 金卡.
+    let level = &b["customer_info"]["level"];
+    assert_eq!(level["level"], 1);
+    assert_eq!(level["name"], "銀卡會員");
+    assert_eq!(amt(&level["discount"]), "0.950");
+    assert_eq!(level["next_level"]["level"], 2);
+    assert_eq!(level["next_level"]["name"], "金卡會員");
+    assert_eq!(level["next_level"]["min_points"], 5000);
+    assert_eq!(level["next_level"]["points_needed"], 3990);
+    assert_eq!(amt(&level["next_level"]["discount"]), "0.900");
 
     let b = srv.charge_card(&t, "STD00000003", "20.00").await;
     assert_charge(&b, "20.00", "0.950", "19.00", 20);
@@ -314,6 +324,48 @@ async fn level_up_takes_effect_from_the_next_charge() {
     assert_eq!(info["member_level"], 1);
     assert_eq!(info["points"], 1030);
     assert_eq!(amt(&info["balance"]), "961.00");
+    assert_eq!(info["level"]["name"], "銀卡會員");
+    assert_eq!(info["level"]["next_level"]["points_needed"], 3970);
+
+    // The top level has no next one.
+    let v = srv.validate_qr(&t, &srv.qr("STD00000010").await).await;
+    let info = &v.assert_ok()["card_info"];
+    assert_eq!(info["member_level"], 3);
+    assert_eq!(info["level"]["name"], "鑽石會員");
+    assert!(info["level"]["next_level"].is_null(), "{info}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn levels_are_listed_for_the_till() {
+    let srv = TestServer::start().await;
+    let t = srv.owner_token().await;
+    let r = srv.get("/api/v1/levels", Some(&t)).await;
+    let levels = r.assert_ok()["levels"].as_array().cloned().unwrap_or_default();
+    let rows: Vec<(i64, String, i64, Option<i64>, String)> = levels
+        .iter()
+        .map(|l| {
+            (
+                l["level"].as_i64().unwrap_or(-1),
+                l["name"].as_str().unwrap_or("").to_string(),
+                l["min_points"].as_i64().unwrap_or(-1),
+                l["max_points"].as_i64(),
+                amt(&l["discount"]),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (0, "普通會員".into(), 0, Some(999), "1.000".into()),
+            (1, "銀卡會員".into(), 1000, Some(4999), "0.950".into()),
+            (2, "金卡會員".into(), 5000, Some(9999), "0.900".into()),
+            (3, "鑽石會員".into(), 10000, None, "0.850".into()),
+        ]
+    );
+    // A cashier may read them (the till explains levels); no session, no levels.
+    let cashier = srv.cashier_token().await;
+    srv.get("/api/v1/levels", Some(&cashier)).await.assert_ok();
+    assert_eq!(srv.get("/api/v1/levels", None).await.status, 401);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

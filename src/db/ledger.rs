@@ -12,6 +12,7 @@ use super::chains::claim_slot;
 use super::meta;
 use super::users::{audit, Actor};
 use crate::domain::charge::plan_charge;
+use crate::domain::levels::standing;
 use crate::domain::limits::{Exposure, Limits};
 use crate::domain::money::{format_cents, format_milli};
 use crate::domain::qr::Presented;
@@ -250,6 +251,13 @@ pub fn commit_charge(conn: &Connection, cmd: ChargeCmd) -> AppResult<(String, bo
             member_level: Some(plan.level_after),
             balance_after: plan.available_after_cents,
             points_after: plan.points_after,
+            level: standing(
+                &levels,
+                plan.level_after,
+                plan.level_discount_after,
+                plan.points_after,
+            )
+            .into(),
         },
     };
     let body = serde_json::to_string(&response).map_err(|e| AppError::internal(e.to_string()))?;

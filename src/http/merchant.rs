@@ -248,6 +248,18 @@ pub async fn validate_qr(
     Ok(Json(payments::validate(&state, &req.qr_plain).await?).into_response())
 }
 
+#[utoipa::path(get, path = "/levels", tag = "pos", security(("bearer" = [])),
+    responses((status = 200, body = crate::model::LevelList), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+/// The membership levels (central's, as replicated): thresholds and discounts, so a till
+/// can explain a member's level.
+pub async fn levels(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> AppResult<Json<crate::model::LevelList>> {
+    user.require(perm::CHARGE)?;
+    Ok(Json(payments::levels(&state).await?))
+}
+
 #[utoipa::path(get, path = "/common/transactions/{tx_no}", tag = "pos", security(("bearer" = [])),
     params(("tx_no" = crate::api_schema::Key64, Path, description = "transaction number")),
     responses((status = 200, body = transactions::TransactionDetail), (status = 400, body = crate::error::ErrorBody),

@@ -56,6 +56,7 @@ pub fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(merchant::transactions))
         .routes(routes!(merchant::daily_summary))
         .routes(routes!(merchant::validate_qr))
+        .routes(routes!(merchant::levels))
         .routes(routes!(merchant::transaction_detail))
         .routes(routes!(sync::status))
         .routes(routes!(sync::exceptions))

@@ -2,11 +2,12 @@
 
 use serde_json::Value;
 
-use crate::db::cards::load_card;
+use crate::db::cards::{load_card, load_levels};
 use crate::db::ledger::{commit_charge, commit_refund, idem_lookup, ChargeCmd, Idem, RefundCmd};
 use crate::db::users::Actor;
+use crate::domain::levels::standing;
 use crate::error::{AppError, AppResult, ErrorCode};
-use crate::model::{CardInfo, QrValidateResponse};
+use crate::model::{CardInfo, LevelList, LevelView, QrValidateResponse};
 use crate::service::state::AppState;
 
 pub struct ChargeInput {
@@ -141,11 +142,18 @@ pub async fn validate(state: &AppState, qr_plain: &str) -> AppResult<QrValidateR
             return Err(ErrorCode::QrAlreadyUsed.into());
         }
     }
-    let card = state
+    let (card, levels) = state
         .db
-        .read(move |c| load_card(c, &card_id))
-        .await?
-        .ok_or_else(|| AppError::new(ErrorCode::QrExpiredOrInvalid))?;
+        .read(move |c| Ok((load_card(c, &card_id)?, load_levels(c)?)))
+        .await?;
+    let card = card.ok_or_else(|| AppError::new(ErrorCode::QrExpiredOrInvalid))?;
+    let level = standing(
+        &levels,
+        card.level.unwrap_or(0),
+        card.state.level_discount,
+        card.state.points,
+    )
+    .into();
     Ok(QrValidateResponse {
         valid: true,
         card_id: card.id,
@@ -156,6 +164,25 @@ pub async fn validate(state: &AppState, qr_plain: &str) -> AppResult<QrValidateR
             status: card.state.status.clone(),
             member_level: card.level,
             points: card.state.points,
+            level,
         },
+    })
+}
+
+/// Every membership level the replica holds, in level order (`GET /levels`).
+pub async fn levels(state: &AppState) -> AppResult<LevelList> {
+    let levels = state.db.read(load_levels).await?;
+    Ok(LevelList {
+        levels: levels
+            .into_iter()
+            .map(|l| LevelView {
+                level: l.level,
+                name: l.name,
+                min_points: l.min_points,
+                max_points: l.max_points,
+                discount: l.discount,
+                is_active: l.is_active,
+            })
+            .collect(),
     })
 }
