@@ -98,7 +98,7 @@ input_schema!(DeviceSecret => key(128, "The enrolled terminal's secret"));
 input_schema!(CardNo => key(32, "A card number, exactly as printed"));
 input_schema!(AuditAction => key(64, "An audit action code, e.g. console.login"));
 input_schema!(AuditActionFilter => or_blank(key(64, "An audit action code, e.g. console.login")));
-input_schema!(AuditFamily => or_blank(one_of(&["signin", "staff", "devices", "payments", "settlements", "settings", "sync"], "A kind of event")));
+input_schema!(AuditFamily => or_blank(one_of(&["signin", "staff", "devices", "payments", "settlements", "cards", "settings", "sync"], "A kind of event")));
 input_schema!(ActorFilter => or_blank(text(1, 64, "Who (username or actor)")));
 input_schema!(Username => text(1, 64, "A username"));
 input_schema!(Password => text(1, 256, "The password"));
@@ -126,6 +126,7 @@ input_schema!(EnrollmentCodeText => text(1, 32, "The enrolment code shown in the
 input_schema!(Note => text(1, 1000, "A note"));
 input_schema!(Reason => text(1, 500, "Why"));
 input_schema!(VoidReason => trimmed_text(500, "Why the settlement is voided"));
+input_schema!(FreezeReason => trimmed_text(200, "Why the card is frozen or unfrozen"));
 input_schema!(ExternalOrderId => text(1, 128, "The POS's own order number"));
 input_schema!(Actor => text(1, 64, "Who (username or actor)"));
 input_schema!(StoreName => trimmed_text(100, "The store name"));
@@ -280,6 +281,7 @@ pub fn all() -> Vec<(&'static str, RefOr<Schema>)> {
         ("QrText", QrText::schema()),
         ("Reason", Reason::schema()),
         ("VoidReason", VoidReason::schema()),
+        ("FreezeReason", FreezeReason::schema()),
         ("RefreshToken", RefreshToken::schema()),
         ("RoleName", RoleName::schema()),
         ("SettlementMode", SettlementMode::schema()),

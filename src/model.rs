@@ -261,6 +261,33 @@ impl From<crate::domain::levels::Standing> for LevelInfo {
     }
 }
 
+/// A card as the counter sees it (`GET /merchant/cards/{card_no}`, freeze, unfreeze).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CardView {
+    pub card_no: String,
+    pub card_type: String,
+    /// Central's card status as this edge holds it: `inactive` = frozen.
+    pub status: String,
+    /// Available balance here (central's balance less unsynced local charges).
+    #[schema(value_type = f64)]
+    #[serde(serialize_with = "ser_cents")]
+    pub balance: i64,
+    pub points: i64,
+    pub level: LevelInfo,
+    /// This store's freeze, while the card is frozen by it; null otherwise (a card
+    /// frozen by head office has status `inactive` and no freeze here).
+    pub freeze: Option<CardFreeze>,
+    /// Operations on this card not yet sent to central.
+    pub pending_ops: i64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CardFreeze {
+    pub frozen_at: String,
+    pub frozen_by: String,
+    pub reason: String,
+}
+
 /// One membership level (`GET /levels`).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct LevelView {

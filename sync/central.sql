@@ -324,6 +324,17 @@ create table if not exists mps_edge.qr_chain_slots (
 -- paid in a sale dated clearly before (see check_chain_proof)
 alter table mps_edge.qr_chain_slots add column if not exists sold_at timestamptz;
 
+-- Cards frozen by an edge (issue 14): which site froze each card, so that only that
+-- site may lift the freeze. A card head office froze (freeze_card) has no row here
+-- and no edge can unfreeze it.
+create table if not exists mps_edge.card_freezes (
+  card_id   uuid primary key,
+  site_code text not null,
+  op_id     uuid not null,
+  frozen_at timestamptz not null,
+  reason    text not null
+);
+
 alter table mps_edge.schema_versions enable row level security;
 alter table mps_edge.card_versions   enable row level security;
 alter table mps_edge.applied_ops     enable row level security;
@@ -337,6 +348,7 @@ alter table mps_edge.qr_used         enable row level security;
 alter table mps_edge.card_discount_changes enable row level security;
 alter table mps_edge.qr_chains       enable row level security;
 alter table mps_edge.qr_chain_slots  enable row level security;
+alter table mps_edge.card_freezes    enable row level security;
 
 revoke all on all tables    in schema mps_edge from public, anon, authenticated;
 revoke all on all sequences in schema mps_edge from public, anon, authenticated;
@@ -1218,6 +1230,83 @@ begin
 end
 $fn$;
 
+-- A manager froze a lost card at the edge (card_freeze) or lifted that freeze
+-- (card_unfreeze). The effect on the card is upstream's freeze_card / unfreeze_card:
+-- status 'inactive' / 'active', updated_at, and an audit row CARD_FREEZE /
+-- CARD_UNFREEZE on member_cards (with the edge's site, op, operator and reason in its
+-- context; upstream writes '{}'). Stricter than those calls:
+-- - the card must exist (CARD_NOT_FOUND, upstream's string; freeze_card accepts any id);
+-- - a freeze of a card already inactive changes nothing and claims nothing (head office
+--   or another site froze it first); of a lost, expired or closed card it is refused
+--   (CARD_NOT_ACTIVE): freezing must not make a card an unfreeze would reactivate;
+-- - an unfreeze lifts only this site's own freeze (EDGE_CARD_NOT_FROZEN_HERE otherwise),
+--   and only from 'inactive': a card head office has since marked lost stays lost and
+--   the freeze record is dropped (upstream's unfreeze_card reactivates any status).
+-- The op carries the card id, so it is applied in its place among the card's charges.
+-- search_path: upstream's (the updated_at trigger on member_cards runs upstream code).
+create or replace function mps_edge.apply_card_status(p_op jsonb, p_site_code text, p_now timestamptz)
+returns uuid
+language plpgsql
+set search_path = public, extensions, pg_temp
+set timezone = 'UTC'
+as $fn$
+declare
+  v_freeze  boolean     := (p_op ->> 'op_type') = 'card_freeze';
+  v_card_id uuid        := mps_edge.require(p_op, 'card_id')::uuid;
+  v_reason  text        := mps_edge.require(p_op, 'reason');
+  v_op_id   uuid        := mps_edge.require(p_op, 'op_id')::uuid;
+  v_at      timestamptz := mps_edge.require(p_op, 'at')::timestamptz;
+  v_status  text;
+  v_mine    mps_edge.card_freezes;
+begin
+  if pg_catalog.length(pg_catalog.btrim(v_reason)) = 0 or pg_catalog.length(v_reason) > 200 then
+    raise exception 'EDGE_INVALID_OPERATION'
+      using detail = 'a freeze or unfreeze needs a reason of 1-200 characters';
+  end if;
+  select c.status::text into v_status from public.member_cards c where c.id = v_card_id for update;
+  if not found then
+    raise exception 'CARD_NOT_FOUND' using detail = pg_catalog.format('no card %s', v_card_id);
+  end if;
+
+  if v_freeze then
+    if v_status = 'inactive' then
+      return v_card_id;         -- frozen already: nothing to do, nothing to claim
+    end if;
+    if v_status <> 'active' then
+      raise exception 'CARD_NOT_ACTIVE'
+        using detail = pg_catalog.format('the card is %s at central', v_status);
+    end if;
+    update public.member_cards c set status = 'inactive', updated_at = p_now where c.id = v_card_id;
+    insert into mps_edge.card_freezes (card_id, site_code, op_id, frozen_at, reason)
+    values (v_card_id, p_site_code, v_op_id, v_at, v_reason)
+    on conflict (card_id) do update
+      set site_code = excluded.site_code, op_id = excluded.op_id,
+          frozen_at = excluded.frozen_at, reason = excluded.reason;
+  else
+    select f.* into v_mine from mps_edge.card_freezes f
+     where f.card_id = v_card_id and f.site_code = p_site_code
+       for update;
+    if not found then
+      raise exception 'EDGE_CARD_NOT_FROZEN_HERE'
+        using detail = pg_catalog.format('site %s did not freeze card %s', p_site_code, v_card_id);
+    end if;
+    delete from mps_edge.card_freezes f where f.card_id = v_card_id;
+    if v_status <> 'inactive' then
+      return v_card_id;         -- active again already, or lost/closed since: left as is
+    end if;
+    update public.member_cards c set status = 'active', updated_at = p_now where c.id = v_card_id;
+  end if;
+
+  insert into audit.event_log (actor_user_id, action, object_type, object_id, context, happened_at)
+  values (null, case when v_freeze then 'CARD_FREEZE' else 'CARD_UNFREEZE' end, 'member_cards', v_card_id,
+          pg_catalog.jsonb_build_object('reason', v_reason,
+                                        'edge', pg_catalog.jsonb_build_object('site', p_site_code, 'op_id', v_op_id,
+                                                                              'operator', p_op -> 'operator', 'at', v_at)),
+          p_now);
+  return v_card_id;
+end
+$fn$;
+
 -- rotate_card_qr's rule for a member caller (contract §3.4), for
 -- edge_issue_qr: the caller owns the card, or holds an ACTIVE binding to it.
 -- "The caller" is a member profile whose id is the connection's app.user_id
@@ -1473,7 +1562,7 @@ begin
   -- "site_keys": edge_register_site and x-mps-site-key)
   return (select jsonb_strip_nulls(jsonb_build_object(
                    'version', v.version, 'installed_at', v.installed_at,
-                   'features', jsonb_build_array('mq1', 'settlements', 'self_test', 'site_keys', 'proofs', 'heartbeat', 'mq2', 'settlement_void'),
+                   'features', jsonb_build_array('mq1', 'settlements', 'self_test', 'site_keys', 'proofs', 'heartbeat', 'mq2', 'settlement_void', 'card_freeze'),
                    'site_code', v_auth ->> 'site_code',
                    'merchant_code', v_auth ->> 'merchant_code'))
             from mps_edge.schema_versions v
@@ -1654,6 +1743,8 @@ begin
     when 'settlement_void' then
       perform mps_edge.apply_settlement_void(p_op, p_site_code, p_now);
       return null;
+    when 'card_freeze', 'card_unfreeze' then
+      return mps_edge.apply_card_status(p_op, p_site_code, p_now);
     else
       raise exception 'EDGE_INVALID_OPERATION'
         using detail = pg_catalog.format('unknown op_type %L', p_op ->> 'op_type');
@@ -2281,6 +2372,7 @@ begin
       ('mps_edge.apply_refund(jsonb,text,public.merchants,timestamp with time zone)', 'transactions'),
       ('mps_edge.apply_settlement(jsonb,text,public.merchants,timestamp with time zone)', 'settlements'),
       ('mps_edge.apply_settlement_void(jsonb,text,timestamp with time zone)', 'settlements'),
+      ('mps_edge.apply_card_status(jsonb,text,timestamp with time zone)', 'member_cards'),
       ('mps_edge.check_charge_proof(jsonb,text,boolean,timestamp with time zone)', 'card_qr_state'),
       ('public.edge_issue_qr(uuid,integer,text)', 'identity')
     ) as c(fn, probe)

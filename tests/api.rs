@@ -340,7 +340,10 @@ async fn levels_are_listed_for_the_till() {
     let srv = TestServer::start().await;
     let t = srv.owner_token().await;
     let r = srv.get("/api/v1/levels", Some(&t)).await;
-    let levels = r.assert_ok()["levels"].as_array().cloned().unwrap_or_default();
+    let levels = r.assert_ok()["levels"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let rows: Vec<(i64, String, i64, Option<i64>, String)> = levels
         .iter()
         .map(|l| {

@@ -364,6 +364,23 @@ async fn bad_inputs_are_refused_cleanly_and_write_nothing() {
         post("void: reason with a newline", &format!("{settlements}/STL-X-1/void"), o(), r#"{"reason":"a\nb"}"#).is(400, "VALIDATION_ERROR"),
         post("void: unknown field", &format!("{settlements}/STL-X-1/void"), o(), r#"{"reason":"ok","force":true}"#).is(400, "INVALID_JSON"),
         post("void: no such settlement", &format!("{settlements}/STL-X-1/void"), o(), r#"{"reason":"typo"}"#).is(404, "NOT_FOUND"),
+        // cards at the counter: freeze and unfreeze
+        post("freeze: cashier", "/api/v1/merchant/cards/STD00000002/freeze", Auth::Cashier, r#"{"reason":"lost"}"#).is(403, "PERMISSION_DENIED"),
+        post("freeze: no session", "/api/v1/merchant/cards/STD00000002/freeze", Auth::None, r#"{"reason":"lost"}"#).is(401, "NOT_AUTHENTICATED"),
+        post("freeze: no reason", "/api/v1/merchant/cards/STD00000002/freeze", o(), "{}").is(400, "INVALID_JSON"),
+        post("freeze: blank reason", "/api/v1/merchant/cards/STD00000002/freeze", o(), r#"{"reason":" \t "}"#).is(400, "VALIDATION_ERROR"),
+        post("freeze: reason of 201 chars", "/api/v1/merchant/cards/STD00000002/freeze", o(), format!(r#"{{"reason":"{}"}}"#, "失".repeat(201))).is(400, "VALIDATION_ERROR"),
+        post("freeze: reason with a control character", "/api/v1/merchant/cards/STD00000002/freeze", o(), r#"{"reason":"a\u0000b"}"#).is(400, "VALIDATION_ERROR"),
+        post("freeze: reason not text", "/api/v1/merchant/cards/STD00000002/freeze", o(), r#"{"reason":["lost"]}"#).is(400, "INVALID_JSON"),
+        post("freeze: unknown field", "/api/v1/merchant/cards/STD00000002/freeze", o(), r#"{"reason":"lost","all":true}"#).is(400, "INVALID_JSON"),
+        post("freeze: no such card", "/api/v1/merchant/cards/STD99999999/freeze", o(), r#"{"reason":"lost"}"#).is(404, "CARD_NOT_FOUND"),
+        post("freeze: card number too long", &format!("/api/v1/merchant/cards/{}/freeze", "9".repeat(33)), o(), r#"{"reason":"lost"}"#).is(400, "VALIDATION_ERROR"),
+        post("freeze: a card head office froze", "/api/v1/merchant/cards/STD00000023/freeze", o(), r#"{"reason":"lost"}"#).is(409, "CARD_ALREADY_FROZEN"),
+        post("unfreeze: a card head office froze", "/api/v1/merchant/cards/STD00000023/unfreeze", o(), r#"{"reason":"found"}"#).is(409, "CARD_FROZEN_CENTRALLY"),
+        post("unfreeze: a card that is not frozen", "/api/v1/merchant/cards/STD00000002/unfreeze", o(), r#"{"reason":"found"}"#).is(409, "CARD_NOT_FROZEN"),
+        post("unfreeze: text/plain", "/api/v1/merchant/cards/STD00000002/unfreeze", o(), r#"{"reason":"found"}"#).ct("text/plain").is(415, "UNSUPPORTED_MEDIA_TYPE"),
+        get("card: cashier", "/api/v1/merchant/cards/STD00000002", Auth::Cashier).is(403, "PERMISSION_DENIED"),
+        get("card: no such card", "/api/v1/merchant/cards/NOPE", o()).is(404, "CARD_NOT_FOUND"),
         post("refresh: garbage token", &refresh, Auth::None, r#"{"refresh_token":"garbage"}"#).is(401, "INVALID_TOKEN"),
         post("refresh: empty token", &refresh, Auth::None, r#"{"refresh_token":""}"#).is(400, "VALIDATION_ERROR"),
         post("refresh: token with a space", &refresh, Auth::None, r#"{"refresh_token":"a b"}"#).is(400, "VALIDATION_ERROR"),
@@ -460,6 +477,13 @@ async fn bad_inputs_are_refused_cleanly_and_write_nothing() {
         0
     );
     assert_eq!(srv.count("SELECT COUNT(*) FROM cards").await, 24);
+    assert_eq!(srv.count("SELECT COUNT(*) FROM card_freezes").await, 0);
+    assert_eq!(
+        srv.count("SELECT COUNT(*) FROM cards WHERE status = 'inactive'")
+            .await,
+        1,
+        "only the demo's frozen card"
+    );
     let consumed = srv
         .count("SELECT COUNT(*) FROM card_qr_state WHERE consumed_hash IS NOT NULL")
         .await;

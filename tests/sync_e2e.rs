@@ -724,6 +724,142 @@ async fn fast_tokens_issued_centrally_charge_at_the_edge() {
     );
 }
 
+/// A card frozen at the counter reaches central once, as upstream's freeze_card would
+/// leave it, and a later pull keeps it frozen here; the unfreeze likewise; a card head
+/// office froze cannot be unfrozen at the edge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_card_frozen_at_the_counter_reaches_central_once() {
+    let central = setup_central().await;
+    let a = member(&central, 80, "200.00", 0).await;
+    let b = member(&central, 81, "200.00", 0).await;
+    let qa = central_qr(&central, &a).await;
+    let edge = start_edge(&central, "S012", &central.url()).await;
+    edge.wait_bootstrap(2).await;
+    let card_no = |m: &Member| {
+        central
+            .sql(&format!(
+                "select card_no from public.member_cards where id = '{}'",
+                m.card_id
+            ))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let (na, nb) = (card_no(&a), card_no(&b));
+    let card_state = |id: &str| {
+        central
+            .sql(&format!(
+                "select c.status, (select count(*) from audit.event_log e where e.object_id = c.id and e.action = 'CARD_FREEZE'
+                                     and e.context -> 'edge' ->> 'site' = 'S012'),
+                        (select count(*) from audit.event_log e where e.object_id = c.id and e.action = 'CARD_UNFREEZE')
+                   from public.member_cards c where c.id = '{id}'"
+            ))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+
+    // one sale, then the member reports the card lost
+    edge.charge(&qa, "10.00").await;
+    let (s, r) = edge
+        .post(
+            &format!("/api/v1/merchant/cards/{na}/freeze"),
+            &json!({"reason": "reported lost"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["status"], "inactive");
+    let qa2 = central_qr(&central, &a).await;
+    let (s, r) = edge
+        .post(
+            "/api/v1/merchant/charge",
+            &json!({"qr_plain": qa2, "amount": "1.00"}),
+        )
+        .await;
+    assert_eq!(
+        (s, r["error"]["code"].as_str()),
+        (422, Some("CARD_NOT_ACTIVE")),
+        "{r}"
+    );
+
+    edge.wait_drained().await;
+    assert_eq!(
+        card_state(&a.card_id),
+        "inactive|1|0",
+        "frozen at central, audited once"
+    );
+    let st = edge.status().await;
+    assert_eq!(st["open_exceptions"], 0, "{st}");
+    // the sale before the freeze was applied first (same card, in seq order)
+    let paid = central
+        .sql(&format!(
+            "select count(*) from public.transactions where card_id = '{}' and tx_type = 'payment'",
+            a.card_id
+        ))
+        .unwrap();
+    assert_eq!(paid.trim(), "1");
+    // pushing again changes nothing at central; a pull keeps it frozen here
+    let _ = edge.sync_now().await;
+    let _ = edge.sync_now().await;
+    assert_eq!(card_state(&a.card_id), "inactive|1|0");
+    let c = edge.get(&format!("/api/v1/merchant/cards/{na}")).await;
+    assert_eq!(c["status"], "inactive", "{c}");
+    assert_eq!(c["pending_ops"], 0, "{c}");
+
+    // found again: lifted here and at central; it pays again
+    let (s, r) = edge
+        .post(
+            &format!("/api/v1/merchant/cards/{na}/unfreeze"),
+            &json!({"reason": "found"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let qa3 = central_qr(&central, &a).await;
+    edge.charge(&qa3, "5.00").await;
+    edge.wait_drained().await;
+    assert_eq!(card_state(&a.card_id), "active|1|1");
+    let paid = central
+        .sql(&format!(
+            "select count(*) from public.transactions where card_id = '{}' and tx_type = 'payment'",
+            a.card_id
+        ))
+        .unwrap();
+    assert_eq!(paid.trim(), "2");
+
+    // head office freezes B: the pull brings it, and the edge cannot lift it
+    central
+        .sql(&format!(
+            "update public.member_cards set status = 'inactive' where id = '{}'",
+            b.card_id
+        ))
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let _ = edge.sync_now().await;
+        let c = edge.get(&format!("/api/v1/merchant/cards/{nb}")).await;
+        if c["status"] == "inactive" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "head office's freeze never arrived: {c}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (s, r) = edge
+        .post(
+            &format!("/api/v1/merchant/cards/{nb}/unfreeze"),
+            &json!({"reason": "member asked"}),
+        )
+        .await;
+    assert_eq!(
+        (s, r["error"]["code"].as_str()),
+        (409, Some("CARD_FROZEN_CENTRALLY")),
+        "{r}"
+    );
+    assert_eq!(card_state(&b.card_id), "inactive|0|0");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn settlements_reach_central() {
     let central = setup_central().await;
@@ -1243,7 +1379,7 @@ async fn pushes_and_pulls_fail_apart_and_are_diagnosed_right() {
     assert!(out.contains("info: no database yet"), "{out}");
     assert!(out.contains("ok: central reachable, key accepted"), "{out}");
     assert!(
-        out.contains("ok: central runs the sync functions (8 probes"),
+        out.contains("ok: central runs the sync functions (9 probes"),
         "{out}"
     );
     // ... and a key file others can read is a problem, with the fix

@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_last_login.sql"),
     include_str!("migrations/0005_manager_pin.sql"),
     include_str!("migrations/0006_settlement_void.sql"),
+    include_str!("migrations/0007_card_freeze.sql"),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -57,7 +58,7 @@ mod tests {
     }
 
     /// Migrates a version-5 database holding outbox rows (the newest ones pruned)
-    /// through the outbox rebuild: rows survive and seq never goes back.
+    /// through the outbox rebuilds (0006, 0007): rows survive and seq never goes back.
     #[test]
     fn the_outbox_rebuild_keeps_rows_and_never_reuses_a_seq() {
         let dir = tempfile::tempdir().unwrap();
@@ -88,5 +89,10 @@ mod tests {
             .query_row("SELECT seq FROM outbox WHERE op_id = 'v'", [], |r| r.get(0))
             .unwrap();
         assert_eq!(seq, 6, "seq 4 and 5 were used before the rebuild");
+        c.execute(
+            "INSERT INTO outbox(op_id, op_type, payload, created_at, created_unix) VALUES ('f', 'card_freeze', '{}', 'x', 0)",
+            [],
+        )
+        .unwrap();
     }
 }

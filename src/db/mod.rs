@@ -8,6 +8,7 @@ pub mod chains;
 pub mod checkpoint;
 pub mod demo;
 pub mod devices;
+pub mod freezes;
 pub mod ledger;
 pub mod maintenance;
 pub mod meta;

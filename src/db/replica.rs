@@ -107,6 +107,30 @@ impl CardSnapshot {
     }
 }
 
+/// The status the newest freeze or unfreeze made here gives the card, if central has
+/// not reflected it yet (its seq is above `reflected_seq`).
+fn local_status(
+    conn: &Connection,
+    card_id: &str,
+    reflected_seq: i64,
+) -> AppResult<Option<&'static str>> {
+    let op: Option<String> = conn
+        .query_row(
+            "SELECT op_type FROM outbox WHERE card_id = ?1 AND seq > ?2
+                 AND op_type IN ('card_freeze', 'card_unfreeze') ORDER BY seq DESC LIMIT 1",
+            params![card_id, reflected_seq],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(op.map(|t| {
+        if t == "card_freeze" {
+            crate::domain::freeze::CARD_STATUS_FROZEN
+        } else {
+            crate::domain::CARD_STATUS_ACTIVE
+        }
+    }))
+}
+
 /// Local operations on a card not yet reflected in a snapshot with `reflected_seq`.
 pub fn pending_for(conn: &Connection, card_id: &str, reflected_seq: i64) -> AppResult<Pending> {
     Ok(conn.row_cached(
@@ -141,6 +165,9 @@ pub fn merge_card(conn: &Connection, snap: &CardSnapshot, levels: &[Level]) -> A
         None => snap.edge_seq,
     };
     let pending = pending_for(conn, &snap.id, reflected)?;
+    // A freeze or unfreeze made here and not yet reflected by central wins over the
+    // pulled status: a lost card stays refused while its freeze is on its way.
+    let status = local_status(conn, &snap.id, reflected)?.unwrap_or(&snap.status);
     let (level, discount) = if pending.points == 0 {
         (snap.level, snap.discount_milli)
     } else {
@@ -163,7 +190,7 @@ pub fn merge_card(conn: &Connection, snap: &CardSnapshot, levels: &[Level]) -> A
              pending_debit_cents = excluded.pending_debit_cents, pending_credit_cents = excluded.pending_credit_cents,
              pending_points = excluded.pending_points, level = excluded.level, discount_milli = excluded.discount_milli",
         params![
-            snap.id, snap.card_no, snap.card_type.as_str(), snap.owner_member_id, snap.name, snap.status,
+            snap.id, snap.card_no, snap.card_type.as_str(), snap.owner_member_id, snap.name, status,
             snap.expires_at_unix, snap.corporate_discount_milli, snap.fixed_discount_milli, snap.balance_cents,
             snap.points, snap.level, snap.discount_milli, snap.version, snap.updated_at, reflected,
             pending.debit_cents, pending.credit_cents, pending.points, level, discount

@@ -243,3 +243,74 @@ proptest! {
         prop_assert_eq!(available(&conn, &card), central.balance);
     }
 }
+
+/// A freeze made here wins over a pulled status until central reflects it; then
+/// central's status is the card's, whatever it is (head office may have lifted it).
+#[test]
+fn a_local_freeze_survives_pulls_until_central_reflects_it() {
+    use crate::db::freezes::{set_frozen, FreezeCmd};
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = Connection::open(dir.path().join("t.db")).unwrap();
+    crate::db::migrate::migrate(&mut conn).unwrap();
+    crate::db::demo::load(&conn).unwrap();
+    let card: String = conn
+        .query_row(
+            "SELECT id FROM cards WHERE card_no = 'STD00000001'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let levels = central_seed_levels();
+    let status = |c: &Connection| -> String {
+        c.query_row("SELECT status FROM cards WHERE id = ?1", [&card], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    };
+    let snap = |version: i64, edge_seq: i64, status: &str| {
+        let c = Central {
+            balance: 100_000,
+            version,
+            edge_seq,
+            applied: 0,
+            history: vec![],
+            results: vec![],
+        };
+        let mut v = snapshot(&c, &card);
+        v["status"] = Value::from(status);
+        CardSnapshot::from_json(&v).unwrap()
+    };
+    let cmd = |freeze: bool| FreezeCmd {
+        card_no: "STD00000001".into(),
+        freeze,
+        reason: "lost".into(),
+        actor: Actor::system("test"),
+    };
+    merge_card(&conn, &snap(10, 0, "active"), &levels).unwrap();
+    set_frozen(&conn, &cmd(true)).unwrap();
+    let seq: i64 = conn
+        .query_row(
+            "SELECT MAX(seq) FROM outbox WHERE op_type = 'card_freeze'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    // a pull from before the freeze reached central: still frozen here
+    merge_card(&conn, &snap(11, seq - 1, "active"), &levels).unwrap();
+    assert_eq!(status(&conn), "inactive");
+    // central has applied it: its status
+    merge_card(&conn, &snap(12, seq, "inactive"), &levels).unwrap();
+    assert_eq!(status(&conn), "inactive");
+    // head office lifted it later: central's word
+    merge_card(&conn, &snap(13, seq, "active"), &levels).unwrap();
+    assert_eq!(status(&conn), "active");
+    // an unfreeze pending over a pulled frozen status: active here
+    conn.execute(
+        "UPDATE cards SET status = 'inactive' WHERE id = ?1",
+        [&card],
+    )
+    .unwrap();
+    set_frozen(&conn, &cmd(false)).unwrap();
+    merge_card(&conn, &snap(14, seq, "inactive"), &levels).unwrap();
+    assert_eq!(status(&conn), "active");
+}

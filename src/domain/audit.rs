@@ -10,6 +10,7 @@ pub const AUDIT_FAMILIES: &[(&str, &[&str])] = &[
     ("devices", &["device"]),
     ("payments", &["charge", "refund"]),
     ("settlements", &["settlement"]),
+    ("cards", &["card"]),
     ("settings", &["settings"]),
     ("sync", &["sync"]),
 ];
@@ -62,6 +63,9 @@ mod tests {
         ("charge", "payments"),
         ("refund", "payments"),
         ("settlement.create", "settlements"),
+        ("settlement.void", "settlements"),
+        ("card.freeze", "cards"),
+        ("card.unfreeze", "cards"),
         ("settings.update", "settings"),
         ("sync.exception.resolve", "sync"),
     ];

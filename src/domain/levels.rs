@@ -115,7 +115,8 @@ mod tests {
     fn standing_names_the_level_and_the_points_to_the_next() {
         let l = central_seed_levels();
         // (level, discount, points) → (name, next level, points needed)
-        let cases: &[(i64, Milli, i64, Option<&str>, Option<(i64, i64)>)] = &[
+        type Case = (i64, Milli, i64, Option<&'static str>, Option<(i64, i64)>);
+        let cases: &[Case] = &[
             (0, 1000, 0, Some("普通會員"), Some((1, 1000))),
             (0, 1000, 999, Some("普通會員"), Some((1, 1))),
             (1, 950, 1000, Some("銀卡會員"), Some((2, 4000))),

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod balance;
 pub mod charge;
 pub mod daemon_signature;
+pub mod freeze;
 pub mod levels;
 pub mod limits;
 pub mod money;
@@ -94,6 +95,7 @@ impl Role {
                 perm::GENERATE_SETTLEMENT,
                 perm::READ_SETTLEMENTS,
                 perm::VOID_SETTLEMENT,
+                perm::FREEZE_CARD,
             ],
             Role::Manager => &[
                 perm::CHARGE,
@@ -102,6 +104,7 @@ impl Role {
                 perm::READ_SUMMARY,
                 perm::GENERATE_SETTLEMENT,
                 perm::READ_SETTLEMENTS,
+                perm::FREEZE_CARD,
             ],
             Role::Cashier => &[perm::CHARGE, perm::READ_TRANSACTIONS],
         }
@@ -122,6 +125,8 @@ pub mod perm {
     pub const READ_SETTLEMENTS: &str = "merchant:read_settlements";
     /// Owner only: a void reopens a period already reported to central.
     pub const VOID_SETTLEMENT: &str = "merchant:void_settlement";
+    /// Manager and owner: freeze a lost card at the counter, and lift that freeze.
+    pub const FREEZE_CARD: &str = "merchant:freeze_card";
 }
 
 #[cfg(test)]
@@ -136,5 +141,7 @@ mod tests {
         assert!(Role::Owner.has(perm::GENERATE_SETTLEMENT));
         assert!(Role::Owner.has(perm::VOID_SETTLEMENT));
         assert!(!Role::Manager.has(perm::VOID_SETTLEMENT));
+        assert!(Role::Manager.has(perm::FREEZE_CARD));
+        assert!(!Role::Cashier.has(perm::FREEZE_CARD));
     }
 }

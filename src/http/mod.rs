@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod cards;
 pub mod console;
 pub mod console_assets;
 pub mod console_ws;
@@ -57,6 +58,9 @@ pub fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(merchant::daily_summary))
         .routes(routes!(merchant::validate_qr))
         .routes(routes!(merchant::levels))
+        .routes(routes!(cards::card))
+        .routes(routes!(cards::freeze))
+        .routes(routes!(cards::unfreeze))
         .routes(routes!(merchant::transaction_detail))
         .routes(routes!(sync::status))
         .routes(routes!(sync::exceptions))

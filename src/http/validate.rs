@@ -41,6 +41,13 @@ pub fn text(value: &str, field: &str, max: usize) -> AppResult<()> {
     Ok(())
 }
 
+/// Free text as `text`, after trimming white space from both ends; the trimmed text.
+pub fn trimmed(value: &str, field: &str, max: usize) -> AppResult<String> {
+    let value = value.trim();
+    text(value, field, max)?;
+    Ok(value.to_string())
+}
+
 /// A tag must be a JSON object of modest size.
 pub fn tag(value: Option<serde_json::Value>) -> AppResult<serde_json::Value> {
     match value {

@@ -4,6 +4,7 @@
 pub mod approval;
 pub mod audit;
 pub mod auth;
+pub mod cards;
 pub mod daemon;
 pub mod devices;
 pub mod events;

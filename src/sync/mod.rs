@@ -13,5 +13,11 @@ pub use engine::SyncEngine;
 pub const CENTRAL_SQL_VERSION: i64 = 1;
 
 /// Features of `sync/central.sql` this edge relies on (`edge_sync_version().features`).
-pub const CENTRAL_FEATURES: &[&str] =
-    &["mq1", "settlements", "self_test", "mq2", "settlement_void"];
+pub const CENTRAL_FEATURES: &[&str] = &[
+    "mq1",
+    "settlements",
+    "self_test",
+    "mq2",
+    "settlement_void",
+    "card_freeze",
+];

@@ -1,7 +1,7 @@
 // The console's entry point: session, layout, routing, the status banner and the live feed.
 
 import { api, get, post, put, setCsrf, onSessionEnded } from './api.js';
-import { h, clear, field, messageBox, showMessage, confirmDialog } from './dom.js';
+import { h, clear, field, messageBox, showMessage, confirmDialog, skeleton } from './dom.js';
 import { t, setLocale, getLocale, setTimeZone, storedLocale, errorText, duration, money } from './i18n.js';
 import * as mainPages from './pages-main.js';
 import * as adminPages from './pages-admin.js';
@@ -294,9 +294,7 @@ async function route() {
   state.page = null;
   // A loading state while the page fetches its data; the page replaces it.
   els.main.setAttribute('aria-busy', 'true');
-  clear(els.main, h('div', { class: 'skeleton', id: 'page-loading', role: 'status' },
-    h('span', { class: 'visually-hidden' }, t('loading')),
-    h('div', { class: 'sk-line wide' }), h('div', { class: 'sk-line' }), h('div', { class: 'sk-block' })));
+  clear(els.main, skeleton('page-loading', t('loading')));
   if (!r) {
     clear(els.main, h('h1', { text: t('not_found') }));
     settle(t('not_found'));

@@ -30,6 +30,14 @@ export function clear(el, ...children) {
 }
 
 /** A labelled form control. */
+/** A loading placeholder: grey lines where the content will be, and `label` ("Loading…")
+ *  for screen readers. */
+export function skeleton(id, label) {
+  return h('div', { class: 'skeleton', id, role: 'status' },
+    h('span', { class: 'visually-hidden' }, label),
+    h('div', { class: 'sk-line wide' }), h('div', { class: 'sk-line' }), h('div', { class: 'sk-block' }));
+}
+
 export function field(label, control) {
   return h('label', {}, label, control);
 }

@@ -1,7 +1,7 @@
 // Dashboard, transactions (list, detail, refund), settlements and sync.
 
 import { get, post, query } from './api.js';
-import { h, clear, field, select, messageBox, showMessage, table, confirmDialog, promptDialog } from './dom.js';
+import { h, clear, field, select, messageBox, showMessage, table, confirmDialog, promptDialog, skeleton } from './dom.js';
 import { t, money, count, dateTime, duration, errorText, todayInStore } from './i18n.js';
 import { hourChart } from './chart.js';
 import { checkAmount, checkKey, checkText, cents, problem } from './rules.js';
@@ -232,6 +232,10 @@ export async function transactions(ctx) {
     exportLink.setAttribute('href', `/api/v1/merchant/transactions/export.csv${q}`);
     history.replaceState({}, '', `/console/transactions${query({ ...filters, offset: offset || '' })}`);
     apply.disabled = true;
+    // The first load shows where the list will be; later ones keep the old rows until
+    // the new ones arrive (no flicker), marked busy.
+    if (!listBox.firstChild) clear(listBox, skeleton('tx-loading', t('loading')));
+    listBox.setAttribute('aria-busy', 'true');
     try {
       const data = await get(`/merchant/transactions${query({ ...filters, limit: PAGE, offset })}`);
       showMessage(msg, '', 'ok');
@@ -261,9 +265,11 @@ export async function transactions(ctx) {
         h('span', { class: 'muted', id: 'tx-page' }, t('page_of', { page: p.current_page, pages: Math.max(1, p.total_pages), total: count(p.total_count) })),
         h('button', { type: 'button', class: 'secondary', disabled: !p.has_next, id: 'tx-next', onclick: () => { offset += PAGE; load(); } }, t('next')));
     } catch (err) {
+      document.getElementById('tx-loading')?.remove();
       showMessage(msg, errorText(err));
     } finally {
       apply.disabled = false;
+      listBox.removeAttribute('aria-busy');
     }
   }
   await load();

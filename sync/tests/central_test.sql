@@ -238,6 +238,15 @@ returns jsonb language sql as $$
     'operator', 'owner')
 $$;
 
+-- A card freeze or unfreeze op as the edge sends it.
+create or replace function t.op_card(p_seq bigint, p_card uuid, p_type text, p_reason text default 'reported lost')
+returns jsonb language sql as $$
+  select jsonb_build_object(
+    'op_id', gen_random_uuid(), 'seq', p_seq, 'op_type', p_type, 'card_id', p_card,
+    'card_no', (select card_no from public.member_cards where id = p_card), 'reason', p_reason,
+    'operator', 'manager', 'at', to_char(now() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))
+$$;
+
 -- Pages through a pull kind until has_more is false.
 create or replace function t.pull_all(p_code text, p_site text, p_kind text, p_limit int,
                                       p_after_ts timestamptz default null, p_after_id uuid default null)
@@ -304,7 +313,7 @@ begin
   perform t.eq((select count(*)::int from pg_policy p join pg_class c on c.oid = p.polrelid
                   join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'mps_edge'), 0, 'no policies on mps_edge');
   perform t.eq((public.edge_sync_version() ->> 'version')::int, 1, 'edge_sync_version().version');
-  perform t.eq(public.edge_sync_version() -> 'features', '["mq1", "settlements", "self_test", "site_keys", "proofs", "heartbeat", "mq2", "settlement_void"]'::jsonb, 'edge_sync_version().features');
+  perform t.eq(public.edge_sync_version() -> 'features', '["mq1", "settlements", "self_test", "site_keys", "proofs", "heartbeat", "mq2", "settlement_void", "card_freeze"]'::jsonb, 'edge_sync_version().features');
   perform t.eq((select array_agg(k order by k) from jsonb_object_keys(public.edge_sync_version()) k),
                array['features', 'installed_at', 'version'], 'edge_sync_version() fields');
   perform t.check((public.edge_sync_version() ->> 'installed_at')::timestamptz <= now(), 'installed_at');
@@ -1117,6 +1126,106 @@ begin
              jsonb_build_array(jsonb_set(t.op_settlement_void(5, v_set), '{reason}', '" "')));
   perform t.eq(t.result_of(v_res, 0) ->> 'reason', 'EDGE_INVALID_OPERATION', 'blank reason refused');
   raise notice 'PASS: settlement void applied once, re-settle allowed, foreign and paid refused';
+end
+$test$;
+
+-- TEST: an edge's card freeze does to the card what upstream's freeze_card does (status,
+-- audit row), once; later charges are refused; only the freezing site may lift it; a
+-- card head office froze stays frozen; lost cards, blank reasons, unknown cards refused
+do $test$
+declare
+  v_twin  uuid := t.new_card('freeze twin', 100);
+  v_card  uuid := t.new_card('freeze edge', 100);
+  v_ho    uuid := t.new_card('freeze head office', 100);
+  v_lost  uuid := t.new_card('freeze lost', 100);
+  v_f     jsonb;
+  v_res   jsonb;
+  v_ev    audit.event_log;
+  v_twin_ev audit.event_log;
+begin
+  perform t.merchant('SHOP3');
+  -- upstream's own call, as head office would make it
+  perform t.as_admin();
+  perform public.freeze_card(v_twin);
+  perform t.as_nobody();
+
+  v_f := t.op_card(1, v_card, 'card_freeze');
+  v_res := public.edge_apply_batch('SFRZ', 'SHOP3', jsonb_build_array(v_f));
+  perform t.eq(t.result_of(v_res, 0) ->> 'status', 'applied', 'freeze applied');
+  perform t.eq(t.result_of(v_res, 0) -> 'card' ->> 'status', 'inactive', 'result card frozen');
+  perform t.eq(t.result_of(v_res, 0) -> 'card' ->> 'edge_seq', '1', 'edge_seq advanced');
+  perform t.eq((t.card(v_card)).status::text, (t.card(v_twin)).status::text, 'same status as freeze_card');
+  select * into v_ev from audit.event_log where object_id = v_card and action = 'CARD_FREEZE';
+  select * into v_twin_ev from audit.event_log where object_id = v_twin and action = 'CARD_FREEZE';
+  perform t.eq(v_ev.object_type, v_twin_ev.object_type, 'same audit object type');
+  perform t.eq(v_ev.context -> 'edge' ->> 'site', 'SFRZ', 'audit names the site');
+  perform t.eq(v_ev.context ->> 'reason', 'reported lost', 'audit keeps the reason');
+
+  -- the same op again: duplicate, still one audit row
+  v_res := public.edge_apply_batch('SFRZ', 'SHOP3', jsonb_build_array(v_f));
+  perform t.eq(t.result_of(v_res, 0) ->> 'status', 'duplicate', 'repeat is duplicate');
+  perform t.eq((select count(*)::int from audit.event_log where object_id = v_card and action = 'CARD_FREEZE'),
+               1, 'one audit row');
+
+  -- a charge after the freeze is refused as upstream refuses it
+  v_res := public.edge_apply_batch('SFRZ', 'SHOP3', jsonb_build_array(t.op_charge(2, v_card, 10, 1, 'PAY-SFRZ-000002')));
+  perform t.eq(t.result_of(v_res, 0) ->> 'reason', 'CARD_NOT_ACTIVE', 'charge on a frozen card refused');
+
+  -- another site cannot lift it
+  v_res := public.edge_apply_batch('SOTHERF', 'SHOP3', jsonb_build_array(t.op_card(1, v_card, 'card_unfreeze', 'found')));
+  perform t.eq(t.result_of(v_res, 0) ->> 'reason', 'EDGE_CARD_NOT_FROZEN_HERE', 'other site refused');
+  perform t.eq((t.card(v_card)).status::text, 'inactive', 'still frozen');
+
+  -- the freezing site lifts it: as unfreeze_card does
+  v_res := public.edge_apply_batch('SFRZ', 'SHOP3', jsonb_build_array(t.op_card(3, v_card, 'card_unfreeze', 'found it')));
+  perform t.eq(t.result_of(v_res, 0) ->> 'status', 'applied', 'unfreeze applied');
+  perform t.as_admin();
+  perform public.unfreeze_card(v_twin);
+  perform t.as_nobody();
+  perform t.eq((t.card(v_card)).status::text, (t.card(v_twin)).status::text, 'same status as unfreeze_card');
+  perform t.eq((t.card(v_card)).status::text, 'active', 'active again');
+  perform t.eq((select count(*)::int from audit.event_log where object_id = v_card and action = 'CARD_UNFREEZE'
+                  and context -> 'edge' ->> 'site' = 'SFRZ'), 1, 'unfreeze audited');
+  perform t.eq((select count(*)::int from mps_edge.card_freezes where card_id = v_card), 0, 'freeze record gone');
+  v_res := public.edge_apply_batch('SFRZ', 'SHOP3', jsonb_build_array(t.op_charge(4, v_card, 10, 1, 'PAY-SFRZ-000004')));
+  perform t.eq(t.result_of(v_res, 0) ->> 'status', 'applied', 'charge after unfreeze applied');
+
+  -- head office froze it: an edge freeze changes nothing and claims nothing, so the
+  -- edge cannot lift head office's freeze
+  perform t.as_admin();
+  perform public.freeze_card(v_ho);
+  perform t.as_nobody();
+  v_res := public.edge_apply_batch('SFRZ', 'SHOP3', jsonb_build_array(t.op_card(5, v_ho, 'card_freeze')));
+  perform t.eq(t.result_of(v_res, 0) ->> 'status', 'applied', 'freeze of a frozen card: nothing to do');
+  perform t.eq((select count(*)::int from audit.event_log where object_id = v_ho and action = 'CARD_FREEZE'),
+               1, 'only head office''s audit row');
+  v_res := public.edge_apply_batch('SFRZ', 'SHOP3', jsonb_build_array(t.op_card(6, v_ho, 'card_unfreeze', 'found')));
+  perform t.eq(t.result_of(v_res, 0) ->> 'reason', 'EDGE_CARD_NOT_FROZEN_HERE', 'head office''s freeze stays');
+  perform t.eq((t.card(v_ho)).status::text, 'inactive', 'still frozen by head office');
+
+  -- a lost card is not frozen (an unfreeze would then reactivate it)
+  update public.member_cards set status = 'lost' where id = v_lost;
+  v_res := public.edge_apply_batch('SFRZ', 'SHOP3', jsonb_build_array(t.op_card(7, v_lost, 'card_freeze')));
+  perform t.eq(t.result_of(v_res, 0) ->> 'reason', 'CARD_NOT_ACTIVE', 'lost card refused');
+  perform t.eq((t.card(v_lost)).status::text, 'lost', 'still lost');
+
+  -- frozen here, then marked lost by head office: the unfreeze leaves it lost
+  update public.member_cards set status = 'active' where id = v_lost;
+  v_res := public.edge_apply_batch('SFRZ', 'SHOP3', jsonb_build_array(t.op_card(8, v_lost, 'card_freeze')));
+  perform t.eq(t.result_of(v_res, 0) ->> 'status', 'applied', 'frozen');
+  update public.member_cards set status = 'lost' where id = v_lost;
+  v_res := public.edge_apply_batch('SFRZ', 'SHOP3', jsonb_build_array(t.op_card(9, v_lost, 'card_unfreeze', 'found')));
+  perform t.eq(t.result_of(v_res, 0) ->> 'status', 'applied', 'unfreeze of a since-lost card: nothing to do');
+  perform t.eq((t.card(v_lost)).status::text, 'lost', 'never reactivated');
+
+  -- malformed ops
+  v_res := public.edge_apply_batch('SFRZ', 'SHOP3', jsonb_build_array(t.op_card(10, v_card, 'card_freeze', '  ')));
+  perform t.eq(t.result_of(v_res, 0) ->> 'reason', 'EDGE_INVALID_OPERATION', 'blank reason refused');
+  perform t.eq((t.card(v_card)).status::text, 'active', 'nothing written');
+  v_res := public.edge_apply_batch('SFRZ', 'SHOP3',
+             jsonb_build_array(jsonb_set(t.op_card(11, v_card, 'card_freeze'), '{card_id}', to_jsonb(gen_random_uuid()))));
+  perform t.eq(t.result_of(v_res, 0) ->> 'reason', 'CARD_NOT_FOUND', 'unknown card refused');
+  raise notice 'PASS: card freeze as freeze_card, once; only the freezing site unfreezes; head office''s freeze and lost cards kept';
 end
 $test$;
 
@@ -2453,7 +2562,7 @@ begin
     'seq', (select last_value from public.seq_card_no));
   v_r := public.edge_self_test();
   perform t.eq(v_r -> 'ok', 'true'::jsonb, 'self test passes on a good install: ' || v_r::text);
-  perform t.eq((v_r ->> 'probes')::int, 8, 'eight probes');
+  perform t.eq((v_r ->> 'probes')::int, 9, 'nine probes');
   v_after := jsonb_build_object(
     'cards', (select jsonb_agg(to_jsonb(m) order by id) from public.member_cards m),
     'txs', (select count(*) from public.transactions),

@@ -103,42 +103,42 @@ for (const locale of ['zh-Hant', 'en']) {
 let clerkNeverSignedIn = true;
 for (const locale of ['zh-Hant', 'en']) {
   for (const viewport of [DESKTOP, PHONE]) {
-  const size = `${viewport.width}x${viewport.height}`;
-  test(`staff ${locale} ${size}: disabling asks first, last sign-in shown`, async () => {
-    const m = TEXT[locale];
-    const p = await page(locale, viewport, `staff-${locale}-${size}`);
-    try {
-      await p.goto(`${URL}/console/staff`);
-      await p.waitForSelector('#staff-list table');
-      const row = p.locator('tr[data-user="adm-clerk"]');
-      if (clerkNeverSignedIn) assert.match(await row.textContent(), new RegExp(m.never));
-      clerkNeverSignedIn = false;
-      await p.click('tr[data-user="adm-clerk"] button[data-action="disable"]');
-      await p.waitForSelector('#confirm-dialog');
-      assert.match(await p.textContent('#confirm-dialog'), m.disableConfirm);
-      assert.equal(await p.evaluate(() => document.activeElement?.id), 'dlg-cancel');
-      await p.click('#dlg-cancel');
-      let users = (await api('GET', '/console/users', { token: ownerToken })).json.users;
-      assert.equal(users.find((u) => u.username === 'adm-clerk').disabled, false, 'cancel keeps the account');
-      await p.click('tr[data-user="adm-clerk"] button[data-action="disable"]');
-      await p.click('#dlg-confirm');
-      await p.waitForSelector('tr[data-user="adm-clerk"] button[data-action="enable"]');
-      users = (await api('GET', '/console/users', { token: ownerToken })).json.users;
-      assert.equal(users.find((u) => u.username === 'adm-clerk').disabled, true);
-      // Enabling again needs no confirmation.
-      await p.click('tr[data-user="adm-clerk"] button[data-action="enable"]');
-      await p.waitForSelector('tr[data-user="adm-clerk"] button[data-action="disable"]');
-      // A sign-in shows up as the last sign-in.
-      await bearer('adm-clerk', 'adm-clerk-password-1');
-      await p.reload();
-      await p.waitForSelector('#staff-list table');
-      assert.doesNotMatch(await p.locator('tr[data-user="adm-clerk"]').textContent(), new RegExp(m.never));
-      await noHorizontalScroll(p, 'staff');
-      await shot(p, `staff-${locale}-${size}`);
-    } finally {
-      await p.context().close();
-    }
-  });
+    const size = `${viewport.width}x${viewport.height}`;
+    test(`staff ${locale} ${size}: disabling asks first, last sign-in shown`, async () => {
+      const m = TEXT[locale];
+      const p = await page(locale, viewport, `staff-${locale}-${size}`);
+      try {
+        await p.goto(`${URL}/console/staff`);
+        await p.waitForSelector('#staff-list table');
+        const row = p.locator('tr[data-user="adm-clerk"]');
+        if (clerkNeverSignedIn) assert.match(await row.textContent(), new RegExp(m.never));
+        clerkNeverSignedIn = false;
+        await p.click('tr[data-user="adm-clerk"] button[data-action="disable"]');
+        await p.waitForSelector('#confirm-dialog');
+        assert.match(await p.textContent('#confirm-dialog'), m.disableConfirm);
+        assert.equal(await p.evaluate(() => document.activeElement?.id), 'dlg-cancel');
+        await p.click('#dlg-cancel');
+        let users = (await api('GET', '/console/users', { token: ownerToken })).json.users;
+        assert.equal(users.find((u) => u.username === 'adm-clerk').disabled, false, 'cancel keeps the account');
+        await p.click('tr[data-user="adm-clerk"] button[data-action="disable"]');
+        await p.click('#dlg-confirm');
+        await p.waitForSelector('tr[data-user="adm-clerk"] button[data-action="enable"]');
+        users = (await api('GET', '/console/users', { token: ownerToken })).json.users;
+        assert.equal(users.find((u) => u.username === 'adm-clerk').disabled, true);
+        // Enabling again needs no confirmation.
+        await p.click('tr[data-user="adm-clerk"] button[data-action="enable"]');
+        await p.waitForSelector('tr[data-user="adm-clerk"] button[data-action="disable"]');
+        // A sign-in shows up as the last sign-in.
+        await bearer('adm-clerk', 'adm-clerk-password-1');
+        await p.reload();
+        await p.waitForSelector('#staff-list table');
+        assert.doesNotMatch(await p.locator('tr[data-user="adm-clerk"]').textContent(), new RegExp(m.never));
+        await noHorizontalScroll(p, 'staff');
+        await shot(p, `staff-${locale}-${size}`);
+      } finally {
+        await p.context().close();
+      }
+    });
   }
 }
 
@@ -236,40 +236,40 @@ for (const locale of ['zh-Hant', 'en']) {
 
 for (const locale of ['zh-Hant', 'en']) {
   for (const viewport of [DESKTOP, PHONE]) {
-  const size = `${viewport.width}x${viewport.height}`;
-  test(`forms ${locale} ${size}: staff and device forms refuse what the server would, with its message, sending nothing`, async () => {
-    const p = await page(locale, viewport, `forms-${locale}-${size}`);
-    const posts = [];
-    p.on('request', (req) => { if (req.method() === 'POST' && req.url().includes('/api/v1/console/')) posts.push(req.url()); });
-    const msg = {
-      'zh-Hant': { user: '帳號須為 1 至 64 個字元，且不可包含控制字元。', pw: '密碼須為 8 至 256 個字元，且不可包含控制字元。', dev: '裝置名稱須為 1 至 64 個字元，且不可包含控制字元。' },
-      en: { user: 'The username must be 1–64 characters, without control characters.', pw: 'The password must be 8–256 characters, without control characters.', dev: 'The device name must be 1–64 characters, without control characters.' },
-    }[locale];
-    try {
-      await p.goto(`${URL}/console/staff`);
-      await p.waitForSelector('#staff-form');
-      for (const [user, pw, text, focus] of [
-        ['   ', 'long-enough-1', msg.user, 'new-username'],
-        ['new-clerk', 'short', msg.pw, 'new-password'],
-        ['new-clerk', 'p'.repeat(257), msg.pw, 'new-password'],
-      ]) {
-        await p.fill('#new-username', user);
-        await p.fill('#new-password', pw);
-        await p.click('#staff-create');
-        assert.equal(await p.textContent('#staff-message'), text, `${user.length}/${pw.length}`);
-        assert.equal(await p.evaluate(() => document.activeElement?.id), focus);
+    const size = `${viewport.width}x${viewport.height}`;
+    test(`forms ${locale} ${size}: staff and device forms refuse what the server would, with its message, sending nothing`, async () => {
+      const p = await page(locale, viewport, `forms-${locale}-${size}`);
+      const posts = [];
+      p.on('request', (req) => { if (req.method() === 'POST' && req.url().includes('/api/v1/console/')) posts.push(req.url()); });
+      const msg = {
+        'zh-Hant': { user: '帳號須為 1 至 64 個字元，且不可包含控制字元。', pw: '密碼須為 8 至 256 個字元，且不可包含控制字元。', dev: '裝置名稱須為 1 至 64 個字元，且不可包含控制字元。' },
+        en: { user: 'The username must be 1–64 characters, without control characters.', pw: 'The password must be 8–256 characters, without control characters.', dev: 'The device name must be 1–64 characters, without control characters.' },
+      }[locale];
+      try {
+        await p.goto(`${URL}/console/staff`);
+        await p.waitForSelector('#staff-form');
+        for (const [user, pw, text, focus] of [
+          ['   ', 'long-enough-1', msg.user, 'new-username'],
+          ['new-clerk', 'short', msg.pw, 'new-password'],
+          ['new-clerk', 'p'.repeat(257), msg.pw, 'new-password'],
+        ]) {
+          await p.fill('#new-username', user);
+          await p.fill('#new-password', pw);
+          await p.click('#staff-create');
+          assert.equal(await p.textContent('#staff-message'), text, `${user.length}/${pw.length}`);
+          assert.equal(await p.evaluate(() => document.activeElement?.id), focus);
+        }
+        await p.goto(`${URL}/console/devices`);
+        await p.waitForSelector('#dev-form');
+        await p.fill('#dev-name', '  ');
+        await p.click('#dev-create');
+        assert.equal(await p.textContent('#dev-message'), msg.dev);
+        assert.equal(await p.evaluate(() => document.activeElement?.id), 'dev-name');
+        assert.deepEqual(posts, [], 'nothing was sent');
+      } finally {
+        await p.context().close();
       }
-      await p.goto(`${URL}/console/devices`);
-      await p.waitForSelector('#dev-form');
-      await p.fill('#dev-name', '  ');
-      await p.click('#dev-create');
-      assert.equal(await p.textContent('#dev-message'), msg.dev);
-      assert.equal(await p.evaluate(() => document.activeElement?.id), 'dev-name');
-      assert.deepEqual(posts, [], 'nothing was sent');
-    } finally {
-      await p.context().close();
-    }
-  });
+    });
   }
 }
 

@@ -86,15 +86,16 @@ export async function bearer(username, password, extra = {}, base = URL) {
 }
 
 /** A live QR token, issued exactly as central would, by the CLI. */
-export function demoQr() {
-  const out = execFileSync(BIN, ['--data-dir', DATA, 'demo', 'qr', '--json'], { encoding: 'utf8' });
+export function demoQr(card) {
+  const args = ['--data-dir', DATA, 'demo', 'qr', '--json', ...(card ? ['--card', card] : [])];
+  const out = execFileSync(BIN, args, { encoding: 'utf8' });
   return JSON.parse(out.trim().split('\n').pop()).qr_plain;
 }
 
-/** A charge through the POS API with a bearer token. */
-export async function posCharge(amount) {
+/** A charge through the POS API with a bearer token (on the first demo card, or `card`). */
+export async function posCharge(amount, card) {
   const r = await api('POST', '/merchant/charge', {
-    token: ownerToken, body: { qr_plain: demoQr(), amount, idempotency_key: `e2e-${randomUUID()}` },
+    token: ownerToken, body: { qr_plain: demoQr(card), amount, idempotency_key: `e2e-${randomUUID()}` },
   });
   assert.equal(r.status, 200, r.text);
   return r.json.transaction;

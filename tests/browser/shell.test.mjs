@@ -14,6 +14,9 @@ import {
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 800 };
 const OWNER = ['shell-owner', 'shell-owner-password-1'];
+// The shell tests' sales go on a card of their own (5,250.00): the first demo card's
+// 500.00 is for the other files.
+const SHELL_CARD = 'STD00000020';
 const PAGES = ['dashboard', 'transactions', 'settlements', 'sync', 'staff', 'devices', 'audit', 'settings'];
 const NAV = {
   'zh-Hant': { dashboard: '總覽', transactions: '交易', settings: '設定', navLabel: '主選單' },
@@ -41,7 +44,7 @@ const wholeSecond = () => new Date(Math.floor(Date.now() / 1000) * 1000).toISOSt
 async function settledSale(amount) {
   await sleep(1100);
   const start = wholeSecond();
-  await posCharge(amount);
+  await posCharge(amount, SHELL_CARD);
   await sleep(1100);
   const made = await api('POST', '/merchant/settlements', {
     token: ownerToken, body: { mode: 'realtime', period_start: start, period_end: wholeSecond() },
@@ -63,46 +66,51 @@ before(async () => {
 after(closeBrowser);
 
 for (const locale of ['zh-Hant', 'en']) {
-  test(`phone ${locale}: no page scrolls sideways; titles, focus and the menu's label follow`, async () => {
-    const p = await page(locale, PHONE, `phone-${locale}`);
-    try {
-      assert.equal(await p.getAttribute('nav.main', 'aria-label'), NAV[locale].navLabel);
-      // A compact header: one line, the account actions behind a button, one nav row.
-      const header = await p.locator('header.topbar').boundingBox();
-      const nav = await p.locator('nav.main').boundingBox();
-      assert.ok(header.height <= 64, `header ${header.height}px`);
-      assert.ok(nav.height <= 56, `nav ${nav.height}px`);
-      assert.equal(await p.isVisible('#sign-out'), false);
-      assert.equal(await p.getAttribute('#menu-toggle', 'aria-expanded'), 'false');
-      await p.click('#menu-toggle');
-      assert.equal(await p.isVisible('#sign-out'), true);
-      assert.equal(await p.isVisible('#lang-toggle'), true);
-      assert.equal(await p.getAttribute('#menu-toggle', 'aria-expanded'), 'true');
-      await noHorizontalScroll(p, 'account menu');
-      await shot(p, `account-menu-${locale}-390x844`);
-      await p.click('#menu-toggle');
-      assert.equal(await p.isVisible('#sign-out'), false);
-      for (const where of PAGES) {
-        await p.click(`#nav-${where}`);
-        await p.waitForFunction((w) => location.pathname === `/console/${w}` && !document.querySelector('#page-loading')
-          && document.activeElement?.tagName === 'H1', where);
-        await p.waitForTimeout(100);
-        await noHorizontalScroll(p, where);
-        if (NAV[locale][where]) assert.ok((await p.title()).startsWith(NAV[locale][where]), `${where}: ${await p.title()}`);
-        await shot(p, `${where}-${locale}-390x844`);
+  for (const viewport of [PHONE, DESKTOP]) {
+    const size = `${viewport.width}x${viewport.height}`;
+    test(`every page ${locale} ${size}: no page scrolls sideways; titles, focus and the menu's label follow`, async () => {
+      const p = await page(locale, viewport, `pages-${locale}-${size}`);
+      try {
+        assert.equal(await p.getAttribute('nav.main', 'aria-label'), NAV[locale].navLabel);
+        if (viewport === PHONE) {
+          // A compact header: one line, the account actions behind a button, one nav row.
+          const header = await p.locator('header.topbar').boundingBox();
+          const nav = await p.locator('nav.main').boundingBox();
+          assert.ok(header.height <= 64, `header ${header.height}px`);
+          assert.ok(nav.height <= 56, `nav ${nav.height}px`);
+          assert.equal(await p.isVisible('#sign-out'), false);
+          assert.equal(await p.getAttribute('#menu-toggle', 'aria-expanded'), 'false');
+          await p.click('#menu-toggle');
+          assert.equal(await p.isVisible('#sign-out'), true);
+          assert.equal(await p.isVisible('#lang-toggle'), true);
+          assert.equal(await p.getAttribute('#menu-toggle', 'aria-expanded'), 'true');
+          await noHorizontalScroll(p, 'account menu');
+          await shot(p, `account-menu-${locale}-390x844`);
+          await p.click('#menu-toggle');
+          assert.equal(await p.isVisible('#sign-out'), false);
+        }
+        for (const where of PAGES) {
+          await p.click(`#nav-${where}`);
+          await p.waitForFunction((w) => location.pathname === `/console/${w}` && !document.querySelector('#page-loading')
+            && document.activeElement?.tagName === 'H1', where);
+          await p.waitForTimeout(100);
+          await noHorizontalScroll(p, where);
+          if (NAV[locale][where]) assert.ok((await p.title()).startsWith(NAV[locale][where]), `${where}: ${await p.title()}`);
+          await shot(p, `${where}-${locale}-${size}`);
+        }
+        // a settlement's detail page on a phone: figures, its transactions as cards, actions
+        await p.click('#nav-settlements');
+        await p.click(`tr[data-settlement="${settlementNo}"] a.stl-link`);
+        await p.waitForSelector('#stl-info');
+        assert.equal(await p.locator('#stl-detail tbody tr[data-tx]').count(), 1);
+        assert.equal(await p.isVisible('#stl-void'), true);
+        await noHorizontalScroll(p, 'settlement detail');
+        await shot(p, `settlement-detail-${locale}-${size}`);
+      } finally {
+        await p.context().close();
       }
-      // a settlement's detail page on a phone: figures, its transactions as cards, actions
-      await p.click('#nav-settlements');
-      await p.click(`tr[data-settlement="${settlementNo}"] a.stl-link`);
-      await p.waitForSelector('#stl-info');
-      assert.equal(await p.locator('#stl-detail tbody tr[data-tx]').count(), 1);
-      assert.equal(await p.isVisible('#stl-void'), true);
-      await noHorizontalScroll(p, 'settlement detail');
-      await shot(p, `settlement-detail-${locale}-390x844`);
-    } finally {
-      await p.context().close();
-    }
-  });
+    });
+  }
 }
 
 for (const locale of ['zh-Hant', 'en']) {
@@ -150,41 +158,41 @@ for (const locale of ['zh-Hant', 'en']) {
 
 for (const locale of ['zh-Hant', 'en']) {
   for (const viewport of [DESKTOP, PHONE]) {
-  const size = `${viewport.width}x${viewport.height}`;
-  test(`session expiry ${locale} ${size}: a message, back to the same page and filters, the language kept`, async () => {
-    const p = await page('zh-Hant', viewport, `expiry-${locale}-${size}`);
-    try {
-      await p.goto(`${URL}/console/transactions?type=payment&min_amount=1`);
-      await p.waitForSelector('#tx-list table');
-      // The session ends elsewhere (sign out everywhere from another device).
-      const token = await bearer(...OWNER);
-      const r = await api('POST', '/console/sign-out-everywhere', { token });
-      assert.ok([200, 204].includes(r.status), r.text);
-      await p.click('#tx-apply');
-      await p.waitForSelector('#login-form');
-      const expected = { 'zh-Hant': /登入已逾時/, en: /sign-in expired/ };
-      assert.match(await p.textContent('#login-message'), expected['zh-Hant']);
-      if (locale === 'en') {
-        await p.click('#lang-toggle');
-        assert.match(await p.textContent('#login-message'), expected.en);
+    const size = `${viewport.width}x${viewport.height}`;
+    test(`session expiry ${locale} ${size}: a message, back to the same page and filters, the language kept`, async () => {
+      const p = await page('zh-Hant', viewport, `expiry-${locale}-${size}`);
+      try {
+        await p.goto(`${URL}/console/transactions?type=payment&min_amount=1`);
+        await p.waitForSelector('#tx-list table');
+        // The session ends elsewhere (sign out everywhere from another device).
+        const token = await bearer(...OWNER);
+        const r = await api('POST', '/console/sign-out-everywhere', { token });
+        assert.ok([200, 204].includes(r.status), r.text);
+        await p.click('#tx-apply');
+        await p.waitForSelector('#login-form');
+        const expected = { 'zh-Hant': /登入已逾時/, en: /sign-in expired/ };
+        assert.match(await p.textContent('#login-message'), expected['zh-Hant']);
+        if (locale === 'en') {
+          await p.click('#lang-toggle');
+          assert.match(await p.textContent('#login-message'), expected.en);
+        }
+        await p.fill('#username', OWNER[0]);
+        await p.fill('#password', OWNER[1]);
+        await p.click('#login-submit');
+        await p.waitForSelector('#tx-list table');
+        const url = new globalThis.URL(p.url());
+        assert.equal(url.pathname, '/console/transactions');
+        assert.equal(url.searchParams.get('type'), 'payment');
+        assert.equal(url.searchParams.get('min_amount'), '1');
+        assert.equal(await p.inputValue('#f-min_amount'), '1');
+        assert.equal(await p.getAttribute('html', 'lang'), locale);
+        assert.equal(await p.textContent('#nav-transactions'), NAV[locale].transactions);
+        await noHorizontalScroll(p, 'after sign-in');
+        await shot(p, `session-return-${locale}-${size}`);
+      } finally {
+        await p.context().close();
       }
-      await p.fill('#username', OWNER[0]);
-      await p.fill('#password', OWNER[1]);
-      await p.click('#login-submit');
-      await p.waitForSelector('#tx-list table');
-      const url = new globalThis.URL(p.url());
-      assert.equal(url.pathname, '/console/transactions');
-      assert.equal(url.searchParams.get('type'), 'payment');
-      assert.equal(url.searchParams.get('min_amount'), '1');
-      assert.equal(await p.inputValue('#f-min_amount'), '1');
-      assert.equal(await p.getAttribute('html', 'lang'), locale);
-      assert.equal(await p.textContent('#nav-transactions'), NAV[locale].transactions);
-      await noHorizontalScroll(p, 'after sign-in');
-      await shot(p, `session-return-${locale}-${size}`);
-    } finally {
-      await p.context().close();
-    }
-  });
+    });
   }
 }
 
@@ -196,6 +204,7 @@ const WORDS = {
     reason: /原因須在 500 個字元以內/,
     voided: /已作廢/,
     settled: /已結算/,
+    loading: '載入中…',
   },
   en: {
     unreachable: /The store server is not answering/,
@@ -204,6 +213,7 @@ const WORDS = {
     reason: /reason/i,
     voided: /Voided/,
     settled: /Settled/,
+    loading: 'Loading…',
   },
 };
 
@@ -229,6 +239,54 @@ for (const locale of ['zh-Hant', 'en']) {
       }
     });
 
+    test(`loading ${locale} ${size}: skeletons while a page and a list load, Apply disabled while a search runs`, async () => {
+      const p = await page(locale, viewport, `loading-${locale}-${size}`);
+      let release = () => {};
+      let held;
+      const hold = async (route) => { await held; await route.continue(); };
+      const path = (u) => new globalThis.URL(u).pathname;
+      try {
+        await p.goto(`${URL}/console/dashboard`);
+        await p.waitForSelector('#sum-payment_amount');
+        // A page that needs its data first: a skeleton in its place until the answer.
+        held = new Promise((resolve) => { release = resolve; });
+        await p.route((u) => path(u) === '/api/v1/console/settings', hold);
+        await p.click('#nav-settings');
+        await p.waitForSelector('#page-loading');
+        assert.equal(await p.getAttribute('#main', 'aria-busy'), 'true');
+        assert.equal(await p.textContent('#page-loading'), WORDS[locale].loading);
+        await noHorizontalScroll(p, 'loading');
+        await shot(p, `loading-${locale}-${size}`);
+        release();
+        await p.waitForSelector('#settings-form');
+        assert.equal(await p.getAttribute('#main', 'aria-busy'), null);
+
+        // The transactions page: its frame at once, a skeleton where the list will be.
+        held = new Promise((resolve) => { release = resolve; });
+        await p.route((u) => path(u) === '/api/v1/merchant/transactions', hold);
+        await p.click('#nav-transactions');
+        await p.waitForSelector('#tx-loading');
+        assert.equal(await p.getAttribute('#tx-list', 'aria-busy'), 'true');
+        assert.equal(await p.isDisabled('#tx-apply'), true);
+        release();
+        await p.waitForSelector('#tx-list table');
+        assert.equal(await p.getAttribute('#tx-list', 'aria-busy'), null);
+        assert.equal(await p.isDisabled('#tx-apply'), false);
+
+        // A new search keeps the rows, marks the list busy and disables Apply meanwhile.
+        held = new Promise((resolve) => { release = resolve; });
+        await p.click('#tx-apply');
+        await p.waitForFunction(() => document.querySelector('#tx-apply')?.disabled === true);
+        assert.equal(await p.getAttribute('#tx-list', 'aria-busy'), 'true');
+        assert.ok(await p.isVisible('#tx-list table'), 'the old rows stay');
+        release();
+        await p.waitForFunction(() => document.querySelector('#tx-apply')?.disabled === false);
+      } finally {
+        release();
+        await p.context().close();
+      }
+    });
+
     test(`sync page ${locale} ${size}: standalone offers no "sync now", says why, and the queue follows new sales`, async () => {
       const p = await page(locale, viewport, `sync-${locale}-${size}`);
       try {
@@ -238,7 +296,7 @@ for (const locale of ['zh-Hant', 'en']) {
         assert.match(await p.textContent('#sync-standalone'), WORDS[locale].standalone);
         const queued = () => p.evaluate(() => Number((document.querySelector('#sync-queue')?.textContent || '').replace(/[^0-9]/g, '')));
         const before = await queued();
-        await posCharge('1.00');
+        await posCharge('1.00', SHELL_CARD);
         await p.waitForFunction((n) => Number((document.querySelector('#sync-queue')?.textContent || '').replace(/[^0-9]/g, '')) === n + 1, before);
         await noHorizontalScroll(p, 'sync');
         await shot(p, `sync-standalone-${locale}-${size}`);
