@@ -1259,9 +1259,9 @@ declare
   v_status  text;
   v_mine    mps_edge.card_freezes;
 begin
-  if pg_catalog.length(pg_catalog.btrim(v_reason)) = 0 or pg_catalog.length(v_reason) > 200 then
+  if pg_catalog.length(pg_catalog.btrim(v_reason)) = 0 or pg_catalog.length(v_reason) > 500 then
     raise exception 'EDGE_INVALID_OPERATION'
-      using detail = 'a freeze or unfreeze needs a reason of 1-200 characters';
+      using detail = 'a freeze or unfreeze needs a reason of 1-500 characters';
   end if;
   select c.status::text into v_status from public.member_cards c where c.id = v_card_id for update;
   if not found then

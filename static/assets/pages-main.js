@@ -4,7 +4,7 @@ import { get, post, query } from './api.js';
 import { h, clear, field, select, messageBox, showMessage, table, confirmDialog, promptDialog, skeleton } from './dom.js';
 import { t, money, count, dateTime, duration, errorText, todayInStore } from './i18n.js';
 import { hourChart } from './chart.js';
-import { checkAmount, checkKey, checkText, cents, problem } from './rules.js';
+import { checkAmount, checkKey, checkText, cents, problem, refuse } from './rules.js';
 
 function tag(value, label) {
   return h('span', { class: `tag ${value}` }, label ?? value);
@@ -513,6 +513,75 @@ export async function settlementDetail(ctx) {
     }
   }
   await load();
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------
+// Cards at the counter: look one up, freeze a lost one, lift the freeze
+// ---------------------------------------------------------------------------------------
+
+export async function cards(ctx) {
+  const msg = messageBox('card-message');
+  const number = h('input', { type: 'search', id: 'card-no', name: 'card_no', autocomplete: 'off', maxlength: 32, value: new URLSearchParams(location.search).get('card_no') || '', 'aria-describedby': 'card-help' });
+  const find = h('button', { type: 'submit', id: 'card-find' }, t('cards_find'));
+  const form = h('form', { class: 'form-grid panel', id: 'card-form', novalidate: true },
+    field(t('field_card_no'), number), h('p', { class: 'help wide', id: 'card-help' }, t('cards_help')),
+    h('div', { class: 'actions' }, find));
+  const box = h('div', { id: 'card-box' });
+  clear(ctx.main, h('h1', { text: t('cards_title') }), form, msg, box);
+
+  function show(c) {
+    const frozenHere = c.status === 'inactive' && c.freeze;
+    const next = c.level.next_level;
+    const info = h('dl', { class: 'grid panel', id: 'card-info', 'data-card': c.card_no },
+      h('dt', {}, t('field_card_no')), h('dd', {}, c.card_no),
+      h('dt', {}, t('col_status')), h('dd', { id: 'card-status' }, tag(c.status === 'active' ? 'completed' : 'disabled', t(`card_status_${c.status}`))),
+      h('dt', {}, t('cards_balance')), h('dd', { id: 'card-balance' }, money(c.balance)),
+      h('dt', {}, t('col_points')), h('dd', {}, count(c.points)),
+      h('dt', {}, t('cards_level')), h('dd', { id: 'card-level' }, c.level.name || String(c.level.level)),
+      h('dt', {}, t('cards_next')), h('dd', { id: 'card-next' }, next ? t('cards_next_text', { name: next.name, points: count(next.points_needed) }) : t('cards_top')),
+      frozenHere ? [h('dt', {}, t('cards_frozen')), h('dd', { id: 'card-freeze' }, t('cards_frozen_text', { at: dateTime(c.freeze.frozen_at), by: c.freeze.frozen_by, reason: c.freeze.reason }))] : [],
+      c.pending_ops ? [h('dt', {}, t('col_sync')), h('dd', { id: 'card-pending' }, t('cards_pending', { n: count(c.pending_ops) }))] : []);
+    const actions = h('div', { class: 'actions', id: 'card-actions' },
+      c.status === 'active' ? h('button', { type: 'button', class: 'danger', id: 'card-freeze-btn', onclick: () => change(c, true) }, t('cards_freeze')) : null,
+      frozenHere ? h('button', { type: 'button', id: 'card-unfreeze-btn', onclick: () => change(c, false) }, t('cards_unfreeze')) : null,
+      c.status === 'inactive' && !c.freeze ? h('p', { class: 'help', id: 'card-central-note' }, t('err_CARD_FROZEN_CENTRALLY')) : null);
+    clear(box, info, actions);
+  }
+
+  async function lookup() {
+    const no = number.value.trim();
+    const bad = checkKey(no, 32, 'card_no');
+    if (bad) { refuse(msg, number, bad, showMessage, errorText); return; }
+    number.removeAttribute('aria-invalid');
+    history.replaceState({}, '', `/console/cards${query({ card_no: no })}`);
+    find.disabled = true;
+    try {
+      show(await get(`/merchant/cards/${encodeURIComponent(no)}`));
+      showMessage(msg, '', 'ok');
+    } catch (err) {
+      clear(box);
+      showMessage(msg, errorText(err));
+    } finally {
+      find.disabled = false;
+    }
+  }
+
+  async function change(c, freeze) {
+    const verb = freeze ? 'freeze' : 'unfreeze';
+    const reason = await promptDialog(t(`cards_${verb}_title`, { no: c.card_no }), t(`cards_${verb}_text`, { balance: money(c.balance) }),
+      t('stl_void_reason'), t(`cards_${verb}`), t('cancel'), (v) => checkText(v, 500, 'reason'), errorText);
+    if (reason === null) return;
+    try {
+      show(await post(`/merchant/cards/${encodeURIComponent(c.card_no)}/${verb}`, { reason }));
+      showMessage(msg, t(`cards_${verb}_done`, { no: c.card_no }), 'ok');
+    } catch (err) {
+      showMessage(msg, errorText(err));
+    }
+  }
+
+  form.addEventListener('submit', (e) => { e.preventDefault(); lookup(); });
+  if (number.value) await lookup();
   return null;
 }
 

@@ -149,6 +149,7 @@ export const READY = {
   dashboard: '#sum-payment_amount',
   transactions: '#tx-list table',
   settlements: '#stl-list table',
+  cards: '#card-form',
   sync: '#sync-status dl',
   staff: '#staff-list table',
   devices: '#dev-list table',
