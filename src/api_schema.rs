@@ -126,6 +126,9 @@ input_schema!(EnrollmentCodeText => text(1, 32, "The enrolment code shown in the
 input_schema!(Note => text(1, 1000, "A note"));
 input_schema!(Reason => text(1, 500, "Why"));
 input_schema!(VoidReason => trimmed_text(500, "Why the settlement is voided"));
+input_schema!(ReceiptFormat => one_of(&["text", "html", "json"], "text for a thermal printer, html to print from a browser, json"));
+input_schema!(ReceiptLang => one_of(&["zh-Hant", "en"], "The receipt's language"));
+input_schema!(ReceiptWidth => string().description(Some("Printer columns: 32 (58 mm paper) or 48 (80 mm)")).enum_values(Some(["32", "48"])).into());
 input_schema!(FreezeReason => trimmed_text(500, "Why the card is frozen or unfrozen"));
 input_schema!(ExternalOrderId => text(1, 128, "The POS's own order number"));
 input_schema!(Actor => text(1, 64, "Who (username or actor)"));
@@ -282,6 +285,9 @@ pub fn all() -> Vec<(&'static str, RefOr<Schema>)> {
         ("Reason", Reason::schema()),
         ("VoidReason", VoidReason::schema()),
         ("FreezeReason", FreezeReason::schema()),
+        ("ReceiptFormat", ReceiptFormat::schema()),
+        ("ReceiptLang", ReceiptLang::schema()),
+        ("ReceiptWidth", ReceiptWidth::schema()),
         ("RefreshToken", RefreshToken::schema()),
         ("RoleName", RoleName::schema()),
         ("SettlementMode", SettlementMode::schema()),

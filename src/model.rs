@@ -30,6 +30,13 @@ pub struct ChargeTx {
     pub status: String,
     pub created_at: String,
     pub sync_state: String,
+    /// This sale's receipt (`?format=text|html|json`).
+    pub receipt_url: String,
+}
+
+/// Where a transaction's receipt is served.
+pub fn receipt_url(tx_no: &str) -> String {
+    format!("/api/v1/transactions/{tx_no}/receipt")
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -63,6 +70,8 @@ pub struct RefundTx {
     pub original_tx_no: String,
     pub status: String,
     pub created_at: String,
+    /// This refund's receipt.
+    pub receipt_url: String,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

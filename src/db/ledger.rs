@@ -175,12 +175,12 @@ pub fn commit_charge(conn: &Connection, cmd: ChargeCmd) -> AppResult<(String, bo
     conn.exec_cached(
         "INSERT INTO transactions(id, tx_no, tx_type, card_id, merchant_id, raw_amount_cents, discount_milli,
             final_amount_cents, points_earned, status, external_order_id, tag, operator_user_id,
-            operator_username, device_id, created_at, created_unix)
-         VALUES (?1, ?2, 'payment', ?3, ?4, ?5, ?6, ?7, ?8, 'completed', ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            operator_username, device_id, created_at, created_unix, balance_after_cents, points_after)
+         VALUES (?1, ?2, 'payment', ?3, ?4, ?5, ?6, ?7, ?8, 'completed', ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         params![
             tx_id, tx_no, cmd.card_id, merchant_id, plan.raw_cents, plan.discount, plan.final_cents,
             plan.points_earned, cmd.external_order_id, tag_text, cmd.actor.user_id, cmd.actor.username,
-            cmd.actor.device_id, created_at, now_unix
+            cmd.actor.device_id, created_at, now_unix, plan.available_after_cents, plan.points_after
         ],
     )?;
     conn.exec_cached(
@@ -235,6 +235,7 @@ pub fn commit_charge(conn: &Connection, cmd: ChargeCmd) -> AppResult<(String, bo
     let response = ChargeResponse {
         transaction: ChargeTx {
             tx_id: tx_id.clone(),
+            receipt_url: crate::model::receipt_url(&tx_no),
             tx_no,
             card_id: cmd.card_id.clone(),
             raw_amount: plan.raw_cents,
@@ -339,6 +340,15 @@ pub fn commit_refund(conn: &Connection, cmd: RefundCmd) -> AppResult<(String, bo
         "UPDATE cards SET pending_credit_cents = pending_credit_cents + ?2 WHERE id = ?1",
         params![card_id, plan.amount_cents],
     )?;
+    // The card as the refund leaves it, for the receipt.
+    conn.exec_cached(
+        "UPDATE transactions SET
+             balance_after_cents = (SELECT snapshot_balance_cents - pending_debit_cents + pending_credit_cents
+                                      FROM cards WHERE id = ?2),
+             points_after = (SELECT snapshot_points + pending_points FROM cards WHERE id = ?2)
+         WHERE id = ?1",
+        params![tx_id, card_id],
+    )?;
     let op_id = super::new_id();
     let payload = json!({
         "op_id": op_id,
@@ -374,6 +384,7 @@ pub fn commit_refund(conn: &Connection, cmd: RefundCmd) -> AppResult<(String, bo
     let response = RefundResponse {
         refund: RefundTx {
             refund_tx_id: tx_id.clone(),
+            receipt_url: crate::model::receipt_url(&tx_no),
             refund_tx_no: tx_no,
             refunded_amount: plan.amount_cents,
             original_tx_no: cmd.original_tx_no.clone(),

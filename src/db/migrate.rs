@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_manager_pin.sql"),
     include_str!("migrations/0006_settlement_void.sql"),
     include_str!("migrations/0007_card_freeze.sql"),
+    include_str!("migrations/0008_receipts.sql"),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -222,6 +222,20 @@ pub fn transaction_by_no(conn: &Connection, tx_no: &str) -> AppResult<Option<Tra
         .optional()?)
 }
 
+/// What a receipt shows beyond the transaction view: the card's balance and points right
+/// after it (NULL before migration 0008), and the name of the terminal it came from.
+pub fn receipt_extras(
+    conn: &Connection,
+    tx_id: &str,
+) -> AppResult<(Option<i64>, Option<i64>, Option<String>)> {
+    Ok(conn.query_row(
+        "SELECT t.balance_after_cents, t.points_after, d.name
+           FROM transactions t LEFT JOIN devices d ON d.id = t.device_id WHERE t.id = ?1",
+        [tx_id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?)
+}
+
 pub fn refunds_of(conn: &Connection, original_tx_no: &str) -> AppResult<Vec<TransactionView>> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {TX_COLUMNS} FROM transactions t LEFT JOIN cards c ON c.id = t.card_id

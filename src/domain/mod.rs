@@ -12,6 +12,7 @@ pub mod limits;
 pub mod money;
 pub mod mq2;
 pub mod qr;
+pub mod receipt;
 pub mod refund;
 pub mod settlement;
 pub mod signin;

@@ -15,6 +15,7 @@ pub mod limits;
 pub mod merchant;
 pub mod metrics;
 pub mod openapi;
+pub mod receipts;
 pub mod security;
 pub mod server;
 pub mod session;
@@ -58,6 +59,7 @@ pub fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(merchant::daily_summary))
         .routes(routes!(merchant::validate_qr))
         .routes(routes!(merchant::levels))
+        .routes(routes!(receipts::receipt))
         .routes(routes!(cards::card))
         .routes(routes!(cards::freeze))
         .routes(routes!(cards::unfreeze))

@@ -12,6 +12,7 @@ pub mod export;
 pub mod passwords;
 pub mod payments;
 pub mod qr;
+pub mod receipts;
 pub mod replay;
 pub mod session;
 pub mod settings;

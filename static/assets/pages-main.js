@@ -2,7 +2,7 @@
 
 import { get, post, query } from './api.js';
 import { h, clear, field, select, messageBox, showMessage, table, confirmDialog, promptDialog, skeleton } from './dom.js';
-import { t, money, count, dateTime, duration, errorText, todayInStore } from './i18n.js';
+import { t, money, count, dateTime, duration, errorText, todayInStore, getLocale } from './i18n.js';
 import { hourChart } from './chart.js';
 import { checkAmount, checkKey, checkText, cents, problem, refuse } from './rules.js';
 
@@ -305,7 +305,12 @@ export async function transactionDetail(ctx) {
       h('dt', {}, t('col_sync')), h('dd', {}, tag(x.sync_state, syncLabel(x.sync_state))),
       h('dt', {}, t('col_operator')), h('dd', {}, x.operator || '—'),
       h('dt', {}, t('col_device')), h('dd', {}, x.device_id || '—'));
-    const parts = [info];
+    // The receipt opens as its own printable page (the API's HTML, in this language).
+    const receipt = h('div', { class: 'actions' }, h('a', {
+      class: 'button secondary', id: 'tx-receipt', target: '_blank', rel: 'noopener',
+      href: `/api/v1/transactions/${encodeURIComponent(x.tx_no)}/receipt${query({ format: 'html', lang: getLocale() })}`,
+    }, t('print_receipt')));
+    const parts = [info, receipt];
     if (x.tx_type === 'payment') {
       parts.push(h('h2', { text: t('refunds_of') }), table([
         { label: t('col_tx_no'), cell: (r) => r.tx_no },

@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import {
-  URL, api, bearer, demoQr, newPage, signIn, shot, launch, closeBrowser, assertNoProblems, noHorizontalScroll,
+  URL, api, bearer, demoQr, newPage, signIn, shot, launch, closeBrowser, assertNoProblems, noHorizontalScroll, watch,
 } from './lib.mjs';
 
 const PHONE = { width: 390, height: 844 };
@@ -69,6 +69,8 @@ const TEXT = {
     exceeds: '退款金額超過可退餘額。',
     partial: '部分退款',
     totals: /符合 \d+ 筆：付款/,
+    receipt: '付款收據',
+    pending: '＊尚未同步至總部＊',
   },
   en: {
     endBeforeStart: 'The end date is before the start date, so no transaction can match.',
@@ -77,6 +79,8 @@ const TEXT = {
     exceeds: 'The refund exceeds what remains refundable.',
     partial: 'Partly refunded',
     totals: /\d+ matching: \d+ payments/,
+    receipt: 'PAYMENT RECEIPT',
+    pending: '* PENDING SYNC WITH HEAD OFFICE *',
   },
 };
 
@@ -216,5 +220,35 @@ test('phone: transactions are cards with the amount and status first', async () 
     await p.context().close();
   }
 });
+
+for (const locale of ['zh-Hant', 'en']) {
+  for (const viewport of [DESKTOP, PHONE]) {
+    const size = `${viewport.width}x${viewport.height}`;
+    test(`receipt ${locale} ${size}: printed from the transaction, in this language, masked card, pending mark`, async () => {
+      const tx = charged[0];
+      const p = await page(locale, viewport, `receipt-${locale}-${size}`);
+      try {
+        await p.goto(`${URL}/console/transactions/${tx.tx_no}`);
+        await p.waitForSelector('#tx-receipt');
+        const [popup] = await Promise.all([p.waitForEvent('popup'), p.click('#tx-receipt')]);
+        watch(popup, `receipt-popup-${locale}-${size}`);
+        await popup.waitForLoadState();
+        assert.equal(await popup.getAttribute('html', 'lang'), locale);
+        assert.equal(await popup.textContent('h2'), TEXT[locale].receipt);
+        const body = await popup.textContent('body');
+        assert.match(body, new RegExp(tx.tx_no));
+        assert.match(body, /STD\*{4}0001/);
+        assert.equal(await popup.textContent('#pending-sync'), TEXT[locale].pending);
+        // its own style applies (the policy allows that one style by hash, nothing else)
+        assert.equal(await popup.$eval('#pending-sync', (e) => getComputedStyle(e).fontWeight), '600');
+        await noHorizontalScroll(popup, 'receipt');
+        await shot(popup, `receipt-${locale}-${size}`);
+        await popup.close();
+      } finally {
+        await p.context().close();
+      }
+    });
+  }
+}
 
 test('no console errors or page errors in the transaction tests', assertNoProblems);
