@@ -6,7 +6,6 @@
 
 mod support;
 
-use serde_json::json;
 use support::server::{amt, TestServer, API};
 use unicode_width::UnicodeWidthStr;
 
