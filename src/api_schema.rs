@@ -98,7 +98,7 @@ input_schema!(DeviceSecret => key(128, "The enrolled terminal's secret"));
 input_schema!(CardNo => key(32, "A card number, exactly as printed"));
 input_schema!(AuditAction => key(64, "An audit action code, e.g. console.login"));
 input_schema!(AuditActionFilter => or_blank(key(64, "An audit action code, e.g. console.login")));
-input_schema!(AuditFamily => or_blank(one_of(&["signin", "staff", "devices", "payments", "settlements", "cards", "settings", "sync"], "A kind of event")));
+input_schema!(AuditFamily => or_blank(one_of(&["signin", "staff", "devices", "payments", "settlements", "cards", "shifts", "settings", "sync"], "A kind of event")));
 input_schema!(ActorFilter => or_blank(text(1, 64, "Who (username or actor)")));
 input_schema!(Username => text(1, 64, "A username"));
 input_schema!(Password => text(1, 256, "The password"));
@@ -127,6 +127,8 @@ input_schema!(Note => text(1, 1000, "A note"));
 input_schema!(Reason => text(1, 500, "Why"));
 input_schema!(VoidReason => trimmed_text(500, "Why the settlement is voided"));
 input_schema!(ReceiptFormat => one_of(&["text", "html", "json"], "text for a thermal printer, html to print from a browser, json"));
+input_schema!(ReportFormat => one_of(&["json", "text", "csv"], "json, text for a thermal printer, or csv"));
+input_schema!(ReportBy => one_of(&["cashier", "terminal"], "Group the day by cashier or by terminal"));
 input_schema!(ReceiptLang => one_of(&["zh-Hant", "en"], "The receipt's language"));
 input_schema!(ReceiptWidth => string().description(Some("Printer columns: 32 (58 mm paper) or 48 (80 mm)")).enum_values(Some(["32", "48"])).into());
 input_schema!(FreezeReason => trimmed_text(500, "Why the card is frozen or unfrozen"));
@@ -287,6 +289,8 @@ pub fn all() -> Vec<(&'static str, RefOr<Schema>)> {
         ("FreezeReason", FreezeReason::schema()),
         ("ReceiptFormat", ReceiptFormat::schema()),
         ("ReceiptLang", ReceiptLang::schema()),
+        ("ReportFormat", ReportFormat::schema()),
+        ("ReportBy", ReportBy::schema()),
         ("ReceiptWidth", ReceiptWidth::schema()),
         ("RefreshToken", RefreshToken::schema()),
         ("RoleName", RoleName::schema()),

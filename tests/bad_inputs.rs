@@ -381,6 +381,14 @@ async fn bad_inputs_are_refused_cleanly_and_write_nothing() {
         post("unfreeze: text/plain", "/api/v1/merchant/cards/STD00000002/unfreeze", o(), r#"{"reason":"found"}"#).ct("text/plain").is(415, "UNSUPPORTED_MEDIA_TYPE"),
         get("card: cashier", "/api/v1/merchant/cards/STD00000002", Auth::Cashier).is(403, "PERMISSION_DENIED"),
         get("card: no such card", "/api/v1/merchant/cards/NOPE", o()).is(404, "CARD_NOT_FOUND"),
+        post("shift close: no such shift", "/api/v1/shifts/SFT-NOPE-1/close", o(), "{}").is(404, "NOT_FOUND"),
+        post("shift close: id too long", &format!("/api/v1/shifts/{}/close", "S".repeat(65)), o(), "{}").is(400, "VALIDATION_ERROR"),
+        get("shift report: no such shift", "/api/v1/reports/shift/SFT-NOPE-1", o()).is(404, "NOT_FOUND"),
+        get("shift report: xml", "/api/v1/reports/shift/SFT-NOPE-1?format=xml", o()).is(400, "VALIDATION_ERROR"),
+        get("shift: none open", "/api/v1/shifts/current", o()).is(404, "NOT_FOUND"),
+        get("daily report: cashier", "/api/v1/reports/daily", Auth::Cashier).is(403, "PERMISSION_DENIED"),
+        get("daily report: by shop", "/api/v1/reports/daily?by=shop", o()).is(400, "VALIDATION_ERROR"),
+        get("daily report: bad date", "/api/v1/reports/daily?date=2026-02-30", o()).is(400, "VALIDATION_ERROR"),
         get("receipt: no such transaction", "/api/v1/transactions/PAY-NOPE-1/receipt", o()).is(404, "TX_NOT_FOUND"),
         get("receipt: no session", "/api/v1/transactions/PAY-NOPE-1/receipt", Auth::None).is(401, "NOT_AUTHENTICATED"),
         get("receipt: pdf", "/api/v1/transactions/PAY-NOPE-1/receipt?format=pdf", o()).is(400, "VALIDATION_ERROR"),
@@ -486,6 +494,7 @@ async fn bad_inputs_are_refused_cleanly_and_write_nothing() {
     );
     assert_eq!(srv.count("SELECT COUNT(*) FROM cards").await, 24);
     assert_eq!(srv.count("SELECT COUNT(*) FROM card_freezes").await, 0);
+    assert_eq!(srv.count("SELECT COUNT(*) FROM shifts").await, 0);
     assert_eq!(
         srv.count("SELECT COUNT(*) FROM cards WHERE status = 'inactive'")
             .await,

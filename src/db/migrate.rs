@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_settlement_void.sql"),
     include_str!("migrations/0007_card_freeze.sql"),
     include_str!("migrations/0008_receipts.sql"),
+    include_str!("migrations/0009_shifts.sql"),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

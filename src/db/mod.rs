@@ -18,6 +18,7 @@ pub mod replica;
 pub mod sessions;
 pub mod settings;
 pub mod settlements;
+pub mod shifts;
 pub mod signin;
 pub mod staff;
 pub mod users;

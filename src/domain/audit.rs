@@ -11,6 +11,7 @@ pub const AUDIT_FAMILIES: &[(&str, &[&str])] = &[
     ("payments", &["charge", "refund"]),
     ("settlements", &["settlement"]),
     ("cards", &["card"]),
+    ("shifts", &["shift"]),
     ("settings", &["settings"]),
     ("sync", &["sync"]),
 ];
@@ -66,6 +67,8 @@ mod tests {
         ("settlement.void", "settlements"),
         ("card.freeze", "cards"),
         ("card.unfreeze", "cards"),
+        ("shift.open", "shifts"),
+        ("shift.close", "shifts"),
         ("settings.update", "settings"),
         ("sync.exception.resolve", "sync"),
     ];

@@ -11,10 +11,12 @@ pub mod levels;
 pub mod limits;
 pub mod money;
 pub mod mq2;
+pub mod paper;
 pub mod qr;
 pub mod receipt;
 pub mod refund;
 pub mod settlement;
+pub mod shift;
 pub mod signin;
 pub mod txno;
 

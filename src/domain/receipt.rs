@@ -6,10 +6,10 @@
 //! thermal printer, as `unicode-width` counts it, so a line never wraps on paper.
 
 use serde::Serialize;
-use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 use utoipa::ToSchema;
 
-use super::money::{format_cents, format_milli, Milli};
+use super::money::{format_milli, Milli};
+use super::paper::{center, money, pair, wrap};
 
 /// The printer widths a receipt can be laid out for.
 pub const WIDTHS: [usize; 2] = [32, 48];
@@ -178,72 +178,6 @@ fn words(lang: Lang) -> &'static Words {
         Lang::ZhHant => &ZH,
         Lang::En => &EN,
     }
-}
-
-fn width(s: &str) -> usize {
-    UnicodeWidthStr::width(s)
-}
-
-/// Splits `text` into lines of at most `cols` display columns, never inside a
-/// character; control characters are dropped.
-fn wrap(text: &str, cols: usize) -> Vec<String> {
-    let mut lines = vec![String::new()];
-    let mut used = 0;
-    for c in text.chars().filter(|c| !c.is_control()) {
-        let w = UnicodeWidthChar::width(c).unwrap_or(0);
-        if used + w > cols && used > 0 {
-            lines.push(String::new());
-            used = 0;
-        }
-        if let Some(last) = lines.last_mut() {
-            last.push(c);
-        }
-        used += w;
-    }
-    lines
-}
-
-fn center(text: &str, cols: usize, out: &mut Vec<String>) {
-    for line in wrap(text, cols) {
-        let pad = (cols - width(&line).min(cols)) / 2;
-        out.push(format!("{}{line}", " ".repeat(pad)));
-    }
-}
-
-/// `label` at the left and `value` at the right of one line, or the value right-aligned
-/// on the lines below when both do not fit.
-fn pair(label: &str, value: &str, cols: usize, out: &mut Vec<String>) {
-    let (lw, vw) = (width(label), width(value));
-    if lw + 1 + vw <= cols {
-        out.push(format!("{label}{}{value}", " ".repeat(cols - lw - vw)));
-        return;
-    }
-    out.extend(wrap(label, cols));
-    for line in wrap(value, cols) {
-        out.push(format!(
-            "{}{line}",
-            " ".repeat(cols - width(&line).min(cols))
-        ));
-    }
-}
-
-fn money(currency: &str, cents: i64) -> String {
-    let amount = format_cents(cents);
-    // Thousands separators, as the console shows amounts.
-    let (sign, digits) = amount
-        .strip_prefix('-')
-        .map_or(("", amount.as_str()), |d| ("-", d));
-    let (int, frac) = digits.split_once('.').unwrap_or((digits, "00"));
-    let mut grouped = String::new();
-    for (i, c) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    format!("{sign}{currency} {grouped}.{frac}")
-        .trim_start()
-        .to_string()
 }
 
 /// The receipt as plain text for a thermal printer `cols` columns wide (every line at
@@ -430,6 +364,7 @@ pub fn render_html(r: &Receipt, lang: Lang) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::paper::width;
     use proptest::prelude::*;
 
     fn sample() -> Receipt {
@@ -467,14 +402,6 @@ mod tests {
         assert_eq!(mask_card_no("STD00000021"), "STD****0021");
         assert_eq!(mask_card_no("STD0021"), "STD0021");
         assert_eq!(mask_card_no("AB"), "AB");
-    }
-
-    #[test]
-    fn amounts_are_grouped_with_the_currency() {
-        assert_eq!(money("NT$", 123_456_789), "NT$ 1,234,567.89");
-        assert_eq!(money("NT$", 5), "NT$ 0.05");
-        assert_eq!(money("NT$", -1000), "-NT$ 10.00");
-        assert_eq!(money("", 100_000), "1,000.00");
     }
 
     #[test]

@@ -330,6 +330,23 @@ pub(crate) fn parse_bound(text: &str, field: &str, tz: chrono_tz::Tz, end: bool)
         .ok_or_else(|| AppError::validation(field, format!("{field} is out of range.")))
 }
 
+/// A business day in the store's zone (`date`, default today): its name and its
+/// [from, to) in unix seconds.
+pub(crate) fn day_bounds(date: Option<&str>, tz: chrono_tz::Tz) -> AppResult<(String, i64, i64)> {
+    let day = match date {
+        None => chrono::Utc::now().with_timezone(&tz).date_naive(),
+        Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .map_err(|_| AppError::validation("date", "date must be YYYY-MM-DD."))?,
+    };
+    let from =
+        day_start(day, tz).ok_or_else(|| AppError::validation("date", "date is out of range."))?;
+    let to = day
+        .succ_opt()
+        .and_then(|d| day_start(d, tz))
+        .ok_or_else(|| AppError::validation("date", "date is out of range."))?;
+    Ok((day.format("%Y-%m-%d").to_string(), from, to))
+}
+
 fn day_start(day: NaiveDate, tz: chrono_tz::Tz) -> Option<i64> {
     let midnight = day.and_hms_opt(0, 0, 0)?;
     tz.from_local_datetime(&midnight)
@@ -464,18 +481,7 @@ pub async fn daily_summary(
 ) -> AppResult<Json<DailySummary>> {
     user.require(perm::READ_SUMMARY)?;
     let tz = crate::service::settings::store_timezone(&state);
-    let day = match q.date {
-        None => chrono::Utc::now().with_timezone(&tz).date_naive(),
-        Some(d) => NaiveDate::parse_from_str(&d, "%Y-%m-%d")
-            .map_err(|_| AppError::validation("date", "date must be YYYY-MM-DD."))?,
-    };
-    let from =
-        day_start(day, tz).ok_or_else(|| AppError::validation("date", "date is out of range."))?;
-    let to = day
-        .succ_opt()
-        .and_then(|d| day_start(d, tz))
-        .ok_or_else(|| AppError::validation("date", "date is out of range."))?;
-    let date = day.format("%Y-%m-%d").to_string();
+    let (date, from, to) = day_bounds(q.date.as_deref(), tz)?;
     Ok(Json(
         transactions::daily_summary(&state, &user, date, tz, from, to).await?,
     ))

@@ -21,6 +21,7 @@ pub mod server;
 pub mod session;
 pub mod settings;
 pub mod settlements;
+pub mod shifts;
 pub mod staff;
 pub mod sync;
 pub mod validate;
@@ -60,6 +61,11 @@ pub fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(merchant::validate_qr))
         .routes(routes!(merchant::levels))
         .routes(routes!(receipts::receipt))
+        .routes(routes!(shifts::open))
+        .routes(routes!(shifts::current))
+        .routes(routes!(shifts::close))
+        .routes(routes!(shifts::report))
+        .routes(routes!(shifts::daily))
         .routes(routes!(cards::card))
         .routes(routes!(cards::freeze))
         .routes(routes!(cards::unfreeze))

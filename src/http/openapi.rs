@@ -74,6 +74,7 @@ impl Modify for Security {
         (name = "daemon", description = "The head-office sync daemon's signed API (no staff sign-in)"),
         (name = "console", description = "Console session, staff, devices, audit, settings, live feed"),
         (name = "settlements", description = "Settlements for a period"),
+        (name = "shifts", description = "Shifts at the till and their X/Z reports"),
         (name = "cards", description = "Cards at the counter: look up, freeze a lost card, lift the freeze"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
     )

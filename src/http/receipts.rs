@@ -32,6 +32,24 @@ pub struct ReceiptQuery {
     lang: Option<String>,
 }
 
+/// The `width` (printer columns) and `lang` of a printout: receipts and shift reports.
+pub fn paper(width: Option<&str>, lang: Option<&str>) -> AppResult<(usize, Lang)> {
+    let cols = match width {
+        None => WIDTHS[0],
+        Some(w) => w
+            .parse::<usize>()
+            .ok()
+            .filter(|w| WIDTHS.contains(w))
+            .ok_or_else(|| AppError::validation("width", "width must be 32 or 48."))?,
+    };
+    let lang = match lang {
+        None => Lang::ZhHant,
+        Some(l) => Lang::parse(l)
+            .ok_or_else(|| AppError::validation("lang", "lang must be zh-Hant or en."))?,
+    };
+    Ok((cols, lang))
+}
+
 /// The HTML page's policy: no script, and only its own style (by hash).
 fn html_csp() -> String {
     let hash =
@@ -66,19 +84,7 @@ pub async fn receipt(
             "format must be text, html or json.",
         ));
     }
-    let width = match q.width.as_deref() {
-        None => WIDTHS[0],
-        Some(w) => w
-            .parse::<usize>()
-            .ok()
-            .filter(|w| WIDTHS.contains(w))
-            .ok_or_else(|| AppError::validation("width", "width must be 32 or 48."))?,
-    };
-    let lang = match q.lang.as_deref() {
-        None => Lang::ZhHant,
-        Some(l) => Lang::parse(l)
-            .ok_or_else(|| AppError::validation("lang", "lang must be zh-Hant or en."))?,
-    };
+    let (width, lang) = paper(q.width.as_deref(), q.lang.as_deref())?;
     let r = svc::receipt(&state, &user, tx_no).await?;
     Ok(match format {
         "json" => Json(r).into_response(),

@@ -42,7 +42,7 @@ fn guard(text: &str, is_text: bool) -> std::borrow::Cow<'_, str> {
     }
 }
 
-fn csv_row(out: &mut csv::Writer<Vec<u8>>, fields: &[(&str, bool)]) -> AppResult<()> {
+pub(crate) fn csv_row(out: &mut csv::Writer<Vec<u8>>, fields: &[(&str, bool)]) -> AppResult<()> {
     out.write_record(
         fields
             .iter()
@@ -51,13 +51,13 @@ fn csv_row(out: &mut csv::Writer<Vec<u8>>, fields: &[(&str, bool)]) -> AppResult
     .map_err(|e| AppError::internal(format!("csv: {e}")))
 }
 
-fn writer() -> csv::Writer<Vec<u8>> {
+pub(crate) fn writer() -> csv::Writer<Vec<u8>> {
     csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(Vec::new())
 }
 
-fn finish(w: csv::Writer<Vec<u8>>) -> AppResult<Vec<u8>> {
+pub(crate) fn finish(w: csv::Writer<Vec<u8>>) -> AppResult<Vec<u8>> {
     w.into_inner()
         .map_err(|e| AppError::internal(format!("csv: {e}")))
 }

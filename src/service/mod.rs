@@ -17,6 +17,7 @@ pub mod replay;
 pub mod session;
 pub mod settings;
 pub mod settlements;
+pub mod shifts;
 pub mod staff;
 pub mod state;
 pub mod sync;

@@ -4,7 +4,7 @@
 
 import { t, money } from './i18n.js';
 
-const FAMILIES = ['signin', 'staff', 'devices', 'payments', 'settlements', 'cards', 'settings', 'sync'];
+const FAMILIES = ['signin', 'staff', 'devices', 'payments', 'settlements', 'cards', 'shifts', 'settings', 'sync'];
 export { FAMILIES as AUDIT_FAMILIES };
 
 /** A settings value for people: amounts with two decimals, switches as yes/no. */
