@@ -88,6 +88,22 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// A POS client against a running edge over HTTP: login, charge, refund, validate,
+    /// tx, receipt, shift. Exit codes: 0 ok, 2 bad input, 3 not signed in or not allowed,
+    /// 4 not found, 5 refused by a business rule, 6 too many attempts, 7 edge unreachable.
+    Pos {
+        /// The edge's address.
+        #[arg(long, env = "MPS_POS_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// The session file (default MPS_POS_SESSION, else ~/.config/mps-edge/pos-session.json).
+        #[arg(long, value_name = "FILE")]
+        session: Option<PathBuf>,
+        /// Print the edge's JSON answer instead of a sentence.
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        command: crate::pos::PosCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -210,6 +226,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Init { tls, hosts, force } => crate::ops::init(cfg, tls, &hosts, force),
         Command::Backup { to } => crate::ops::backup(cfg, &to),
         Command::Restore { from } => crate::ops::restore(cfg, &from),
+        // A client of a running edge: the configuration loaded above is not used.
+        Command::Pos {
+            url,
+            session,
+            json,
+            command,
+        } => crate::pos::run(&url, session, json, command),
     }
 }
 

@@ -1,7 +1,7 @@
 //! mps-edge: an offline-first edge server for the Member Payment System.
 //!
 //! Layout: `domain` holds the pure business rules, `db` all storage, `service` the
-//! orchestration, `http` the API, `cli` the command line, `config` the settings.
+//! orchestration, `http` the API, `cli` the command line (`pos` its POS client), `config` the settings.
 
 pub mod api_schema;
 pub mod auth;
@@ -15,6 +15,7 @@ pub mod http;
 pub mod metrics;
 pub mod model;
 pub mod ops;
+pub mod pos;
 pub mod service;
 pub mod settings;
 pub mod startup;
