@@ -194,6 +194,25 @@ async fn other_peoples_shifts_are_a_managers_and_bad_requests_are_refused() {
     srv.get(&format!("{API}/reports/shift/{id}"), Some(&owner))
         .await
         .assert_ok();
+    // the day's shifts, for a manager: this one, open
+    let list = srv.get(&format!("{API}/shifts"), Some(&owner)).await;
+    let shifts = list.assert_ok()["shifts"].as_array().unwrap().clone();
+    assert_eq!(shifts.len(), 1);
+    assert_eq!(
+        (shifts[0]["shift_id"].as_str(), shifts[0]["kind"].as_str()),
+        (Some(id.as_str()), Some("X"))
+    );
+    srv.get(&format!("{API}/shifts"), Some(&other))
+        .await
+        .assert_error(403, "PERMISSION_DENIED");
+    srv.get(&format!("{API}/shifts?date=yesterday"), Some(&owner))
+        .await
+        .assert_error(400, "VALIDATION_ERROR");
+    // another day's list still shows a shift that is open
+    let old = srv
+        .get(&format!("{API}/shifts?date=2001-01-01"), Some(&owner))
+        .await;
+    assert_eq!(old.assert_ok()["shifts"].as_array().unwrap().len(), 1);
     // the owner closes it at the end of the day
     let z = post(&srv, &owner, &format!("/shifts/{id}/close")).await;
     assert_eq!(z.assert_ok()["closed_by"], srv.owner.0.as_str());

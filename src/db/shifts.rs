@@ -53,6 +53,18 @@ pub fn shift(conn: &Connection, id_or_no: &str) -> AppResult<Option<ShiftRow>> {
         .optional()?)
 }
 
+/// The shifts opened in [from, to) (RFC 3339, as `opened_at` is written), and every
+/// shift still open, oldest first.
+pub fn list(conn: &Connection, from: &str, to: &str) -> AppResult<Vec<ShiftRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM shifts s LEFT JOIN devices d ON d.id = s.device_id
+          WHERE (s.opened_at >= ?1 AND s.opened_at < ?2) OR s.closed_at IS NULL
+          ORDER BY s.opened_at, s.id LIMIT 500"
+    ))?;
+    let rows = stmt.query_map(params![from, to], from_row)?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
 /// The person's open shift, if any.
 pub fn open_shift_of(conn: &Connection, user_id: &str) -> AppResult<Option<ShiftRow>> {
     Ok(conn

@@ -66,6 +66,7 @@ pub fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(shifts::close))
         .routes(routes!(shifts::report))
         .routes(routes!(shifts::daily))
+        .routes(routes!(shifts::list))
         .routes(routes!(cards::card))
         .routes(routes!(cards::freeze))
         .routes(routes!(cards::unfreeze))

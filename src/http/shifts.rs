@@ -183,3 +183,37 @@ fn csv_response(body: Vec<u8>, name: &str) -> Response {
     }
     res
 }
+
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// The business day in the store's zone; default today.
+    #[param(value_type = Option<crate::api_schema::Day>)]
+    date: Option<String>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ShiftList {
+    pub date: String,
+    /// Opened that day, or still open; each with its report (X or Z).
+    pub shifts: Vec<ShiftReport>,
+}
+
+#[utoipa::path(get, path = "/shifts", tag = "shifts", params(ListQuery),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses((status = 200, body = ShiftList), (status = 400, body = crate::error::ErrorBody),
+              (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+/// Manager or owner: the day's shifts and any still open, with their figures.
+pub async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> AppResult<Json<ShiftList>> {
+    let tz = crate::service::settings::store_timezone(&state);
+    let (date, from, to) = super::merchant::day_bounds(q.date.as_deref(), tz)?;
+    Ok(Json(ShiftList {
+        date,
+        shifts: svc::list(&state, &user, (from, to)).await?,
+    }))
+}

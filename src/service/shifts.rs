@@ -204,6 +204,32 @@ pub fn report_csv(r: &ShiftReport) -> AppResult<Vec<u8>> {
     Ok(out)
 }
 
+/// The day's shifts (opened that day, or still open), each with its report: a
+/// manager's or the owner's view of the till.
+pub async fn list(
+    state: &AppState,
+    user: &AuthUser,
+    (from, to): (i64, i64),
+) -> AppResult<Vec<ShiftReport>> {
+    user.require(perm::READ_SUMMARY)?;
+    let st = store(state);
+    let rfc = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0)
+            .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+            .ok_or_else(|| AppError::validation("date", "date is out of range."))
+    };
+    let (from, to) = (rfc(from)?, rfc(to)?);
+    state
+        .db
+        .read(move |c| {
+            store::list(c, &from, &to)?
+                .iter()
+                .map(|s| report_of(c, s, &st))
+                .collect()
+        })
+        .await
+}
+
 /// One business day by cashier or by terminal (a manager's or the owner's).
 pub async fn daily(
     state: &AppState,

@@ -17,6 +17,7 @@ const ROUTES = [
   { path: 'transactions/', manager: false, render: mainPages.transactionDetail, prefix: true },
   { path: 'settlements', nav: 'nav_settlements', manager: true, render: mainPages.settlements },
   { path: 'settlements/', manager: true, render: mainPages.settlementDetail, prefix: true },
+  { path: 'shifts', nav: 'nav_shifts', manager: true, render: mainPages.shifts },
   { path: 'cards', nav: 'nav_cards', manager: true, render: mainPages.cards },
   { path: 'sync', nav: 'nav_sync', manager: true, render: mainPages.sync },
   { path: 'staff', nav: 'nav_staff', manager: true, render: adminPages.staff },

@@ -522,6 +522,90 @@ export async function settlementDetail(ctx) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Shifts: the day by cashier or terminal, and the tills' shifts (close, Z report)
+// ---------------------------------------------------------------------------------------
+
+export async function shifts(ctx) {
+  const params = new URLSearchParams(location.search);
+  const msg = messageBox('shift-message');
+  const date = h('input', { type: 'date', id: 'shift-date', name: 'date', value: params.get('date') || todayInStore(0), max: todayInStore(0) });
+  const by = select('by', [['cashier', t('shift_by_cashier')], ['terminal', t('shift_by_terminal')]], params.get('by') === 'terminal' ? 'terminal' : 'cashier');
+  by.id = 'shift-by';
+  const show = h('button', { type: 'submit', id: 'shift-show' }, t('apply'));
+  const form = h('form', { class: 'form-grid panel', id: 'shift-form', novalidate: true },
+    field(t('shift_date'), date), field(t('shift_group'), by), h('p', { class: 'help wide' }, t('shift_help')),
+    h('div', { class: 'actions' }, show));
+  const daily = h('div', { id: 'daily-list' });
+  const actions = h('div', { class: 'actions', id: 'daily-actions' });
+  const list = h('div', { id: 'shift-list' });
+  clear(ctx.main, h('h1', { text: t('shifts_title') }), form, msg,
+    h('h2', { text: t('shift_daily') }), actions, daily, h('h2', { text: t('shift_list') }), list);
+
+  const figures = (f) => [
+    { label: t('col_payments'), num: true, cell: (r) => `${money(f(r).payments.amount)} (${count(f(r).payments.count)})` },
+    { label: t('col_refunds'), num: true, cell: (r) => `${money(f(r).refunds.amount)} (${count(f(r).refunds.count)})` },
+    { label: t('shift_net'), num: true, cell: (r) => money(f(r).net_amount) },
+    { label: t('shift_unsynced'), num: true, cell: (r) => count(f(r).unsynced.count) },
+  ];
+
+  async function load() {
+    const q = { date: date.value, by: by.value };
+    history.replaceState({}, '', `/console/shifts${query(q)}`);
+    show.disabled = true;
+    try {
+      const [d, l] = await Promise.all([get(`/reports/daily${query(q)}`), get(`/shifts${query({ date: date.value })}`)]);
+      const rows = [...d.rows, { name: t('shift_total'), figures: d.totals, total: true }];
+      clear(daily, table([
+        { label: by.value === 'terminal' ? t('shift_terminal') : t('shift_cashier'), cell: (r) => (r.total ? h('strong', {}, r.name) : r.name || t('shift_no_device')) },
+        ...figures((r) => r.figures),
+      ], rows.map((r) => ({ data: r, attrs: { 'data-row': r.total ? 'total' : (r.name || '') } })), t('no_rows')));
+      clear(actions,
+        h('a', { class: 'button secondary', id: 'daily-csv', href: `/api/v1/reports/daily${query({ ...q, format: 'csv' })}`, download: `daily-${q.by}-${q.date}.csv` }, t('export_csv')),
+        h('a', { class: 'button secondary', id: 'daily-print', target: '_blank', rel: 'noopener', href: `/api/v1/reports/daily${query({ ...q, format: 'text', lang: getLocale() })}` }, t('shift_print')));
+      clear(list, table([
+        { label: t('shift_no'), cell: (r) => r.shift_no },
+        { label: t('shift_cashier'), cell: (r) => r.cashier },
+        { label: t('shift_terminal'), cell: (r) => r.terminal || t('shift_no_device') },
+        { label: t('shift_opened'), cell: (r) => r.opened_at },
+        { label: t('shift_closed'), cell: (r) => (r.closed_at ? `${r.closed_at} · ${r.closed_by || ''}` : tag('pending', t('shift_open_now'))) },
+        ...figures((r) => r.figures),
+        {
+          label: '',
+          cell: (r) => h('div', { class: 'actions' },
+            r.kind === 'X' ? h('button', { type: 'button', class: 'danger', 'data-action': 'close', onclick: () => closeShift(r) }, t('shift_close')) : null,
+            h('a', { class: 'button secondary', target: '_blank', rel: 'noopener', 'data-action': 'report', href: `/api/v1/reports/shift/${encodeURIComponent(r.shift_id)}${query({ format: 'text', lang: getLocale() })}` }, r.kind === 'Z' ? t('shift_z') : t('shift_x'))),
+        },
+      ], l.shifts.map((r) => ({ data: r, attrs: { 'data-shift': r.shift_no, 'data-kind': r.kind } })), t('shift_none')));
+    } catch (err) {
+      showMessage(msg, errorText(err));
+    } finally {
+      show.disabled = false;
+    }
+  }
+
+  async function closeShift(r) {
+    const ok = await confirmDialog(t('shift_close_title', { no: r.shift_no }),
+      t('shift_close_text', { who: r.cashier, net: money(r.figures.net_amount) }), t('shift_close'), t('cancel'), true);
+    if (!ok) return;
+    try {
+      await post(`/shifts/${encodeURIComponent(r.shift_id)}/close`, {});
+      showMessage(msg, t('shift_closed_done', { no: r.shift_no }), 'ok');
+      await load();
+    } catch (err) {
+      showMessage(msg, errorText(err));
+    }
+  }
+
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    if (!date.value) { showMessage(msg, errorText(problem('VALIDATION_ERROR', 'date'))); return; }
+    load();
+  });
+  await load();
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------
 // Cards at the counter: look one up, freeze a lost one, lift the freeze
 // ---------------------------------------------------------------------------------------
 

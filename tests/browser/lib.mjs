@@ -150,6 +150,7 @@ export const READY = {
   transactions: '#tx-list table',
   settlements: '#stl-list table',
   cards: '#card-form',
+  shifts: '#shift-list table',
   sync: '#sync-status dl',
   staff: '#staff-list table',
   devices: '#dev-list table',

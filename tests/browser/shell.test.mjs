@@ -17,7 +17,7 @@ const OWNER = ['shell-owner', 'shell-owner-password-1'];
 // The shell tests' sales go on a card of their own (5,250.00): the first demo card's
 // 500.00 is for the other files.
 const SHELL_CARD = 'STD00000020';
-const PAGES = ['dashboard', 'transactions', 'settlements', 'cards', 'sync', 'staff', 'devices', 'audit', 'settings'];
+const PAGES = ['dashboard', 'transactions', 'settlements', 'shifts', 'cards', 'sync', 'staff', 'devices', 'audit', 'settings'];
 const NAV = {
   'zh-Hant': { dashboard: '總覽', transactions: '交易', settings: '設定', navLabel: '主選單' },
   en: { dashboard: 'Dashboard', transactions: 'Transactions', settings: 'Settings', navLabel: 'Main menu' },
