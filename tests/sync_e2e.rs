@@ -533,6 +533,17 @@ async fn killing_the_edge_mid_push_loses_nothing_and_applies_nothing_twice() {
     let http = support::http::client(Duration::from_secs(20));
     let mut spent = vec![0i64; members.len()];
     let mut charges = 0;
+    // The last member's card is also frozen at the end of each round and unfrozen at the
+    // start of the next (offline, like the sales): card ops under the same faults.
+    let frozen_no = central
+        .sql(&format!(
+            "select card_no from public.member_cards where id = '{}'",
+            members[3].card_id
+        ))
+        .unwrap()
+        .trim()
+        .to_string();
+    let mut card_ops = 0;
     for round in 0..4 {
         proxy.set_mode(Mode::Pass);
         let mut edge = EdgeProcess::start(Install::Config(&config), &[], &[]);
@@ -562,6 +573,16 @@ async fn killing_the_edge_mid_push_loses_nothing_and_applies_nothing_twice() {
         }
         // …then the link drops and the store sells offline.
         proxy.set_mode(Mode::Refuse);
+        if round > 0 {
+            let r = post(
+                &format!("/api/v1/merchant/cards/{frozen_no}/unfreeze"),
+                json!({"reason": "found"}),
+            )
+            .await
+            .unwrap();
+            assert_eq!(r.status(), 200, "unfreeze (round {round})");
+            card_ops += 1;
+        }
         for (i, q) in tokens.iter().enumerate() {
             let amount = format!("{}.{:02}", 2 + round, 11 * (i + 1));
             let r: Value = post(
@@ -576,6 +597,14 @@ async fn killing_the_edge_mid_push_loses_nothing_and_applies_nothing_twice() {
             spent[i] += money(&r["transaction"]["final_amount"]);
             charges += 1;
         }
+        let r = post(
+            &format!("/api/v1/merchant/cards/{frozen_no}/freeze"),
+            json!({"reason": "reported lost"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 200, "freeze (round {round})");
+        card_ops += 1;
         // The link returns slowly: central commits the batch, the answer is held back,
         // and the edge is killed before it arrives.
         // Wait until central has committed every queued operation and answered at least
@@ -653,7 +682,17 @@ async fn killing_the_edge_mid_push_loses_nothing_and_applies_nothing_twice() {
     let dup = central
         .sql("select count(*) from mps_edge.applied_ops where site_code = 'S005'")
         .unwrap();
-    assert_eq!(dup.trim(), charges.to_string());
+    assert_eq!(dup.trim(), (charges + card_ops).to_string());
+    // each freeze and unfreeze applied exactly once, despite the kills
+    let audit = central
+        .sql(&format!(
+            "select (select count(*) from audit.event_log where object_id = '{id}' and action = 'CARD_FREEZE'),
+                    (select count(*) from audit.event_log where object_id = '{id}' and action = 'CARD_UNFREEZE'),
+                    (select status from public.member_cards where id = '{id}')",
+            id = members[3].card_id
+        ))
+        .unwrap();
+    assert_eq!(audit.trim(), "4|3|inactive");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
