@@ -720,6 +720,8 @@ export async function sync(ctx) {
         : t('never'))));
     clear(exBox, table([
       { label: t('col_time'), cell: (r) => dateTime(r.created_at) },
+      // What was refused: a sale, a refund, a settlement or its void, a card freeze…
+      { label: t('col_op'), cell: (r) => { const k = `op_${r.op_type}`; const v = t(k); return v === k ? r.op_type : v; } },
       { label: t('col_tx_no'), cell: (r) => r.tx_no || '—' },
       { label: t('col_card'), cell: (r) => r.card_no || '—' },
       { label: t('col_amount'), num: true, cell: (r) => money(r.amount) },
