@@ -247,9 +247,9 @@ input_schema!(TxType => one_of(&["payment", "refund"], "Transaction type"));
 input_schema!(TxStatus => one_of(&["completed", "refunded"], "Transaction status"));
 input_schema!(SyncStateFilter => one_of(&["pending", "applied", "exception"], "Sync state"));
 input_schema!(ExceptionFilter => one_of(&["open", "all"], "Which exceptions (default open)"));
-input_schema!(Locale => one_of(&crate::service::session::LOCALES, "Console language"));
+input_schema!(Locale => one_of(&crate::domain::LOCALES, "Console language"));
 input_schema!(RoleName => one_of(&["owner", "manager", "cashier"], "Role"));
-input_schema!(SettlementMode => one_of(&crate::service::settlements::SETTLEMENT_MODES, "Settlement mode"));
+input_schema!(SettlementMode => one_of(&crate::domain::settlement::SETTLEMENT_MODES, "Settlement mode"));
 
 /// Every schema above, for the document's components: utoipa collects the schemas a
 /// body names, not those only a parameter names (`tests/openapi.rs` fails on any

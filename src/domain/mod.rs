@@ -49,6 +49,9 @@ impl CardType {
     }
 }
 
+/// The console's languages; the first is the default.
+pub const LOCALES: [&str; 2] = ["zh-Hant", "en"];
+
 /// Central's `card_status` enum values are kept as text; only `active` may pay.
 pub const CARD_STATUS_ACTIVE: &str = "active";
 pub const CARD_STATUSES: [&str; 6] = [

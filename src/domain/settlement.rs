@@ -1,6 +1,9 @@
 //! Settlement rules: which periods may be closed, and how a period reads in the
 //! store's calendar. Pure: the caller passes "now" and the store's time zone.
 
+/// Central's `settlement_mode` values: how often a store settles.
+pub const SETTLEMENT_MODES: [&str; 3] = ["realtime", "t_plus_1", "monthly"];
+
 use chrono::{NaiveDate, TimeZone};
 
 /// Why a period cannot be settled (yet).

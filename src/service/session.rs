@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::auth::{random_token, sha256_hex};
 use crate::db::sessions::{self as store, NewSession, SessionRow};
 use crate::db::users::{self, audit, Actor};
+use crate::domain::LOCALES;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::model::UserInfo;
 use crate::service::auth::{self as auth_service, AuthUser};
@@ -18,7 +19,6 @@ use crate::service::state::AppState;
 pub const SESSION_COOKIE: &str = "mps_session";
 /// A console sign-in lasts a working day.
 pub const SESSION_TTL_SECS: i64 = 12 * 3600;
-pub const LOCALES: [&str; 2] = ["zh-Hant", "en"];
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StoreInfo {

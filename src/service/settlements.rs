@@ -2,13 +2,12 @@
 
 use crate::db::settlements::{self as store, SettlementCmd, VoidCmd};
 use crate::domain::perm;
+use crate::domain::settlement::SETTLEMENT_MODES;
 use crate::domain::settlement::{check_period, PeriodProblem, VOID_REASON_MAX};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::model::Pagination;
 use crate::service::auth::AuthUser;
 use crate::service::state::AppState;
-
-pub const SETTLEMENT_MODES: [&str; 3] = ["realtime", "t_plus_1", "monthly"];
 
 /// One settlement, as created or read.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
