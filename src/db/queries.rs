@@ -6,9 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::domain::refund::remaining_refundable;
 use crate::error::AppResult;
-use crate::model::{
-    HourStat, ListTotals, Pagination, SummaryTotals, TransactionList, TransactionView,
-};
+use crate::model::{HourStat, ListTotals, SummaryTotals, TransactionView};
 
 const TX_COLUMNS: &str = "t.id, t.tx_no, t.tx_type, t.card_id, c.card_no, t.merchant_id, t.raw_amount_cents, \
     t.discount_milli, t.final_amount_cents, t.points_earned, t.status, t.refunded_cents, t.original_tx_no, \
@@ -155,18 +153,15 @@ fn filter_sql(f: &TxFilter) -> (String, Vec<Box<dyn ToSql>>) {
     (sql, args)
 }
 
-pub fn list_transactions(
+/// One page of the rows `f` matches, in its order. The count of all of them comes from
+/// [`transaction_totals`] (one scan for the count and the sums, not two).
+pub fn transaction_page(
     conn: &Connection,
     f: &TxFilter,
     limit: i64,
     offset: i64,
-) -> AppResult<TransactionList> {
+) -> AppResult<Vec<TransactionView>> {
     let (where_sql, mut args) = filter_sql(f);
-    let total: i64 = conn.row_cached(
-        &format!("SELECT COUNT(*) {TX_FROM} {where_sql}"),
-        rusqlite::params_from_iter(args.iter().map(|a| a.as_ref())),
-        |r| r.get(0),
-    )?;
     args.push(Box::new(limit));
     args.push(Box::new(offset));
     let order = f.sort.order_sql();
@@ -177,11 +172,7 @@ pub fn list_transactions(
         rusqlite::params_from_iter(args.iter().map(|a| a.as_ref())),
         tx_from_row,
     )?;
-    Ok(TransactionList {
-        transactions: rows.collect::<Result<Vec<_>, _>>()?,
-        pagination: Pagination::new(limit, offset, total),
-        totals: None,
-    })
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
 /// Counts and sums of every row `f` matches (not one page): what the list's footer shows.

@@ -163,14 +163,14 @@ fn produce(
     }
     let mut offset = 0;
     while offset < EXPORT_MAX_ROWS {
-        let list =
-            queries::list_transactions(&tx, filter, PAGE.min(EXPORT_MAX_ROWS - offset), offset)?;
-        let n = list.transactions.len() as i64;
-        if n > 0 && !send(page_rows(&list.transactions, tz)?) {
+        let rows =
+            queries::transaction_page(&tx, filter, PAGE.min(EXPORT_MAX_ROWS - offset), offset)?;
+        let n = rows.len() as i64;
+        if n > 0 && !send(page_rows(&rows, tz)?) {
             return Ok(());
         }
         offset += n;
-        if n < PAGE || !list.pagination.has_next {
+        if n < PAGE {
             break;
         }
     }

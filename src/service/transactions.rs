@@ -53,9 +53,12 @@ pub async fn list(
     state
         .db
         .read(move |c| {
-            let mut list = queries::list_transactions(c, &filter, limit, offset)?;
-            list.totals = Some(queries::transaction_totals(c, &filter)?);
-            Ok(list)
+            let totals = queries::transaction_totals(c, &filter)?;
+            Ok(TransactionList {
+                transactions: queries::transaction_page(c, &filter, limit, offset)?,
+                pagination: crate::model::Pagination::new(limit, offset, totals.count),
+                totals: Some(totals),
+            })
         })
         .await
 }
