@@ -43,7 +43,7 @@ pub struct ReceiptRefund {
     pub tx_no: String,
     /// The store's local time, `YYYY-MM-DD HH:MM:SS`.
     pub time: String,
-    #[schema(value_type = String)]
+    #[schema(value_type = f64)]
     #[serde(serialize_with = "super::money::ser_cents")]
     pub amount: i64,
 }
@@ -65,25 +65,25 @@ pub struct Receipt {
     /// The card number with all but its type prefix and last four characters hidden.
     pub card_no: String,
     pub currency: String,
-    #[schema(value_type = String)]
+    #[schema(value_type = f64)]
     #[serde(serialize_with = "super::money::ser_cents")]
     pub raw_amount: i64,
-    #[schema(value_type = String)]
+    #[schema(value_type = f64)]
     #[serde(serialize_with = "super::money::ser_milli")]
     pub discount: Milli,
-    #[schema(value_type = String)]
+    #[schema(value_type = f64)]
     #[serde(serialize_with = "super::money::ser_cents")]
     pub final_amount: i64,
     pub points_earned: i64,
     /// The card's available balance right after this operation (null for operations
     /// written before receipts existed).
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<f64>)]
     #[serde(serialize_with = "super::money::ser_opt_cents")]
     pub balance_after: Option<i64>,
     pub points_after: Option<i64>,
     /// For a payment: its refunds, oldest first, and what may still be refunded.
     pub refunds: Vec<ReceiptRefund>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<f64>)]
     #[serde(serialize_with = "super::money::ser_opt_cents")]
     pub remaining_refundable: Option<i64>,
     /// For a refund: the payment it returns money from, and why.

@@ -13,7 +13,7 @@ use super::receipt::Lang;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Figure {
     pub count: i64,
-    #[schema(value_type = String)]
+    #[schema(value_type = f64)]
     #[serde(
         serialize_with = "super::money::ser_cents",
         deserialize_with = "de_cents"
@@ -39,7 +39,7 @@ pub struct ShiftFigures {
     pub payments: Figure,
     pub refunds: Figure,
     /// Payments minus refunds.
-    #[schema(value_type = String)]
+    #[schema(value_type = f64)]
     #[serde(
         serialize_with = "super::money::ser_cents",
         deserialize_with = "de_cents"
