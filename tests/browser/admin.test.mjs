@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import {
-  URL, api, bearer, posCharge, newPage, signIn, shot, launch, closeBrowser, assertNoProblems, noHorizontalScroll,
+  URL, api, bearer, posCharge, newPage, signIn, pageAs, shot, launch, closeBrowser, assertNoProblems, noHorizontalScroll,
 } from './lib.mjs';
 
 const PHONE = { width: 390, height: 844 };
@@ -16,14 +16,7 @@ const OWNER = ['adm-owner', 'adm-owner-password-1'];
 
 let ownerToken;
 
-async function page(locale, viewport, label) {
-  const token = await bearer(...OWNER);
-  const r = await api('PUT', '/console/me', { token, body: { locale } });
-  assert.equal(r.status, 200, r.text);
-  const p = await newPage(label, viewport);
-  await signIn(p, ...OWNER);
-  return p;
-}
+const page = (locale, viewport, label) => pageAs(OWNER, locale, viewport, label);
 
 
 before(async () => {

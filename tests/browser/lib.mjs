@@ -122,6 +122,17 @@ export async function newPage(label, viewport = DESKTOP) {
   return watch(await context.newPage(), label);
 }
 
+/** A new page (at `viewport`) with `who` = [username, password] signed in, in `locale`
+ *  (stored as the person's preference first, as the console keeps it). */
+export async function pageAs(who, locale, viewport, label) {
+  const token = await bearer(...who);
+  const r = await api('PUT', '/console/me', { token, body: { locale } });
+  assert.equal(r.status, 200, r.text);
+  const p = await newPage(label, viewport);
+  await signIn(p, ...who);
+  return p;
+}
+
 export async function signIn(page, username, password, base = URL) {
   await page.goto(`${base}/console/`);
   await page.waitForSelector('#login-form');

@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  api, bearer, newPage, signIn, shot, open, launch, closeBrowser, assertNoProblems, noHorizontalScroll,
+  api, bearer, newPage, signIn, pageAs, shot, open, launch, closeBrowser, assertNoProblems, noHorizontalScroll,
 } from './lib.mjs';
 
 const PHONE = { width: 390, height: 844 };
@@ -24,11 +24,7 @@ async function user([username, password], role) {
 
 /** Signs `who` in with `locale` chosen (the user's stored preference) at `viewport`. */
 async function settingsPage(who, locale, viewport, label) {
-  const token = await bearer(...who);
-  const r = await api('PUT', '/console/me', { token, body: { locale } });
-  assert.equal(r.status, 200, r.text);
-  const page = await newPage(label, viewport);
-  await signIn(page, ...who);
+  const page = await pageAs(who, locale, viewport, label);
   await open(page, 'settings');
   return page;
 }

@@ -8,7 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  URL, api, bearer, posCharge, newPage, signIn, shot, launch, closeBrowser, assertNoProblems, noHorizontalScroll,
+  URL, api, bearer, posCharge, newPage, signIn, pageAs, shot, launch, closeBrowser, assertNoProblems, noHorizontalScroll,
 } from './lib.mjs';
 
 const PHONE = { width: 390, height: 844 };
@@ -26,14 +26,7 @@ const NAV = {
 let ownerToken;
 let settlementNo;
 
-async function page(locale, viewport, label) {
-  const token = await bearer(...OWNER);
-  const r = await api('PUT', '/console/me', { token, body: { locale } });
-  assert.equal(r.status, 200, r.text);
-  const p = await newPage(label, viewport);
-  await signIn(p, ...OWNER);
-  return p;
-}
+const page = (locale, viewport, label) => pageAs(OWNER, locale, viewport, label);
 
 
 const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });

@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import {
-  URL, api, bearer, demoQr, newPage, signIn, shot, launch, closeBrowser, assertNoProblems, noHorizontalScroll, watch,
+  URL, api, bearer, demoQr, newPage, signIn, pageAs, shot, launch, closeBrowser, assertNoProblems, noHorizontalScroll, watch,
 } from './lib.mjs';
 
 const PHONE = { width: 390, height: 844 };
@@ -18,14 +18,7 @@ const CARD = 'STD00000019';
 
 let ownerToken;
 
-async function page(locale, viewport, label) {
-  const token = await bearer(...MANAGER);
-  const r = await api('PUT', '/console/me', { token, body: { locale } });
-  assert.equal(r.status, 200, r.text);
-  const p = await newPage(label, viewport);
-  await signIn(p, ...MANAGER);
-  return p;
-}
+const page = (locale, viewport, label) => pageAs(MANAGER, locale, viewport, label);
 
 before(async () => {
   ({ ownerToken } = await launch());

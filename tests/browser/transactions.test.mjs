@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import {
-  URL, api, bearer, demoQr, newPage, signIn, shot, launch, closeBrowser, assertNoProblems, noHorizontalScroll, watch,
+  URL, api, bearer, demoQr, newPage, signIn, pageAs, shot, launch, closeBrowser, assertNoProblems, noHorizontalScroll, watch,
 } from './lib.mjs';
 
 const PHONE = { width: 390, height: 844 };
@@ -27,13 +27,7 @@ async function charge(amount) {
   return r.json.transaction;
 }
 
-async function page(locale, viewport, label) {
-  const r = await api('PUT', '/console/me', { token: managerToken, body: { locale } });
-  assert.equal(r.status, 200, r.text);
-  const p = await newPage(label, viewport);
-  await signIn(p, ...MANAGER);
-  return p;
-}
+const page = (locale, viewport, label) => pageAs(MANAGER, locale, viewport, label);
 
 async function listPage(p, query = '') {
   await p.goto(`${URL}/console/transactions${query}`);
