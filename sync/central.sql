@@ -1109,7 +1109,10 @@ declare
   v_edge      jsonb;
 begin
   -- the op must be self-consistent: total = payments - refunds, count = both
+  -- NaN is named: it passes every comparison below (NaN = NaN in numeric) and the
+  -- table's CHECK, and would be stored as the settlement's total.
   if v_seq <= 0 or v_end < v_start
+     or 'NaN'::numeric in (v_pay_amt, v_ref_amt, v_total)
      or v_pay_count < 0 or v_ref_count < 0 or v_pay_amt < 0 or v_ref_amt < 0
      or v_pay_amt <> round(v_pay_amt, 2) or v_ref_amt <> round(v_ref_amt, 2)
      or v_total <> v_pay_amt - v_ref_amt or v_count <> v_pay_count + v_ref_count then
@@ -1304,6 +1307,124 @@ begin
                                                                               'operator', p_op -> 'operator', 'at', v_at)),
           p_now);
   return v_card_id;
+end
+$fn$;
+
+-- A top-up taken at the edge's till (recharge): the rows upstream's user_recharge_card
+-- writes (contract §3.10) — tx_registry, a completed 'recharge' transaction with no
+-- merchant, the card's balance, a RECHARGE audit row — with the edge's figures. Returns
+-- the card id. After the op's own shape, upstream's checks in upstream's order and with
+-- its strings: the card, locked, must exist and be active (CARD_NOT_FOUND_OR_INACTIVE),
+-- then be a standard card (UNSUPPORTED_CARD_TYPE_FOR_RECHARGE). Upstream checks no
+-- expiry and no merchant, and neither does this. On purpose unlike user_recharge_card:
+-- - tx_no is the edge's RCG-<site>-… number, not one from central's RCG sequence, so the
+--   member's receipt and central name the same transaction (as for charges and refunds);
+-- - created_at is when the till took the money, not when the op reached central;
+-- - no idempotency_registry or merchant_order_registry row: exactly once comes from
+--   applied_ops (op_id) and the unique tx_no, and upstream's order registry never
+--   de-duplicates a recharge anyway (it files it under a null merchant);
+-- - the card is locked FOR NO KEY UPDATE, not FOR UPDATE: the batch already holds that
+--   lock, and FOR UPDATE would block rotate_card_qr's FK check on the card while a
+--   later charge of the same batch waits for the card_qr_state row rotate_card_qr
+--   holds — the deadlock apply_charge avoids (sync/README.md, "Lock order").
+-- merchant_id stays null, as upstream's: a recharge belongs to no merchant, so the
+-- site's merchant's settlements and day statistics do not count it.
+-- search_path: upstream's (the updated_at trigger on member_cards runs upstream code).
+create or replace function mps_edge.apply_recharge(p_op jsonb, p_site_code text, p_now timestamptz)
+returns uuid
+language plpgsql
+set search_path = public, extensions, pg_temp
+set timezone = 'UTC'
+as $fn$
+declare
+  v_tx_id    uuid        := mps_edge.require(p_op, 'tx_id')::uuid;
+  v_tx_no    text        := mps_edge.require(p_op, 'tx_no');
+  v_card_id  uuid        := mps_edge.require(p_op, 'card_id')::uuid;
+  v_seq      bigint      := mps_edge.require(p_op, 'seq')::bigint;
+  v_amount   numeric     := mps_edge.require(p_op, 'final_amount')::numeric;
+  v_raw      numeric     := mps_edge.require(p_op, 'raw_amount')::numeric;
+  v_rate     numeric     := mps_edge.require(p_op, 'discount')::numeric;
+  v_points   int         := mps_edge.require(p_op, 'points_earned')::int;
+  v_method   text        := mps_edge.require(p_op, 'payment_method');
+  v_made_at  timestamptz := mps_edge.require(p_op, 'created_at')::timestamptz;
+  v_order    text        := nullif(pg_catalog.btrim(p_op ->> 'external_order_id'), '');
+  v_tag      jsonb       := mps_edge.edge_tag(p_op, p_site_code);
+  c          public.member_cards;
+begin
+  -- a top-up is money in at face value: raw = final, discount 1, no points, at most
+  -- 2 decimals (upstream would store a rounded amount and audit the unrounded one).
+  -- NaN is named: it passes "> 0" and the CHECKs, and would make the balance NaN.
+  if v_seq <= 0 or v_amount <= 0 or v_amount = 'NaN'::numeric or v_amount <> pg_catalog.round(v_amount, 2)
+     or v_raw <> v_amount or v_rate <> 1 or v_points <> 0 then
+    raise exception 'EDGE_INVALID_OPERATION'
+      using detail = pg_catalog.format('inconsistent recharge amounts: raw %s discount %s final %s points %s',
+                                       v_raw, v_rate, v_amount, v_points);
+  end if;
+
+  -- a site numbers its own transactions (tx_registry is global), as for charges
+  if not pg_catalog.starts_with(v_tx_no, 'RCG-' || p_site_code || '-') then
+    raise exception 'EDGE_INVALID_OPERATION'
+      using detail = pg_catalog.format('tx_no %s is not a recharge number of site %s', v_tx_no, p_site_code);
+  end if;
+
+  -- upstream's pay_method values less 'balance' (a top-up paid out of the balance it
+  -- tops up is no top-up). Checked here so an unknown text is refused with a clear
+  -- detail, not by the enum cast's 22P02.
+  if v_method = 'balance' or v_method <> all (pg_catalog.enum_range(null::public.pay_method)::text[]) then
+    raise exception 'EDGE_INVALID_OPERATION'
+      using detail = pg_catalog.format('payment_method %s cannot pay a recharge (cash, wechat or alipay)', v_method);
+  end if;
+
+  -- upstream files a recharge's external order under a null merchant, where it never
+  -- de-duplicates; the edge sends none, so one that arrives is a protocol mismatch for
+  -- a person to look at, not something to drop silently
+  if v_order is not null then
+    raise exception 'EDGE_INVALID_OPERATION'
+      using detail = 'a recharge carries no external_order_id';
+  end if;
+
+  select * into c from public.member_cards m where m.id = v_card_id for no key update;
+  if c.id is null or c.status <> 'active' then
+    raise exception 'CARD_NOT_FOUND_OR_INACTIVE'
+      using detail = case when c.id is null then pg_catalog.format('no card %s', v_card_id)
+                          else pg_catalog.format('the card is %s at central', c.status) end;
+  end if;
+  if c.card_type <> 'standard' then
+    raise exception 'UNSUPPORTED_CARD_TYPE_FOR_RECHARGE'
+      using detail = pg_catalog.format('the card is a %s card', c.card_type);
+  end if;
+
+  insert into public.tx_registry (tx_no, tx_id, created_at)
+  values (v_tx_no, v_tx_id, p_now)
+  on conflict do nothing;
+
+  -- the manager who approved a top-up over the till's limits goes with the
+  -- transaction, next to the operator (edge_tag's block is the same for every op)
+  v_tag := v_tag || jsonb_build_object('edge', (v_tag -> 'edge')
+                                               || jsonb_build_object('approved_by', p_op -> 'approved_by'));
+
+  -- upstream inserts 'processing' and sets 'completed' before it commits: the
+  -- committed row is this one. updated_at given explicitly, as in apply_charge.
+  insert into public.transactions (id, tx_no, tx_type, card_id, merchant_id, raw_amount, discount_applied,
+                                   final_amount, points_earned, status, reason, payment_method, tag, created_at,
+                                   updated_at)
+  values (v_tx_id, v_tx_no, 'recharge', c.id, null, v_amount, 1.000,
+          v_amount, 0, 'completed', 'recharge', v_method::public.pay_method, v_tag, v_made_at, p_now);
+
+  -- no points, no level change (as upstream)
+  update public.member_cards m
+     set balance = m.balance + v_amount, updated_at = p_now
+   where m.id = c.id;
+
+  insert into audit.event_log (actor_user_id, action, object_type, object_id, context, happened_at)
+  values (null, 'RECHARGE', 'transactions', v_tx_id,
+          jsonb_build_object('amount', pg_catalog.round(v_amount, 2), 'method', v_method,
+                             'edge', jsonb_build_object('site', p_site_code, 'op_id', p_op -> 'op_id',
+                                                        'operator', p_op -> 'operator',
+                                                        'approved_by', p_op -> 'approved_by')),
+          p_now);
+
+  return c.id;
 end
 $fn$;
 
@@ -1559,10 +1680,11 @@ begin
   end if;
   -- features: optional capabilities of this install within the version
   -- ("mq1": edge_issue_qr and qr_states.fast_verifier; "self_test": edge_self_test;
-  -- "site_keys": edge_register_site and x-mps-site-key)
+  -- "site_keys": edge_register_site and x-mps-site-key; "recharge": edge_apply_batch
+  -- applies op_type recharge, mps_edge.apply_recharge)
   return (select jsonb_strip_nulls(jsonb_build_object(
                    'version', v.version, 'installed_at', v.installed_at,
-                   'features', jsonb_build_array('mq1', 'settlements', 'self_test', 'site_keys', 'proofs', 'heartbeat', 'mq2', 'settlement_void', 'card_freeze'),
+                   'features', jsonb_build_array('mq1', 'settlements', 'self_test', 'site_keys', 'proofs', 'heartbeat', 'mq2', 'settlement_void', 'card_freeze', 'recharge'),
                    'site_code', v_auth ->> 'site_code',
                    'merchant_code', v_auth ->> 'merchant_code'))
             from mps_edge.schema_versions v
@@ -1745,6 +1867,9 @@ begin
       return null;
     when 'card_freeze', 'card_unfreeze' then
       return mps_edge.apply_card_status(p_op, p_site_code, p_now);
+    when 'recharge' then
+      -- a card op like a refund: the batch advances the card's edge_seq, refused or not
+      return mps_edge.apply_recharge(p_op, p_site_code, p_now);
     else
       raise exception 'EDGE_INVALID_OPERATION'
         using detail = pg_catalog.format('unknown op_type %L', p_op ->> 'op_type');
@@ -2373,6 +2498,9 @@ begin
       ('mps_edge.apply_settlement(jsonb,text,public.merchants,timestamp with time zone)', 'settlements'),
       ('mps_edge.apply_settlement_void(jsonb,text,timestamp with time zone)', 'settlements'),
       ('mps_edge.apply_card_status(jsonb,text,timestamp with time zone)', 'member_cards'),
+      -- as apply_refund: its other tables (tx_registry, audit.event_log) run no upstream code
+      ('mps_edge.apply_recharge(jsonb,text,timestamp with time zone)', 'member_cards'),
+      ('mps_edge.apply_recharge(jsonb,text,timestamp with time zone)', 'transactions'),
       ('mps_edge.check_charge_proof(jsonb,text,boolean,timestamp with time zone)', 'card_qr_state'),
       ('public.edge_issue_qr(uuid,integer,text)', 'identity')
     ) as c(fn, probe)
