@@ -51,10 +51,14 @@ pub fn paper(width: Option<&str>, lang: Option<&str>) -> AppResult<(usize, Lang)
 }
 
 /// The HTML page's policy: no script, and only its own style (by hash).
-fn html_csp() -> String {
-    let hash =
-        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(HTML_STYLE.as_bytes()));
-    format!("default-src 'none'; style-src 'sha256-{hash}'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+fn html_csp() -> &'static str {
+    // The style is a constant: hash it once.
+    static CSP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CSP.get_or_init(|| {
+        let hash = base64::engine::general_purpose::STANDARD
+            .encode(Sha256::digest(HTML_STYLE.as_bytes()));
+        format!("default-src 'none'; style-src 'sha256-{hash}'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+    })
 }
 
 #[utoipa::path(get, path = "/transactions/{tx_no}/receipt", tag = "pos",
@@ -95,7 +99,7 @@ pub async fn receipt(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/html; charset=utf-8"),
             );
-            if let Ok(csp) = HeaderValue::from_str(&html_csp()) {
+            if let Ok(csp) = HeaderValue::from_str(html_csp()) {
                 h.insert(header::CONTENT_SECURITY_POLICY, csp);
             }
             res
