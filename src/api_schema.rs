@@ -96,6 +96,7 @@ input_schema!(IdempotencyKey => key(128, "A retry key; the same key returns the 
 input_schema!(RefreshToken => key(256, "The refresh token of a pair"));
 input_schema!(DeviceSecret => key(128, "The enrolled terminal's secret"));
 input_schema!(CardNo => key(32, "A card number, exactly as printed"));
+input_schema!(TopupMethod => one_of(&crate::domain::topup::TOPUP_METHODS, "How the member paid for the top-up"));
 input_schema!(AuditAction => key(64, "An audit action code, e.g. console.login"));
 input_schema!(AuditActionFilter => or_blank(key(64, "An audit action code, e.g. console.login")));
 input_schema!(AuditFamily => or_blank(one_of(&["signin", "staff", "devices", "payments", "settlements", "cards", "shifts", "settings", "sync"], "A kind of event")));
@@ -243,7 +244,9 @@ input_schema!(IngestSign => string()
     .pattern(Some("^[0-9a-f]{64}$"))
     .into());
 
-input_schema!(TxType => one_of(&["payment", "refund"], "Transaction type"));
+/// The list's type filter: a transaction type, or `sales` for payments and refunds.
+pub const TX_TYPE_FILTERS: &[&str] = &["payment", "refund", "recharge", "sales"];
+input_schema!(TxType => one_of(TX_TYPE_FILTERS, "Transaction type; sales = payments and refunds"));
 input_schema!(TxStatus => one_of(&["completed", "refunded"], "Transaction status"));
 input_schema!(SyncStateFilter => one_of(&["pending", "applied", "exception"], "Sync state"));
 input_schema!(ExceptionFilter => one_of(&["open", "all"], "Which exceptions (default open)"));

@@ -88,8 +88,8 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
-    /// A POS client against a running edge over HTTP: login, charge, refund, validate,
-    /// tx, receipt, shift. Exit codes: 0 ok, 2 bad input, 3 not signed in or not allowed,
+    /// A POS client against a running edge over HTTP: login, charge, refund, topup,
+    /// validate, tx, receipt, shift. Exit codes: 0 ok, 2 bad input, 3 not signed in or not allowed,
     /// 4 not found, 5 refused by a business rule, 6 too many attempts, 7 edge unreachable.
     Pos {
         /// The edge's address.

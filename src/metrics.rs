@@ -43,6 +43,10 @@ pub fn refund_outcome(outcome: &str) {
     metrics::counter!("mps_edge_refunds_total", "outcome" => outcome.to_string()).increment(1);
 }
 
+pub fn topup_outcome(outcome: &str) {
+    metrics::counter!("mps_edge_topups_total", "outcome" => outcome.to_string()).increment(1);
+}
+
 pub fn sync_result(step: &'static str, ok: bool) {
     metrics::counter!("mps_edge_sync_total", "step" => step, "result" => if ok { "ok" } else { "error" }).increment(1);
 }

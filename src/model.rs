@@ -52,6 +52,42 @@ pub struct CustomerInfo {
     pub level: LevelInfo,
 }
 
+/// A counter top-up (`POST /merchant/topup`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TopupResponse {
+    pub topup: TopupTx,
+    pub card: TopupCard,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TopupTx {
+    pub tx_id: String,
+    /// `RCG-<site>-<n>`.
+    pub tx_no: String,
+    pub card_id: String,
+    #[schema(value_type = f64)]
+    #[serde(serialize_with = "ser_cents")]
+    pub amount: i64,
+    /// How the member paid: cash, wechat or alipay.
+    pub payment_method: String,
+    pub status: String,
+    pub created_at: String,
+    /// `pending` until central confirms it.
+    pub sync_state: String,
+    /// The manager whose PIN approved it, when one was needed.
+    pub approved_by: Option<String>,
+    pub receipt_url: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TopupCard {
+    pub card_no: String,
+    #[schema(value_type = f64)]
+    #[serde(serialize_with = "ser_cents")]
+    pub balance_after: i64,
+    pub points: i64,
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RefundResponse {
     pub refund: RefundTx,

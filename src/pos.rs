@@ -69,6 +69,28 @@ pub enum PosCommand {
         #[arg(long)]
         key: Option<String>,
     },
+    /// Top up a member's standard card at the counter (the member pays cash or by wallet).
+    Topup {
+        /// The card's printed number.
+        card_no: String,
+        /// The amount loaded onto the card, e.g. 500.00.
+        #[arg(allow_negative_numbers = true)]
+        amount: String,
+        /// How the member paid.
+        #[arg(long, default_value = "cash", value_parser = ["cash", "wechat", "alipay"])]
+        method: String,
+        /// Idempotency key: send the same key again to retry safely (default: a new one,
+        /// printed when the edge gave no answer).
+        #[arg(long)]
+        key: Option<String>,
+        /// A manager's or owner's username, when the store asks one to approve a
+        /// cashier's top-up (`[approval] cashier_topups = "approval"`).
+        #[arg(long, requires = "approve_pin")]
+        approve_user: Option<String>,
+        /// That person's approval PIN (else MPS_POS_APPROVE_PIN).
+        #[arg(long, env = "MPS_POS_APPROVE_PIN", hide_env_values = true)]
+        approve_pin: Option<String>,
+    },
     /// Check a QR code without charging it: the card, its balance and level.
     Validate {
         #[arg(long)]
@@ -301,6 +323,23 @@ fn new_key() -> String {
     format!("pos-cli-{}", uuid::Uuid::new_v4())
 }
 
+/// A call that moves money, sent with `key`. Without an answer (or with a failing edge)
+/// it may or may not have been done: the message gives the key, and the same command with
+/// `--key` then replays the first answer instead of doing it twice.
+async fn keyed(c: &Client, path: &str, body: &Value, key: &str) -> Result<String, Failure> {
+    c.call(Method::POST, path, Some(body))
+        .await
+        .map_err(|mut f| {
+            if f.code == exit::UNAVAILABLE {
+                f.message.push_str(&format!(
+                    "\nit may have gone through: run the same command again with --key {key} \
+                 (the same key is never done twice)"
+                ));
+            }
+            f
+        })
+}
+
 fn amount(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
@@ -338,6 +377,26 @@ fn human(cmd: &PosCommand, v: &Value, raw: &str) -> String {
             v["refund"]["original_tx_no"].as_str().unwrap_or("?"),
             amount(&v["remaining_refundable"]),
         ),
+        PosCommand::Topup { .. } => {
+            let (t, c) = (&v["topup"], &v["card"]);
+            let tx_no = t["tx_no"].as_str().unwrap_or("?");
+            format!(
+                "{tx_no} topped up {} ({}) onto card {}, balance {}{}{}\nreceipt: mps-edge pos receipt {tx_no}",
+                amount(&t["amount"]),
+                t["payment_method"].as_str().unwrap_or("?"),
+                c["card_no"].as_str().unwrap_or("?"),
+                amount(&c["balance_after"]),
+                match t["approved_by"].as_str() {
+                    Some(by) => format!(", approved by {by}"),
+                    None => String::new(),
+                },
+                if t["sync_state"] == "pending" {
+                    " [pending sync]"
+                } else {
+                    ""
+                },
+            )
+        }
         PosCommand::Validate { .. } => {
             let c = &v["card_info"];
             let next = &c["level"]["next_level"];
@@ -499,11 +558,12 @@ async fn execute(c: &Client, cmd: &PosCommand) -> Result<String, Failure> {
             key,
             order,
         } => {
-            let mut body = json!({"qr_plain": qr, "amount": amount, "idempotency_key": key.clone().unwrap_or_else(new_key)});
+            let key = key.clone().unwrap_or_else(new_key);
+            let mut body = json!({"qr_plain": qr, "amount": amount, "idempotency_key": key});
             if let Some(o) = order {
                 body["external_order_id"] = json!(o);
             }
-            c.call(Method::POST, "/merchant/charge", Some(&body)).await
+            keyed(c, "/merchant/charge", &body, &key).await
         }
         PosCommand::Refund {
             tx_no,
@@ -511,11 +571,31 @@ async fn execute(c: &Client, cmd: &PosCommand) -> Result<String, Failure> {
             reason,
             key,
         } => {
-            let mut body = json!({"original_tx_no": tx_no, "refund_amount": amount, "idempotency_key": key.clone().unwrap_or_else(new_key)});
+            let key = key.clone().unwrap_or_else(new_key);
+            let mut body =
+                json!({"original_tx_no": tx_no, "refund_amount": amount, "idempotency_key": key});
             if let Some(r) = reason {
                 body["reason"] = json!(r);
             }
-            c.call(Method::POST, "/merchant/refund", Some(&body)).await
+            keyed(c, "/merchant/refund", &body, &key).await
+        }
+        PosCommand::Topup {
+            card_no,
+            amount,
+            method,
+            key,
+            approve_user,
+            approve_pin,
+        } => {
+            let key = key.clone().unwrap_or_else(new_key);
+            let mut body = json!({
+                "card_no": card_no, "amount": amount, "payment_method": method, "idempotency_key": key,
+            });
+            // A PIN alone (MPS_POS_APPROVE_PIN kept in the environment) approves nothing.
+            if let (Some(user), Some(pin)) = (approve_user, approve_pin) {
+                body["approval"] = json!({"username": user, "pin": pin});
+            }
+            keyed(c, "/merchant/topup", &body, &key).await
         }
         PosCommand::Validate { qr } => {
             c.call(

@@ -95,6 +95,17 @@ async fn central_qr(central: &Central, m: &Member) -> String {
     r.json[0]["qr_plain"].as_str().unwrap().to_string()
 }
 
+/// The card's number at central.
+fn card_no_of(central: &Central, card_id: &str) -> String {
+    central
+        .sql(&format!(
+            "select card_no from public.member_cards where id = '{card_id}'"
+        ))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
 fn card_row(central: &Central, card_id: &str) -> (i64, i64, i64, String) {
     let out = central
         .sql(&format!("select balance, points, coalesce(level, -1), discount from public.member_cards where id = '{card_id}'"))
@@ -535,15 +546,12 @@ async fn killing_the_edge_mid_push_loses_nothing_and_applies_nothing_twice() {
     let mut charges = 0;
     // The last member's card is also frozen at the end of each round and unfrozen at the
     // start of the next (offline, like the sales): card ops under the same faults.
-    let frozen_no = central
-        .sql(&format!(
-            "select card_no from public.member_cards where id = '{}'",
-            members[3].card_id
-        ))
-        .unwrap()
-        .trim()
-        .to_string();
+    let frozen_no = card_no_of(&central, &members[3].card_id);
     let mut card_ops = 0;
+    // The first member's card is also topped up each round (offline): a top-up under the
+    // same faults, applied once.
+    let topped_no = card_no_of(&central, &members[0].card_id);
+    let mut topped = 0i64;
     for round in 0..4 {
         proxy.set_mode(Mode::Pass);
         let mut edge = EdgeProcess::start(Install::Config(&config), &[], &[]);
@@ -605,6 +613,16 @@ async fn killing_the_edge_mid_push_loses_nothing_and_applies_nothing_twice() {
         .unwrap();
         assert_eq!(r.status(), 200, "freeze (round {round})");
         card_ops += 1;
+        let r = post(
+            "/api/v1/merchant/topup",
+            json!({"card_no": topped_no, "amount": format!("{}.05", 10 + round)}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 200, "top-up (round {round})");
+        topped += (10 + round as i64) * 100 + 5;
+        // a recharge row carries the edge tag like a sale
+        charges += 1;
         // The link returns slowly: central commits the batch, the answer is held back,
         // and the edge is killed before it arrives.
         // Wait until central has committed every queued operation and answered at least
@@ -673,9 +691,10 @@ async fn killing_the_edge_mid_push_loses_nothing_and_applies_nothing_twice() {
         .unwrap();
     assert_eq!(count.trim(), format!("{charges}|{charges}"));
     for (i, m) in members.iter().enumerate() {
+        let credited = if i == 0 { topped } else { 0 };
         assert_eq!(
             card_row(&central, &m.card_id).0,
-            500_000 - spent[i],
+            500_000 - spent[i] + credited,
             "card {i}"
         );
     }
@@ -693,6 +712,20 @@ async fn killing_the_edge_mid_push_loses_nothing_and_applies_nothing_twice() {
         ))
         .unwrap();
     assert_eq!(audit.trim(), "4|3|inactive");
+    // each top-up applied exactly once, despite the kills
+    let recharges = central
+        .sql(&format!(
+            "select count(*), count(distinct tx_no), coalesce(sum(final_amount), 0),
+                    (select count(*) from audit.event_log e join public.transactions t on t.id = e.object_id
+                      where e.action = 'RECHARGE' and t.tx_no like 'RCG-S005-%')
+               from public.transactions where card_id = '{}' and tx_no like 'RCG-S005-%'",
+            members[0].card_id
+        ))
+        .unwrap();
+    assert_eq!(
+        recharges.trim(),
+        format!("4|4|{}|4", support::server::fmt_cents(topped))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -763,6 +796,111 @@ async fn fast_tokens_issued_centrally_charge_at_the_edge() {
     );
 }
 
+/// A counter top-up reaches central once, as upstream's user_recharge_card writes it (a
+/// recharge with no merchant, no points, the balance up by exactly the amount, a RECHARGE
+/// audit row), and the member spends it here at once. A top-up of a card head office
+/// froze while the store was offline is refused there (an exception) and its credit
+/// leaves the card here with the next snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_counter_topup_reaches_central_once() {
+    let central = setup_central().await;
+    let a = member(&central, 84, "100.00", 0).await;
+    let b = member(&central, 85, "100.00", 0).await;
+    let qa = central_qr(&central, &a).await;
+    let (proxy, edge) = edge_via_proxy(&central, "S013").await;
+    edge.wait_bootstrap(2).await;
+    let card_no = |m: &Member| card_no_of(&central, &m.card_id);
+    let (na, nb) = (card_no(&a), card_no(&b));
+
+    let (s, r) = edge
+        .post(
+            "/api/v1/merchant/topup",
+            &json!({"card_no": na, "amount": "250.00", "payment_method": "cash"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let rcg = r["topup"]["tx_no"].as_str().unwrap().to_string();
+    assert_eq!(money(&r["card"]["balance_after"]), 35_000);
+    // spendable at once: more than the card held before the top-up
+    edge.charge(&qa, "300.00").await;
+    edge.wait_drained().await;
+
+    let row = |sql: String| central.sql(&sql).unwrap().trim().to_string();
+    let recharge = format!(
+        "select tx_type, merchant_id is null, final_amount, raw_amount, discount_applied, points_earned, status,
+                reason, payment_method,
+                (select count(*) from public.tx_registry r where r.tx_no = t.tx_no),
+                (select count(*) from audit.event_log e where e.object_id = t.id and e.action = 'RECHARGE')
+           from public.transactions t where t.tx_no = '{rcg}'"
+    );
+    assert_eq!(
+        row(recharge.clone()),
+        "recharge|t|250.00|250.00|1.000|0|completed|recharge|cash|1|1"
+    );
+    assert_eq!(card_row(&central, &a.card_id).0, 5_000, "100 + 250 - 300");
+    // pushing again changes nothing at central
+    let _ = edge.sync_now().await;
+    let _ = edge.sync_now().await;
+    assert_eq!(
+        row(format!(
+            "select count(*) from public.transactions where card_id = '{}' and tx_type = 'recharge'
+                and tx_no like 'RCG-S013-%'",
+            a.card_id
+        )),
+        "1",
+        "the funding recharge is central's own"
+    );
+    assert_eq!(card_row(&central, &a.card_id).0, 5_000);
+    assert_eq!(edge.available(&a.card_id), 5_000);
+    assert_eq!(edge.status().await["open_exceptions"], 0);
+
+    // offline: head office freezes B; the store, not knowing, tops it up
+    proxy.set_mode(Mode::Refuse);
+    central
+        .sql(&format!(
+            "update public.member_cards set status = 'inactive' where id = '{}'",
+            b.card_id
+        ))
+        .unwrap();
+    let (s, r) = edge
+        .post(
+            "/api/v1/merchant/topup",
+            &json!({"card_no": nb, "amount": "40.00"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(edge.available(&b.card_id), 14_000);
+    proxy.set_mode(Mode::Pass);
+    edge.wait_drained().await;
+    let ex = edge.get("/api/v1/sync/exceptions").await;
+    let reasons: Vec<&str> = ex["exceptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, vec!["CARD_NOT_FOUND_OR_INACTIVE"], "{ex}");
+    assert_eq!(card_row(&central, &b.card_id).0, 10_000, "nothing credited");
+    assert_eq!(
+        row(format!(
+            "select count(*) from public.transactions where card_id = '{}' and tx_no like 'RCG-S013-%'",
+            b.card_id
+        )),
+        "0"
+    );
+    // the next snapshot of B carries the refusal: the credit is gone here too
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while edge.available(&b.card_id) != 10_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the refused credit stayed: {}",
+            edge.available(&b.card_id)
+        );
+        let _ = edge.sync_now().await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// A card frozen at the counter reaches central once, as upstream's freeze_card would
 /// leave it, and a later pull keeps it frozen here; the unfreeze likewise; a card head
 /// office froze cannot be unfrozen at the edge.
@@ -774,16 +912,7 @@ async fn a_card_frozen_at_the_counter_reaches_central_once() {
     let qa = central_qr(&central, &a).await;
     let edge = start_edge(&central, "S012", &central.url()).await;
     edge.wait_bootstrap(2).await;
-    let card_no = |m: &Member| {
-        central
-            .sql(&format!(
-                "select card_no from public.member_cards where id = '{}'",
-                m.card_id
-            ))
-            .unwrap()
-            .trim()
-            .to_string()
-    };
+    let card_no = |m: &Member| card_no_of(&central, &m.card_id);
     let (na, nb) = (card_no(&a), card_no(&b));
     let card_state = |id: &str| {
         central
@@ -1418,7 +1547,7 @@ async fn pushes_and_pulls_fail_apart_and_are_diagnosed_right() {
     assert!(out.contains("info: no database yet"), "{out}");
     assert!(out.contains("ok: central reachable, key accepted"), "{out}");
     assert!(
-        out.contains("ok: central runs the sync functions (9 probes"),
+        out.contains("ok: central runs the sync functions (11 probes"),
         "{out}"
     );
     // ... and a key file others can read is a problem, with the fix

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::limits::Limits;
+use crate::domain::limits::{Limits, TopupLimits};
 use crate::domain::money::{format_cents, Money};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -23,6 +23,17 @@ pub struct LimitSettings {
     /// The largest charge (as entered, before the discount) allowed while the replica is
     /// stale.
     pub stale_max_tx_amount: Money,
+    /// Largest single counter top-up.
+    pub max_topup_amount: Money,
+    /// Largest total of top-ups one card may hold at this edge before central confirms
+    /// them: a card frozen at central after the last pull is topped up here and refused
+    /// there, and what the member spent of it here meanwhile is lost.
+    pub max_card_unsynced_topup: Money,
+    /// Largest total of top-ups one person may take in one shift (their open shift, or
+    /// the store's business day when they have none open).
+    pub max_shift_topup: Money,
+    /// Largest total of top-ups the whole site may hold unconfirmed by central.
+    pub max_site_unsynced_topup: Money,
 }
 
 /// The `[limit_ceilings]` section: how far the console may raise each `[limits]` value.
@@ -38,6 +49,10 @@ pub struct LimitCeilingSettings {
     pub max_card_unsynced: Option<Money>,
     pub max_site_unsynced: Option<Money>,
     pub stale_max_tx_amount: Option<Money>,
+    pub max_topup_amount: Option<Money>,
+    pub max_card_unsynced_topup: Option<Money>,
+    pub max_shift_topup: Option<Money>,
+    pub max_site_unsynced_topup: Option<Money>,
     /// Longest `stale_after_secs` the console may set; 0 lets it switch the rule off.
     pub stale_after_secs: Option<i64>,
 }
@@ -56,6 +71,14 @@ impl LimitCeilingSettings {
             max_site_unsynced: self.max_site_unsynced.unwrap_or(file.max_site_unsynced),
             stale_after_secs: self.stale_after_secs.unwrap_or(file.stale_after_secs),
             stale_max_tx_amount: self.stale_max_tx_amount.unwrap_or(file.stale_max_tx_amount),
+            max_topup_amount: self.max_topup_amount.unwrap_or(file.max_topup_amount),
+            max_card_unsynced_topup: self
+                .max_card_unsynced_topup
+                .unwrap_or(file.max_card_unsynced_topup),
+            max_shift_topup: self.max_shift_topup.unwrap_or(file.max_shift_topup),
+            max_site_unsynced_topup: self
+                .max_site_unsynced_topup
+                .unwrap_or(file.max_site_unsynced_topup),
         }
     }
 
@@ -78,6 +101,26 @@ impl LimitCeilingSettings {
                 "stale_max_tx_amount",
                 limits.stale_max_tx_amount,
                 ceiling.stale_max_tx_amount,
+            ),
+            (
+                "max_topup_amount",
+                limits.max_topup_amount,
+                ceiling.max_topup_amount,
+            ),
+            (
+                "max_card_unsynced_topup",
+                limits.max_card_unsynced_topup,
+                ceiling.max_card_unsynced_topup,
+            ),
+            (
+                "max_shift_topup",
+                limits.max_shift_topup,
+                ceiling.max_shift_topup,
+            ),
+            (
+                "max_site_unsynced_topup",
+                limits.max_site_unsynced_topup,
+                ceiling.max_site_unsynced_topup,
             ),
         ];
         for (key, value, ceiling) in amounts {
@@ -123,6 +166,10 @@ impl Default for LimitSettings {
             max_site_unsynced: const { money(200_000 * 100) },
             stale_after_secs: 24 * 3600,
             stale_max_tx_amount: const { money(100 * 100) },
+            max_topup_amount: const { money(5_000 * 100) },
+            max_card_unsynced_topup: const { money(10_000 * 100) },
+            max_shift_topup: const { money(50_000 * 100) },
+            max_site_unsynced_topup: const { money(200_000 * 100) },
         }
     }
 }
@@ -149,6 +196,12 @@ impl LimitSettings {
             stale_after_secs: (!standalone && self.stale_after_secs > 0)
                 .then_some(self.stale_after_secs),
             stale_max_tx_cents: self.stale_max_tx_amount.cents(),
+            topup: TopupLimits {
+                max_topup_cents: self.max_topup_amount.cents(),
+                max_card_unsynced_cents: self.max_card_unsynced_topup.cents(),
+                max_shift_cents: self.max_shift_topup.cents(),
+                max_site_unsynced_cents: self.max_site_unsynced_topup.cents(),
+            },
         }
     }
 }
@@ -208,6 +261,10 @@ mod tests {
             "max_card_unsynced",
             "max_site_unsynced",
             "stale_max_tx_amount",
+            "max_topup_amount",
+            "max_card_unsynced_topup",
+            "max_shift_topup",
+            "max_site_unsynced_topup",
         ] {
             for (value, cents) in [
                 ("\"500.00\"", 50_000),

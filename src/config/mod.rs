@@ -139,6 +139,19 @@ pub struct ApprovalConfig {
     pub charge_above: Option<crate::domain::money::Money>,
     /// A cashier may refund with a manager's PIN; false = cashiers never refund.
     pub cashier_refunds: bool,
+    /// Counter top-ups by a cashier: "alone" (the default: the shift report's cash
+    /// expected shows what they took in), "approval" (with a manager's PIN each time) or
+    /// "never". Managers and owners always may.
+    pub cashier_topups: CashierTopups,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum CashierTopups {
+    #[default]
+    Alone,
+    Approval,
+    Never,
 }
 
 impl Default for ApprovalConfig {
@@ -146,6 +159,7 @@ impl Default for ApprovalConfig {
         ApprovalConfig {
             charge_above: None,
             cashier_refunds: true,
+            cashier_topups: CashierTopups::Alone,
         }
     }
 }
@@ -155,6 +169,11 @@ impl ApprovalConfig {
         crate::domain::approval::Rules {
             charge_above_cents: self.charge_above.map(|m| m.cents()),
             cashier_refunds: self.cashier_refunds,
+            cashier_topups: match self.cashier_topups {
+                CashierTopups::Alone => crate::domain::approval::Need::Nothing,
+                CashierTopups::Approval => crate::domain::approval::Need::Manager,
+                CashierTopups::Never => crate::domain::approval::Need::Refused,
+            },
         }
     }
 }

@@ -48,7 +48,7 @@ pub fn idem_lookup(conn: &Connection, idem: &Idem, operation: &str) -> AppResult
     }
 }
 
-fn idem_store(
+pub(super) fn idem_store(
     conn: &Connection,
     idem: &Idem,
     operation: &str,
@@ -64,7 +64,7 @@ fn idem_store(
     Ok(())
 }
 
-fn merchant_id(conn: &Connection) -> AppResult<String> {
+pub(super) fn merchant_id(conn: &Connection) -> AppResult<String> {
     let id = meta::get(conn, meta::MERCHANT_ID)?.ok_or_else(|| {
         AppError::msg(
             ErrorCode::MerchantNotFoundOrInactive,
@@ -289,14 +289,20 @@ pub fn commit_refund(conn: &Connection, cmd: RefundCmd) -> AppResult<(String, bo
     let original: Option<(String, String, String, String, i64, i64)> = conn
         .query_row(
             "SELECT id, card_id, tx_type, status, final_amount_cents, refunded_cents FROM transactions
-             WHERE tx_no = ?1 AND merchant_id = ?2",
+             WHERE tx_no = ?1 AND merchant_id = ?2 AND tx_type <> 'recharge'",
             params![cmd.original_tx_no, merchant_id],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
         )
         .optional()?;
     let Some((orig_id, card_id, tx_type, status, final_cents, refunded_cents)) = original else {
         let mut err = AppError::new(ErrorCode::OriginalTxNotFound);
-        if is_central_format(&cmd.original_tx_no) {
+        // Central has no merchant on a recharge, so it finds no original either.
+        if cmd.original_tx_no.starts_with("RCG") {
+            err = AppError::msg(
+                ErrorCode::OriginalTxNotFound,
+                "A top-up cannot be refunded: it is not a payment.",
+            );
+        } else if is_central_format(&cmd.original_tx_no) {
             err = AppError::msg(
                 ErrorCode::OriginalTxNotFound,
                 "Only payments made at this store can be refunded here; refund central payments at central.",

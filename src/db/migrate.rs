@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_card_freeze.sql"),
     include_str!("migrations/0008_receipts.sql"),
     include_str!("migrations/0009_shifts.sql"),
+    include_str!("migrations/0010_topups.sql"),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -93,6 +94,79 @@ mod tests {
         assert_eq!(seq, 6, "seq 4 and 5 were used before the rebuild");
         c.execute(
             "INSERT INTO outbox(op_id, op_type, payload, created_at, created_unix) VALUES ('f', 'card_freeze', '{}', 'x', 0)",
+            [],
+        )
+        .unwrap();
+    }
+
+    /// Migrates a version-9 database holding a payment and its refund (which refers to
+    /// it) through 0010's rebuild of transactions under foreign_keys = ON, as the server
+    /// opens it: rows survive, the refund still refers to its payment, the reference now
+    /// names the rebuilt table, and a recharge can be stored.
+    #[test]
+    fn the_transactions_rebuild_keeps_rows_and_the_refund_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Connection::open(dir.path().join("t.db")).unwrap();
+        c.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        for (i, sql) in MIGRATIONS.iter().enumerate().take(9) {
+            c.execute_batch(sql).unwrap();
+            c.pragma_update(None, "user_version", i as i64 + 1).unwrap();
+        }
+        c.execute_batch(
+            "INSERT INTO cards(id, card_no, card_type, status, snapshot_balance_cents, snapshot_updated_at)
+                 VALUES ('c1', 'STD1', 'standard', 'active', 100, 'x');
+             INSERT INTO transactions(id, tx_no, tx_type, card_id, merchant_id, raw_amount_cents, discount_milli,
+                 final_amount_cents, status, refunded_cents, created_at, created_unix, balance_after_cents)
+                 VALUES ('p1', 'PAY-S-1', 'payment', 'c1', 'm', 500, 1000, 500, 'completed', 200, 'x', 1, 0);
+             INSERT INTO transactions(id, tx_no, tx_type, card_id, merchant_id, raw_amount_cents, discount_milli,
+                 final_amount_cents, status, original_tx_id, original_tx_no, created_at, created_unix)
+                 VALUES ('r1', 'REF-S-2', 'refund', 'c1', 'm', 200, 1000, 200, 'completed', 'p1', 'PAY-S-1', 'x', 2);",
+        )
+        .unwrap();
+        let recharge = "INSERT INTO transactions(id, tx_no, tx_type, card_id, merchant_id, raw_amount_cents,
+                 discount_milli, final_amount_cents, status, payment_method, created_at, created_unix)
+                 VALUES ('g1', 'RCG-S-3', 'recharge', 'c1', 'm', 900, 1000, 900, 'completed', 'cash', 'x', 3)";
+        assert!(c.execute(recharge, []).is_err(), "refused before 0010");
+        migrate(&mut c).unwrap();
+        c.execute(recharge, []).unwrap();
+        let rows: Vec<(String, Option<String>, i64, Option<i64>)> = c
+            .prepare("SELECT id, original_tx_id, refunded_cents, balance_after_cents FROM transactions ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                ("g1".into(), None, 0, None),
+                ("p1".into(), None, 200, Some(0)),
+                ("r1".into(), Some("p1".into()), 0, None),
+            ]
+        );
+        let target: String = c
+            .query_row(
+                "SELECT \"table\" FROM pragma_foreign_key_list('transactions') WHERE \"from\" = 'original_tx_id'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(target, "transactions");
+        let broken: i64 = c
+            .query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(broken, 0);
+        // the link is enforced on the rebuilt table
+        assert!(c
+            .execute(
+                "UPDATE transactions SET original_tx_id = 'nope' WHERE id = 'r1'",
+                []
+            )
+            .is_err());
+        c.execute(
+            "INSERT INTO outbox(op_id, op_type, payload, created_at, created_unix) VALUES ('g', 'recharge', '{}', 'x', 0)",
             [],
         )
         .unwrap();

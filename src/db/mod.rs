@@ -21,6 +21,7 @@ pub mod settlements;
 pub mod shifts;
 pub mod signin;
 pub mod staff;
+pub mod topups;
 pub mod users;
 pub mod writer;
 

@@ -114,9 +114,14 @@ fn filter_sql(f: &TxFilter) -> (String, Vec<Box<dyn ToSql>>) {
         clauses.push("t.created_unix < ?");
         args.push(Box::new(v));
     }
-    if let Some(v) = &f.tx_type {
-        clauses.push("t.tx_type = ?");
-        args.push(Box::new(v.clone()));
+    match f.tx_type.as_deref() {
+        // Payments and refunds: what a settlement covers (a top-up is no sale).
+        Some("sales") => clauses.push("t.tx_type IN ('payment', 'refund')"),
+        Some(v) => {
+            clauses.push("t.tx_type = ?");
+            args.push(Box::new(v.to_string()));
+        }
+        None => {}
     }
     if let Some(v) = &f.status {
         clauses.push("t.status = ?");
@@ -245,8 +250,9 @@ pub fn day_summary(
     hour_of: &dyn Fn(i64) -> u32,
 ) -> AppResult<(SummaryTotals, Vec<HourStat>)> {
     let mut stmt = conn.prepare_cached(
+        // Sales only: a counter top-up is money in, not a sale (the shift reports count it).
         "SELECT tx_type, final_amount_cents, card_id, created_unix FROM transactions
-         WHERE created_unix >= ?1 AND created_unix < ?2",
+         WHERE created_unix >= ?1 AND created_unix < ?2 AND tx_type IN ('payment', 'refund')",
     )?;
     let mut totals = SummaryTotals::default();
     let mut hours: Vec<HourStat> = (0..24)

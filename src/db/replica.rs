@@ -137,7 +137,7 @@ pub fn pending_for(conn: &Connection, card_id: &str, reflected_seq: i64) -> AppR
         "SELECT COALESCE(SUM(CASE WHEN delta_cents < 0 THEN -delta_cents ELSE 0 END), 0),
                 COALESCE(SUM(CASE WHEN delta_cents > 0 THEN delta_cents ELSE 0 END), 0),
                 COALESCE(SUM(points), 0)
-         FROM outbox WHERE card_id = ?1 AND seq > ?2 AND op_type IN ('charge', 'refund')",
+         FROM outbox WHERE card_id = ?1 AND seq > ?2 AND op_type IN ('charge', 'refund', 'recharge')",
         params![card_id, reflected_seq],
         |r| {
             Ok(Pending {

@@ -20,6 +20,7 @@ fn open_limits() -> Limits {
         max_site_unsynced_cents: i64::MAX / 4,
         stale_after_secs: None,
         stale_max_tx_cents: i64::MAX / 4,
+        topup: crate::domain::limits::TopupLimits::UNBOUNDED,
     }
 }
 

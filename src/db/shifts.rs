@@ -108,28 +108,31 @@ pub fn open(conn: &Connection, actor: &Actor, site_code: &str) -> AppResult<Shif
 /// The shift's figures up to `until` (RFC 3339, the close or now): its person's
 /// payments and refunds on its terminal since it opened.
 pub fn figures(conn: &Connection, s: &ShiftRow, until: &str) -> AppResult<ShiftFigures> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT tx_type, COUNT(*), COALESCE(SUM(final_amount_cents), 0),
-                COALESCE(SUM(sync_state = 'pending'), 0),
-                COALESCE(SUM(CASE WHEN sync_state = 'pending' THEN final_amount_cents ELSE 0 END), 0),
-                COALESCE(SUM(sync_state = 'exception'), 0)
-           FROM transactions
-          WHERE operator_user_id = ?1 AND device_id IS ?2 AND created_at >= ?3 AND created_at <= ?4
-          GROUP BY tx_type",
-    )?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {} FROM transactions t
+          WHERE t.operator_user_id = ?1 AND t.device_id IS ?2 AND t.created_at >= ?3 AND t.created_at <= ?4
+          GROUP BY t.tx_type",
+        FigureRow::COLUMNS
+    ))?;
     let rows = stmt
         .query_map(params![s.user_id, s.device_id, s.opened_at, until], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-            ))
+            figure_row(r, 0)
         })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(ShiftFigures::from_rows(&rows))
+}
+
+/// A `FigureRow::COLUMNS` group read from column `first` on.
+fn figure_row(r: &Row<'_>, first: usize) -> rusqlite::Result<FigureRow> {
+    Ok(FigureRow {
+        kind: r.get(first)?,
+        count: r.get(first + 1)?,
+        amount: r.get(first + 2)?,
+        pending: r.get(first + 3)?,
+        pending_amount: r.get(first + 4)?,
+        exceptions: r.get(first + 5)?,
+        cash_amount: r.get(first + 6)?,
+    })
 }
 
 /// Closes the shift at `closed_at`, storing its Z report (`report`, JSON, made from the
@@ -172,28 +175,18 @@ pub fn daily(
         ("t.operator_user_id", "t.operator_username")
     };
     let sql = format!(
-        "SELECT {key}, MAX({name}), t.tx_type, COUNT(*), COALESCE(SUM(t.final_amount_cents), 0),
-                COALESCE(SUM(t.sync_state = 'pending'), 0),
-                COALESCE(SUM(CASE WHEN t.sync_state = 'pending' THEN t.final_amount_cents ELSE 0 END), 0),
-                COALESCE(SUM(t.sync_state = 'exception'), 0)
+        "SELECT {key}, MAX({name}), {}
            FROM transactions t LEFT JOIN devices d ON d.id = t.device_id
           WHERE t.created_unix >= ?1 AND t.created_unix < ?2
-          GROUP BY {key}, t.tx_type"
+          GROUP BY {key}, t.tx_type",
+        FigureRow::COLUMNS
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params![from_unix, to_unix], |r| {
-        let figure: FigureRow = (
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-            r.get(6)?,
-            r.get(7)?,
-        );
         Ok((
             r.get::<_, Option<String>>(0)?,
             r.get::<_, Option<String>>(1)?,
-            figure,
+            figure_row(r, 2)?,
         ))
     })?;
     // (key, name, its rows), in first-seen order

@@ -13,6 +13,8 @@ pub enum Act {
         raw_cents: i64,
     },
     Refund,
+    /// A counter top-up.
+    Topup,
 }
 
 /// The store's approval rules (`[approval]` in the config file).
@@ -22,6 +24,8 @@ pub struct Rules {
     pub charge_above_cents: Option<i64>,
     /// A cashier may refund with a manager's PIN (else cashiers never refund).
     pub cashier_refunds: bool,
+    /// What a cashier's top-up needs.
+    pub cashier_topups: Need,
 }
 
 /// What the act needs from `role`.
@@ -46,6 +50,7 @@ pub fn need(role: Role, act: Act, rules: &Rules) -> Need {
         },
         Act::Refund if rules.cashier_refunds => Need::Manager,
         Act::Refund => Need::Refused,
+        Act::Topup => rules.cashier_topups,
     }
 }
 
@@ -78,6 +83,7 @@ mod tests {
     const RULES: Rules = Rules {
         charge_above_cents: Some(100_000),
         cashier_refunds: true,
+        cashier_topups: Need::Nothing,
     };
 
     #[test]
@@ -90,6 +96,34 @@ mod tests {
             (Role::Owner, charge(9_999_999), RULES, Need::Nothing),
             (Role::Cashier, Act::Refund, RULES, Need::Manager),
             (Role::Manager, Act::Refund, RULES, Need::Nothing),
+            (Role::Cashier, Act::Topup, RULES, Need::Nothing),
+            (
+                Role::Cashier,
+                Act::Topup,
+                Rules {
+                    cashier_topups: Need::Manager,
+                    ..RULES
+                },
+                Need::Manager,
+            ),
+            (
+                Role::Cashier,
+                Act::Topup,
+                Rules {
+                    cashier_topups: Need::Refused,
+                    ..RULES
+                },
+                Need::Refused,
+            ),
+            (
+                Role::Manager,
+                Act::Topup,
+                Rules {
+                    cashier_topups: Need::Refused,
+                    ..RULES
+                },
+                Need::Nothing,
+            ),
             (
                 Role::Cashier,
                 Act::Refund,

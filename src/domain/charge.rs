@@ -109,6 +109,7 @@ mod tests {
             max_site_unsynced_cents: 100_000_000,
             stale_after_secs: None,
             stale_max_tx_cents: 0,
+            topup: crate::domain::limits::TopupLimits::UNBOUNDED,
         }
     }
 

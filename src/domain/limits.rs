@@ -17,6 +17,26 @@ pub struct Limits {
     pub stale_after_secs: Option<i64>,
     /// The largest charge (as entered) allowed while the replica is stale.
     pub stale_max_tx_cents: i64,
+    pub topup: TopupLimits,
+}
+
+/// The counter top-up limits (`domain::topup`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TopupLimits {
+    pub max_topup_cents: i64,
+    pub max_card_unsynced_cents: i64,
+    pub max_shift_cents: i64,
+    pub max_site_unsynced_cents: i64,
+}
+
+impl TopupLimits {
+    /// No top-up limit binds (tests of other rules).
+    pub const UNBOUNDED: TopupLimits = TopupLimits {
+        max_topup_cents: i64::MAX / 4,
+        max_card_unsynced_cents: i64::MAX / 4,
+        max_shift_cents: i64::MAX / 4,
+        max_site_unsynced_cents: i64::MAX / 4,
+    };
 }
 
 /// What the limits need to know about the current exposure.
@@ -128,6 +148,7 @@ mod tests {
             max_site_unsynced_cents: 1_000_000,
             stale_after_secs: Some(3600),
             stale_max_tx_cents: 5_000,
+            topup: TopupLimits::UNBOUNDED,
         }
     }
 

@@ -18,6 +18,7 @@ pub mod refund;
 pub mod settlement;
 pub mod shift;
 pub mod signin;
+pub mod topup;
 pub mod txno;
 
 use serde::{Deserialize, Serialize};
@@ -102,6 +103,7 @@ impl Role {
                 perm::READ_SETTLEMENTS,
                 perm::VOID_SETTLEMENT,
                 perm::FREEZE_CARD,
+                perm::TOPUP,
             ],
             Role::Manager => &[
                 perm::CHARGE,
@@ -111,8 +113,9 @@ impl Role {
                 perm::GENERATE_SETTLEMENT,
                 perm::READ_SETTLEMENTS,
                 perm::FREEZE_CARD,
+                perm::TOPUP,
             ],
-            Role::Cashier => &[perm::CHARGE, perm::READ_TRANSACTIONS],
+            Role::Cashier => &[perm::CHARGE, perm::READ_TRANSACTIONS, perm::TOPUP],
         }
     }
 
@@ -133,6 +136,9 @@ pub mod perm {
     pub const VOID_SETTLEMENT: &str = "merchant:void_settlement";
     /// Manager and owner: freeze a lost card at the counter, and lift that freeze.
     pub const FREEZE_CARD: &str = "merchant:freeze_card";
+    /// Every role: a counter top-up. Whether a cashier needs a manager's PIN for it, or
+    /// may not at all, is the store's `[approval] cashier_topups`.
+    pub const TOPUP: &str = "merchant:topup";
 }
 
 #[cfg(test)]

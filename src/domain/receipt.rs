@@ -57,8 +57,11 @@ pub struct Receipt {
     pub terminal: Option<String>,
     pub cashier: Option<String>,
     pub tx_no: String,
-    /// `payment` or `refund`.
+    /// `payment`, `refund` or `recharge` (a counter top-up).
     pub tx_type: String,
+    /// How it was paid: `balance` for a payment or refund, cash/wechat/alipay for a
+    /// top-up.
+    pub payment_method: String,
     /// The store's local time, `YYYY-MM-DD HH:MM:SS`.
     pub time: String,
     pub timezone: String,
@@ -109,6 +112,12 @@ pub fn mask_card_no(card_no: &str) -> String {
 struct Words {
     payment: &'static str,
     refund: &'static str,
+    recharge: &'static str,
+    topped_up: &'static str,
+    paid_by: &'static str,
+    cash: &'static str,
+    wechat: &'static str,
+    alipay: &'static str,
     site: &'static str,
     terminal: &'static str,
     cashier: &'static str,
@@ -133,6 +142,12 @@ fn words(lang: Lang) -> &'static Words {
     const ZH: Words = Words {
         payment: "付款收據",
         refund: "退款收據",
+        recharge: "儲值收據",
+        topped_up: "儲值金額",
+        paid_by: "付款方式",
+        cash: "現金",
+        wechat: "微信支付",
+        alipay: "支付寶",
         site: "門市",
         terminal: "收銀機",
         cashier: "收銀員",
@@ -155,6 +170,12 @@ fn words(lang: Lang) -> &'static Words {
     const EN: Words = Words {
         payment: "PAYMENT RECEIPT",
         refund: "REFUND RECEIPT",
+        recharge: "TOP-UP RECEIPT",
+        topped_up: "Topped up",
+        paid_by: "Paid by",
+        cash: "Cash",
+        wechat: "WeChat Pay",
+        alipay: "Alipay",
         site: "Site",
         terminal: "Terminal",
         cashier: "Cashier",
@@ -180,6 +201,60 @@ fn words(lang: Lang) -> &'static Words {
     }
 }
 
+impl Words {
+    fn title(&self, tx_type: &str) -> &'static str {
+        match tx_type {
+            "refund" => self.refund,
+            "recharge" => self.recharge,
+            _ => self.payment,
+        }
+    }
+
+    fn method(&self, method: &str) -> String {
+        match method {
+            "cash" => self.cash.into(),
+            "wechat" => self.wechat.into(),
+            "alipay" => self.alipay.into(),
+            other => other.into(),
+        }
+    }
+}
+
+/// The money part of a receipt as (label, value) lines, shared by the text and HTML
+/// layouts.
+fn amount_rows(r: &Receipt, w: &Words) -> Vec<(String, String)> {
+    let mut rows: Vec<(String, String)> = Vec::new();
+    let mut add = |label: &str, value: String| rows.push((label.to_string(), value));
+    match r.tx_type.as_str() {
+        "refund" => {
+            if let Some(o) = &r.original_tx_no {
+                add(w.original, o.clone());
+            }
+            add(w.refunded, money(&r.currency, r.final_amount));
+            if let Some(reason) = &r.reason {
+                add(w.reason, reason.clone());
+            }
+        }
+        "recharge" => {
+            add(w.topped_up, money(&r.currency, r.final_amount));
+            add(w.paid_by, w.method(&r.payment_method));
+        }
+        _ => {
+            add(w.price, money(&r.currency, r.raw_amount));
+            add(w.discount, format_milli(r.discount));
+            add(w.paid, money(&r.currency, r.final_amount));
+            add(w.points, r.points_earned.to_string());
+        }
+    }
+    if let Some(b) = r.balance_after {
+        add(w.balance, money(&r.currency, b));
+    }
+    if let Some(p) = r.points_after {
+        add(w.points_after, p.to_string());
+    }
+    rows
+}
+
 /// The receipt as plain text for a thermal printer `cols` columns wide (every line at
 /// most `cols` display columns), lines ending in `\n`.
 pub fn render_text(r: &Receipt, cols: usize, lang: Lang) -> String {
@@ -187,15 +262,7 @@ pub fn render_text(r: &Receipt, cols: usize, lang: Lang) -> String {
     let mut out = Vec::new();
     let rule = "-".repeat(cols);
     center(&r.store_name, cols, &mut out);
-    center(
-        if r.tx_type == "refund" {
-            w.refund
-        } else {
-            w.payment
-        },
-        cols,
-        &mut out,
-    );
+    center(w.title(&r.tx_type), cols, &mut out);
     out.push(rule.clone());
     pair(w.site, &r.site_code, cols, &mut out);
     if let Some(t) = &r.terminal {
@@ -208,30 +275,8 @@ pub fn render_text(r: &Receipt, cols: usize, lang: Lang) -> String {
     out.extend(wrap(&r.tx_no, cols));
     pair(w.card, &r.card_no, cols, &mut out);
     out.push(rule.clone());
-    if r.tx_type == "refund" {
-        if let Some(o) = &r.original_tx_no {
-            pair(w.original, o, cols, &mut out);
-        }
-        pair(
-            w.refunded,
-            &money(&r.currency, r.final_amount),
-            cols,
-            &mut out,
-        );
-        if let Some(reason) = &r.reason {
-            pair(w.reason, reason, cols, &mut out);
-        }
-    } else {
-        pair(w.price, &money(&r.currency, r.raw_amount), cols, &mut out);
-        pair(w.discount, &format_milli(r.discount), cols, &mut out);
-        pair(w.paid, &money(&r.currency, r.final_amount), cols, &mut out);
-        pair(w.points, &r.points_earned.to_string(), cols, &mut out);
-    }
-    if let Some(b) = r.balance_after {
-        pair(w.balance, &money(&r.currency, b), cols, &mut out);
-    }
-    if let Some(p) = r.points_after {
-        pair(w.points_after, &p.to_string(), cols, &mut out);
+    for (label, value) in amount_rows(r, w) {
+        pair(&label, &value, cols, &mut out);
     }
     if !r.refunds.is_empty() {
         out.push(rule.clone());
@@ -295,27 +340,10 @@ pub fn render_html(r: &Receipt, lang: Lang) -> String {
     }
     rows.push(row(w.time, &r.time));
     rows.push(row(w.card, &r.card_no));
-    let mut money_rows = Vec::new();
-    if r.tx_type == "refund" {
-        if let Some(o) = &r.original_tx_no {
-            money_rows.push(row(w.original, o));
-        }
-        money_rows.push(row(w.refunded, &money(&r.currency, r.final_amount)));
-        if let Some(reason) = &r.reason {
-            money_rows.push(row(w.reason, reason));
-        }
-    } else {
-        money_rows.push(row(w.price, &money(&r.currency, r.raw_amount)));
-        money_rows.push(row(w.discount, &format_milli(r.discount)));
-        money_rows.push(row(w.paid, &money(&r.currency, r.final_amount)));
-        money_rows.push(row(w.points, &r.points_earned.to_string()));
-    }
-    if let Some(b) = r.balance_after {
-        money_rows.push(row(w.balance, &money(&r.currency, b)));
-    }
-    if let Some(p) = r.points_after {
-        money_rows.push(row(w.points_after, &p.to_string()));
-    }
+    let money_rows: Vec<String> = amount_rows(r, w)
+        .iter()
+        .map(|(label, value)| row(label, value))
+        .collect();
     let refunds = if r.refunds.is_empty() {
         String::new()
     } else {
@@ -352,7 +380,7 @@ pub fn render_html(r: &Receipt, lang: Lang) -> String {
 <style>{HTML_STYLE}</style></head><body><h1>{store}</h1><h2>{title}</h2>\
 <p class=\"c\">{tx}</p><table>{rows}</table><table>{money}</table>{refunds}{pending}<p class=\"c\">{thanks}</p></body></html>",
         lang = lang.tag(),
-        title = esc(if r.tx_type == "refund" { w.refund } else { w.payment }),
+        title = esc(w.title(&r.tx_type)),
         tx = esc(&r.tx_no),
         store = esc(&r.store_name),
         rows = rows.join(""),
@@ -375,6 +403,7 @@ mod tests {
             cashier: Some("alice".into()),
             tx_no: "PAY-S001-000000000042".into(),
             tx_type: "payment".into(),
+            payment_method: "balance".into(),
             time: "2026-12-04 12:58:31".into(),
             timezone: "Asia/Taipei".into(),
             card_no: mask_card_no("STD00000021"),
@@ -445,6 +474,36 @@ mod tests {
     }
 
     #[test]
+    fn a_topup_receipt_shows_the_amount_the_method_and_the_balance() {
+        let mut r = sample();
+        r.tx_type = "recharge".into();
+        r.payment_method = "cash".into();
+        r.tx_no = "RCG-S001-0000000044".into();
+        r.raw_amount = 50_000;
+        r.final_amount = 50_000;
+        r.discount = 1000;
+        r.points_earned = 0;
+        r.refunds.clear();
+        r.remaining_refundable = None;
+        for (lang, title, amount, method) in [
+            (Lang::ZhHant, "儲值收據", "儲值金額", "現金"),
+            (Lang::En, "TOP-UP RECEIPT", "Topped up", "Cash"),
+        ] {
+            let text = render_text(&r, 32, lang);
+            assert!(text.contains(title), "{text}");
+            assert!(text
+                .lines()
+                .any(|l| l.starts_with(amount) && l.ends_with("NT$ 500.00")));
+            assert!(text.lines().any(|l| l.ends_with(method)), "{text}");
+            assert!(!text.contains("Discount") && !text.contains("折扣"));
+            let html = render_html(&r, lang);
+            assert!(html.contains(title) && html.contains(method));
+        }
+        r.payment_method = "wechat".into();
+        assert!(render_text(&r, 48, Lang::En).contains("WeChat Pay"));
+    }
+
+    #[test]
     fn html_escapes_everything_it_shows() {
         let mut r = sample();
         r.store_name = "<script>alert(1)</script> & \"shop\"".into();
@@ -474,7 +533,8 @@ mod tests {
             r.reason = Some(reason);
             r.raw_amount = raw;
             r.final_amount = raw;
-            r.tx_type = if raw % 2 == 0 { "refund".into() } else { "payment".into() };
+            r.tx_type = ["refund", "payment", "recharge"][(raw % 3) as usize].into();
+            r.payment_method = ["cash", "wechat", "alipay"][(raw % 3) as usize].into();
             r.original_tx_no = Some("PAY-S001-000000000042".into());
             let lang = if zh { Lang::ZhHant } else { Lang::En };
             for line in render_text(&r, cols, lang).lines() {

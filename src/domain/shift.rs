@@ -45,38 +45,72 @@ pub struct ShiftFigures {
         deserialize_with = "de_cents"
     )]
     pub net_amount: i64,
+    /// Counter top-ups taken (every payment method). Z reports stored before top-ups
+    /// existed read as none.
+    #[serde(default)]
+    pub topups: Figure,
+    /// The cash the drawer should hold from this shift: top-ups paid in cash (payments
+    /// and refunds move card balance, not cash).
+    #[schema(value_type = f64)]
+    #[serde(
+        default,
+        serialize_with = "super::money::ser_cents",
+        deserialize_with = "de_cents"
+    )]
+    pub cash_expected: i64,
     /// Operations head office has not confirmed yet (still queued), and their amount
-    /// (payments and refunds together).
+    /// (payments, refunds and top-ups together).
     pub unsynced: Figure,
     /// Operations head office refused (open exceptions for a person to resolve).
     pub exceptions: i64,
 }
 
-/// One grouped ledger row: (type, count, amount, unsynced count, unsynced amount,
-/// exceptions).
-pub type FigureRow = (String, i64, i64, i64, i64, i64);
+/// One grouped ledger row: the transactions of one type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FigureRow {
+    /// `payment`, `refund` or `recharge`.
+    pub kind: String,
+    pub count: i64,
+    pub amount: i64,
+    pub pending: i64,
+    pub pending_amount: i64,
+    pub exceptions: i64,
+    /// Of `amount`, what was paid in cash.
+    pub cash_amount: i64,
+}
+
+impl FigureRow {
+    /// The SQL columns, in order, that `from_sql` reads from `first` on (the transactions
+    /// table is `t`).
+    pub const COLUMNS: &'static str = "t.tx_type, COUNT(*), COALESCE(SUM(t.final_amount_cents), 0),
+        COALESCE(SUM(t.sync_state = 'pending'), 0),
+        COALESCE(SUM(CASE WHEN t.sync_state = 'pending' THEN t.final_amount_cents ELSE 0 END), 0),
+        COALESCE(SUM(t.sync_state = 'exception'), 0),
+        COALESCE(SUM(CASE WHEN t.payment_method = 'cash' THEN t.final_amount_cents ELSE 0 END), 0)";
+}
 
 impl ShiftFigures {
     pub fn from_rows(rows: &[FigureRow]) -> ShiftFigures {
         let mut f = ShiftFigures::default();
-        for (kind, count, amount, pending, pending_amount, exceptions) in rows {
-            let slot = if kind == "refund" {
-                &mut f.refunds
-            } else {
-                &mut f.payments
+        for row in rows {
+            let slot = match row.kind.as_str() {
+                "refund" => &mut f.refunds,
+                "recharge" => {
+                    f.cash_expected += row.cash_amount;
+                    &mut f.topups
+                }
+                _ => &mut f.payments,
             };
-            slot.count += count;
-            slot.amount += amount;
-            f.unsynced.count += pending;
-            f.unsynced.amount += pending_amount;
-            f.exceptions += exceptions;
+            slot.count += row.count;
+            slot.amount += row.amount;
+            f.unsynced.count += row.pending;
+            f.unsynced.amount += row.pending_amount;
+            f.exceptions += row.exceptions;
         }
         f.net_amount = f.payments.amount - f.refunds.amount;
         f
     }
-}
 
-impl ShiftFigures {
     /// The sum of two groups' figures.
     pub fn plus(self, o: ShiftFigures) -> ShiftFigures {
         let add = |a: Figure, b: Figure| Figure {
@@ -87,10 +121,45 @@ impl ShiftFigures {
             payments: add(self.payments, o.payments),
             refunds: add(self.refunds, o.refunds),
             net_amount: self.net_amount + o.net_amount,
+            topups: add(self.topups, o.topups),
+            cash_expected: self.cash_expected + o.cash_expected,
             unsynced: add(self.unsynced, o.unsynced),
             exceptions: self.exceptions + o.exceptions,
         }
     }
+
+    /// The figures as CSV cells, in the order of `CSV_HEADERS`.
+    pub fn csv_cells(&self) -> Vec<String> {
+        use super::money::format_cents;
+        vec![
+            self.payments.count.to_string(),
+            format_cents(self.payments.amount),
+            self.refunds.count.to_string(),
+            format_cents(self.refunds.amount),
+            format_cents(self.net_amount),
+            self.topups.count.to_string(),
+            format_cents(self.topups.amount),
+            format_cents(self.cash_expected),
+            self.unsynced.count.to_string(),
+            format_cents(self.unsynced.amount),
+            self.exceptions.to_string(),
+        ]
+    }
+
+    /// The CSV column names of `csv_cells`.
+    pub const CSV_HEADERS: [&'static str; 11] = [
+        "payment_count",
+        "payment_amount",
+        "refund_count",
+        "refund_amount",
+        "net_amount",
+        "topup_count",
+        "topup_amount",
+        "cash_expected",
+        "unsynced_count",
+        "unsynced_amount",
+        "exceptions",
+    ];
 }
 
 /// One cashier's or one terminal's figures for a business day.
@@ -165,6 +234,8 @@ struct Words {
     payments: &'static str,
     refunds: &'static str,
     net: &'static str,
+    topups: &'static str,
+    cash: &'static str,
     unsynced: &'static str,
     exceptions: &'static str,
     none: &'static str,
@@ -184,6 +255,8 @@ fn words(lang: Lang) -> &'static Words {
         payments: "付款",
         refunds: "退款",
         net: "淨額",
+        topups: "儲值",
+        cash: "應有現金",
         unsynced: "尚未同步",
         exceptions: "總部拒絕",
         none: "（未綁定）",
@@ -201,6 +274,8 @@ fn words(lang: Lang) -> &'static Words {
         payments: "Payments",
         refunds: "Refunds",
         net: "Net",
+        topups: "Top-ups",
+        cash: "Cash expected",
         unsynced: "Not yet synced",
         exceptions: "Refused centrally",
         none: "(none)",
@@ -251,6 +326,13 @@ pub fn render_text(r: &ShiftReport, cols: usize, lang: Lang) -> String {
         &mut out,
     );
     pair(w.net, &money(&r.currency, f.net_amount), cols, &mut out);
+    pair(
+        &counted(w.topups, &f.topups),
+        &money(&r.currency, f.topups.amount),
+        cols,
+        &mut out,
+    );
+    pair(w.cash, &money(&r.currency, f.cash_expected), cols, &mut out);
     out.push(rule.clone());
     pair(
         &counted(w.unsynced, &f.unsynced),
@@ -297,6 +379,13 @@ pub fn render_daily_text(r: &DailyReport, cols: usize, lang: Lang) -> String {
         );
         pair(w.net, &money(&r.currency, f.net_amount), cols, out);
         pair(
+            &format!("{} ×{}", w.topups, f.topups.count),
+            &money(&r.currency, f.topups.amount),
+            cols,
+            out,
+        );
+        pair(w.cash, &money(&r.currency, f.cash_expected), cols, out);
+        pair(
             &format!("{} ×{}", w.unsynced, f.unsynced.count),
             &money(&r.currency, f.unsynced.amount),
             cols,
@@ -330,6 +419,26 @@ mod tests {
     use super::*;
     use crate::domain::paper::width;
 
+    fn row(
+        kind: &str,
+        count: i64,
+        amount: i64,
+        pending: i64,
+        pending_amount: i64,
+        exceptions: i64,
+        cash_amount: i64,
+    ) -> FigureRow {
+        FigureRow {
+            kind: kind.into(),
+            count,
+            amount,
+            pending,
+            pending_amount,
+            exceptions,
+            cash_amount,
+        }
+    }
+
     fn report() -> ShiftReport {
         ShiftReport {
             kind: "Z".into(),
@@ -347,8 +456,9 @@ mod tests {
             timezone: "Asia/Taipei".into(),
             currency: "NT$".into(),
             figures: ShiftFigures::from_rows(&[
-                ("payment".into(), 3, 30_000, 1, 10_000, 0),
-                ("refund".into(), 1, 2_500, 1, 2_500, 1),
+                row("payment", 3, 30_000, 1, 10_000, 0, 0),
+                row("refund", 1, 2_500, 1, 2_500, 1, 0),
+                row("recharge", 2, 80_000, 1, 30_000, 0, 50_000),
             ]),
         }
     }
@@ -370,14 +480,23 @@ mod tests {
                 amount: 2_500
             }
         );
-        assert_eq!(f.net_amount, 27_500);
+        assert_eq!(f.net_amount, 27_500, "top-ups are not sales");
+        assert_eq!(
+            f.topups,
+            Figure {
+                count: 2,
+                amount: 80_000
+            }
+        );
+        assert_eq!(f.cash_expected, 50_000, "only cash top-ups");
         assert_eq!(
             f.unsynced,
             Figure {
-                count: 2,
-                amount: 12_500
+                count: 3,
+                amount: 42_500
             }
         );
+        assert_eq!(f.csv_cells().len(), ShiftFigures::CSV_HEADERS.len());
         assert_eq!(f.exceptions, 1);
         assert_eq!(ShiftFigures::from_rows(&[]), ShiftFigures::default());
     }
@@ -394,6 +513,12 @@ mod tests {
             assert!(text
                 .lines()
                 .any(|l| l.starts_with("淨額") && l.ends_with("NT$ 275.00")));
+            assert!(text
+                .lines()
+                .any(|l| l.starts_with("儲值 ×2") && l.ends_with("NT$ 800.00")));
+            assert!(text
+                .lines()
+                .any(|l| l.starts_with("應有現金") && l.ends_with("NT$ 500.00")));
         }
         let mut x = report();
         x.kind = "X".into();
@@ -463,5 +588,14 @@ mod tests {
         let text = serde_json::to_string(&r).unwrap();
         let back: ShiftReport = serde_json::from_str(&text).unwrap();
         assert_eq!(back, r);
+        // A Z report frozen before top-ups existed has neither field: it reads as none.
+        let mut old: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let figures = old["figures"].as_object_mut().unwrap();
+        figures.remove("topups");
+        figures.remove("cash_expected");
+        let back: ShiftReport = serde_json::from_value(old).unwrap();
+        assert_eq!(back.figures.topups, Figure::default());
+        assert_eq!(back.figures.cash_expected, 0);
+        assert_eq!(back.figures.payments, r.figures.payments);
     }
 }

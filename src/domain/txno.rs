@@ -9,6 +9,7 @@
 pub enum TxKind {
     Payment,
     Refund,
+    Recharge,
 }
 
 impl TxKind {
@@ -16,12 +17,14 @@ impl TxKind {
         match self {
             TxKind::Payment => "PAY",
             TxKind::Refund => "REF",
+            TxKind::Recharge => "RCG",
         }
     }
     pub fn tx_type(self) -> &'static str {
         match self {
             TxKind::Payment => "payment",
             TxKind::Refund => "refund",
+            TxKind::Recharge => "recharge",
         }
     }
 }

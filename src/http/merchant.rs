@@ -228,6 +228,88 @@ pub async fn refund(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct TopupRequest {
+    /// The card to load, by its printed number.
+    #[schema(value_type = crate::api_schema::CardNo)]
+    card_no: String,
+    #[schema(value_type = crate::api_schema::AmountInput, example = "500.00")]
+    amount: Value,
+    /// How the member paid (default cash): the shift report's cash expected counts cash.
+    #[schema(value_type = Option<crate::api_schema::TopupMethod>)]
+    payment_method: Option<String>,
+    /// Same as the Idempotency-Key header (send one or both, equal).
+    #[schema(value_type = Option<crate::api_schema::IdempotencyKey>)]
+    idempotency_key: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    tag: Option<Value>,
+    /// A manager's name and PIN, when the store asks for one (`[approval] cashier_topups
+    /// = "approval"`).
+    approval: Option<ApprovalInput>,
+}
+
+#[utoipa::path(post, path = "/merchant/topup", tag = "pos", request_body = TopupRequest, security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<crate::api_schema::IdempotencyKey>, Header, description = "retry key")),
+    responses((status = 200, body = crate::model::TopupResponse), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody), (status = 404, description = "CARD_NOT_FOUND", body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody), (status = 413, body = crate::error::ErrorBody), (status = 415, body = crate::error::ErrorBody),
+              (status = 422, description = "declined by a business rule or an offline limit", body = crate::error::ErrorBody),
+              (status = 429, description = "TOO_MANY_REQUESTS: the approver's PIN rests after wrong guesses", body = crate::error::ErrorBody),
+              (status = 503, description = "SERVICE_UNAVAILABLE: too many PIN checks at once", body = crate::error::ErrorBody)))]
+/// A counter top-up: value loaded onto a member's standard card at the till, paid in
+/// cash or by wallet. Pushed to central once, as upstream's recharge.
+pub async fn topup(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<TopupRequest>,
+) -> AppResult<Response> {
+    user.require(perm::TOPUP)?;
+    validate::key(&req.card_no, "card_no", 32)?;
+    let amount_cents = validate::amount(&req.amount, "amount", ErrorCode::InvalidRechargeAmount)?;
+    let payment_method = req.payment_method.unwrap_or_else(|| "cash".into());
+    if !crate::domain::topup::TOPUP_METHODS.contains(&payment_method.as_str()) {
+        return Err(AppError::validation(
+            "payment_method",
+            format!(
+                "payment_method must be one of: {}.",
+                crate::domain::topup::TOPUP_METHODS.join(", ")
+            ),
+        ));
+    }
+    let key = validate::idempotency_key(req.idempotency_key, idem_header(&headers)?)?;
+    let tag = validate::tag(req.tag)?;
+    let idem = key.map(|key| Idem {
+        scope: idem_scope(&user),
+        request_hash: sha256_hex(
+            &serde_json::json!(["topup", req.card_no, amount_cents, payment_method, tag])
+                .to_string(),
+        ),
+        key,
+    });
+    check_approval(&req.approval)?;
+    if let Some(body) = payments::replayed(&state, &idem, "topup").await? {
+        return Ok(json_body(body, true));
+    }
+    let actor = approval::actor_for(&state, &user, Act::Topup, req.approval).await?;
+    let result = crate::service::topups::topup(
+        &state,
+        actor,
+        crate::service::topups::TopupInput {
+            card_no: req.card_no,
+            amount_cents,
+            payment_method,
+            idem,
+            tag,
+        },
+    )
+    .await;
+    crate::metrics::topup_outcome(outcome(&result));
+    let (body, replayed) = result?;
+    Ok(json_body(body, replayed))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ValidateRequest {
     #[schema(value_type = crate::api_schema::QrText)]
     qr_plain: String,
@@ -424,7 +506,7 @@ pub(crate) fn tx_filter(q: ListQuery, tz: chrono_tz::Tz) -> AppResult<TxFilter> 
             .as_deref()
             .map(|s| parse_bound(s, "end_date", tz, true))
             .transpose()?,
-        tx_type: one_of(q.tx_type, "type", &["payment", "refund"])?,
+        tx_type: one_of(q.tx_type, "type", crate::api_schema::TX_TYPE_FILTERS)?,
         status: one_of(q.status, "status", &["completed", "refunded"])?,
         card_no: q
             .card_no

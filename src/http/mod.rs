@@ -56,6 +56,7 @@ pub fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::set_pin))
         .routes(routes!(merchant::charge))
         .routes(routes!(merchant::refund))
+        .routes(routes!(merchant::topup))
         .routes(routes!(merchant::transactions))
         .routes(routes!(merchant::daily_summary))
         .routes(routes!(merchant::validate_qr))

@@ -36,16 +36,26 @@ pub async fn actor_for(
     let mut actor = user.actor();
     match need(user.role, act, &state.cfg.approval.rules()) {
         Need::Nothing => Ok(actor),
-        Need::Refused => Err(AppError::msg(
-            ErrorCode::PermissionDenied,
-            "Cashiers do not refund at this store.",
-        )
-        .with_details(json!({"role": user.role.as_str(), "reason": "cashier_refunds_off"}))),
+        Need::Refused => {
+            let (message, reason) = match act {
+                Act::Topup => (
+                    "Cashiers do not take top-ups at this store.",
+                    "cashier_topups_off",
+                ),
+                _ => (
+                    "Cashiers do not refund at this store.",
+                    "cashier_refunds_off",
+                ),
+            };
+            Err(AppError::msg(ErrorCode::PermissionDenied, message)
+                .with_details(json!({"role": user.role.as_str(), "reason": reason})))
+        }
         Need::Manager => {
             let Some(approval) = approval else {
                 let reason = match act {
                     Act::Refund => "cashier_refund",
                     Act::Charge { .. } => "charge_above",
+                    Act::Topup => "cashier_topup",
                 };
                 return Err(AppError::new(ErrorCode::ApprovalRequired)
                     .with_details(json!({"reason": reason})));

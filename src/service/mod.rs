@@ -22,4 +22,5 @@ pub mod staff;
 pub mod state;
 pub mod sync;
 pub mod throttle;
+pub mod topups;
 pub mod transactions;

@@ -67,6 +67,7 @@ pub async fn receipt(state: &AppState, user: &AuthUser, tx_no: String) -> AppRes
                 original_tx_no: tx.original_tx_no.clone(),
                 reason: tx.reason.clone(),
                 pending_sync: tx.sync_state == "pending",
+                payment_method: tx.payment_method,
                 tx_type: tx.tx_type,
                 tx_no: tx.tx_no,
             })

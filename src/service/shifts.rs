@@ -150,42 +150,25 @@ pub async fn close(state: &AppState, user: &AuthUser, id: String) -> AppResult<S
 
 /// The report as CSV (UTF-8 with BOM, like the transactions export): a header and one line.
 pub fn report_csv(r: &ShiftReport) -> AppResult<Vec<u8>> {
-    use crate::domain::money::format_cents;
     use crate::service::export::{csv_row, finish, writer};
-    let f = &r.figures;
     let mut w = writer();
-    csv_row(
-        &mut w,
-        &[
-            ("kind", false),
-            ("shift_no", false),
-            ("site", false),
-            ("terminal", false),
-            ("cashier", false),
-            ("opened_at", false),
-            ("closed_at", false),
-            ("closed_by", false),
-            ("payment_count", false),
-            ("payment_amount", false),
-            ("refund_count", false),
-            ("refund_amount", false),
-            ("net_amount", false),
-            ("unsynced_count", false),
-            ("unsynced_amount", false),
-            ("exceptions", false),
-            ("timezone", false),
-        ],
-    )?;
-    let numbers = [
-        f.payments.count.to_string(),
-        format_cents(f.payments.amount),
-        f.refunds.count.to_string(),
-        format_cents(f.refunds.amount),
-        format_cents(f.net_amount),
-        f.unsynced.count.to_string(),
-        format_cents(f.unsynced.amount),
-        f.exceptions.to_string(),
-    ];
+    let mut header: Vec<(&str, bool)> = [
+        "kind",
+        "shift_no",
+        "site",
+        "terminal",
+        "cashier",
+        "opened_at",
+        "closed_at",
+        "closed_by",
+    ]
+    .iter()
+    .map(|h| (*h, false))
+    .collect();
+    header.extend(ShiftFigures::CSV_HEADERS.iter().map(|h| (*h, false)));
+    header.push(("timezone", false));
+    csv_row(&mut w, &header)?;
+    let numbers = r.figures.csv_cells();
     let mut row: Vec<(&str, bool)> = vec![
         (&r.kind, true),
         (&r.shift_no, true),
@@ -258,39 +241,16 @@ pub async fn daily(
 
 /// The day's report as CSV (UTF-8 with BOM): one line per cashier or terminal.
 pub fn daily_csv(r: &DailyReport) -> AppResult<Vec<u8>> {
-    use crate::domain::money::format_cents;
     use crate::service::export::{csv_row, finish, writer};
     let mut w = writer();
-    let header: Vec<(&str, bool)> = [
-        "date",
-        "by",
-        "key",
-        "name",
-        "payment_count",
-        "payment_amount",
-        "refund_count",
-        "refund_amount",
-        "net_amount",
-        "unsynced_count",
-        "unsynced_amount",
-        "exceptions",
-    ]
-    .iter()
-    .map(|h| (*h, false))
-    .collect();
+    let mut header: Vec<(&str, bool)> = ["date", "by", "key", "name"]
+        .iter()
+        .map(|h| (*h, false))
+        .collect();
+    header.extend(ShiftFigures::CSV_HEADERS.iter().map(|h| (*h, false)));
     csv_row(&mut w, &header)?;
     for row in &r.rows {
-        let f = &row.figures;
-        let numbers = [
-            f.payments.count.to_string(),
-            format_cents(f.payments.amount),
-            f.refunds.count.to_string(),
-            format_cents(f.refunds.amount),
-            format_cents(f.net_amount),
-            f.unsynced.count.to_string(),
-            format_cents(f.unsynced.amount),
-            f.exceptions.to_string(),
-        ];
+        let numbers = row.figures.csv_cells();
         let mut cells: Vec<(&str, bool)> = vec![
             (&r.date, false),
             (&r.by, false),

@@ -20,4 +20,5 @@ pub const CENTRAL_FEATURES: &[&str] = &[
     "mq2",
     "settlement_void",
     "card_freeze",
+    "recharge",
 ];

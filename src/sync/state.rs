@@ -127,7 +127,7 @@ pub fn clear(conn: &Connection, key: &str) -> AppResult<()> {
 /// Strictly in seq order: a settlement follows the sales it covers.
 pub fn pending_ops(conn: &Connection, limit: usize) -> AppResult<Vec<super::plan::PendingOp>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT seq, card_id, payload FROM outbox WHERE state = 'pending' AND op_type IN ('charge','refund','settlement','settlement_void','card_freeze','card_unfreeze') ORDER BY seq LIMIT ?1",
+        "SELECT seq, card_id, payload FROM outbox WHERE state = 'pending' AND op_type IN ('charge','refund','settlement','settlement_void','card_freeze','card_unfreeze','recharge') ORDER BY seq LIMIT ?1",
     )?;
     let rows = stmt.query_map([limit as i64], |r| {
         Ok(super::plan::PendingOp {

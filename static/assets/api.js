@@ -54,3 +54,12 @@ export function query(params) {
   const s = q.toString();
   return s ? `?${s}` : '';
 }
+
+/** A fresh idempotency key for a request that moves money. crypto.randomUUID exists only
+ *  in a secure context (https or localhost); a store's console on plain http in the
+ *  LAN still gets 122 random bits from crypto.getRandomValues. */
+export function requestKey(prefix = 'console') {
+  if (typeof crypto.randomUUID === 'function') return `${prefix}-${crypto.randomUUID()}`;
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return `${prefix}-${[...bytes].map((b) => b.toString(16).padStart(2, '0')).join('')}`;
+}

@@ -386,6 +386,8 @@ function onLiveEvent(ev) {
     toast(t('live_tx', { tx: ev.data.transaction.tx_no, amount: money(ev.data.transaction.final_amount) }));
   } else if (ev.type === 'refund' && ev.data?.refund) {
     toast(t('live_refund', { tx: ev.data.refund.refund_tx_no, amount: money(ev.data.refund.refunded_amount) }));
+  } else if (ev.type === 'topup' && ev.data?.topup) {
+    toast(t('live_topup', { tx: ev.data.topup.tx_no, amount: money(ev.data.topup.amount) }));
   }
   if (ev.type === 'sync' && ev.data && ev.data.queue_depth !== undefined) renderBanner(ev.data);
   else if (ev.type !== 'sync') refreshBanner();

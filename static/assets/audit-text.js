@@ -38,6 +38,7 @@ export function describeAudit(e) {
     card: d.card_no || '—',
     amount: d.final_amount !== undefined ? money(d.final_amount) : (d.amount !== undefined ? money(d.amount) : '—'),
     original: d.original_tx_no || '—',
+    method: d.payment_method ? t(`topup_method_${d.payment_method}`) : '—',
     object: e.object_id || '—',
     total: d.total_amount !== undefined ? money(d.total_amount) : '—',
     count: d.tx_count ?? '—',

@@ -9,13 +9,13 @@ const zh = {
   sign_out: '登出', sign_out_all: '登出所有裝置',
   sign_out_all_confirm: '這會結束您在所有裝置上的主控台與 POS 登入。確定嗎？',
   nav_shifts: '班別', shifts_title: '班別與日報', shift_date: '營業日', shift_group: '分組', shift_by_cashier: '依收銀員', shift_by_terminal: '依收銀機',
-  shift_help: '日報列出這一天每位收銀員（或每台收銀機）的付款、退款、淨額與尚未同步的筆數。班別由收銀員在收銀機上開班；尚未結班的班別可在此結班，結班後報表（Z）不能再變更。',
+  shift_help: '日報列出這一天每位收銀員（或每台收銀機）的付款、退款、淨額、儲值、應有現金（現金儲值）與尚未同步的筆數。班別由收銀員在收銀機上開班；尚未結班的班別可在此結班，結班後報表（Z）不能再變更。',
   shift_daily: '日報', shift_list: '班別', shift_total: '合計', shift_net: '淨額', shift_cashier: '收銀員', shift_terminal: '收銀機', shift_no_device: '（未綁定收銀機）',
   shift_unsynced: '尚未同步', shift_print: '列印日報', shift_no: '班別編號', shift_opened: '開班', shift_closed: '結班', shift_open_now: '進行中',
   shift_close: '結班', shift_x: 'X 報表', shift_z: 'Z 報表', shift_none: '這一天沒有班別。',
-  shift_close_title: '結班 {no}', shift_close_text: '結束 {who} 的班別（淨額 {net}）。結班後的 Z 報表不能再變更。', shift_closed_done: '已結班 {no}。',
+  shift_close_title: '結班 {no}', shift_close_text: '結束 {who} 的班別（淨額 {net}，應有現金 {cash}）。結班後的 Z 報表不能再變更。', shift_closed_done: '已結班 {no}。',
   col_op: '作業', op_charge: '付款', op_refund: '退款', op_settlement: '結算', op_settlement_void: '作廢結算',
-  op_card_freeze: '凍結會員卡', op_card_unfreeze: '解除凍結',
+  op_card_freeze: '凍結會員卡', op_card_unfreeze: '解除凍結', op_recharge: '儲值',
   print_receipt: '列印收據', nav_cards: '會員卡', cards_title: '會員卡', cards_find: '查詢', cards_balance: '可用餘額', cards_level: '等級', cards_next: '下一等級',
   cards_help: '輸入卡面上的卡號。會員遺失卡片時，可在此凍結：本店立即拒絕此卡付款，並通知總部；找回後可在本店解除凍結。',
   cards_next_text: '{name}：還差 {points} 點', cards_top: '已是最高等級', cards_frozen: '本店凍結',
@@ -26,6 +26,17 @@ const zh = {
   cards_freeze_done: '已凍結會員卡 {no}。', cards_unfreeze_done: '已解除會員卡 {no} 的凍結。',
   card_status_active: '正常', card_status_inactive: '已凍結', card_status_lost: '已掛失', card_status_expired: '已過期',
   card_status_suspended: '已停用', card_status_closed: '已註銷',
+  topup_title: '儲值', topup_amount: '儲值金額', topup_method: '付款方式', topup_submit: '儲值…',
+  topup_method_cash: '現金', topup_method_wechat: '微信支付', topup_method_alipay: '支付寶',
+  topup_help: '先向會員收取款項，再儲值到卡片；儲值後立即可用，並會送往總部。',
+  topup_hint: '輸入金額，最多兩位小數。', topup_will: '將儲值 {amount}，儲值後餘額 {balance}。',
+  topup_confirm_title: '確認儲值', topup_confirm_btn: '儲值 {amount}',
+  topup_confirm: '確定要為卡片 {card} 儲值 {amount}（{method}）嗎？請先向會員收取這筆款項。',
+  topup_done: '已為卡片 {card} 儲值 {amount}（{method}），新餘額 {balance}。',
+  topup_not_active: '此卡目前無法儲值（{status}）。', topup_view_tx: '查看交易 {tx}',
+  col_method: '付款方式', col_topups: '儲值', shift_cash_expected: '應有現金',
+  tx_totals_topups: '；另有儲值 {n} 筆（不計入銷售）', tx_totals_only_topups: '符合 {count} 筆儲值（不計入銷售）', live_topup: '新儲值 {tx}：{amount}',
+  limit_amount_note: '上限為 {amount}。',
   nav_dashboard: '總覽', nav_transactions: '交易', nav_settlements: '結算', nav_sync: '同步',
   nav_staff: '人員', nav_devices: '裝置', nav_audit: '稽核紀錄', nav_settings: '設定',
   role_owner: '店主', role_manager: '主管', role_cashier: '收銀員',
@@ -57,7 +68,7 @@ const zh = {
   sort_time_desc: '時間（新到舊）', sort_time_asc: '時間（舊到新）', sort_amount_desc: '金額（高到低）', sort_amount_asc: '金額（低到高）',
   tx_totals: '符合 {count} 筆：付款 {pay_n} 筆 {pay}，退款 {ref_n} 筆 {ref}，淨額 {net}',
   tx_card: '卡號', tx_min: '最低金額', tx_max: '最高金額', tx_sync: '同步狀態', any: '全部',
-  type_payment: '付款', type_refund: '退款', status_completed: '完成', status_refunded: '已退款', status_partial: '部分退款',
+  type_payment: '付款', type_refund: '退款', type_recharge: '儲值', status_completed: '完成', status_refunded: '已退款', status_partial: '部分退款',
   sync_pending: '待同步', sync_applied: '已同步', sync_exception: '例外',
   apply: '套用', reset: '清除', export_csv: '匯出 CSV',
   col_tx_no: '交易編號', col_time: '時間', col_type: '類型', col_card: '卡號', col_amount: '金額',
@@ -117,6 +128,7 @@ const zh = {
   audit_device_enroll: '終端機「{name}」完成註冊', audit_device_revoke: '{who} 撤銷一台終端機',
   audit_device_enrollment_code_create: '{who} 產生終端機註冊碼（{name}）',
   audit_charge: '{who} 向卡片 {card} 收款 {amount}', audit_refund: '{who} 退款 {amount}（原交易 {original}）',
+  audit_topup: '{who} 為卡片 {card} 儲值 {amount}（{method}）',
   audit_settlement_create: '{who} 產生結算 {object}：{total}，共 {count} 筆', audit_settlement_void: '{who} 作廢結算 {object}',
   audit_shift_open: '{who} 開班 {object}', audit_shift_close: '{who} 結班 {object}',
   audit_card_freeze: '{who} 凍結會員卡 {object}（{note}）', audit_card_unfreeze: '{who} 解除會員卡 {object} 的凍結（{note}）',
@@ -134,6 +146,12 @@ const zh = {
   help_max_card_unsynced: '一張卡在本店尚未同步到中央的消費總額上限；離線時防止同一張卡被重複盜刷。上限 {max}。',
   help_max_site_unsynced: '全店尚未同步到中央的消費總額上限；達到後須等同步完成才能再收款。上限 {max}。',
   help_stale_max_tx_amount: '本店資料過舊時（見上一欄），單筆可收的最高金額。上限 {max}。',
+  set_topup_section: '儲值限額（{currency}）', set_max_topup: '單筆儲值上限', set_max_card_topup: '每卡未同步儲值上限',
+  set_max_shift_topup: '每班儲值上限', set_max_site_topup: '全店未同步儲值上限',
+  help_max_topup_amount: '一次儲值超過此金額即拒絕，可攔下輸入錯誤的金額。上限 {max}。',
+  help_max_card_unsynced_topup: '一張卡在本店尚未經中央確認的儲值總額上限；若此卡已在總部停用，損失以此為限。上限 {max}。',
+  help_max_shift_topup: '一位人員在一個班別（未開班時為當天）可收取的儲值總額上限。上限 {max}。',
+  help_max_site_unsynced_topup: '全店尚未經中央確認的儲值總額上限；達到後須等同步完成才能再儲值。上限 {max}。',
   help_stale_after: '多久沒有從中央取得最新資料，就視為資料過舊，只允許小額交易。0 表示不啟用。',
   help_stale_after_max: '多久沒有從中央取得最新資料，就視為資料過舊，只允許小額交易。最長 {max}，且不能停用。',
   help_single_use: '建議開啟：同一個 QR 碼付款一次後即失效，防止截圖重複使用。',
@@ -164,6 +182,10 @@ const zh = {
   'err_VALIDATION_ERROR.limits.max_card_unsynced': '「每卡未同步上限」須為大於 0 的金額，最多兩位小數。',
   'err_VALIDATION_ERROR.limits.max_site_unsynced': '「全店未同步上限」須為大於 0 的金額，最多兩位小數。',
   'err_VALIDATION_ERROR.limits.stale_max_tx_amount': '「資料過舊時單筆上限」須為大於 0 的金額，最多兩位小數。',
+  'err_VALIDATION_ERROR.limits.max_topup_amount': '「單筆儲值上限」須為大於 0 的金額，最多兩位小數。',
+  'err_VALIDATION_ERROR.limits.max_card_unsynced_topup': '「每卡未同步儲值上限」須為大於 0 的金額，最多兩位小數。',
+  'err_VALIDATION_ERROR.limits.max_shift_topup': '「每班儲值上限」須為大於 0 的金額，最多兩位小數。',
+  'err_VALIDATION_ERROR.limits.max_site_unsynced_topup': '「全店未同步儲值上限」須為大於 0 的金額，最多兩位小數。',
   'err_VALIDATION_ERROR.limits.stale_after_secs': '「資料過舊門檻」須為 0 或以上的整數，不可空白（0 表示不啟用）。',
   'err_VALIDATION_ERROR.pin': 'PIN 須為 4 至 8 位數字。',
   'err_VALIDATION_ERROR.site.timezone': '請從清單中選擇門市時區。',
@@ -173,6 +195,7 @@ const zh = {
   'err_INVALID_AMOUNT.field': '「{field}」須為大於 0 的數字，最多兩位小數，且不超過 9,999,999,999.99。',
   err_INVALID_PRICE: '收款金額必須大於 0。',
   err_INVALID_REFUND_AMOUNT: '退款金額必須大於 0。',
+  err_INVALID_RECHARGE_AMOUNT: '儲值金額必須大於 0。',
   err_INVALID_QR: '掃描到的內容不是付款 QR 碼。',
   err_PAYLOAD_TOO_LARGE: '送出的資料量過大。',
   err_BODY_ABORTED: '資料傳送中斷，請確認網路連線後再試。',
@@ -212,8 +235,14 @@ const zh = {
   err_CARD_EXPIRED: '此卡片已過期。',
   err_CORPORATE_CARD_CANNOT_PAY: '企業卡不能用於付款。',
   err_UNSUPPORTED_CARD_TYPE_FOR_PAYMENT: '此卡別不能用於付款。',
+  err_UNSUPPORTED_CARD_TYPE_FOR_RECHARGE: '只有標準會員卡可以儲值。',
   err_INSUFFICIENT_BALANCE: '卡片可用餘額不足。',
-  err_OFFLINE_LIMIT_EXCEEDED: '此筆交易超過離線風險限額，已被拒絕。',
+  err_OFFLINE_LIMIT_EXCEEDED: '此筆交易或儲值超過離線風險限額，已被拒絕。',
+  'err_OFFLINE_LIMIT_EXCEEDED.per_topup': '金額超過本店單筆儲值上限，已被拒絕。',
+  'err_OFFLINE_LIMIT_EXCEEDED.per_card_unsynced_topup': '此卡在本店尚未經中央確認的儲值已達上限，請待同步完成後再儲值。',
+  'err_OFFLINE_LIMIT_EXCEEDED.per_shift_topup': '您這個班別（或今天）收取的儲值已達上限。',
+  'err_OFFLINE_LIMIT_EXCEEDED.site_unsynced_topup': '全店尚未經中央確認的儲值已達上限，請待同步完成後再儲值。',
+  'err_OFFLINE_LIMIT_EXCEEDED.max_balance': '儲值後的卡片餘額將超過中央可記錄的最高金額。',
   err_ONLY_COMPLETED_PAYMENT_REFUNDABLE: '只有已完成的付款可以退款。',
   err_REFUND_EXCEEDS_REMAINING: '退款金額超過可退餘額。',
   err_MERCHANT_NOT_FOUND_OR_INACTIVE: '找不到商店資料或商店已停用；門市可能尚未完成與中央的初次同步。',
@@ -253,6 +282,9 @@ const zh = {
   'field_limits.max_site_unsynced': '全店未同步上限', 'field_limits.stale_after_secs': '資料過舊門檻',
   'field_site.timezone': '門市時區', 'field_site.currency': '幣別符號',
   'field_limits.stale_max_tx_amount': '資料過舊時單筆上限',
+  'field_limits.max_topup_amount': '單筆儲值上限', 'field_limits.max_card_unsynced_topup': '每卡未同步儲值上限',
+  'field_limits.max_shift_topup': '每班儲值上限', 'field_limits.max_site_unsynced_topup': '全店未同步儲值上限',
+  field_payment_method: '付款方式',
 };
 
 const en = {
@@ -263,13 +295,13 @@ const en = {
   sign_out: 'Sign out', sign_out_all: 'Sign out everywhere',
   sign_out_all_confirm: 'This ends your console and POS sessions on every device. Continue?',
   nav_shifts: 'Shifts', shifts_title: 'Shifts and daily report', shift_date: 'Business day', shift_group: 'Group by', shift_by_cashier: 'Cashier', shift_by_terminal: 'Terminal',
-  shift_help: 'The daily report lists each cashier’s (or terminal’s) payments, refunds, net and operations not yet synced that day. Cashiers open shifts at their tills; an open shift can be closed here, and its Z report never changes afterwards.',
+  shift_help: 'The daily report lists each cashier’s (or terminal’s) payments, refunds, net, top-ups, cash expected (cash top-ups) and operations not yet synced that day. Cashiers open shifts at their tills; an open shift can be closed here, and its Z report never changes afterwards.',
   shift_daily: 'Daily report', shift_list: 'Shifts', shift_total: 'Total', shift_net: 'Net', shift_cashier: 'Cashier', shift_terminal: 'Terminal', shift_no_device: '(no terminal)',
   shift_unsynced: 'Not yet synced', shift_print: 'Print daily report', shift_no: 'Shift', shift_opened: 'Opened', shift_closed: 'Closed', shift_open_now: 'Open',
   shift_close: 'Close shift', shift_x: 'X report', shift_z: 'Z report', shift_none: 'No shifts that day.',
-  shift_close_title: 'Close shift {no}', shift_close_text: 'Ends {who}’s shift (net {net}). Its Z report cannot change afterwards.', shift_closed_done: 'Shift {no} closed.',
+  shift_close_title: 'Close shift {no}', shift_close_text: 'Ends {who}’s shift (net {net}, cash expected {cash}). Its Z report cannot change afterwards.', shift_closed_done: 'Shift {no} closed.',
   col_op: 'Operation', op_charge: 'Payment', op_refund: 'Refund', op_settlement: 'Settlement', op_settlement_void: 'Settlement void',
-  op_card_freeze: 'Card freeze', op_card_unfreeze: 'Card unfreeze',
+  op_card_freeze: 'Card freeze', op_card_unfreeze: 'Card unfreeze', op_recharge: 'Top-up',
   print_receipt: 'Print receipt', nav_cards: 'Cards', cards_title: 'Cards', cards_find: 'Look up', cards_balance: 'Available balance', cards_level: 'Level', cards_next: 'Next level',
   cards_help: 'Type the number printed on the card. When a member loses a card, freeze it here: this store refuses its payments at once and head office is told; lift the freeze here when it is found.',
   cards_next_text: '{name}: {points} points to go', cards_top: 'Top level', cards_frozen: 'Frozen here',
@@ -280,6 +312,17 @@ const en = {
   cards_freeze_done: 'Card {no} frozen.', cards_unfreeze_done: 'The freeze on card {no} was lifted.',
   card_status_active: 'Active', card_status_inactive: 'Frozen', card_status_lost: 'Lost', card_status_expired: 'Expired',
   card_status_suspended: 'Suspended', card_status_closed: 'Closed',
+  topup_title: 'Top up', topup_amount: 'Top-up amount', topup_method: 'Paid by', topup_submit: 'Top up…',
+  topup_method_cash: 'Cash', topup_method_wechat: 'WeChat Pay', topup_method_alipay: 'Alipay',
+  topup_help: 'Take the member’s payment first, then load it onto the card; it can be spent at once and is sent to head office.',
+  topup_hint: 'Enter the amount, with at most 2 decimals.', topup_will: 'Loads {amount}; the balance becomes {balance}.',
+  topup_confirm_title: 'Confirm top-up', topup_confirm_btn: 'Load {amount}',
+  topup_confirm: 'Load {amount} ({method}) onto card {card}? Take this payment from the member first.',
+  topup_done: 'Card {card} topped up with {amount} ({method}); new balance {balance}.',
+  topup_not_active: 'This card cannot be topped up ({status}).', topup_view_tx: 'View transaction {tx}',
+  col_method: 'Paid by', col_topups: 'Top-ups', shift_cash_expected: 'Cash expected',
+  tx_totals_topups: '; also {n} top-up(s), not sales', tx_totals_only_topups: '{count} matching top-up(s), not sales', live_topup: 'New top-up {tx}: {amount}',
+  limit_amount_note: 'The limit is {amount}.',
   nav_dashboard: 'Dashboard', nav_transactions: 'Transactions', nav_settlements: 'Settlements', nav_sync: 'Sync',
   nav_staff: 'Staff', nav_devices: 'Devices', nav_audit: 'Audit log', nav_settings: 'Settings',
   role_owner: 'Owner', role_manager: 'Manager', role_cashier: 'Cashier',
@@ -311,7 +354,7 @@ const en = {
   sort_time_desc: 'Time (newest first)', sort_time_asc: 'Time (oldest first)', sort_amount_desc: 'Amount (highest first)', sort_amount_asc: 'Amount (lowest first)',
   tx_totals: '{count} matching: {pay_n} payments {pay}, {ref_n} refunds {ref}, net {net}',
   tx_card: 'Card number', tx_min: 'Min amount', tx_max: 'Max amount', tx_sync: 'Sync state', any: 'Any',
-  type_payment: 'Payment', type_refund: 'Refund', status_completed: 'Completed', status_refunded: 'Refunded', status_partial: 'Partly refunded',
+  type_payment: 'Payment', type_refund: 'Refund', type_recharge: 'Top-up', status_completed: 'Completed', status_refunded: 'Refunded', status_partial: 'Partly refunded',
   sync_pending: 'Pending', sync_applied: 'Synced', sync_exception: 'Exception',
   apply: 'Apply', reset: 'Clear', export_csv: 'Export CSV',
   col_tx_no: 'Transaction', col_time: 'Time', col_type: 'Type', col_card: 'Card', col_amount: 'Amount',
@@ -371,6 +414,7 @@ const en = {
   audit_device_enroll: 'Terminal “{name}” enrolled', audit_device_revoke: '{who} revoked a terminal',
   audit_device_enrollment_code_create: '{who} created a terminal enrolment code ({name})',
   audit_charge: '{who} charged card {card} {amount}', audit_refund: '{who} refunded {amount} (of {original})',
+  audit_topup: '{who} topped up card {card} with {amount} ({method})',
   audit_settlement_create: '{who} settled {object}: {total}, {count} transactions', audit_settlement_void: '{who} voided settlement {object}',
   audit_shift_open: '{who} opened shift {object}', audit_shift_close: '{who} closed shift {object}',
   audit_card_freeze: '{who} froze card {object} ({note})', audit_card_unfreeze: '{who} lifted the freeze on card {object} ({note})',
@@ -388,6 +432,12 @@ const en = {
   help_max_card_unsynced: 'The most one card may spend here before it reaches central; stops a copied card being drained offline. At most {max}.',
   help_max_site_unsynced: 'The most the whole store may take before sync catches up; then charges wait for sync. At most {max}.',
   help_stale_max_tx_amount: 'The largest single charge while the replica is stale (see above). At most {max}.',
+  set_topup_section: 'Top-up limits ({currency})', set_max_topup: 'Largest single top-up', set_max_card_topup: 'Unsynced top-ups per card',
+  set_max_shift_topup: 'Top-ups per shift', set_max_site_topup: 'Unsynced top-ups for the store',
+  help_max_topup_amount: 'A single top-up above this is refused, which catches a mistyped amount. At most {max}.',
+  help_max_card_unsynced_topup: 'The most one card may be topped up here before central confirms it; bounds the loss if head office has since frozen the card. At most {max}.',
+  help_max_shift_topup: 'The most one person may take in top-ups in a shift (the business day when no shift is open). At most {max}.',
+  help_max_site_unsynced_topup: 'The most the whole store may hold in top-ups central has not confirmed; then top-ups wait for sync. At most {max}.',
   help_stale_after: 'How long without fresh data from central before only small charges pass. 0 = off.',
   help_stale_after_max: 'How long without fresh data from central before only small charges pass. At most {max}; cannot be switched off.',
   help_single_use: 'Recommended: a QR code stops working once it has paid, so a screenshot cannot pay twice.',
@@ -414,6 +464,10 @@ const en = {
   'err_VALIDATION_ERROR.limits.max_card_unsynced': '“Unsynced limit per card” must be an amount above 0 with at most 2 decimals.',
   'err_VALIDATION_ERROR.limits.max_site_unsynced': '“Unsynced limit for the store” must be an amount above 0 with at most 2 decimals.',
   'err_VALIDATION_ERROR.limits.stale_max_tx_amount': '“Largest charge while stale” must be an amount above 0 with at most 2 decimals.',
+  'err_VALIDATION_ERROR.limits.max_topup_amount': '“Largest single top-up” must be an amount above 0 with at most 2 decimals.',
+  'err_VALIDATION_ERROR.limits.max_card_unsynced_topup': '“Unsynced top-ups per card” must be an amount above 0 with at most 2 decimals.',
+  'err_VALIDATION_ERROR.limits.max_shift_topup': '“Top-ups per shift” must be an amount above 0 with at most 2 decimals.',
+  'err_VALIDATION_ERROR.limits.max_site_unsynced_topup': '“Unsynced top-ups for the store” must be an amount above 0 with at most 2 decimals.',
   'err_VALIDATION_ERROR.limits.stale_after_secs': '“Replica stale after” must be a whole number, 0 or more, not blank (0 = off).',
   'err_VALIDATION_ERROR.pin': 'The PIN must be 4 to 8 digits.',
   'err_VALIDATION_ERROR.site.timezone': 'Choose the store time zone from the list.',
@@ -423,6 +477,7 @@ const en = {
   'err_INVALID_AMOUNT.field': '“{field}” must be above 0, with at most 2 decimals, up to 9,999,999,999.99.',
   err_INVALID_PRICE: 'The charge amount must be greater than zero.',
   err_INVALID_REFUND_AMOUNT: 'The refund amount must be greater than zero.',
+  err_INVALID_RECHARGE_AMOUNT: 'The top-up amount must be greater than zero.',
   err_INVALID_QR: 'The scanned text is not a payment QR code.',
   err_PAYLOAD_TOO_LARGE: 'The request is too large.',
   err_BODY_ABORTED: 'The request was cut off on the way; check the connection and try again.',
@@ -462,8 +517,14 @@ const en = {
   err_CARD_EXPIRED: 'The card has expired.',
   err_CORPORATE_CARD_CANNOT_PAY: 'Corporate cards cannot pay.',
   err_UNSUPPORTED_CARD_TYPE_FOR_PAYMENT: 'This card type cannot pay.',
+  err_UNSUPPORTED_CARD_TYPE_FOR_RECHARGE: 'Only standard member cards can be topped up.',
   err_INSUFFICIENT_BALANCE: 'The card’s available balance is too low.',
-  err_OFFLINE_LIMIT_EXCEEDED: 'An offline risk limit declines this charge.',
+  err_OFFLINE_LIMIT_EXCEEDED: 'An offline risk limit declines this charge or top-up.',
+  'err_OFFLINE_LIMIT_EXCEEDED.per_topup': 'The amount is above this store’s largest single top-up; refused.',
+  'err_OFFLINE_LIMIT_EXCEEDED.per_card_unsynced_topup': 'This card’s top-ups here that central has not confirmed have reached the limit; top it up again after sync.',
+  'err_OFFLINE_LIMIT_EXCEEDED.per_shift_topup': 'The top-ups you took this shift (or today) have reached the limit.',
+  'err_OFFLINE_LIMIT_EXCEEDED.site_unsynced_topup': 'The store’s top-ups that central has not confirmed have reached the limit; top up again after sync.',
+  'err_OFFLINE_LIMIT_EXCEEDED.max_balance': 'The card’s balance would exceed the largest balance central can hold.',
   err_ONLY_COMPLETED_PAYMENT_REFUNDABLE: 'Only completed payments can be refunded.',
   err_REFUND_EXCEEDS_REMAINING: 'The refund exceeds what remains refundable.',
   err_MERCHANT_NOT_FOUND_OR_INACTIVE: 'The merchant is missing or inactive; the store may not have finished its first sync with central.',
@@ -503,6 +564,9 @@ const en = {
   'field_limits.max_site_unsynced': 'Unsynced limit for the store', 'field_limits.stale_after_secs': 'Replica stale after',
   'field_site.timezone': 'Store time zone', 'field_site.currency': 'Currency symbol',
   'field_limits.stale_max_tx_amount': 'Largest charge while stale',
+  'field_limits.max_topup_amount': 'Largest single top-up', 'field_limits.max_card_unsynced_topup': 'Unsynced top-ups per card',
+  'field_limits.max_shift_topup': 'Top-ups per shift', 'field_limits.max_site_unsynced_topup': 'Unsynced top-ups for the store',
+  field_payment_method: 'Payment method',
 };
 
 const dictionaries = { 'zh-Hant': zh, en };
@@ -579,6 +643,8 @@ export function duration(secs) {
 /** Which variant of a code's message fits the error's details: the field the server
  *  names, or for SERVICE_UNAVAILABLE a failed sync (`transient`) or busy sign-ins. */
 function variantOf(code, d) {
+  // Which offline limit declined (per_topup, per_shift_topup…).
+  if (code === 'OFFLINE_LIMIT_EXCEEDED' && typeof d.limit === 'string') return d.limit;
   if (code === 'SERVICE_UNAVAILABLE') {
     if ('transient' in d) return 'sync';
     if (d.retry_after_secs) return 'busy';
@@ -604,7 +670,13 @@ export function errorText(err) {
   };
   if (!dict[key]) return t('err_unknown', params);
   const variant = variantOf(err.code, d);
-  if (variant && dict[`${key}.${variant}`]) return t(`${key}.${variant}`, params);
-  if (params.field && dict[`${key}.field`]) return t(`${key}.field`, params);
-  return t(key, params);
+  let text;
+  if (variant && dict[`${key}.${variant}`]) text = t(`${key}.${variant}`, params);
+  else if (params.field && dict[`${key}.field`]) text = t(`${key}.field`, params);
+  else text = t(key, params);
+  // A declining limit names its amount (details.limit_amount).
+  if (err.code === 'OFFLINE_LIMIT_EXCEEDED' && d.limit_amount !== undefined && d.limit !== 'max_balance') {
+    text += `${getLocale() === 'en' ? ' ' : ''}${t('limit_amount_note', { amount: money(d.limit_amount) })}`;
+  }
+  return text;
 }

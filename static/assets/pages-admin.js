@@ -306,7 +306,9 @@ export async function audit(ctx) {
 // Settings
 // ---------------------------------------------------------------------------------------
 
-const LIMIT_KEYS = ['max_tx_amount', 'max_card_unsynced', 'max_site_unsynced', 'stale_max_tx_amount'];
+/** The counter top-up limits (the `limits` keys of their own fieldset). */
+const TOPUP_LIMIT_KEYS = ['max_topup_amount', 'max_card_unsynced_topup', 'max_shift_topup', 'max_site_unsynced_topup'];
+const LIMIT_KEYS = ['max_tx_amount', 'max_card_unsynced', 'max_site_unsynced', 'stale_max_tx_amount', ...TOPUP_LIMIT_KEYS];
 /** The form control of a settings key the server names in an error. */
 const CONTROL_OF = {
   'site.name': 'store_name', 'site.currency': 'currency', 'site.timezone': 'timezone',
@@ -351,6 +353,7 @@ export async function settings(ctx) {
     stale_unit: h('select', { name: 'stale_unit', id: 'set-stale_unit', 'aria-label': t('set_stale_unit') },
       Object.keys(UNIT_SECS).map((u) => h('option', { value: u, selected: u === unit }, t(`unit_${u}`)))),
     stale_max_tx_amount: amount('stale_max_tx_amount', s.limits.stale_max_tx_amount),
+    ...Object.fromEntries(TOPUP_LIMIT_KEYS.map((k) => [k, amount(k, s.limits[k])])),
   };
   // The limits, the single-use rule and the time zone are the owner's (the server
   // refuses a manager's change with 403); a manager sees them, disabled.
@@ -378,8 +381,15 @@ export async function settings(ctx) {
     h('div', { class: 'field wide' },
       h('label', { class: 'inline' }, f.qr_single_use, t('set_single_use')),
       h('p', { class: 'help' }, t('help_single_use'))));
+  const topupLabels = {
+    max_topup_amount: 'set_max_topup', max_card_unsynced_topup: 'set_max_card_topup',
+    max_shift_topup: 'set_max_shift_topup', max_site_unsynced_topup: 'set_max_site_topup',
+  };
+  const topups = h('fieldset', { class: 'form-grid panel', id: 'settings-topup-limits' },
+    h('legend', { text: t('set_topup_section', { currency: cur() }) }),
+    TOPUP_LIMIT_KEYS.map((k) => helped(`set-${k}`, t(topupLabels[k]), f[k], limitHelp(k))));
   const save = h('button', { type: 'submit', id: 'settings-save' }, t('save'));
-  const form = h('form', { id: 'settings-form', novalidate: true }, store, limits, h('div', { class: 'actions' }, save));
+  const form = h('form', { id: 'settings-form', novalidate: true }, store, limits, topups, h('div', { class: 'actions' }, save));
   const overriddenText = (keys) => (keys.length
     ? t('set_overridden', { keys: keys.map((k) => t(`field_${k}`)).join('、') }) : '');
   const note = h('p', { class: 'muted', id: 'settings-overridden' }, overriddenText(d.overridden));

@@ -1,10 +1,10 @@
 // Dashboard, transactions (list, detail, refund), settlements and sync.
 
-import { get, post, query } from './api.js';
+import { get, post, query, requestKey } from './api.js';
 import { h, clear, field, select, messageBox, showMessage, table, confirmDialog, promptDialog, skeleton } from './dom.js';
 import { t, money, count, dateTime, duration, errorText, todayInStore, getLocale } from './i18n.js';
 import { hourChart } from './chart.js';
-import { checkAmount, checkKey, checkText, cents, problem, refuse } from './rules.js';
+import { checkAmount, checkKey, checkText, checkPositiveAmount, cents, problem, refuse } from './rules.js';
 
 function tag(value, label) {
   return h('span', { class: `tag ${value}` }, label ?? value);
@@ -13,6 +13,9 @@ function tag(value, label) {
 const typeLabel = (v) => t(`type_${v}`);
 const statusLabel = (v) => t(`status_${v}`);
 const syncLabel = (v) => t(`sync_${v}`);
+/** How a top-up was paid, in words (the code itself for one this console does not know). */
+const TOPUP_METHODS = ['cash', 'wechat', 'alipay'];
+const methodLabel = (m) => { const k = `topup_method_${m}`; const v = t(k); return v === k ? m : v; };
 
 /** Re-runs `fn` at most once per `ms` when live events arrive in bursts. */
 function debounce(fn, ms = 300) {
@@ -182,7 +185,7 @@ export async function transactions(ctx) {
       h('p', { class: 'help', id: 'f-q-help' }, t('tx_search_help'))),
     field(t('tx_start'), input('start_date', 'date')),
     field(t('tx_end'), input('end_date', 'date')),
-    field(t('tx_type'), select('type', [['', t('any')], ['payment', typeLabel('payment')], ['refund', typeLabel('refund')]], filters.type)),
+    field(t('tx_type'), select('type', [['', t('any')], ['payment', typeLabel('payment')], ['refund', typeLabel('refund')], ['recharge', typeLabel('recharge')]], filters.type)),
     field(t('tx_status'), select('status', [['', t('any')], ['completed', statusLabel('completed')], ['refunded', statusLabel('refunded')]], filters.status)),
     field(t('tx_min'), input('min_amount', 'text', { inputmode: 'decimal' })),
     field(t('tx_max'), input('max_amount', 'text', { inputmode: 'decimal' })),
@@ -241,10 +244,16 @@ export async function transactions(ctx) {
       showMessage(msg, '', 'ok');
       const p = data.pagination;
       const s = data.totals;
-      totals.textContent = s ? t('tx_totals', {
-        count: count(s.count), pay_n: count(s.payment_count), pay: money(s.payment_amount),
-        ref_n: count(s.refund_count), ref: money(s.refund_amount), net: money(s.net_amount),
-      }) : '';
+      // Top-ups are counted but are no sales: said apart from payments and refunds.
+      const topups = s ? s.count - s.payment_count - s.refund_count : 0;
+      if (!s) totals.textContent = '';
+      else if (topups > 0 && topups === s.count) totals.textContent = t('tx_totals_only_topups', { count: count(topups) });
+      else {
+        totals.textContent = t('tx_totals', {
+          count: count(s.count), pay_n: count(s.payment_count), pay: money(s.payment_amount),
+          ref_n: count(s.refund_count), ref: money(s.refund_amount), net: money(s.net_amount),
+        }) + (topups > 0 ? t('tx_totals_topups', { n: count(topups) }) : '');
+      }
       const wrap = table([
         { label: t('col_tx_no'), cell: (r) => h('a', { href: `/console/transactions/${encodeURIComponent(r.tx_no)}`, 'data-link': true, class: 'tx-link' }, r.tx_no) },
         { label: sortHeader(t('col_time'), 'time'), cell: (r) => dateTime(r.created_at) },
@@ -274,7 +283,7 @@ export async function transactions(ctx) {
   }
   await load();
   const reload = debounce(() => { if (offset === 0) load(); });
-  return { onEvent: (ev) => { if (ev.type === 'transaction' || ev.type === 'refund') reload(); } };
+  return { onEvent: (ev) => { if (['transaction', 'refund', 'topup'].includes(ev.type)) reload(); } };
 }
 
 export async function transactionDetail(ctx) {
@@ -286,16 +295,24 @@ export async function transactionDetail(ctx) {
   async function load(flash) {
     const d = await get(`/common/transactions/${encodeURIComponent(txNo)}`);
     const x = d.transaction;
-    const info = h('dl', { class: 'grid panel', id: 'tx-info' },
-      h('dt', {}, t('col_type')), h('dd', {}, typeLabel(x.tx_type)),
-      h('dt', {}, t('col_status')), h('dd', { id: 'tx-status' }, paymentState(x)),
-      h('dt', {}, t('col_time')), h('dd', {}, dateTime(x.created_at)),
-      h('dt', {}, t('col_card')), h('dd', {}, x.card_no || '—'),
+    const topup = x.tx_type === 'recharge';
+    // A top-up has no price, discount or points: its amount and how it was paid.
+    const figures = topup ? [
+      h('dt', {}, t('col_amount')), h('dd', { id: 'tx-final' }, money(x.final_amount)),
+      h('dt', {}, t('col_method')), h('dd', { id: 'tx-method' }, methodLabel(x.payment_method)),
+    ] : [
       h('dt', {}, t('col_raw')), h('dd', {}, money(x.raw_amount)),
       h('dt', {}, t('col_discount')), h('dd', {}, Number(x.discount_applied).toFixed(3)),
       h('dt', {}, t('col_final')), h('dd', { id: 'tx-final' }, money(x.final_amount)),
       h('dt', {}, t('col_points')), h('dd', {}, count(x.points_earned)),
-      x.tx_type === 'payment' ? [
+    ];
+    const info = h('dl', { class: 'grid panel', id: 'tx-info', 'data-type': x.tx_type },
+      h('dt', {}, t('col_type')), h('dd', { id: 'tx-type' }, tag(x.tx_type, typeLabel(x.tx_type))),
+      h('dt', {}, t('col_status')), h('dd', { id: 'tx-status' }, paymentState(x)),
+      h('dt', {}, t('col_time')), h('dd', {}, dateTime(x.created_at)),
+      h('dt', {}, t('col_card')), h('dd', {}, x.card_no || '—'),
+      figures,
+      topup ? [] : x.tx_type === 'payment' ? [
         h('dt', {}, t('col_refunded')), h('dd', { id: 'tx-refunded' }, money(x.refunded_amount)),
         h('dt', {}, t('col_remaining')), h('dd', { id: 'tx-remaining', 'data-value': String(x.remaining_refundable) }, money(x.remaining_refundable)),
       ] : [
@@ -382,7 +399,7 @@ function refundForm(x, reload) {
     if (!ok) return;
     submit.disabled = true;
     try {
-      const body = { original_tx_no: x.tx_no, refund_amount: value, idempotency_key: `console-${crypto.randomUUID()}` };
+      const body = { original_tx_no: x.tx_no, refund_amount: value, idempotency_key: requestKey() };
       if (reason.value.trim()) body.reason = reason.value.trim();
       const r = await post('/merchant/refund', body);
       await reload(t('refund_done', { amount: money(r.refund.refunded_amount), tx: r.refund.refund_tx_no }));
@@ -470,7 +487,8 @@ export async function settlementDetail(ctx) {
 
   async function load() {
     const x = (await get(`/merchant/settlements/${encodeURIComponent(no)}`)).settlement;
-    const bounds = { start_date: x.period_start, end_date: x.period_end };
+    // What the settlement covers: payments and refunds, never top-ups.
+    const bounds = { start_date: x.period_start, end_date: x.period_end, type: 'sales' };
     const info = h('dl', { class: 'grid panel', id: 'stl-info' },
       h('dt', {}, t('col_status')), h('dd', { id: 'stl-status' }, stlStatus(x)),
       h('dt', {}, t('col_period')), h('dd', { id: 'stl-period' }, periodText(x)),
@@ -545,6 +563,8 @@ export async function shifts(ctx) {
     { label: t('col_payments'), num: true, cell: (r) => `${money(f(r).payments.amount)} (${count(f(r).payments.count)})` },
     { label: t('col_refunds'), num: true, cell: (r) => `${money(f(r).refunds.amount)} (${count(f(r).refunds.count)})` },
     { label: t('shift_net'), num: true, cell: (r) => money(f(r).net_amount) },
+    { label: t('col_topups'), num: true, cell: (r) => `${money(f(r).topups?.amount ?? 0)} (${count(f(r).topups?.count ?? 0)})` },
+    { label: t('shift_cash_expected'), num: true, cell: (r) => money(f(r).cash_expected ?? 0) },
     { label: t('shift_unsynced'), num: true, cell: (r) => count(f(r).unsynced.count) },
   ];
 
@@ -585,7 +605,7 @@ export async function shifts(ctx) {
 
   async function closeShift(r) {
     const ok = await confirmDialog(t('shift_close_title', { no: r.shift_no }),
-      t('shift_close_text', { who: r.cashier, net: money(r.figures.net_amount) }), t('shift_close'), t('cancel'), true);
+      t('shift_close_text', { who: r.cashier, net: money(r.figures.net_amount), cash: money(r.figures.cash_expected ?? 0) }), t('shift_close'), t('cancel'), true);
     if (!ok) return;
     try {
       await post(`/shifts/${encodeURIComponent(r.shift_id)}/close`, {});
@@ -606,10 +626,16 @@ export async function shifts(ctx) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Cards at the counter: look one up, freeze a lost one, lift the freeze
+// Cards at the counter: look one up, top it up, freeze a lost one, lift the freeze
 // ---------------------------------------------------------------------------------------
 
 export async function cards(ctx) {
+  const cur = () => ctx.session.store.currency || '';
+  const withCur = (v) => `${cur()} ${money(v)}`.trim();
+  // The top-up being sent and its idempotency key: the key stays while the same card,
+  // amount and method are sent again (after no answer, or a second click), so the server
+  // replays the first load instead of loading twice; anything else gets a new key.
+  let attempt = null;
   const msg = messageBox('card-message');
   const number = h('input', { type: 'search', id: 'card-no', name: 'card_no', autocomplete: 'off', maxlength: 32, value: new URLSearchParams(location.search).get('card_no') || '', 'aria-describedby': 'card-help' });
   const find = h('button', { type: 'submit', id: 'card-find' }, t('cards_find'));
@@ -619,7 +645,7 @@ export async function cards(ctx) {
   const box = h('div', { id: 'card-box' });
   clear(ctx.main, h('h1', { text: t('cards_title') }), form, msg, box);
 
-  function show(c) {
+  function show(c, done = null) {
     const frozenHere = c.status === 'inactive' && c.freeze;
     const next = c.level.next_level;
     const info = h('dl', { class: 'grid panel', id: 'card-info', 'data-card': c.card_no },
@@ -635,7 +661,95 @@ export async function cards(ctx) {
       c.status === 'active' ? h('button', { type: 'button', class: 'danger', id: 'card-freeze-btn', onclick: () => change(c, true) }, t('cards_freeze')) : null,
       frozenHere ? h('button', { type: 'button', id: 'card-unfreeze-btn', onclick: () => change(c, false) }, t('cards_unfreeze')) : null,
       c.status === 'inactive' && !c.freeze ? h('p', { class: 'help', id: 'card-central-note' }, t('err_CARD_FROZEN_CENTRALLY')) : null);
-    clear(box, info, actions);
+    clear(box, info, actions, topupPanel(c, done));
+  }
+
+  /** The top-up form (an active standard card), what the last top-up did, or why this
+   *  card cannot be topped up. */
+  function topupPanel(c, done) {
+    const result = done ? h('div', { class: 'msg ok topup-result', id: 'topup-result', role: 'status' },
+      h('p', { id: 'topup-done' }, t('topup_done', {
+        card: done.card.card_no, amount: withCur(done.topup.amount),
+        method: methodLabel(done.topup.payment_method), balance: withCur(done.card.balance_after),
+      })),
+      h('div', { class: 'actions' },
+        h('a', {
+          class: 'button secondary', id: 'topup-receipt', target: '_blank', rel: 'noopener',
+          href: `${done.topup.receipt_url}${query({ format: 'html', lang: getLocale() })}`,
+        }, t('print_receipt')),
+        h('a', { href: `/console/transactions/${encodeURIComponent(done.topup.tx_no)}`, 'data-link': true, id: 'topup-tx' },
+          t('topup_view_tx', { tx: done.topup.tx_no })))) : null;
+    const section = (...body) => h('section', { class: 'panel', id: 'topup-panel', 'aria-labelledby': 'topup-title' },
+      h('h2', { id: 'topup-title', text: t('topup_title') }), result, ...body);
+    if (c.card_type && c.card_type !== 'standard') {
+      // Central loads standard cards only: the same words as its refusal, and no form.
+      return section(h('p', { class: 'help', id: 'topup-unavailable' }, errorText({ code: 'UNSUPPORTED_CARD_TYPE_FOR_RECHARGE' })));
+    }
+    if (c.status !== 'active') {
+      return section(h('p', { class: 'help', id: 'topup-unavailable' }, t('topup_not_active', { status: t(`card_status_${c.status}`) })));
+    }
+    const balance = cents(Number(c.balance).toFixed(2));
+    const amount = h('input', {
+      name: 'amount', id: 'topup-amount', inputmode: 'decimal', required: true, autocomplete: 'off',
+      maxlength: 16, 'aria-describedby': 'topup-check',
+    });
+    const check = h('p', { class: 'help', id: 'topup-check', 'aria-live': 'polite' }, t('topup_hint'));
+    const method = select('payment_method', TOPUP_METHODS.map((m) => [m, methodLabel(m)]), 'cash');
+    method.id = 'topup-method';
+    const submit = h('button', { type: 'submit', id: 'topup-submit', disabled: true }, t('topup_submit'));
+    const problemBox = messageBox('topup-message');
+    /** Says, as the amount is typed, what will be loaded and the balance after, or the
+     *  server's own words for why it would be refused. */
+    function update() {
+      const v = amount.value.trim();
+      const bad = v ? checkPositiveAmount(v, 'amount', 'INVALID_RECHARGE_AMOUNT') : null;
+      check.className = bad ? 'help bad' : 'help';
+      check.textContent = !v ? t('topup_hint')
+        : bad ? errorText(bad) : t('topup_will', { amount: withCur(v), balance: withCur(Number(balance + cents(v)) / 100) });
+      if (bad) amount.setAttribute('aria-invalid', 'true'); else amount.removeAttribute('aria-invalid');
+      submit.disabled = !v || Boolean(bad);
+    }
+    amount.addEventListener('input', update);
+    const form = h('form', { class: 'form-grid', id: 'topup-form', novalidate: true },
+      h('p', { class: 'help wide', id: 'topup-help' }, t('topup_help')),
+      h('div', { class: 'field' }, h('label', { for: 'topup-amount' }, t('topup_amount')), amount, check),
+      h('div', { class: 'field' }, h('label', { for: 'topup-method' }, t('topup_method')), method),
+      h('div', { class: 'actions wide' }, submit));
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const value = amount.value.trim();
+      if (!value || checkPositiveAmount(value, 'amount', 'INVALID_RECHARGE_AMOUNT')) { update(); amount.focus(); return; }
+      const how = method.value;
+      // The dialog names exactly what will be sent, and starts on Cancel.
+      const ok = await confirmDialog(t('topup_confirm_title'),
+        t('topup_confirm', { amount: withCur(value), card: c.card_no, method: methodLabel(how) }),
+        t('topup_confirm_btn', { amount: withCur(value) }), t('cancel'), true);
+      if (!ok) return;
+      const sig = `${c.card_no}|${cents(value)}|${how}`;
+      if (!attempt || attempt.sig !== sig) attempt = { sig, key: requestKey() };
+      submit.disabled = true;
+      showMessage(problemBox, '', 'ok');
+      try {
+        const r = await post('/merchant/topup', { card_no: c.card_no, amount: value, payment_method: how, idempotency_key: attempt.key });
+        attempt = null;
+        let fresh;
+        try {
+          fresh = await get(`/merchant/cards/${encodeURIComponent(c.card_no)}`);
+        } catch {
+          fresh = { ...c, balance: r.card.balance_after, points: r.card.points };
+        }
+        showMessage(msg, '', 'ok');
+        show(fresh, r);
+        document.getElementById('topup-receipt')?.focus();
+      } catch (err) {
+        // The server said no: that request is over, a new one gets a new key. No answer
+        // (or a failing server) keeps the key, so sending again cannot load twice.
+        if (err.code && err.status < 500) attempt = null;
+        showMessage(problemBox, errorText(err));
+        submit.disabled = false;
+      }
+    });
+    return section(form, problemBox);
   }
 
   async function lookup() {
@@ -732,7 +846,7 @@ export async function sync(ctx) {
   await load();
   const reload = debounce(() => load().catch(() => {}), 500);
   // A sale or refund adds to the queue: the count follows it, as the banner does.
-  const moves = ['sync', 'exception', 'transaction', 'refund'];
+  const moves = ['sync', 'exception', 'transaction', 'refund', 'topup'];
   return { onEvent: (ev) => { if (moves.includes(ev.type)) reload(); } };
 }
 

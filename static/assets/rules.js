@@ -16,6 +16,19 @@ export function checkAmount(text, field, code = 'VALIDATION_ERROR') {
   return AMOUNT.test(String(text).trim()) ? null : problem(code, field);
 }
 
+/** An amount the server takes as money::parse_cents does: a well-formed zero or
+ *  negative amount is `notPositive` (INVALID_RECHARGE_AMOUNT…), anything else malformed
+ *  is INVALID_AMOUNT; both name `field`, as the server's answer would. */
+export function checkPositiveAmount(text, field, notPositive) {
+  const v = String(text).trim();
+  if (AMOUNT.test(v)) return null;
+  const m = /^(-?)([0-9]+)(\.[0-9]{1,2})?$/.exec(v);
+  if (m && m[2].replace(/^0+/, '').length <= 10 && (m[1] || /^[0.]+$/.test(m[2] + (m[3] || '')))) {
+    return problem(notPositive, field);
+  }
+  return problem('INVALID_AMOUNT', field);
+}
+
 /** The cents of an amount `checkAmount` accepted (exact: no floating point). */
 export function cents(text) {
   const [int, frac = ''] = String(text).trim().split('.');

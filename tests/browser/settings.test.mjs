@@ -73,6 +73,10 @@ const TEXT = {
     saved: '已儲存。',
     help: /上限 NT\$ 2,000\.00/,
     minutes: '分鐘',
+    badTopup: '「單筆儲值上限」須為大於 0 的金額，最多兩位小數。',
+    topupCeiling: '「單筆儲值上限」超過此安裝設定檔允許的上限，請輸入較低的數值。',
+    topupHelp: /一次儲值超過此金額即拒絕.*上限 NT\$ 5,000\.00/,
+    topupLegend: '儲值限額（NT$）',
   },
   en: {
     blankStale: '“Replica stale after” must be a whole number, 0 or more, not blank (0 = off).',
@@ -81,6 +85,10 @@ const TEXT = {
     saved: 'Saved.',
     help: /At most NT\$ 2,000\.00/,
     minutes: 'minutes',
+    badTopup: '“Largest single top-up” must be an amount above 0 with at most 2 decimals.',
+    topupCeiling: '“Largest single top-up” is above the ceiling this installation’s config file allows; enter a lower value.',
+    topupHelp: /A single top-up above this is refused.*At most NT\$ 5,000\.00/,
+    topupLegend: 'Top-up limits (NT$)',
   },
 };
 
@@ -96,6 +104,13 @@ for (const locale of ['zh-Hant', 'en']) {
         await noHorizontalScroll(page);
         assert.match(await page.textContent('#set-max_tx_amount-help'), m.help);
         assert.equal(await page.getAttribute('#set-max_tx_amount', 'aria-describedby'), 'set-max_tx_amount-help');
+        // the counter top-up limits: typed amounts of their own, with help and ceiling
+        assert.equal(await page.textContent('#settings-topup-limits legend'), m.topupLegend);
+        assert.match(await page.textContent('#set-max_topup_amount-help'), m.topupHelp);
+        for (const k of ['max_topup_amount', 'max_card_unsynced_topup', 'max_shift_topup', 'max_site_unsynced_topup']) {
+          assert.equal(await page.getAttribute(`#set-${k}`, 'inputmode'), 'decimal', k);
+          assert.match(await page.inputValue(`#set-${k}`), /^\d+\.\d\d$/, k);
+        }
         // 24 h reads as 24 hours, not 86400 seconds.
         assert.equal(await page.inputValue('#set-stale_after'), '24');
         assert.equal(await page.inputValue('#set-stale_unit'), 'hours');
@@ -109,6 +124,9 @@ for (const locale of ['zh-Hant', 'en']) {
           ['#set-max_tx_amount', '12.345', m.badAmount],
           ['#set-max_tx_amount', 'abc', m.badAmount],
           ['#set-max_tx_amount', '2000.01', m.ceiling],
+          ['#set-max_topup_amount', '0', m.badTopup],
+          ['#set-max_topup_amount', '12.345', m.badTopup],
+          ['#set-max_topup_amount', '5000.01', m.topupCeiling],
         ]) {
           await page.fill(control, value);
           const text = await saveAndRead(page);
@@ -176,12 +194,38 @@ test('settings: the owner sets the store time zone and currency; dates and "toda
   }
 });
 
+test('settings: the owner lowers the largest single top-up; only that is sent, and the till follows', async () => {
+  const page = await settingsPage(OWNER, 'en', DESKTOP, 'settings-topup');
+  try {
+    const puts = putsOf(page);
+    await page.fill('#set-max_topup_amount', '3000');
+    assert.equal(await saveAndRead(page), 'Saved.');
+    assert.deepEqual(puts, [{ limits: { max_topup_amount: '3000' } }]);
+    const s = (await api('GET', '/console/settings', { token: ownerToken })).json;
+    assert.equal(Number(s.settings.limits.max_topup_amount), 3000);
+    assert.match(await page.textContent('#settings-overridden'), /Largest single top-up/);
+    // a top-up above it is refused, naming the new limit (a refusal writes nothing)
+    const r = await api('POST', '/merchant/topup', { token: ownerToken, body: { card_no: 'STD00000016', amount: '3000.01' } });
+    assert.equal(r.status, 422, r.text);
+    assert.equal(r.json.error.details.limit, 'per_topup');
+    assert.equal(r.json.error.details.limit_amount, '3000.00');
+    await open(page, 'settings');
+    assert.equal(await page.inputValue('#set-max_topup_amount'), '3000.00');
+  } finally {
+    await page.context().close();
+    const back = await api('PUT', '/console/settings', {
+      token: ownerToken, body: { limits: { max_topup_amount: original.limits.max_topup_amount } },
+    });
+    assert.equal(back.status, 200, back.text);
+  }
+});
+
 for (const viewport of [DESKTOP, PHONE]) {
   test(`settings: a manager (${viewport.width}px) sees the safeguards disabled and may change the currency`, async () => {
     const page = await settingsPage(MANAGER, 'zh-Hant', viewport, `settings-manager-${viewport.width}`);
     try {
       await noHorizontalScroll(page);
-      for (const id of ['#set-timezone', '#set-max_tx_amount', '#set-stale_after', '#set-qr_single_use']) {
+      for (const id of ['#set-timezone', '#set-max_tx_amount', '#set-max_topup_amount', '#set-max_shift_topup', '#set-stale_after', '#set-qr_single_use']) {
         assert.equal(await page.isDisabled(id), true, id);
       }
       assert.equal(await page.isDisabled('#set-currency'), false);

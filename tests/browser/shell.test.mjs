@@ -33,11 +33,16 @@ const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
 const wholeSecond = () => new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
 
 /** A settlement of one new sale alone: a period (whole seconds, as the API takes them)
- *  that starts after anything earlier tests sold and has just ended. */
+ *  that starts after anything earlier tests sold and has just ended. A counter top-up in
+ *  the same period is no sale: the settlement and its detail page leave it out. */
 async function settledSale(amount) {
   await sleep(1100);
   const start = wholeSecond();
   await posCharge(amount, SHELL_CARD);
+  const topup = await api('POST', '/merchant/topup', {
+    token: ownerToken, body: { card_no: SHELL_CARD, amount: '30.00', idempotency_key: `shell-${Date.now()}` },
+  });
+  assert.equal(topup.status, 200, topup.text);
   await sleep(1100);
   const made = await api('POST', '/merchant/settlements', {
     token: ownerToken, body: { mode: 'realtime', period_start: start, period_end: wholeSecond() },
@@ -95,7 +100,9 @@ for (const locale of ['zh-Hant', 'en']) {
         await p.click('#nav-settlements');
         await p.click(`tr[data-settlement="${settlementNo}"] a.stl-link`);
         await p.waitForSelector('#stl-info');
-        assert.equal(await p.locator('#stl-detail tbody tr[data-tx]').count(), 1);
+        assert.equal(await p.locator('#stl-detail tbody tr[data-tx]').count(), 1, 'the sale, not the top-up');
+        assert.equal(await p.locator('#stl-detail tbody tr.row-recharge').count(), 0);
+        assert.match(await p.getAttribute('#stl-csv', 'href'), /[?&]type=sales(&|$)/);
         assert.equal(await p.isVisible('#stl-void'), true);
         await noHorizontalScroll(p, 'settlement detail');
         await shot(p, `settlement-detail-${locale}-${size}`);

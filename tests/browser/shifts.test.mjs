@@ -1,6 +1,7 @@
 // Shifts in the console (issue 14, item 2): a manager sees the day by cashier and by
-// terminal, the tills' shifts with their figures, closes an open shift after a
-// confirmation, and opens the X or Z report to print. Both languages, desktop and phone
+// terminal, the tills' shifts with their figures (top-ups and the cash the drawer should
+// hold apart from sales), closes an open shift after a confirmation, and opens the X or Z
+// report to print. Both languages, desktop and phone
 // widths. Run by scripts/browser-test.sh.
 
 import { test, before, after } from 'node:test';
@@ -31,8 +32,14 @@ before(async () => {
 after(closeBrowser);
 
 const TEXT = {
-  'zh-Hant': { open: '進行中', closeText: /結束 .* 的班別/, closed: /已結班/, x: '班別報表（X，未結班）', z: '結班報表（Z）', total: '合計' },
-  en: { open: 'Open', closeText: /Ends .*’s shift/, closed: /Shift .* closed\./, x: 'SHIFT REPORT (X, OPEN)', z: 'END OF SHIFT (Z)', total: 'Total' },
+  'zh-Hant': {
+    open: '進行中', closeText: /結束 .* 的班別（淨額 .*，應有現金 20\.00）/, closed: /已結班/, x: '班別報表（X，未結班）', z: '結班報表（Z）', total: '合計',
+    topups: '儲值', cash: '應有現金', xCash: /應有現金.*20\.00/,
+  },
+  en: {
+    open: 'Open', closeText: /Ends .*’s shift \(net .*, cash expected 20\.00\)/, closed: /Shift .* closed\./, x: 'SHIFT REPORT (X, OPEN)', z: 'END OF SHIFT (Z)', total: 'Total',
+    topups: 'Top-ups', cash: 'Cash expected', xCash: /Cash expected.*20\.00/,
+  },
 };
 
 let round = 0;
@@ -60,6 +67,13 @@ for (const locale of ['zh-Hant', 'en']) {
       }
       // what the member paid after the level discount
       const paid = (cents / 100).toFixed(2).replace('.', '\\.');
+      // two top-ups at the till: cash goes in the drawer, a wallet payment does not
+      for (const [amount, method] of [['20.00', 'cash'], ['5.00', 'wechat']]) {
+        const r = await api('POST', '/merchant/topup', {
+          token, body: { card_no: CARD, amount, payment_method: method, idempotency_key: `s-${randomUUID()}` },
+        });
+        assert.equal(r.status, 200, r.text);
+      }
 
       const p = await page(locale, viewport, `shifts-${locale}-${size}`);
       try {
@@ -69,8 +83,11 @@ for (const locale of ['zh-Hant', 'en']) {
         assert.equal(await p.getAttribute(row, 'data-kind'), 'X');
         assert.match(await p.textContent(row), new RegExp(m.open));
         assert.match(await p.textContent(row), new RegExp(paid));
+        assert.equal(await p.textContent(`${row} td[data-label="${m.topups}"]`), '25.00 (2)');
+        assert.equal(await p.textContent(`${row} td[data-label="${m.cash}"]`), '20.00');
         // the daily report has the cashier's row and a total
         assert.match(await p.textContent(`#daily-list tr[data-row="${clerk[0]}"]`), new RegExp(`${paid} \\(2\\)`));
+        assert.equal(await p.textContent(`#daily-list tr[data-row="${clerk[0]}"] td[data-label="${m.cash}"]`), '20.00');
         assert.match(await p.textContent('#daily-list tr[data-row="total"]'), new RegExp(m.total));
         assert.match(await p.getAttribute('#daily-csv', 'href'), /format=csv/);
         await noHorizontalScroll(p, 'shifts');
@@ -81,6 +98,7 @@ for (const locale of ['zh-Hant', 'en']) {
         watch(x, `shift-x-${locale}-${size}`);
         await x.waitForLoadState();
         assert.match(await x.textContent('body'), new RegExp(m.x.replace(/[()（）]/g, '.')));
+        assert.match(await x.textContent('body'), m.xCash);
         await x.close();
 
         // closing asks first; cancel keeps it open
