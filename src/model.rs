@@ -200,6 +200,11 @@ pub struct ListTotals {
     #[schema(value_type = f64)]
     #[serde(serialize_with = "ser_cents")]
     pub net_amount: i64,
+    /// Counter top-ups among the rows: money in, not sales (not in `net_amount`).
+    pub topup_count: i64,
+    #[schema(value_type = f64)]
+    #[serde(serialize_with = "ser_cents")]
+    pub topup_amount: i64,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -201,6 +201,20 @@ async fn a_cashier_tops_up_a_card_and_it_is_queued_once() {
         }
     };
     assert_eq!(list("recharge").await, vec!["recharge"]);
+    let all = srv
+        .get(&format!("{API}/merchant/transactions"), Some(&owner))
+        .await;
+    let totals = &all.assert_ok()["totals"];
+    assert_eq!(
+        (totals["count"].as_i64(), totals["topup_count"].as_i64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(cents(&totals["topup_amount"]), 50_000);
+    assert_eq!(
+        cents(&totals["net_amount"]),
+        cents(&totals["payment_amount"]),
+        "a top-up is not in the sales net"
+    );
     assert_eq!(list("sales").await, vec!["payment"]);
     // the day's sales figures do not count it
     let day = srv

@@ -189,7 +189,9 @@ pub fn transaction_totals(conn: &Connection, f: &TxFilter) -> AppResult<ListTota
                     COALESCE(SUM(t.tx_type = 'payment'), 0),
                     COALESCE(SUM(CASE WHEN t.tx_type = 'payment' THEN t.final_amount_cents END), 0),
                     COALESCE(SUM(t.tx_type = 'refund'), 0),
-                    COALESCE(SUM(CASE WHEN t.tx_type = 'refund' THEN t.final_amount_cents END), 0)
+                    COALESCE(SUM(CASE WHEN t.tx_type = 'refund' THEN t.final_amount_cents END), 0),
+                    COALESCE(SUM(t.tx_type = 'recharge'), 0),
+                    COALESCE(SUM(CASE WHEN t.tx_type = 'recharge' THEN t.final_amount_cents END), 0)
              {TX_FROM} {where_sql}"
         ),
         rusqlite::params_from_iter(args.iter().map(|a| a.as_ref())),
@@ -203,6 +205,8 @@ pub fn transaction_totals(conn: &Connection, f: &TxFilter) -> AppResult<ListTota
                 refund_count: r.get(3)?,
                 refund_amount,
                 net_amount: payment_amount - refund_amount,
+                topup_count: r.get(5)?,
+                topup_amount: r.get(6)?,
             })
         },
     )?)

@@ -245,14 +245,14 @@ export async function transactions(ctx) {
       const p = data.pagination;
       const s = data.totals;
       // Top-ups are counted but are no sales: said apart from payments and refunds.
-      const topups = s ? s.count - s.payment_count - s.refund_count : 0;
+      const topups = s ? s.topup_count : 0;
       if (!s) totals.textContent = '';
-      else if (topups > 0 && topups === s.count) totals.textContent = t('tx_totals_only_topups', { count: count(topups) });
+      else if (topups > 0 && topups === s.count) totals.textContent = t('tx_totals_only_topups', { count: count(topups), amount: money(s.topup_amount) });
       else {
         totals.textContent = t('tx_totals', {
           count: count(s.count), pay_n: count(s.payment_count), pay: money(s.payment_amount),
           ref_n: count(s.refund_count), ref: money(s.refund_amount), net: money(s.net_amount),
-        }) + (topups > 0 ? t('tx_totals_topups', { n: count(topups) }) : '');
+        }) + (topups > 0 ? t('tx_totals_topups', { n: count(topups), amount: money(s.topup_amount) }) : '');
       }
       const wrap = table([
         { label: t('col_tx_no'), cell: (r) => h('a', { href: `/console/transactions/${encodeURIComponent(r.tx_no)}`, 'data-link': true, class: 'tx-link' }, r.tx_no) },

@@ -141,6 +141,7 @@ const TOPUP_TEXT = {
     unsupported: '只有標準會員卡可以儲值。',
     perTopup: (limit) => `金額超過本店單筆儲值上限，已被拒絕。上限為 ${limit}。`,
     type: '儲值',
+    notSales: '不計入銷售',
     receipt: '儲值收據',
     methods: { cash: '現金', wechat: '微信支付', alipay: '支付寶' },
   },
@@ -150,6 +151,7 @@ const TOPUP_TEXT = {
     unsupported: 'Only standard member cards can be topped up.',
     perTopup: (limit) => `The amount is above this store’s largest single top-up; refused. The limit is ${limit}.`,
     type: 'Top-up',
+    notSales: 'not sales',
     receipt: 'TOP-UP RECEIPT',
     methods: { cash: 'Cash', wechat: 'WeChat Pay', alipay: 'Alipay' },
   },
@@ -249,6 +251,11 @@ for (const locale of ['zh-Hant', 'en']) {
         assert.match(await row.textContent(), /123\.40/);
         assert.equal(await p.inputValue('#tx-filters select[name="type"]'), 'recharge');
         assert.equal(await p.locator('#tx-list tbody tr:not(.row-recharge)').count(), 0, 'only top-ups');
+        // the footer counts them apart from sales, with their amount (other test files
+        // top up too, so the figure itself is not pinned here; tests/topups.rs does)
+        const footer = await p.textContent('#tx-totals');
+        assert.ok(footer.includes(m.notSales), footer);
+        assert.match(footer, /\d\.\d{2}/, footer);
         await noHorizontalScroll(p, 'top-up in the list');
         await shot(p, `topup-list-${locale}-${size}`);
 
