@@ -190,3 +190,43 @@ fn every_error_code_has_a_message_in_both_languages() {
         problems.join("\n  ")
     );
 }
+
+/// The console's audit filter offers exactly the server's families (`domain::audit`),
+/// in its order, each with a name in both languages: a family added on one side only
+/// would be a filter the server refuses, or one the console cannot offer.
+#[test]
+fn the_audit_families_are_the_servers() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/static/assets/audit-text.js");
+    let js = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let open = "const FAMILIES = [";
+    let start = js
+        .find(open)
+        .unwrap_or_else(|| panic!("audit-text.js has no `{open}`"))
+        + open.len();
+    let end = start + js[start..].find("];").expect("FAMILIES ends with `];`");
+    let mut rest = js[start..end].trim_start();
+    let mut console = Vec::new();
+    while let Some((name, after)) = string_literal(rest) {
+        console.push(name);
+        rest = after.trim_start().trim_start_matches(',').trim_start();
+    }
+    assert!(
+        rest.is_empty(),
+        "FAMILIES holds something other than strings: {rest}"
+    );
+    let server: Vec<String> = mps_edge::domain::audit::family_names()
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
+    assert_eq!(console, server);
+    let src = source();
+    for name in ["zh", "en"] {
+        let keys: BTreeSet<String> = dictionary(&src, name).into_iter().map(|(k, _)| k).collect();
+        for f in &server {
+            assert!(
+                keys.contains(&format!("family_{f}")),
+                "{name}: no family_{f}"
+            );
+        }
+    }
+}

@@ -35,9 +35,16 @@ export function cents(text) {
   return BigInt(int) * 100n + BigInt((frac + '00').slice(0, 2));
 }
 
-/** Text of 1..max characters, not only white space, no control characters. */
+// The white space Rust's str::trim removes (Unicode White_Space). JavaScript's trim()
+// differs: it also removes U+FEFF and keeps U+0085 (NEL, a control character Rust counts
+// as white space).
+const SERVER_WS = '[\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]';
+const SERVER_TRIM = new RegExp(`^${SERVER_WS}+|${SERVER_WS}+$`, 'g');
+
+/** Text of 1..max characters, not only white space, no control characters: the server
+ *  trims what the form sends (already trimmed by JavaScript) once more, its own way. */
 export function checkText(text, max, field) {
-  const v = String(text).trim();
+  const v = String(text).trim().replace(SERVER_TRIM, '');
   return v && [...v].length <= max && !CONTROL.test(v) ? null : problem('VALIDATION_ERROR', field);
 }
 
