@@ -167,23 +167,44 @@ async fn large_charges_by_a_cashier_need_a_manager_and_managers_do_not() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn five_wrong_pins_rest_the_pin_but_not_the_managers_sign_in() {
     let (srv, cashier, _) = store().await;
+    srv.create_user("cashier2", "cashier-password-2", Role::Cashier)
+        .await;
+    let cashier2 = srv.login("cashier2", "cashier-password-2").await;
     let tx = srv.charge_card(&cashier, "STD00000017", "30.00").await["transaction"]["tx_no"]
         .as_str()
         .unwrap()
         .to_string();
-    for i in 0..5 {
-        refund_approved(
-            &srv,
-            &cashier,
-            &tx,
-            "1.00",
-            approval("boss", &format!("000{i}")),
-        )
+    let wrong = |who: &str, i: usize| {
+        let (srv, who, tx) = (&srv, who.to_string(), tx.clone());
+        async move {
+            refund_approved(srv, &who, &tx, "1.00", approval("boss", &format!("000{i}"))).await
+        }
+    };
+    // One cashier alone cannot rest the manager's PIN: after 3 wrong PINs it is their
+    // own tries that wait, and those no longer count against the PIN.
+    for i in 0..3 {
+        wrong(&cashier, i)
+            .await
+            .assert_error(403, "APPROVAL_INVALID");
+    }
+    for pin in ["0003", "2468"] {
+        let r = refund_approved(&srv, &cashier, &tx, "1.00", approval("boss", pin)).await;
+        let d = r.assert_error(429, "TOO_MANY_REQUESTS");
+        assert_eq!(d["reason"], "pin_asker_rest");
+        assert!((1..=900).contains(&d["retry_after_secs"].as_i64().unwrap()));
+    }
+    // A mistyped approver's name is another budget: the cashier may still ask the owner.
+    refund_approved(&srv, &cashier, &tx, "1.00", approval("owner", "2468"))
         .await
         .assert_error(403, "APPROVAL_INVALID");
+    // Two more wrong PINs from another till make five: now the PIN rests for everyone,
+    // even typed right, with how long to wait.
+    for i in 3..5 {
+        wrong(&cashier2, i)
+            .await
+            .assert_error(403, "APPROVAL_INVALID");
     }
-    // Now even the right PIN rests, with how long to wait.
-    let r = refund_approved(&srv, &cashier, &tx, "1.00", approval("boss", "2468")).await;
+    let r = refund_approved(&srv, &cashier2, &tx, "1.00", approval("boss", "2468")).await;
     let d = r.assert_error(429, "TOO_MANY_REQUESTS");
     assert_eq!(d["reason"], "pin_rest");
     let wait = d["retry_after_secs"].as_i64().unwrap();
@@ -194,7 +215,7 @@ async fn five_wrong_pins_rest_the_pin_but_not_the_managers_sign_in() {
     set_pin(&srv, &boss, "boss-password-1", "13579")
         .await
         .assert_ok();
-    refund_approved(&srv, &cashier, &tx, "1.00", approval("boss", "13579"))
+    refund_approved(&srv, &cashier2, &tx, "1.00", approval("boss", "13579"))
         .await
         .assert_ok();
 }

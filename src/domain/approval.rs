@@ -70,6 +70,14 @@ pub const PIN_MAX_FAILURES: i64 = 5;
 /// time every 15 minutes takes weeks, and the manager's own sign-in is not affected.
 pub const PIN_LOCK_SECS: i64 = 15 * 60;
 
+/// Wrong PINs one person asking at the till may type for one approver within
+/// `PIN_LOCK_SECS` before they must wait: fewer than `PIN_MAX_FAILURES`, so one cashier
+/// alone can never make a manager's PIN rest (and block every till's approvals); their
+/// own tries stop first.
+pub const PIN_MAX_FAILURES_PER_ASKER: u32 = 3;
+
+const _: () = assert!((PIN_MAX_FAILURES_PER_ASKER as i64) < PIN_MAX_FAILURES);
+
 /// After `failures` consecutive wrong PINs at `now`, until when the PIN rests (None =
 /// not yet).
 pub fn lock_until(failures: i64, now: i64) -> Option<i64> {

@@ -68,11 +68,30 @@ pub async fn actor_for(
 
 /// Checks the approver's PIN; their username on success.
 async fn approve(state: &AppState, actor: &Actor, input: ApprovalInput) -> AppResult<String> {
+    let now = chrono::Utc::now().timestamp();
+    // The person asking first: past their own budget of wrong PINs for this approver they
+    // wait, and their tries stop counting against the approver, whose PIN serves every
+    // till. Keyed by both, so a mistyped name does not use up the budget for the manager.
+    let asker = format!(
+        "{}\n{}",
+        actor
+            .user_id
+            .as_deref()
+            .or(actor.ip.as_deref())
+            .unwrap_or_default(),
+        input.username.to_lowercase()
+    );
+    if let Err(wait) = state.pin_askers.check(&asker, now) {
+        return Err(AppError::msg(
+            ErrorCode::TooManyRequests,
+            "Too many wrong PINs typed at this till; wait a while, or ask the manager to come over.",
+        )
+        .with_details(json!({"retry_after_secs": wait.max(1), "reason": "pin_asker_rest"})));
+    }
     // A place in the password pool before anything else: the expensive step is bounded.
     let ticket = state.passwords.try_admit()?;
     let name = input.username.clone();
     let found = state.db.read(move |c| store::approver(c, &name)).await?;
-    let now = chrono::Utc::now().timestamp();
     if let Some(until) = found
         .as_ref()
         .and_then(|a| a.locked_until)
@@ -113,6 +132,11 @@ async fn approve(state: &AppState, actor: &Actor, input: ApprovalInput) -> AppRe
             Ok(())
         })
         .await?;
+    if ok {
+        state.pin_askers.clear(&asker);
+    } else {
+        state.pin_askers.fail(asker, now);
+    }
     match found {
         Some(a) if ok => Ok(a.username),
         _ => Err(AppError::new(ErrorCode::ApprovalInvalid)),

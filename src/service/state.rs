@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::service::qr::QrResolver;
 use crate::service::replay::ReplayCache;
-use crate::service::throttle::IpThrottle;
+use crate::service::throttle::{IpThrottle, WindowCounter};
 use crate::sync::SyncEngine;
 
 #[derive(Clone)]
@@ -20,6 +20,9 @@ pub struct AppState {
     pub qr: Arc<QrResolver>,
     pub keys: Arc<JwtKeys>,
     pub throttle: Arc<IpThrottle>,
+    /// Wrong manager PINs per person asking and approver named: one cashier cannot rest
+    /// a manager's PIN alone (`domain::approval::PIN_MAX_FAILURES_PER_ASKER`).
+    pub pin_askers: Arc<WindowCounter<String>>,
     /// Every argon2 hash and check runs here (bounded threads and queue).
     pub passwords: Arc<crate::service::passwords::PasswordPool>,
     pub started: Instant,
@@ -70,6 +73,10 @@ impl AppState {
             qr,
             keys: Arc::new(JwtKeys::new(jwt_secret)),
             throttle: Arc::new(IpThrottle::default()),
+            pin_askers: Arc::new(WindowCounter::new(
+                crate::domain::approval::PIN_LOCK_SECS,
+                crate::domain::approval::PIN_MAX_FAILURES_PER_ASKER,
+            )),
             passwords,
             started: Instant::now(),
             sync: None,
