@@ -53,6 +53,15 @@ pub fn period_days(start_unix: i64, end_unix: i64, tz: chrono_tz::Tz) -> Option<
     })
 }
 
+/// When business day `day` begins in the store's zone, in unix seconds: its first
+/// midnight (a zone may skip or repeat one). `None` past chrono's range.
+pub fn day_start(day: NaiveDate, tz: chrono_tz::Tz) -> Option<i64> {
+    let midnight = day.and_hms_opt(0, 0, 0)?;
+    tz.from_local_datetime(&midnight)
+        .earliest()
+        .map(|t| t.timestamp())
+}
+
 /// Longest free text kept with a void, in characters.
 pub const VOID_REASON_MAX: usize = 500;
 

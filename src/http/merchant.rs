@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{NaiveDate, TimeZone};
+use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -16,6 +16,7 @@ use crate::db::queries::{TxFilter, TxSort};
 use crate::domain::approval::Act;
 use crate::domain::money::parse_cents;
 use crate::domain::perm;
+use crate::domain::settlement::day_start;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::model::{DailySummary, TransactionList};
 use crate::service::approval::{self, ApprovalInput};
@@ -427,13 +428,6 @@ pub(crate) fn day_bounds(date: Option<&str>, tz: chrono_tz::Tz) -> AppResult<(St
         .and_then(|d| day_start(d, tz))
         .ok_or_else(|| AppError::validation("date", "date is out of range."))?;
     Ok((day.format("%Y-%m-%d").to_string(), from, to))
-}
-
-fn day_start(day: NaiveDate, tz: chrono_tz::Tz) -> Option<i64> {
-    let midnight = day.and_hms_opt(0, 0, 0)?;
-    tz.from_local_datetime(&midnight)
-        .earliest()
-        .map(|t| t.timestamp())
 }
 
 fn one_of(value: Option<String>, field: &str, allowed: &[&str]) -> AppResult<Option<String>> {

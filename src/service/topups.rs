@@ -1,6 +1,5 @@
 //! Counter top-ups: the store's limits and business day in, the writer's answer out.
 
-use chrono::TimeZone;
 use serde_json::Value;
 
 use crate::db::ledger::Idem;
@@ -20,12 +19,10 @@ pub struct TopupInput {
 /// When the store's current business day began, in UTC as RFC 3339 (how transactions'
 /// `created_at` is written, so the two compare as text).
 fn day_start(tz: chrono_tz::Tz, now: chrono::DateTime<chrono::Utc>) -> String {
-    let midnight = now.with_timezone(&tz).date_naive().and_hms_opt(0, 0, 0);
-    midnight
-        .and_then(|m| tz.from_local_datetime(&m).earliest())
-        .map(|t| t.with_timezone(&chrono::Utc))
-        // A zone with no midnight that day: a day back is never later than the truth,
-        // so the limit only counts more.
+    crate::domain::settlement::day_start(now.with_timezone(&tz).date_naive(), tz)
+        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        // Out of chrono's range: a day back is never later than the truth, so the limit
+        // only counts more.
         .unwrap_or(now - chrono::Duration::days(1))
         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
@@ -58,6 +55,7 @@ pub async fn topup(state: &AppState, actor: Actor, input: TopupInput) -> AppResu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
     #[test]
     fn the_business_day_starts_at_local_midnight() {
