@@ -286,6 +286,37 @@ fn words(lang: Lang) -> &'static Words {
     }
 }
 
+/// A report's money lines as (label, value): payments, refunds, net, top-ups and cash
+/// expected; and apart, what is not yet synced. Shared by the shift and day reports.
+fn figure_lines(
+    w: &Words,
+    f: &ShiftFigures,
+    currency: &str,
+) -> (Vec<(String, String)>, (String, String)) {
+    let counted = |label: &str, fig: &Figure| format!("{label} ×{}", fig.count);
+    let sales = vec![
+        (
+            counted(w.payments, &f.payments),
+            money(currency, f.payments.amount),
+        ),
+        (
+            counted(w.refunds, &f.refunds),
+            money(currency, -f.refunds.amount),
+        ),
+        (w.net.to_string(), money(currency, f.net_amount)),
+        (
+            counted(w.topups, &f.topups),
+            money(currency, f.topups.amount),
+        ),
+        (w.cash.to_string(), money(currency, f.cash_expected)),
+    ];
+    let unsynced = (
+        counted(w.unsynced, &f.unsynced),
+        money(currency, f.unsynced.amount),
+    );
+    (sales, unsynced)
+}
+
 /// The report for a thermal printer `cols` columns wide.
 pub fn render_text(r: &ShiftReport, cols: usize, lang: Lang) -> String {
     let w = words(lang);
@@ -312,34 +343,12 @@ pub fn render_text(r: &ShiftReport, cols: usize, lang: Lang) -> String {
         pair(w.closed_by, by, cols, &mut out);
     }
     out.push(rule.clone());
-    let counted = |label: &str, fig: &Figure| format!("{label} ×{}", fig.count);
-    pair(
-        &counted(w.payments, &f.payments),
-        &money(&r.currency, f.payments.amount),
-        cols,
-        &mut out,
-    );
-    pair(
-        &counted(w.refunds, &f.refunds),
-        &money(&r.currency, -f.refunds.amount),
-        cols,
-        &mut out,
-    );
-    pair(w.net, &money(&r.currency, f.net_amount), cols, &mut out);
-    pair(
-        &counted(w.topups, &f.topups),
-        &money(&r.currency, f.topups.amount),
-        cols,
-        &mut out,
-    );
-    pair(w.cash, &money(&r.currency, f.cash_expected), cols, &mut out);
+    let (sales, unsynced) = figure_lines(w, f, &r.currency);
+    for (label, value) in sales {
+        pair(&label, &value, cols, &mut out);
+    }
     out.push(rule.clone());
-    pair(
-        &counted(w.unsynced, &f.unsynced),
-        &money(&r.currency, f.unsynced.amount),
-        cols,
-        &mut out,
-    );
+    pair(&unsynced.0, &unsynced.1, cols, &mut out);
     pair(w.exceptions, &f.exceptions.to_string(), cols, &mut out);
     out.push(rule);
     pair(w.printed, &r.generated_at, cols, &mut out);
@@ -365,32 +374,10 @@ pub fn render_daily_text(r: &DailyReport, cols: usize, lang: Lang) -> String {
     let block = |name: &str, f: &ShiftFigures, out: &mut Vec<String>| {
         out.push(rule.clone());
         out.extend(wrap(name, cols));
-        pair(
-            &format!("{} ×{}", w.payments, f.payments.count),
-            &money(&r.currency, f.payments.amount),
-            cols,
-            out,
-        );
-        pair(
-            &format!("{} ×{}", w.refunds, f.refunds.count),
-            &money(&r.currency, -f.refunds.amount),
-            cols,
-            out,
-        );
-        pair(w.net, &money(&r.currency, f.net_amount), cols, out);
-        pair(
-            &format!("{} ×{}", w.topups, f.topups.count),
-            &money(&r.currency, f.topups.amount),
-            cols,
-            out,
-        );
-        pair(w.cash, &money(&r.currency, f.cash_expected), cols, out);
-        pair(
-            &format!("{} ×{}", w.unsynced, f.unsynced.count),
-            &money(&r.currency, f.unsynced.amount),
-            cols,
-            out,
-        );
+        let (sales, unsynced) = figure_lines(w, f, &r.currency);
+        for (label, value) in sales.iter().chain([&unsynced]) {
+            pair(label, value, cols, out);
+        }
     };
     for row in &r.rows {
         block(
