@@ -9,20 +9,8 @@ mod support;
 
 use mps_edge::domain::money::Money;
 use mps_edge::domain::Role;
-use reqwest::Method;
 use serde_json::{json, Value};
-use support::server::{Resp, TestServer, API};
-
-async fn set_pin(srv: &TestServer, token: &str, password: &str, pin: &str) -> Resp {
-    srv.send(
-        Method::PUT,
-        &format!("{API}/auth/pin"),
-        Some(token),
-        &[],
-        Some(&json!({"password": password, "pin": pin})),
-    )
-    .await
-}
+use support::server::{Resp, TestServer};
 
 fn approval(username: &str, pin: &str) -> Value {
     json!({"username": username, "pin": pin})
@@ -49,12 +37,9 @@ async fn store() -> (TestServer, String, String) {
         c.approval.charge_above = Some("100.00".parse::<Money>().unwrap());
     })
     .await;
-    srv.create_user("boss", "boss-password-1", Role::Manager)
+    let boss = srv
+        .manager_with_pin("boss", "boss-password-1", "2468")
         .await;
-    let boss = srv.login("boss", "boss-password-1").await;
-    set_pin(&srv, &boss, "boss-password-1", "2468")
-        .await
-        .assert_ok();
     let cashier = srv.cashier_token().await;
     (srv, cashier, boss)
 }
@@ -212,7 +197,7 @@ async fn five_wrong_pins_rest_the_pin_but_not_the_managers_sign_in() {
     assert_eq!(refunds(&srv).await, 0);
     // The manager still signs in, and a new PIN ends the rest.
     let boss = srv.login("boss", "boss-password-1").await;
-    set_pin(&srv, &boss, "boss-password-1", "13579")
+    srv.set_pin(&boss, "boss-password-1", "13579")
         .await
         .assert_ok();
     refund_approved(&srv, &cashier2, &tx, "1.00", approval("boss", "13579"))
@@ -223,13 +208,13 @@ async fn five_wrong_pins_rest_the_pin_but_not_the_managers_sign_in() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn setting_a_pin_needs_the_password_and_a_manager() {
     let (srv, cashier, boss) = store().await;
-    let r = set_pin(&srv, &cashier, "cashier-password-1", "1234").await;
+    let r = srv.set_pin(&cashier, "cashier-password-1", "1234").await;
     r.assert_error(403, "PERMISSION_DENIED");
-    let r = set_pin(&srv, &boss, "wrong-password", "1234").await;
+    let r = srv.set_pin(&boss, "wrong-password", "1234").await;
     let d = r.assert_error(403, "PERMISSION_DENIED");
     assert_eq!(d["field"], "password");
     for bad in ["123", "123456789", "12a4", "", " 1234"] {
-        set_pin(&srv, &boss, "boss-password-1", bad)
+        srv.set_pin(&boss, "boss-password-1", bad)
             .await
             .assert_error(400, "VALIDATION_ERROR");
     }

@@ -12,9 +12,8 @@ use std::process::Command;
 
 use mps_edge::config::CashierTopups;
 use mps_edge::domain::Role;
-use reqwest::Method;
-use serde_json::{json, Value};
-use support::server::{TestServer, API};
+use serde_json::Value;
+use support::server::TestServer;
 
 struct Run {
     code: i32,
@@ -371,18 +370,8 @@ async fn counter_top_ups_from_the_command_line() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_cashiers_top_up_with_a_managers_pin() {
     let srv = TestServer::start_with(|c| c.approval.cashier_topups = CashierTopups::Approval).await;
-    srv.create_user("boss", "boss-password-1", Role::Manager)
+    srv.manager_with_pin("boss", "boss-password-1", "2468")
         .await;
-    let boss = srv.login("boss", "boss-password-1").await;
-    srv.send(
-        Method::PUT,
-        &format!("{API}/auth/pin"),
-        Some(&boss),
-        &[],
-        Some(&json!({"password": "boss-password-1", "pin": "2468"})),
-    )
-    .await
-    .assert_ok();
     srv.create_user("till1", "till-password-1", Role::Cashier)
         .await;
     let dir = tempfile::tempdir().unwrap();

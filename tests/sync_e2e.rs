@@ -889,16 +889,11 @@ async fn a_counter_topup_reaches_central_once() {
         "0"
     );
     // the next snapshot of B carries the refusal: the credit is gone here too
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while edge.available(&b.card_id) != 10_000 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the refused credit stayed: {}",
-            edge.available(&b.card_id)
-        );
+    eventually(30, "the refused credit leaves the card", || async {
         let _ = edge.sync_now().await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        (edge.available(&b.card_id) == 10_000).then_some(())
+    })
+    .await;
 }
 
 /// A card frozen at the counter reaches central once, as upstream's freeze_card would
@@ -1001,19 +996,12 @@ async fn a_card_frozen_at_the_counter_reaches_central_once() {
             b.card_id
         ))
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually(30, "head office's freeze arrives", || async {
         let _ = edge.sync_now().await;
         let c = edge.get(&format!("/api/v1/merchant/cards/{nb}")).await;
-        if c["status"] == "inactive" {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "head office's freeze never arrived: {c}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        (c["status"] == "inactive").then_some(())
+    })
+    .await;
     let (s, r) = edge
         .post(
             &format!("/api/v1/merchant/cards/{nb}/unfreeze"),

@@ -408,25 +408,12 @@ async fn the_limits_bound_each_card_each_shift_and_the_site() {
     go(&cashier, "STD00000008", "100.00").await.assert_ok();
 }
 
-async fn set_pin(srv: &TestServer, token: &str, password: &str, pin: &str) {
-    srv.send(
-        Method::PUT,
-        &format!("{API}/auth/pin"),
-        Some(token),
-        &[],
-        Some(&json!({"password": password, "pin": pin})),
-    )
-    .await
-    .assert_ok();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_store_may_ask_a_managers_pin_for_a_cashiers_topup_or_forbid_it() {
     let srv = TestServer::start_with(|c| c.approval.cashier_topups = CashierTopups::Approval).await;
-    srv.create_user("boss", "boss-password-1", Role::Manager)
+    let boss = srv
+        .manager_with_pin("boss", "boss-password-1", "2468")
         .await;
-    let boss = srv.login("boss", "boss-password-1").await;
-    set_pin(&srv, &boss, "boss-password-1", "2468").await;
     let cashier = srv.cashier_token().await;
     let body = json!({"card_no": "STD00000010", "amount": "20.00", "payment_method": "wechat"});
 

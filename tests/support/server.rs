@@ -191,6 +191,26 @@ impl TestServer {
         self.send(Method::POST, path, token, &[], Some(body)).await
     }
 
+    /// `PUT /auth/pin`: the signed-in manager's approval PIN.
+    pub async fn set_pin(&self, token: &str, password: &str, pin: &str) -> Resp {
+        self.send(
+            Method::PUT,
+            &format!("{API}/auth/pin"),
+            Some(token),
+            &[],
+            Some(&json!({"password": password, "pin": pin})),
+        )
+        .await
+    }
+
+    /// A manager `name` with an approval PIN, signed in; their token.
+    pub async fn manager_with_pin(&self, name: &str, password: &str, pin: &str) -> String {
+        self.create_user(name, password, Role::Manager).await;
+        let token = self.login(name, password).await;
+        self.set_pin(&token, password, pin).await.assert_ok();
+        token
+    }
+
     pub async fn login_resp(&self, user: &str, pw: &str) -> Resp {
         self.post(
             &format!("{API}/auth/login"),
