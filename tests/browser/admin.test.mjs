@@ -7,11 +7,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import {
-  URL, api, bearer, posCharge, newPage, signIn, pageAs, shot, launch, closeBrowser, assertNoProblems, noHorizontalScroll,
+  URL, api, bearer, posCharge, newPage, signIn, pageAs, shot, launch, closeBrowser, assertNoProblems, noHorizontalScroll, PHONE, DESKTOP, createUser,
 } from './lib.mjs';
 
-const PHONE = { width: 390, height: 844 };
-const DESKTOP = { width: 1280, height: 800 };
 const OWNER = ['adm-owner', 'adm-owner-password-1'];
 
 let ownerToken;
@@ -21,10 +19,7 @@ const page = (locale, viewport, label) => pageAs(OWNER, locale, viewport, label)
 
 before(async () => {
   ({ ownerToken } = await launch());
-  const r = await api('POST', '/console/users', {
-    token: ownerToken, body: { username: OWNER[0], password: OWNER[1], role: 'owner' },
-  });
-  assert.equal(r.status, 200, r.text);
+  await createUser(OWNER, 'owner');
   // Something of every common kind in the log: a staff change and a settings change.
   const c = await api('POST', '/console/users', {
     token: ownerToken, body: { username: 'adm-clerk', password: 'adm-clerk-password-1', role: 'cashier' },

@@ -10,11 +10,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import {
-  URL, api, bearer, demoQr, newPage, signIn, pageAs, shot, launch, closeBrowser, assertNoProblems, noHorizontalScroll, watch,
+  URL, api, bearer, demoQr, newPage, signIn, pageAs, shot, launch, closeBrowser, assertNoProblems, noHorizontalScroll, watch, PHONE, DESKTOP, createUser,
 } from './lib.mjs';
 
-const PHONE = { width: 390, height: 844 };
-const DESKTOP = { width: 1280, height: 800 };
 const MANAGER = ['card-manager', 'card-manager-password-1'];
 
 let ownerToken;
@@ -23,10 +21,7 @@ const page = (locale, viewport, label) => pageAs(MANAGER, locale, viewport, labe
 
 before(async () => {
   ({ ownerToken } = await launch());
-  const r = await api('POST', '/console/users', {
-    token: ownerToken, body: { username: MANAGER[0], password: MANAGER[1], role: 'manager' },
-  });
-  assert.equal(r.status, 200, r.text);
+  await createUser(MANAGER, 'manager');
 });
 
 after(closeBrowser);

@@ -32,9 +32,16 @@ mkdirSync(SHOTS, { recursive: true });
 
 export const DESKTOP = { width: 1280, height: 800 };
 export const TABLET = { width: 768, height: 1024 };
+export const PHONE = { width: 390, height: 844 };
 
 let browser;
 let ownerToken;
+
+/** Creates a console account `[username, password]` with `role`, as the owner. */
+export async function createUser([username, password], role, token = ownerToken) {
+  const r = await api('POST', '/console/users', { token, body: { username, password, role } });
+  assert.equal(r.status, 200, r.text);
+}
 
 /** Starts headless Chromium and signs the owner in over the API; call in `before`. */
 export async function launch() {

@@ -6,21 +6,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  api, bearer, newPage, signIn, pageAs, shot, open, launch, closeBrowser, assertNoProblems, noHorizontalScroll,
+  api, bearer, newPage, signIn, pageAs, shot, open, launch, closeBrowser, assertNoProblems, noHorizontalScroll, PHONE, DESKTOP, createUser,
 } from './lib.mjs';
 
-const PHONE = { width: 390, height: 844 };
-const DESKTOP = { width: 1280, height: 800 };
 const OWNER = ['set-owner', 'set-owner-password-1'];
 const MANAGER = ['set-manager', 'set-manager-password-1'];
 
 let ownerToken;
 let original;
-
-async function user([username, password], role) {
-  const r = await api('POST', '/console/users', { token: ownerToken, body: { username, password, role } });
-  assert.equal(r.status, 200, r.text);
-}
 
 /** Signs `who` in with `locale` chosen (the user's stored preference) at `viewport`. */
 async function settingsPage(who, locale, viewport, label) {
@@ -47,8 +40,8 @@ async function saveAndRead(page) {
 
 before(async () => {
   ({ ownerToken } = await launch());
-  await user(OWNER, 'owner');
-  await user(MANAGER, 'manager');
+  await createUser(OWNER, 'owner');
+  await createUser(MANAGER, 'manager');
   original = (await api('GET', '/console/settings', { token: ownerToken })).json.settings;
 });
 

@@ -8,11 +8,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  URL, api, bearer, posCharge, newPage, signIn, pageAs, shot, launch, closeBrowser, assertNoProblems, noHorizontalScroll,
+  URL, api, bearer, posCharge, newPage, signIn, pageAs, shot, launch, closeBrowser, assertNoProblems, noHorizontalScroll, PHONE, DESKTOP, createUser,
 } from './lib.mjs';
 
-const PHONE = { width: 390, height: 844 };
-const DESKTOP = { width: 1280, height: 800 };
 const OWNER = ['shell-owner', 'shell-owner-password-1'];
 // The shell tests' sales go on a card of their own (5,250.00): the first demo card's
 // 500.00 is for the other files.
@@ -54,10 +52,7 @@ async function settledSale(amount) {
 
 before(async () => {
   ({ ownerToken } = await launch());
-  const r = await api('POST', '/console/users', {
-    token: ownerToken, body: { username: OWNER[0], password: OWNER[1], role: 'owner' },
-  });
-  assert.equal(r.status, 200, r.text);
+  await createUser(OWNER, 'owner');
   settlementNo = (await settledSale('12.00')).settlement_no;
 });
 

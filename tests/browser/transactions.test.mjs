@@ -8,11 +8,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import {
-  URL, api, bearer, demoQr, newPage, signIn, pageAs, shot, launch, closeBrowser, assertNoProblems, noHorizontalScroll, watch,
+  URL, api, bearer, demoQr, newPage, signIn, pageAs, shot, launch, closeBrowser, assertNoProblems, noHorizontalScroll, watch, PHONE, DESKTOP, createUser,
 } from './lib.mjs';
 
-const PHONE = { width: 390, height: 844 };
-const DESKTOP = { width: 1280, height: 800 };
 const MANAGER = ['tx-manager', 'tx-manager-password-1'];
 
 let ownerToken;
@@ -45,10 +43,7 @@ function listCalls(p) {
 
 before(async () => {
   ({ ownerToken } = await launch());
-  const r = await api('POST', '/console/users', {
-    token: ownerToken, body: { username: MANAGER[0], password: MANAGER[1], role: 'manager' },
-  });
-  assert.equal(r.status, 200, r.text);
+  await createUser(MANAGER, 'manager');
   managerToken = await bearer(...MANAGER);
   for (const amount of ['11.11', '22.22', '33.33']) charged.push(await charge(amount));
 });
