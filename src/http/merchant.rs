@@ -267,16 +267,12 @@ pub async fn topup(
     user.require(perm::TOPUP)?;
     validate::key(&req.card_no, "card_no", 32)?;
     let amount_cents = validate::amount(&req.amount, "amount", ErrorCode::InvalidRechargeAmount)?;
-    let payment_method = req.payment_method.unwrap_or_else(|| "cash".into());
-    if !crate::domain::topup::TOPUP_METHODS.contains(&payment_method.as_str()) {
-        return Err(AppError::validation(
-            "payment_method",
-            format!(
-                "payment_method must be one of: {}.",
-                crate::domain::topup::TOPUP_METHODS.join(", ")
-            ),
-        ));
-    }
+    let payment_method = one_of(
+        req.payment_method,
+        "payment_method",
+        &crate::domain::topup::TOPUP_METHODS,
+    )?
+    .unwrap_or_else(|| "cash".into());
     let key = validate::idempotency_key(req.idempotency_key, idem_header(&headers)?)?;
     let tag = validate::tag(req.tag)?;
     let idem = key.map(|key| Idem {
