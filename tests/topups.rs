@@ -350,7 +350,7 @@ async fn refusals_mirror_central_and_write_nothing() {
 }
 
 /// What central has not confirmed is bounded per card and for the site, and what one
-/// person takes in per shift (their open shift, else the business day).
+/// person takes in per business day, which a new shift does not reset.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_limits_bound_each_card_each_shift_and_the_site() {
     let srv = TestServer::start_with(|c| {
@@ -401,11 +401,26 @@ async fn the_limits_bound_each_card_each_shift_and_the_site() {
         .await
         .assert_error(422, "OFFLINE_LIMIT_EXCEEDED");
     go(&other, "STD00000007", "100.00").await.assert_ok();
-    // a new shift starts the person's count again
+    // closing a shift and opening another does not start the person's count again
+    let shift = srv
+        .post(&format!("{API}/shifts/open"), Some(&cashier), &json!({}))
+        .await;
+    let id = shift.assert_ok()["shift_id"].as_str().unwrap().to_string();
+    go(&cashier, "STD00000008", "100.00")
+        .await
+        .assert_error(422, "OFFLINE_LIMIT_EXCEEDED");
+    srv.post(
+        &format!("{API}/shifts/{id}/close"),
+        Some(&cashier),
+        &json!({}),
+    )
+    .await
+    .assert_ok();
     srv.post(&format!("{API}/shifts/open"), Some(&cashier), &json!({}))
         .await
         .assert_ok();
-    go(&cashier, "STD00000008", "100.00").await.assert_ok();
+    let r = go(&cashier, "STD00000008", "0.01").await;
+    assert_eq!(limit_of(&r), "per_shift_topup");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -542,4 +557,49 @@ async fn shift_reports_show_topups_and_the_cash_expected() {
             text.text
         );
     }
+}
+
+/// A shift that began before today's business day (overnight) counts the person's
+/// top-ups from its own start; without one, yesterday's top-ups do not count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_overnight_shift_counts_from_its_start() {
+    let srv = TestServer::start_with(|c| {
+        c.limits.max_topup_amount = money("100.00");
+        c.limits.max_shift_topup = money("150.00");
+    })
+    .await;
+    let cashier = srv.cashier_token().await;
+    let go = |amount: &str| {
+        let (srv, t, body) = (
+            &srv,
+            cashier.clone(),
+            json!({"card_no": "STD00000013", "amount": amount}),
+        );
+        async move { topup(srv, &t, body).await }
+    };
+    go("100.00").await.assert_ok();
+    // that top-up was taken "yesterday": today's count is empty again
+    srv.write(|c| {
+        c.execute(
+            "UPDATE transactions SET created_at = '2000-01-01T23:00:00.000000Z' WHERE tx_type = 'recharge'",
+            [],
+        )
+    })
+    .await;
+    go("100.00").await.assert_ok();
+    // a shift open since before it: both count
+    srv.post(&format!("{API}/shifts/open"), Some(&cashier), &json!({}))
+        .await
+        .assert_ok();
+    srv.write(|c| {
+        c.execute(
+            "UPDATE shifts SET opened_at = '2000-01-01T20:00:00.000000Z' WHERE closed_at IS NULL",
+            [],
+        )
+    })
+    .await;
+    let r = go("0.01").await;
+    let d = r.assert_error(422, "OFFLINE_LIMIT_EXCEEDED");
+    assert_eq!(d["limit"], "per_shift_topup");
+    assert_eq!(d["attempted_amount"], "200.01");
 }

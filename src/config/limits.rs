@@ -29,8 +29,9 @@ pub struct LimitSettings {
     /// them: a card frozen at central after the last pull is topped up here and refused
     /// there, and what the member spent of it here meanwhile is lost.
     pub max_card_unsynced_topup: Money,
-    /// Largest total of top-ups one person may take in one shift (their open shift, or
-    /// the store's business day when they have none open).
+    /// Largest total of top-ups one person may take in a business day (from their open
+    /// shift's start when it began the day before). Closing a shift and opening another
+    /// does not start the count again.
     pub max_shift_topup: Money,
     /// Largest total of top-ups the whole site may hold unconfirmed by central.
     pub max_site_unsynced_topup: Money,

@@ -26,13 +26,13 @@ pub struct TopupCmd {
     pub site_code: String,
     pub limits: TopupLimits,
     /// When the store's business day began (RFC 3339, UTC): the per-shift limit counts
-    /// from there when the person has no open shift.
+    /// from there, or from the person's open shift if it began earlier.
     pub day_start: String,
     pub now: DateTime<Utc>,
 }
 
 /// What this edge holds of top-ups central has not confirmed, and what the person took
-/// in since their shift (or the business day) began.
+/// in since the business day (or their shift, if it began earlier) began.
 fn exposure(conn: &Connection, card_id: &str, cmd: &TopupCmd) -> AppResult<TopupExposure> {
     let unsynced = |card: Option<&str>| -> AppResult<i64> {
         Ok(conn.row_cached(
@@ -44,9 +44,13 @@ fn exposure(conn: &Connection, card_id: &str, cmd: &TopupCmd) -> AppResult<Topup
     };
     let shift_cents = match &cmd.actor.user_id {
         Some(user_id) => {
-            let since = super::shifts::open_shift_of(conn, user_id)?
-                .map(|s| s.opened_at)
-                .unwrap_or_else(|| cmd.day_start.clone());
+            // The business day, or the open shift when it began earlier (a shift across
+            // midnight). Never a later start: closing a shift and opening another must
+            // not lift the limit.
+            let since = match super::shifts::open_shift_of(conn, user_id)? {
+                Some(s) if s.opened_at < cmd.day_start => s.opened_at,
+                _ => cmd.day_start.clone(),
+            };
             conn.row_cached(
                 "SELECT COALESCE(SUM(final_amount_cents), 0) FROM transactions
                   WHERE operator_user_id = ?1 AND created_at >= ?2 AND tx_type = 'recharge'",

@@ -29,7 +29,7 @@ pub const TOPUP_METHODS: [&str; 3] = ["cash", "wechat", "alipay"];
 pub struct TopupExposure {
     /// This card's top-ups at this edge that central has not confirmed.
     pub card_unsynced_cents: i64,
-    /// The operator's top-ups in the current shift (or business day).
+    /// The operator's top-ups in the business day (or their shift, if it began earlier).
     pub shift_cents: i64,
     /// Every top-up at this edge that central has not confirmed.
     pub site_unsynced_cents: i64,
